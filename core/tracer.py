@@ -1,0 +1,267 @@
+"""Batched tracing of router probabilities with forward hooks on the router modules.
+
+Why hooks: they see exactly what each router computed, in every transformers version (the
+`encoder_router_logits` output field is wrong in 5.0–5.17, DESIGN §2), and they let us skip the LM
+head and, when only the encoder is asked for, the whole decoder.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.cache import TraceCache, trace_key
+from core.errors import InputError
+from core.models import LoadedModel
+from core.trace import STACKS, RoutingTrace, StackRouting
+from core.words import assign_tokens, pool, pooling_matrix, word_spans
+
+DEFAULT_MAX_TOKENS = 512  # longer inputs are truncated (and the trace says so)
+DEFAULT_BATCH_TOKENS = 8192  # padded tokens per forward pass
+DEFAULT_BATCH_SIZE = 64
+
+Progress = Callable[[int, int], None]
+
+
+def find_routers(model: torch.nn.Module) -> dict[str, list[tuple[int, torch.nn.Module]]]:
+    """Router modules by stack, as (block index, module), in block order."""
+    found: dict[str, list[tuple[int, torch.nn.Module]]] = {}
+    for name, module in model.named_modules():
+        if type(module).__name__.endswith("Top1Router"):
+            parts = name.split(".")
+            stack = parts[0]
+            block = int(parts[parts.index("block") + 1])
+            found.setdefault(stack, []).append((block, module))
+    return {k: sorted(v, key=lambda bm: bm[0]) for k, v in found.items()}
+
+
+@dataclass
+class _Encoded:
+    """One text after tokenisation and word alignment, before the forward pass."""
+
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    token_spans: np.ndarray
+    token_word: np.ndarray
+    word_spans: np.ndarray
+    word_source: np.ndarray  # index of each kept word among all whitespace words of the text
+    truncated: bool
+    n_input_tokens: int
+
+
+class Tracer:
+    """Traces texts through a loaded Switch model; thread-safe (one forward pass at a time)."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        cache: TraceCache | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.loaded = loaded
+        self.cache = cache
+        self.max_tokens = max_tokens
+        self.batch_tokens = batch_tokens
+        self.batch_size = batch_size
+        self.routers = find_routers(loaded.model)
+        if "encoder" not in self.routers:
+            raise InputError(f"{loaded.name} has no sparse encoder layers to trace.")
+        self._lock = threading.Lock()
+        self._captured: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        tok = loaded.tokenizer
+        self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
+        self.eos_id = tok.eos_token_id
+        start = getattr(loaded.config, "decoder_start_token_id", None)
+        self.decoder_start_id = int(start if start is not None else self.pad_id)
+
+    # ---------- tokenisation ----------
+    def encode(self, text: str) -> _Encoded:
+        """Tokenise with offsets, truncate to `max_tokens` (keeping EOS), align tokens to words."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The text is empty. Type a sentence to trace.")
+        enc = self.loaded.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True, verbose=False)
+        ids = list(enc["input_ids"])
+        spans = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
+        n_input = len(ids)
+        truncated = n_input > self.max_tokens
+        if truncated:
+            keep = self.max_tokens - (1 if self.eos_id is not None else 0)
+            ids = ids[:keep] + ([self.eos_id] if self.eos_id is not None else [])
+            spans = np.concatenate([spans[:keep], np.zeros((len(ids) - keep, 2), np.int32)])
+        all_words = word_spans(text)
+        token_word_all = assign_tokens(spans, all_words)
+        kept = np.unique(token_word_all[token_word_all >= 0])  # words that have at least one token
+        remap = np.full(len(all_words), -1, dtype=np.int32)
+        remap[kept] = np.arange(len(kept), dtype=np.int32)
+        token_word = np.where(token_word_all >= 0, remap[np.maximum(token_word_all, 0)], -1).astype(np.int32)
+        tokens = self.loaded.tokenizer.convert_ids_to_tokens(ids)
+        return _Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
+
+    # ---------- hooks ----------
+    def _hook(self, stack: str, block: int):
+        def hook(_module, _inputs, output):
+            dispatch, _top_prob, logits = output
+            self._captured[(stack, block)] = (logits.detach(), dispatch.detach())
+
+        return hook
+
+    def _forward(self, batch: list[_Encoded], stacks: tuple[str, ...]) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+        """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool)."""
+        device = self.loaded.device
+        width = max(len(e.ids) for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, e in enumerate(batch):
+            ids[i, : len(e.ids)] = torch.tensor(e.ids)
+            mask[i, : len(e.ids)] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        model = self.loaded.model
+        handles = [
+            module.register_forward_hook(self._hook(stack, block))
+            for stack in stacks
+            for block, module in self.routers.get(stack, [])
+        ]
+        try:
+            self._captured.clear()
+            with torch.inference_mode():
+                enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+                if "decoder" in stacks:
+                    # Teacher forcing on [start] + input: position t+1 has token t as its input. Causality makes
+                    # positions 0..n-1 identical to shift_right(input_ids); the extra last position gives EOS a row.
+                    start = torch.full((len(batch), 1), self.decoder_start_id, dtype=torch.long, device=device)
+                    dec_ids = torch.cat([start, ids], dim=1)
+                    dec_mask = torch.cat([torch.ones_like(start), mask], dim=1)
+                    model.decoder(
+                        input_ids=dec_ids,
+                        attention_mask=dec_mask,
+                        encoder_hidden_states=enc_out,
+                        encoder_attention_mask=mask,
+                        use_cache=False,
+                        return_dict=True,
+                    )
+            out = {}
+            for key, (logits, dispatch) in self._captured.items():
+                probs = torch.softmax(logits.float(), dim=-1)
+                dropped = dispatch.sum(dim=-1) == 0
+                if key[0] == "decoder":
+                    probs, dropped = probs[:, 1:], dropped[:, 1:]
+                out[key] = (probs.cpu().numpy(), dropped.cpu().numpy())
+            return out
+        finally:
+            for h in handles:
+                h.remove()
+            self._captured.clear()
+
+    def _batches(self, encoded: list[_Encoded]) -> list[list[int]]:
+        """Length buckets: indices sorted by length, cut so that padded tokens per batch stay bounded."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids), reverse=True)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            width = len(encoded[current[0]].ids) if current else len(encoded[i].ids)
+            if current and ((len(current) + 1) * width > self.batch_tokens or len(current) >= self.batch_size):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _assemble(self, e: _Encoded, b: int, stacks: tuple[str, ...], captured) -> RoutingTrace:
+        n = len(e.ids)
+        pooling = pooling_matrix(e.token_word, len(e.word_spans))
+        routing = {}
+        for stack in stacks:
+            blocks = [blk for blk, _ in self.routers.get(stack, [])]
+            if not blocks:
+                continue
+            probs = np.stack([captured[(stack, blk)][0][b, :n] for blk in blocks]).astype(np.float32)
+            dropped = np.stack([captured[(stack, blk)][1][b, :n] for blk in blocks])
+            routing[stack] = StackRouting(
+                layers=np.asarray(blocks, dtype=np.int32),
+                token_probs=probs,
+                top1=probs.argmax(axis=-1).astype(np.int16),
+                dropped=dropped.astype(bool),
+                word_probs=pool(probs, pooling),
+            )
+        lm = self.loaded
+        return RoutingTrace(
+            text=e.text,
+            model=lm.name,
+            revision=lm.revision,
+            dtype=lm.dtype,
+            num_experts=lm.num_experts,
+            tokens=e.tokens,
+            token_spans=e.token_spans,
+            token_word=e.token_word,
+            words=[e.text[s:t] for s, t in e.word_spans],
+            word_spans=e.word_spans,
+            word_source=e.word_source,
+            stacks=routing,
+            truncated=e.truncated,
+            n_input_tokens=e.n_input_tokens,
+        )
+
+    # ---------- public ----------
+    def key(self, text: str, stacks: tuple[str, ...]) -> str:
+        lm = self.loaded
+        return trace_key(lm.entry.location, lm.revision, lm.dtype, text, stacks, self.max_tokens)
+
+    def trace(
+        self,
+        texts: str | Sequence[str],
+        stacks: Sequence[str] = STACKS,
+        progress: Progress | None = None,
+    ) -> list[RoutingTrace]:
+        """Trace each text (cache first); results are in input order and independent of batching."""
+        if isinstance(texts, str):
+            texts = [texts]
+        stacks = tuple(s for s in STACKS if s in stacks)
+        if not stacks:
+            raise InputError("Choose at least one stack to trace: encoder and/or decoder.")
+        stacks = tuple(s for s in stacks if s in self.routers) or ("encoder",)
+        results: list[RoutingTrace | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"Text {i + 1} is empty. Type a sentence to trace.")
+            hit = self._cached(text, stacks)
+            if hit is not None:
+                results[i] = hit
+            else:
+                todo.setdefault(text, []).append(i)
+        unique = list(todo)
+        encoded = [self.encode(t) for t in unique]
+        done = len(texts) - sum(len(v) for v in todo.values())
+        if progress:
+            progress(done, len(texts))
+        with self._lock:
+            for batch in self._batches(encoded):
+                captured = self._forward([encoded[i] for i in batch], stacks)
+                for b, i in enumerate(batch):
+                    trace = self._assemble(encoded[i], b, stacks, captured)
+                    if self.cache is not None:
+                        self.cache.put(self.key(unique[i], stacks), trace)
+                    for j in todo[unique[i]]:
+                        results[j] = trace
+                    done += len(todo[unique[i]])
+                if progress:
+                    progress(done, len(texts))
+        return results  # type: ignore[return-value]
+
+    def _cached(self, text: str, stacks: tuple[str, ...]) -> RoutingTrace | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(self.key(text, stacks))
+        if hit is None and stacks == ("encoder",) and "decoder" in self.routers:
+            full = self.cache.get(self.key(text, ("encoder", "decoder")))
+            if full is not None:
+                full.stacks = {"encoder": full.stacks["encoder"]}
+                hit = full
+        return hit

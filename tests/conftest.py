@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+from helpers import build_tiny_switch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_switch(tmp_path_factory.mktemp("tiny-switch-8"), num_experts=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir_4(tmp_path_factory) -> Path:
+    return build_tiny_switch(tmp_path_factory.mktemp("tiny-switch-4"), num_experts=4, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir):
+    from core.models import load_model
+
+    return load_model(str(tiny_model_dir), dtype="float32")
+
+
+@pytest.fixture()
+def tmp_cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("ROUTING_LENS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
