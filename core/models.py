@@ -20,8 +20,9 @@ from core.paths import BUNDLED_MODELS_DIR, cache_dir
 
 SUPPORTED_MODEL_TYPES = ("switch_transformers",)
 HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
-# Published parameter counts (DESIGN §1), shown before anything is downloaded.
-HUB_PARAMS = {8: 619_000_000, 16: 1_000_000_000, 32: 2_000_000_000, 64: 3_800_000_000, 128: 7_400_000_000}
+# Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); DESIGN §1 rounds
+# them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
+HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # Activations, the tokenizer and Python itself need room beside the weights.
 MEMORY_HEADROOM_FACTOR = 1.10

@@ -1,0 +1,58 @@
+"""`python -m core trace`: JSON schema and exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_json_schema(tiny_model_dir, capsys, tmp_cache):
+    rc = main(["trace", "--model", str(tiny_model_dir), "--text", "I sat on the river bank",
+               "--text", "The bank raised rates", "--json", "--dtype", "float32"])
+    assert rc == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 2
+    for obj in lines:
+        for key in ("model", "revision", "dtype", "num_experts"):
+            assert key in obj
+        assert obj["num_experts"] == 8 and obj["dtype"] == "float32"
+        for stack in ("encoder", "decoder"):
+            s = obj[stack]
+            T, W = len(s["tokens"]), len(s["words"])
+            assert s["layers"] == [1, 3]
+            assert np.asarray(s["token_probs"]).shape == (2, T, 8)
+            assert np.asarray(s["word_probs"]).shape == (2, W, 8)
+            assert np.asarray(s["top1"]).shape == (2, T)
+            assert np.asarray(s["dropped"]).shape == (2, T)
+            assert np.allclose(np.asarray(s["word_probs"]).sum(-1), 1, atol=1e-4)
+    assert lines[0]["encoder"]["words"] == ["I", "sat", "on", "the", "river", "bank"]
+
+
+def test_human_table(tiny_model_dir, capsys, tmp_cache):
+    assert main(["trace", "--model", str(tiny_model_dir), "--text", "river bank", "--stacks", "encoder"]) == 0
+    out = capsys.readouterr().out
+    assert "river" in out and "L1" in out and "L3" in out and "decoder" not in out
+
+
+def _run(*args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):
+    res = _run("trace", "--model", str(tiny_model_dir), "--text", "   ", "--no-cache")
+    assert res.returncode == 2
+    err_lines = [l for l in res.stderr.strip().splitlines() if l.startswith("error:")]
+    assert err_lines == ["error: Text 1 is empty. Type a sentence to trace."]
+    assert "Traceback" not in res.stderr
+    res = _run("trace", "--model", "/definitely/not/here", "--text", "hi")
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr

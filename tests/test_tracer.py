@@ -1,0 +1,165 @@
+"""The tracer against independent computations on tiny real Switch checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import InputError
+from core.models import load_model
+from core.tracer import Tracer, find_routers
+
+TEXTS = [
+    "I sat on the river bank.",
+    "The bank raised its interest rates again this spring, and the river rose.",
+    "A bat flew out of the cave at dusk while he swung the bat and hit the ball over the fence.",
+]
+
+
+def _capture_router_inputs(model):
+    """Forward pre-hooks that record every router's input hidden states."""
+    seen, handles = {}, []
+    for stack, routers in find_routers(model).items():
+        for block, module in routers:
+            def pre(_m, inputs, key=(stack, block)):
+                seen[key] = inputs[0].detach().clone()
+            handles.append(module.register_forward_pre_hook(pre))
+    return seen, handles
+
+
+def test_routers_found_in_both_stacks(tiny_loaded):
+    routers = find_routers(tiny_loaded.model)
+    assert [b for b, _ in routers["encoder"]] == [1, 3]
+    assert [b for b, _ in routers["decoder"]] == [1, 3]
+
+
+def test_probabilities_equal_independent_softmax_for_every_layer(tiny_loaded):
+    tracer = Tracer(tiny_loaded)
+    text = TEXTS[1]
+    enc = tiny_loaded.tokenizer(text, return_tensors="pt")
+    ids = enc["input_ids"]
+    model = tiny_loaded.model
+    seen, handles = _capture_router_inputs(model)
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, decoder_input_ids=model._shift_right(ids))
+    finally:
+        for h in handles:
+            h.remove()
+    trace = tracer.trace(text)[0]
+    n = ids.shape[1]
+    assert len(trace.tokens) == n
+    for stack, routers in find_routers(model).items():
+        for li, (block, module) in enumerate(routers):
+            x = seen[(stack, block)][0].float()
+            with torch.no_grad():
+                expected = torch.softmax(x @ module.classifier.weight.float().T, dim=-1).numpy()
+            got = trace.stacks[stack].token_probs[li]
+            if stack == "encoder":
+                np.testing.assert_allclose(got, expected, atol=1e-5)
+            else:
+                # decoder row t is read where token t is the input: position t+1 of shift_right(ids)
+                np.testing.assert_allclose(got[: n - 1], expected[1:], atol=1e-5)
+            assert np.allclose(got.sum(-1), 1.0, atol=1e-5)
+            assert (trace.stacks[stack].top1[li] == got.argmax(-1)).all()
+    # a soft router: not one-hot
+    assert trace.stacks["encoder"].token_probs.max(-1).mean() < 0.95
+
+
+def test_batch_and_padding_invariance(tiny_loaded):
+    tracer = Tracer(tiny_loaded)
+    alone = [tracer.trace(t)[0] for t in TEXTS]
+    together = tracer.trace(list(reversed(TEXTS)))[::-1]
+    small_batches = Tracer(tiny_loaded, batch_size=2).trace(TEXTS)
+    for a, b, c in zip(alone, together, small_batches):
+        assert a.tokens == b.tokens == c.tokens
+        for stack in ("encoder", "decoder"):
+            np.testing.assert_allclose(a.stacks[stack].token_probs, b.stacks[stack].token_probs, atol=1e-5)
+            np.testing.assert_allclose(a.stacks[stack].token_probs, c.stacks[stack].token_probs, atol=1e-5)
+            assert (a.stacks[stack].dropped == b.stacks[stack].dropped).all()
+
+
+def test_encoder_only_matches_full_trace(tiny_loaded):
+    tracer = Tracer(tiny_loaded)
+    full = tracer.trace(TEXTS[0])[0]
+    enc = tracer.trace(TEXTS[0], stacks=("encoder",))[0]
+    assert set(enc.stacks) == {"encoder"}
+    np.testing.assert_allclose(full.stacks["encoder"].token_probs, enc.stacks["encoder"].token_probs, atol=1e-6)
+
+
+def test_word_pooling_is_mean_of_subwords_and_rows_sum_to_one(tiny_loaded):
+    trace = Tracer(tiny_loaded).trace("The riverbank's flowers, unbelievably colourful!")[0]
+    assert trace.words == ["The", "riverbank's", "flowers,", "unbelievably", "colourful!"]
+    for stack in ("encoder", "decoder"):
+        s = trace.stacks[stack]
+        np.testing.assert_allclose(s.word_probs.sum(-1), 1.0, atol=1e-5)
+        for w in range(len(trace.words)):
+            idx = np.nonzero(trace.token_word == w)[0]
+            assert idx.size >= 1
+            np.testing.assert_allclose(s.word_probs[:, w], s.token_probs[:, idx].mean(axis=1), atol=1e-6)
+    # EOS belongs to no word
+    assert trace.token_word[-1] == -1
+
+
+def test_select_word_by_span_and_by_dataset_index(tiny_loaded):
+    text = "He went to the bank to fish"
+    trace = Tracer(tiny_loaded).trace(text)[0]
+    start = text.index("bank")
+    by_span = trace.span_probs("encoder", start, start + 4)
+    by_index = trace.word_probs_at("encoder", 4)
+    np.testing.assert_allclose(by_span, by_index, atol=1e-6)
+    with pytest.raises(InputError):
+        trace.word_probs_at("encoder", 99)
+
+
+def test_dropped_mask_agrees_with_forced_tiny_capacity(tiny_model_dir):
+    loaded = load_model(str(tiny_model_dir), dtype="float32")
+    for routers in find_routers(loaded.model).values():
+        for _, module in routers:
+            module.expert_capacity = 2
+    trace = Tracer(loaded).trace(TEXTS[2])[0]
+    for stack in ("encoder", "decoder"):
+        s = trace.stacks[stack]
+        assert s.dropped.any(), "capacity 2 with 20+ tokens must drop some"
+        for li in range(len(s.layers)):
+            top1 = s.top1[li]
+            for e in range(8):  # no expert keeps more tokens than its capacity
+                assert int(((top1 == e) & ~s.dropped[li]).sum()) <= 2
+            if stack == "encoder":  # the exact rule: the first 2 tokens choosing an expert are kept
+                for t in range(len(top1)):
+                    earlier = int((top1[:t] == top1[t]).sum())
+                    assert s.dropped[li, t] == (earlier >= 2), (li, t)
+    # dropped tokens keep valid probabilities
+    assert np.allclose(trace.stacks["encoder"].token_probs.sum(-1), 1.0, atol=1e-5)
+
+
+def test_truncation_is_reported(tiny_loaded):
+    tracer = Tracer(tiny_loaded, max_tokens=16)
+    text = " ".join(["bank"] * 40)
+    trace = tracer.trace(text)[0]
+    assert trace.truncated and trace.n_input_tokens > 16 and len(trace.tokens) == 16
+    assert trace.tokens[-1] == "</s>"
+    assert len(trace.words) < 40
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\n\t"])
+def test_empty_text_is_a_clear_error(tiny_loaded, bad):
+    with pytest.raises(InputError, match="empty"):
+        Tracer(tiny_loaded).trace(bad)
+
+
+@pytest.mark.parametrize("odd", ["🙂🙂 emoji", "中文的银行", "שלום עולם", "<img src=x onerror=alert(1)>", "\u200b bank"])
+def test_odd_text_traces(tiny_loaded, odd):
+    trace = Tracer(tiny_loaded).trace(odd)[0]
+    assert trace.stacks["encoder"].token_probs.shape[1] == len(trace.tokens)
+    assert np.isfinite(trace.stacks["encoder"].word_probs).all()
+
+
+def test_frames(tiny_loaded):
+    trace = Tracer(tiny_loaded).trace(TEXTS[0])[0]
+    tok = trace.to_frame("encoder", "token")
+    assert len(tok) == 2 * len(trace.tokens) * 8
+    assert tok.groupby(["layer", "position"])["probability"].sum().between(0.9999, 1.0001).all()
+    assert tok.groupby(["layer", "position"])["is_top1"].sum().eq(1).all()
+    words = trace.to_frame("decoder", "word")
+    assert set(words["word"]) == set(trace.words)
