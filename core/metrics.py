@@ -1,0 +1,80 @@
+"""The paper's measures, thin over scipy (DESIGN §2)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+
+def jss(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon similarity 1 − JSD (base-2 logs) along the last axis; 1 = identical, 0 = disjoint."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    distance = jensenshannon(p, q, base=2, axis=-1)  # scipy returns sqrt(JSD)
+    return np.clip(1.0 - np.square(distance), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman ρ with everything DESIGN §2 asks to report beside it."""
+
+    rho: float
+    p: float
+    n: int
+    ci_low: float
+    ci_high: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def spearman(x, y, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Correlation:
+    """Spearman ρ, its p-value, n and a percentile bootstrap CI over pairs (NaN pairs dropped)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    n = int(len(x))
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return Correlation(float("nan"), float("nan"), n, float("nan"), float("nan"))
+    res = stats.spearmanr(x, y)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    rx = stats.rankdata(x[idx], axis=1)
+    ry = stats.rankdata(y[idx], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    denom = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = (rx * ry).sum(axis=1) / denom
+    boot = boot[np.isfinite(boot)]
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan)
+    return Correlation(float(res.statistic), float(res.pvalue), n, float(lo), float(hi))
+
+
+def cohens_d(a, b) -> float:
+    """(mean a − mean b) / pooled standard deviation (ddof 1)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return float("nan")
+    pooled = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    return float((a.mean() - b.mean()) / pooled) if pooled > 0 else float("nan")
+
+
+def kde(values, grid) -> np.ndarray:
+    """Gaussian KDE (scipy, Scott's bandwidth) of `values` evaluated on `grid`."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2 or np.ptp(values) == 0:
+        return np.full(len(grid), np.nan)
+    return stats.gaussian_kde(values)(np.asarray(grid, dtype=np.float64))
+
+
+def entropy_bits(p: np.ndarray) -> np.ndarray:
+    """Shannon entropy (bits) along the last axis: how spread a router's choice is."""
+    return stats.entropy(np.asarray(p, dtype=np.float64), base=2, axis=-1)
