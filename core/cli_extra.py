@@ -44,3 +44,102 @@ def register_train_demo(sub) -> None:
 
 
 REGISTRARS: list = [register_train_demo]
+
+
+def _tqdm_progress(desc: str, total: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="text", leave=True)
+
+    def advance(n: int) -> None:
+        bar.update(n)
+        if bar.n >= total:
+            bar.close()
+
+    if total == 0:
+        bar.close()
+    return advance
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    from core.cache import TraceCache
+    from core.cli import load_for_cli
+    from core.experiments import BenchmarkData, run
+    from core.nltk_setup import sense_count, wordnet_setup
+    from core.report import write_report
+    from core.tracer import Tracer
+
+    if args.limit is not None and args.limit < 3:
+        raise RoutingLensError("--limit must be at least 3 (rows per dataset), or left out for the full run.")
+    started = time.time()
+    data = BenchmarkData.load(args.data_dir, limit=args.limit, seed=args.seed)
+    wordnet_setup()
+    tracers = []
+    for name in args.model or [None]:
+        loaded = load_for_cli(name, args)
+        tracers.append(Tracer(loaded, cache=None if args.no_cache else TraceCache()))
+    results = run(tracers, data, sense_count, progress=_tqdm_progress)
+    out = Path(args.out)
+    results.save(out)
+    report = write_report(results, out)
+    print(f"wrote {', '.join(n + '.csv' for n in results.FILES)} and {report} in {time.time() - started:.1f} s",
+          file=sys.stderr)
+    for note in results.notes:
+        print(f"note: {note}", file=sys.stderr)
+    from core.report import correlation_table
+
+    print(correlation_table(results.table1).to_string(index=False))
+    print(correlation_table(results.table2).to_string(index=False))
+    return 0
+
+
+def register_reproduce(sub) -> None:
+    from core.cli import add_model_args
+
+    p = sub.add_parser("reproduce", help="the paper's Tables 1–2 and Figures 1–3 for one or more models")
+    add_model_args(p, multiple=True)
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: $ROUTING_LENS_DATA, "
+                   "cache/datasets/, ../shared/data)")
+    p.add_argument("--out", default="reproduce_out", help="output folder (default reproduce_out/)")
+    p.add_argument("--limit", type=int, default=None, help="random subsample of N rows per dataset, for a quick look")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit subsample")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from core import datasets
+    from core.datadir import data_dir
+
+    if args.action == "download":
+        from core.download import download_all
+
+        for line in download_all():
+            print(line)
+        return 0
+    root = data_dir(args.data_dir)
+    report = datasets.LoadReport("SCWS")
+    frames = {
+        "WordSim353": datasets.load_wordsim353(root),
+        "SimLex-999": datasets.load_simlex999(root),
+        "SCWS": datasets.load_scws(root, report),
+        "WiC": datasets.load_wic(root),
+    }
+    print(f"data directory: {root} (files verified against SOURCE.md sha256 where given)")
+    for name, frame in frames.items():
+        print(f"{name}: {len(frame)} rows")
+    if report.skipped:
+        print(report)
+    return 0
+
+
+def register_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="check the benchmark data, or download it (needs internet)")
+    p.add_argument("action", choices=["check", "download"])
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_datasets)
+
+
+REGISTRARS += [register_reproduce, register_datasets]

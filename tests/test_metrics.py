@@ -1,0 +1,61 @@
+"""Metrics against scipy and hand-computed cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from core.metrics import cohens_d, jss, kde, spearman
+
+
+def test_jss_identical_is_one_and_disjoint_is_zero():
+    p = np.array([0.2, 0.3, 0.5])
+    assert jss(p, p) == pytest.approx(1.0)
+    assert jss(np.array([1.0, 0, 0]), np.array([0, 1.0, 0])) == pytest.approx(0.0)
+
+
+def test_jss_hand_computed_and_vectorised():
+    # p = (1, 0), q = (1/2, 1/2): m = (3/4, 1/4); JSD = 1/2 KL(p||m) + 1/2 KL(q||m) in bits
+    kl_pm = np.log2(1 / 0.75)
+    kl_qm = 0.5 * np.log2(0.5 / 0.75) + 0.5 * np.log2(0.5 / 0.25)
+    expected = 1 - 0.5 * (kl_pm + kl_qm)
+    assert jss(np.array([1.0, 0.0]), np.array([0.5, 0.5])) == pytest.approx(expected)
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(8), size=(5, 6))
+    Q = rng.dirichlet(np.ones(8), size=(5, 6))
+    got = jss(P, Q)
+    assert got.shape == (5, 6)
+    ref = np.array([[1 - jensenshannon(P[i, j], Q[i, j], base=2) ** 2 for j in range(6)] for i in range(5)])
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    assert ((got >= 0) & (got <= 1)).all()
+
+
+def test_spearman_matches_scipy_and_ci_contains_rho():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    y = x + rng.normal(size=200)
+    c = spearman(x, y)
+    ref = stats.spearmanr(x, y)
+    assert c.rho == pytest.approx(ref.statistic) and c.p == pytest.approx(ref.pvalue) and c.n == 200
+    assert c.ci_low < c.rho < c.ci_high and c.ci_high - c.ci_low < 0.3
+
+
+def test_spearman_degenerate_input_is_nan_not_error():
+    c = spearman([1, 1, 1, 1], [1, 2, 3, 4])
+    assert np.isnan(c.rho) and c.n == 4
+
+
+def test_cohens_d_pooled_sd():
+    a = np.array([2.0, 4.0, 6.0])
+    b = np.array([1.0, 2.0, 3.0])
+    pooled = np.sqrt((2 * a.var(ddof=1) + 2 * b.var(ddof=1)) / 4)
+    assert cohens_d(a, b) == pytest.approx((4 - 2) / pooled)
+    assert cohens_d(b, a) == pytest.approx(-(4 - 2) / pooled)
+
+
+def test_kde_matches_scipy():
+    rng = np.random.default_rng(2)
+    v = rng.beta(5, 2, size=300)
+    grid = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(kde(v, grid), stats.gaussian_kde(v)(grid))
