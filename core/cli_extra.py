@@ -67,30 +67,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from core.cache import TraceCache
     from core.cli import load_for_cli
-    from core.experiments import BenchmarkData, run
-    from core.nltk_setup import sense_count, wordnet_setup
-    from core.report import write_report
+    from core.report import correlation_table
+    from core.reproduce import reproduce
     from core.tracer import Tracer
 
     if args.limit is not None and args.limit < 3:
         raise RoutingLensError("--limit must be at least 3 (rows per dataset), or left out for the full run.")
     started = time.time()
-    data = BenchmarkData.load(args.data_dir, limit=args.limit, seed=args.seed)
-    wordnet_setup()
     tracers = []
     for name in args.model or [None]:
         loaded = load_for_cli(name, args)
         tracers.append(Tracer(loaded, cache=None if args.no_cache else TraceCache()))
-    results = run(tracers, data, sense_count, progress=_tqdm_progress)
     out = Path(args.out)
-    results.save(out)
-    report = write_report(results, out)
-    print(f"wrote {', '.join(n + '.csv' for n in results.FILES)} and {report} in {time.time() - started:.1f} s",
-          file=sys.stderr)
+    results = reproduce(tracers, out, args.data_dir, args.limit, args.seed, progress=_tqdm_progress)
+    print(f"wrote {', '.join(n + '.csv' for n in results.FILES)} and {out / 'report.html'} in "
+          f"{time.time() - started:.1f} s", file=sys.stderr)
     for note in results.notes:
         print(f"note: {note}", file=sys.stderr)
-    from core.report import correlation_table
-
     print(correlation_table(results.table1).to_string(index=False))
     print(correlation_table(results.table2).to_string(index=False))
     return 0

@@ -1,0 +1,95 @@
+"""Benchmarks: the paper's Tables 1–2 and Figures 1–3 for the chosen models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import plots
+from core.errors import RoutingLensError
+from core.experiments import Results
+from core.models import list_models
+from core.report import correlation_table
+from core.reproduce import reproduce, results_dir, saved_results
+from ui.pages_common import current_tracer, plot
+from ui.state import show_error, try_load
+
+st.title("📊 Benchmarks: the paper's analyses")
+tracer = current_tracer()
+st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
+           "(Figures 1–2) and polysemy (Figure 3), as defined in DESIGN §2, beside the published values.")
+
+with st.form("bench_run"):
+    names = [e.name for e in list_models()]
+    current = st.session_state.get("model")
+    chosen = st.multiselect("Models", names + ([current] if current and current not in names else []),
+                            default=[current] if current else [], key="bench_models")
+    limit = st.number_input("Rows per dataset (0 = full datasets; small numbers give a quick look)", min_value=0,
+                            value=100, step=50, key="bench_limit")
+    go = st.form_submit_button("Run analyses", type="primary")
+
+if go:
+    if not chosen:
+        st.warning("Choose at least one model.")
+    else:
+        tracers = [t for t in (try_load(n) for n in chosen) if t is not None]
+        if len(tracers) == len(chosen):
+            lim = int(limit) or None
+            out = results_dir([f"{t.loaded.entry.location}@{t.loaded.revision}" for t in tracers], lim)
+            bar = st.progress(0.0, text="Starting…")
+
+            def progress(desc: str, total: int):
+                state = {"done": 0}
+
+                def advance(n: int) -> None:
+                    state["done"] += n
+                    bar.progress(min(state["done"] / max(total, 1), 1.0), text=f"{desc}: {state['done']}/{total}")
+
+                return advance
+
+            try:
+                reproduce(tracers, out, limit=lim, progress=progress)
+                st.session_state["bench_result"] = str(out)
+                bar.progress(1.0, text="Done. Traces are cached: a re-run or a larger run reuses them.")
+            except RoutingLensError as err:
+                show_error(err)
+
+saved = saved_results()
+if "bench_result" not in st.session_state and saved:
+    st.session_state["bench_result"] = str(saved[0])
+if saved:
+    st.selectbox("Show results", [str(p) for p in saved], key="bench_result",
+                 format_func=lambda p: f"{Path(p).name} — {', '.join(Results.load(Path(p)).models.model)}")
+if "bench_result" not in st.session_state:
+    st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
+    st.stop()
+
+try:
+    folder = Path(st.session_state["bench_result"])
+    res = Results.load(folder)
+except RoutingLensError as err:
+    show_error(err)
+    st.stop()
+
+st.dataframe(res.models, hide_index=True)
+for note in res.notes:
+    st.warning(note) if "Demo" in note else st.caption(note)
+st.subheader("Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)")
+st.dataframe(correlation_table(res.table1), hide_index=True, width="stretch")
+st.subheader("Table 2 — SCWS without and with context")
+st.dataframe(correlation_table(res.table2), hide_index=True, width="stretch")
+scopes = list(dict.fromkeys(["pooled", *res.cohens_d.model]))
+scope = st.selectbox("Figures for", scopes, key="bench_scope")
+plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else "pooled"), key="fig1")
+plot(plots.cohens_d_figure(res.cohens_d, scope), key="fig2")
+for stack in dict.fromkeys(res.polysemy["stack"]):
+    plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack), key=f"fig3-{stack}")
+
+st.subheader("Downloads")
+cols = st.columns(5)
+for i, name in enumerate(Results.FILES):
+    cols[i % 5].download_button(f"{name}.csv", (folder / f"{name}.csv").read_bytes(), file_name=f"{name}.csv",
+                                mime="text/csv", key=f"dl-{name}", on_click="ignore")
+if (folder / "report.html").is_file():
+    st.download_button("report.html (self-contained)", (folder / "report.html").read_bytes(), file_name="report.html",
+                       mime="text/html", key="dl-report", on_click="ignore")

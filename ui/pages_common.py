@@ -1,0 +1,25 @@
+"""Small helpers the pages share (no statistics)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.tracer import Tracer
+
+
+def current_tracer() -> Tracer | None:
+    """The model the sidebar chose; renders the sidebar when a page is run on its own (tests)."""
+    from ui.state import sidebar, try_load
+
+    if "model" not in st.session_state:
+        return sidebar()
+    return try_load(st.session_state["model"])
+
+
+def plot(fig, key: str) -> None:
+    """Plotly figure with the modebar's PNG export, plus an HTML download of the same figure."""
+    st.plotly_chart(fig, width="stretch", key=key,
+                    config={"toImageButtonOptions": {"format": "png", "scale": 2, "filename": key},
+                            "displaylogo": False})
+    # Generated only when clicked (deferred), self-contained so it opens offline; PNG is in the modebar.
+    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs=True), file_name=f"{key}.html",
+                       mime="text/html", key=f"dl-{key}", on_click="ignore")

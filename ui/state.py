@@ -1,0 +1,97 @@
+"""One model copy per process (st.cache_resource), traces cached (st.cache_data + the core disk cache),
+and the sidebar model picker shared by every page."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from core.cache import TraceCache
+from core.errors import RoutingLensError
+from core.models import ModelEntry, estimate_bytes, list_models
+from core.trace import RoutingTrace
+from core.tracer import Tracer
+
+MODEL_ENV = "ROUTING_LENS_MODEL"  # overrides the default model (used by tests and deployments)
+LOCAL_CHOICE = "Local folder…"
+
+
+@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
+def get_tracer(name: str) -> Tracer:
+    """Shared by all sessions; `Tracer` serialises forward passes with a lock, so sessions cannot interleave."""
+    from core.models import load_model
+
+    return Tracer(load_model(name), cache=TraceCache())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def cached_trace(name: str, text: str, stacks: tuple[str, ...]) -> RoutingTrace:
+    return get_tracer(name).trace([text], stacks=stacks)[0]
+
+
+def default_model() -> str:
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    from core.models import default_model_name
+
+    return default_model_name()
+
+
+def _describe(entry: ModelEntry) -> str:
+    if entry.source == "hub":
+        gib = estimate_bytes(entry.params or 0, "bfloat16") / 2**30
+        return f"{entry.name} — {entry.params / 1e9:.2f}B params, ~{gib:.1f} GiB in bf16 (downloaded on first use)"
+    return f"{entry.name} — bundled demo ({entry.num_experts} experts)" if entry.is_demo else entry.name
+
+
+def try_load(name: str) -> Tracer | None:
+    """Load (or fetch from the resource cache) a model; on failure show the message and return None."""
+    try:
+        return get_tracer(name)
+    except RoutingLensError as err:
+        st.sidebar.error(str(err))
+    except Exception as err:  # noqa: BLE001 - never a traceback in the app
+        st.sidebar.error(f"Could not load {name!r}: {type(err).__name__}: {err}")
+    return None
+
+
+def sidebar() -> Tracer | None:
+    """The model picker; keeps the previous model when a new one fails to load."""
+    if "model" not in st.session_state:
+        st.session_state["model"] = st.query_params.get("model") or default_model()
+    entries = list_models()
+    names = [e.name for e in entries]
+    current = st.session_state["model"]
+    options = names + ([current] if current not in names else []) + [LOCAL_CHOICE]
+    labels = {e.name: _describe(e) for e in entries}
+    with st.sidebar:
+        st.header("Model")
+        choice = st.selectbox("Switch Transformer", options, index=options.index(current),
+                              format_func=lambda n: labels.get(n, n), key="model_picker")
+        if choice == LOCAL_CHOICE:
+            folder = st.text_input("Folder with config.json and weights", key="local_folder").strip()
+            choice = folder or current
+        if choice != current:
+            if try_load(choice) is not None:
+                st.session_state["model"] = choice
+            else:
+                st.sidebar.warning(f"Keeping {current}.")
+        tracer = try_load(st.session_state["model"])
+        if tracer is not None:
+            lm = tracer.loaded
+            st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
+                       f"{lm.dtype} on {lm.device}")
+            if lm.entry.is_demo:
+                st.caption("A tiny teaching model trained by Routing Lens — not the paper's checkpoints. "
+                           "Pick google/switch-base-N above for those.")
+            for note in lm.notes:
+                st.caption(note)
+    return tracer
+
+
+def show_error(err: Exception) -> None:
+    """A user-facing message, never a traceback."""
+    if isinstance(err, RoutingLensError):
+        st.error(str(err))
+    else:
+        st.error(f"Something went wrong: {type(err).__name__}: {err}. Try another input; if it persists, report it.")
