@@ -8,14 +8,11 @@ import streamlit as st
 
 st.set_page_config(page_title="Routing Lens", page_icon="🔀", layout="wide")
 
-from ui.state import sidebar  # noqa: E402
-
 pages = [
     st.Page("pages/trace.py", title="Trace", icon="🔎", default=True),
     st.Page("pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("pages/benchmarks.py", title="Benchmarks", icon="📊"),
     st.Page("pages/learn.py", title="Learn", icon="🎓"),
 ]
-nav = st.navigation(pages)
-sidebar()
-nav.run()
+# Each page renders the shared sidebar (model picker) itself, through ui.pages_common.current_tracer().
+st.navigation(pages).run()

@@ -82,6 +82,8 @@ scopes = list(dict.fromkeys(["pooled", *res.cohens_d.model]))
 scope = st.selectbox("Figures for", scopes, key="bench_scope")
 plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else "pooled"), key="fig1")
 plot(plots.cohens_d_figure(res.cohens_d, scope), key="fig2")
+if res.polysemy.empty:
+    st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
 for stack in dict.fromkeys(res.polysemy["stack"]):
     plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack), key=f"fig3-{stack}")
 

@@ -7,12 +7,11 @@ from core.tracer import Tracer
 
 
 def current_tracer() -> Tracer | None:
-    """The model the sidebar chose; renders the sidebar when a page is run on its own (tests)."""
-    from ui.state import sidebar, try_load
+    """Render the shared sidebar (model picker) and return the model it holds. Every page calls this
+    first, so the sidebar is the same on every page and in every test harness."""
+    from ui.state import sidebar
 
-    if "model" not in st.session_state:
-        return sidebar()
-    return try_load(st.session_state["model"])
+    return sidebar()
 
 
 def plot(fig, key: str) -> None:

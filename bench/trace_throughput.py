@@ -1,0 +1,142 @@
+"""Tracing throughput: naive per-sentence full forward vs this engine, against the machine's FLOP bound.
+
+    python bench/trace_throughput.py [--experts 8 32 128] [--sentences 300] [--naive-sentences 40]
+
+Random-init models of the real google/switch-base-N shape (no download); the bundled demo tokenizer
+(vocabulary ids are valid indices of the 32k embedding). Prints tokens/s, speed-up and % of bound.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.models import LoadedModel, ModelEntry  # noqa: E402
+from core.switch_config import switch_base_config  # noqa: E402
+from core.tracer import Tracer  # noqa: E402
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def active_params(model, experts: int) -> int:
+    """Parameters one token touches in encoder + decoder: all but embeddings, LM head and the unchosen experts."""
+    total = 0
+    for name, p in model.named_parameters():
+        if "shared" in name or "lm_head" in name or "embed" in name:
+            continue
+        total += p.numel() // experts if ".experts." in name else p.numel()
+    return total
+
+
+def sentences(n: int) -> list[str]:
+    from core.corpus import sentences as corpus
+
+    out = []
+    for s in corpus("brown"):
+        if 8 <= len(s.split()) <= 40:
+            out.append(s)
+        if len(out) == n:
+            return out
+    return out
+
+
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from core.models import list_models
+
+    demos = [e for e in list_models() if e.is_demo]
+    if not demos:
+        raise SystemExit("No bundled demo tokenizer under models/: train one with `python -m core train-demo`.")
+    return AutoTokenizer.from_pretrained(demos[0].location)
+
+
+def naive(model, tok, texts: list[str]) -> tuple[float, int]:
+    """One sentence at a time, full model with output_router_logits=True, fp32 — the notebook way."""
+    n_tok = 0
+    t = time.perf_counter()
+    with torch.no_grad():
+        for text in texts:
+            ids = tok(text, return_tensors="pt")["input_ids"]
+            out = model(input_ids=ids, decoder_input_ids=model._shift_right(ids), output_router_logits=True)
+            for logits in (out.encoder_router_logits, out.decoder_router_logits):
+                for r in logits if isinstance(logits, (tuple, list)) else [logits]:
+                    torch.softmax((r[0] if isinstance(r, tuple) else r).float(), dim=-1)
+            n_tok += ids.shape[1]
+    return n_tok / (time.perf_counter() - t), n_tok
+
+
+def engine(model, tok, texts: list[str], dtype: str, experts: int, batch_tokens: int) -> tuple[float, int]:
+    loaded = LoadedModel(ModelEntry(f"random-switch-base-{experts}", "local", "/bench"), model, tok, model.config,
+                         "bench", "cpu", dtype, sum(p.numel() for p in model.parameters()))
+    tracer = Tracer(loaded, cache=None, batch_tokens=batch_tokens)
+    tracer.trace(texts[:8])  # warm-up
+    t = time.perf_counter()
+    traces = tracer.trace(texts)
+    dt = time.perf_counter() - t
+    n_tok = sum(len(tr.tokens) for tr in traces)
+    return n_tok / dt, n_tok
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--experts", type=int, nargs="+", default=[8])
+    ap.add_argument("--sentences", type=int, default=300)
+    ap.add_argument("--naive-sentences", type=int, default=40)
+    ap.add_argument("--batch-tokens", type=int, default=8192)
+    ap.add_argument("--skip-naive", action="store_true")
+    args = ap.parse_args()
+    from transformers import SwitchTransformersForConditionalGeneration
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu count {os.cpu_count()}")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    tok = tokenizer()
+    texts = sentences(args.sentences)
+    for experts in args.experts:
+        torch.manual_seed(0)
+        model = SwitchTransformersForConditionalGeneration(switch_base_config(experts)).eval()
+        active = active_params(model, experts)
+        flop_per_tok = 2 * active
+        print(f"\nswitch-base-{experts} shape: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, "
+              f"{active / 1e6:.0f}M active per token (enc+dec, no embeddings/LM head) -> {flop_per_tok / 1e9:.2f} GFLOP/token")
+        print(f"bound: fp32 {peak32 * 1e9 / flop_per_tok:.0f} tok/s, bf16 {peak16 * 1e9 / flop_per_tok:.0f} tok/s")
+        naive_tps = None
+        if not args.skip_naive and experts <= 32:
+            naive_tps, n = naive(model, tok, texts[: args.naive_sentences])
+            print(f"(a) naive fp32, one sentence at a time, full forward + LM head: {naive_tps:.0f} tok/s ({n} tokens)")
+        fp32_tps, _ = engine(model, tok, texts, "float32", experts, args.batch_tokens)
+        print(f"(b0) engine fp32 batched: {fp32_tps:.0f} tok/s ({100 * fp32_tps * flop_per_tok / (peak32 * 1e9):.0f}% of fp32 bound)")
+        model = model.to(torch.bfloat16)
+        gc.collect()
+        bf16_tps, n = engine(model, tok, texts, "bfloat16", experts, args.batch_tokens)
+        pct = 100 * bf16_tps * flop_per_tok / (peak16 * 1e9)
+        print(f"(b) engine bf16 batched ({n} tokens, {len(texts)} sentences): {bf16_tps:.0f} tok/s = {pct:.0f}% of bf16 bound")
+        if naive_tps:
+            print(f"speed-up (b)/(a): {bf16_tps / naive_tps:.1f}x")
+        print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+        del model
+        gc.collect()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Every page through streamlit's AppTest on a tiny model, including hostile input."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.compare import compare_word
+from core.models import load_model
+from core.tracer import Tracer
+
+TIMEOUT = 120
+
+
+@pytest.fixture()
+def app_env(tiny_model_dir, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    return tiny_model_dir
+
+
+def _app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def test_trace_page_renders_heatmaps(app_env):
+    at = _app()
+    _no_exception(at)
+    # 2 example sentences x 2 stacks x (top-1 grid + layer stats + 2 per-layer heatmaps)
+    assert _charts(at) == 16
+    at.radio(key="trace_stacks").set_value("encoder").run()
+    _no_exception(at)
+    assert _charts(at) == 8
+    at.radio(key="trace_level").set_value("token").run()
+    _no_exception(at)
+    assert len(at.get("download_button")) >= 2
+
+
+HOSTILE = ["", "   \n  ", "bank " * 2000, "🙂🎉 emoji only 🙂", "中文的银行在河边", "שלום עולם مرحبا بالعالم",
+           "<img src=x onerror=alert(1)>", "<script>alert('x')</script>", "\u200b\u200b"]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_trace_page_survives_hostile_input(app_env, text):
+    at = _app()
+    at.text_area(key="trace_text").set_value(text).run()
+    _no_exception(at)
+    if not text.strip():
+        assert at.info and _charts(at) == 0
+    elif "<" in text:
+        assert any(text in t.value for t in at.text)  # shown literally, as text
+        assert not at.get("html")
+    if len(text) > 5000:
+        assert any("only the first" in w.value for w in at.warning)
+
+
+def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
+    at = _app("pages/compare.py")
+    _no_exception(at)
+    s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
+    at.text_input(key="cmp_s1").set_value(s1)
+    at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_w").set_value("bank").run()
+    _no_exception(at)
+    tracer = Tracer(load_model(str(tiny_model_dir)))
+    t1, t2 = tracer.trace([s1, s2])
+    expected = compare_word(t1, (s1.index("bank"), s1.index("bank") + 4), t2, (4, 8))
+    shown = {m.label.split()[0]: float(m.value) for m in at.metric}
+    for stack, comp in expected.items():
+        assert shown[stack] == pytest.approx(comp.mean_jss, abs=6e-4)
+    assert _charts(at) == 3
+    assert at.query_params["w"] == ["bank"] or at.query_params["w"] == "bank"
+
+
+@pytest.mark.parametrize("s1,s2,word,expect", [
+    ("the bank is here", "no such word", "bank", "does not occur in sentence 2"),
+    ("bank, bank and bank.", "the bank.", "bank", "radio"),
+    ("On the bank, we sat.", "(bank) rates rose!", "bank", "ok"),
+    ("<script>alert(1)</script> bank", "bank 🙂", "bank", "ok"),
+    ("river bank", "river bank", "", "ok"),  # auto-detected
+    ("", "bank", "bank", "info"),
+])
+def test_compare_page_odd_input(app_env, s1, s2, word, expect):
+    at = _app("pages/compare.py")
+    at.text_input(key="cmp_s1").set_value(s1)
+    at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_w").set_value(word).run()
+    _no_exception(at)
+    if expect == "radio":
+        assert at.radio(key="cmp_occ1") is not None and len(at.metric) == 2
+    elif expect == "ok":
+        assert len(at.metric) == 2
+    elif expect == "info":
+        assert at.info and not at.metric
+    else:
+        assert any(expect in w.value for w in at.warning)
+
+
+def test_preset_fills_the_inputs(app_env):
+    at = _app("pages/compare.py")
+    box = at.selectbox(key="cmp_preset")
+    box.set_value(box.options[1]).run()
+    _no_exception(at)
+    assert at.text_input(key="cmp_s1").value and len(at.metric) == 2
+
+
+def test_bad_local_model_keeps_previous_model(app_env):
+    at = _app()
+    at.sidebar.selectbox(key="model_picker").set_value("Local folder…").run()
+    at.sidebar.text_input(key="local_folder").set_value("/no/such/folder").run()
+    _no_exception(at)
+    assert any("does not exist" in e.value for e in at.sidebar.error)
+    assert at.session_state["model"] == str(app_env)
+    assert _charts(at) == 16  # the page still works on the previous model
+
+
+def test_learn_page_capacity_slider(app_env):
+    at = _app("pages/learn.py")
+    _no_exception(at)
+    at.slider(key="learn_capacity").set_value(0).run()
+    _no_exception(at)
+    assert "dropped" in at.caption[0].value or any("would be dropped" in c.value for c in at.caption)
+    frame = at.dataframe[0].value
+    assert (frame["status"] == "dropped").all()
+
+
+def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_dir):
+    from core.reproduce import reproduce, results_dir
+
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
+    reproduce([tracer], results_dir(["tiny"], 20), limit=20)
+    at = _app("pages/benchmarks.py")
+    _no_exception(at)
+    assert len(at.dataframe) == 3  # models, table 1, table 2
+    assert _charts(at) >= 2  # Fig. 1 and Fig. 2 (Fig. 3 needs more rows than 20, and says so)
+    assert len(at.get("download_button")) >= 9
+    shown = at.dataframe[1].value
+    assert list(shown["stack"]) == ["encoder", "decoder", "encoder", "decoder"]
+    if not _charts(at) > 2:
+        assert any("Figure 3 needs" in i.value for i in at.info)
+
+
+def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkeypatch):
+    import core.models as models
+
+    calls = []
+    real = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
+    from ui.state import get_tracer
+
+    get_tracer.clear()
+    sentences = ["the bank of the river", "a bat flew out", "spring is here at last", "he lit a match"]
+    results: dict[int, AppTest] = {}
+
+    def session(i: int) -> None:
+        at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+        at.session_state["trace_text"] = sentences[i]
+        at.run()
+        results[i] = at
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(len(sentences))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1, "the model must be loaded once for all sessions"
+    for i, at in results.items():
+        _no_exception(at)
+        assert [t.value for t in at.text][0] == sentences[i]
+        assert _charts(at) == 8  # one sentence: 2 stacks x 4 charts
