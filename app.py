@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="Routing Lens", page_icon="🔀", layout="wide")
+st.set_page_config(page_title="Routing Lens", page_icon=":material/alt_route:", layout="wide")
 
 pages = [
-    st.Page("pages/trace.py", title="Trace", icon="🔎", default=True),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/benchmarks.py", title="Benchmarks", icon="📊"),
-    st.Page("pages/learn.py", title="Learn", icon="🎓"),
+    st.Page("pages/trace.py", title="Trace", icon=":material/search:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 # Each page renders the shared sidebar (model picker) itself, through ui.pages_common.current_tracer().
 st.navigation(pages).run()

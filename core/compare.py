@@ -111,5 +111,4 @@ def wic_presets(data_root=None, lemmas: tuple[str, ...] = PRESET_LEMMAS) -> list
                 word2 = row.sentence2.split()[row.idx2]
                 if word.lower() == word2.lower():
                     out.append(Preset(f"{lemma} — {name} (WiC)", row.sentence1, row.sentence2, word))
-    have = {p.word for p in out}
-    return out + [p for p in BUILTIN_PRESETS if p.word not in have]
+    return list(BUILTIN_PRESETS) + out

@@ -14,7 +14,7 @@ from core.reproduce import reproduce, results_dir, saved_results
 from ui.pages_common import current_tracer, plot
 from ui.state import show_error, try_load
 
-st.title("📊 Benchmarks: the paper's analyses")
+st.title("Benchmarks: the paper's analyses")
 tracer = current_tracer()
 st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
            "(Figures 1–2) and polysemy (Figure 3), as defined in DESIGN §2, beside the published values.")

@@ -8,7 +8,7 @@ from core.compare import compare_word, occurrences, shared_words, wic_presets
 from ui.pages_common import current_tracer, plot
 from ui.state import cached_trace, show_error
 
-st.title("⚖️ Compare: one word, two contexts")
+st.title("Compare: one word, two contexts")
 tracer = current_tracer()
 
 

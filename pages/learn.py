@@ -11,7 +11,7 @@ from core.metrics import jss
 from ui.pages_common import current_tracer
 from ui.state import cached_trace, show_error
 
-st.title("🎓 Learn: how a Switch Transformer routes tokens")
+st.title("Learn: how a Switch Transformer routes tokens")
 tracer = current_tracer()
 
 st.markdown("""

@@ -8,7 +8,7 @@ from core.tracer import DEFAULT_MAX_TOKENS
 from ui.pages_common import current_tracer, plot
 from ui.state import cached_trace, show_error
 
-st.title("🔎 Trace: which expert does each token go to?")
+st.title("Trace: which expert does each token go to?")
 tracer = current_tracer()
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
 text = st.text_area("One sentence per line", value=EXAMPLE, height=110, max_chars=20_000, key="trace_text")

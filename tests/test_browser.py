@@ -1,0 +1,116 @@
+"""End to end in a real browser: `streamlit run app.py` on loopback, driven by Debian's Chromium."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, "ROUTING_LENS_MODEL": str(tiny_model_dir), "HF_HUB_OFFLINE": "1",
+           "ROUTING_LENS_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + log.read_text()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+def _settle(page, timeout: float = 60_000) -> None:
+    """Wait until streamlit has finished running the script."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def _type_and_apply(page, selector: str, text: str) -> None:
+    box = page.locator(selector).first
+    box.fill(text)
+    box.press("Control+Enter")
+    page.wait_for_timeout(500)
+    _settle(page)
+
+
+def test_trace_in_browser_and_script_probe_does_not_run(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(server)
+    page.wait_for_selector("textarea", timeout=60_000)
+    _type_and_apply(page, "textarea", "I sat on the river bank")
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 4
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "trace.png"), full_page=False)
+
+    probe = "<img src=x onerror=alert(1)> <script>window.__pwned = 1; alert(2)</script>"
+    _type_and_apply(page, "textarea", probe)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert page.evaluate("() => window.__pwned === undefined")
+    assert dialogs == []
+    assert page.get_by_text("<img src=x onerror=alert(1)>", exact=False).count() >= 1  # shown literally
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "probe.png"))
+    assert (tmp_path / "trace.png").stat().st_size > 10_000
+
+
+def test_every_page_renders_and_screenshots(server, browser, tmp_path):
+    """Screenshots of all four pages (copied to $ROUTING_LENS_SCREENSHOTS when set, for the README)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    target = os.environ.get("ROUTING_LENS_SCREENSHOTS")
+    for path, expect in (("", ".js-plotly-plot"), ("compare", ".js-plotly-plot"), ("benchmarks", "[data-testid=\"stForm\"]"),
+                         ("learn", ".js-plotly-plot")):
+        page.goto(f"{server}/{path}")
+        page.wait_for_selector(expect, timeout=60_000)
+        _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        shot = tmp_path / f"{path or 'trace'}.png"
+        page.screenshot(path=str(shot))
+        if target:
+            Path(target).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, Path(target) / shot.name)
