@@ -30,7 +30,10 @@ def train_t5_tokenizer(texts: Iterable[str], vocab_size: int, extra_ids: int = 1
         show_progress=False,
     )
     raw.train_from_iterator(texts, trainer=trainer)
-    pieces = [(p, float(s)) for p, s in json.loads(raw.to_str())["model"]["vocab"]]
+    # Scores are rounded to 0.01 and ties ordered by piece: the trainer iterates hash maps, so equally
+    # frequent pieces get slightly different scores from run to run. Rounding makes the vocabulary reproducible.
+    pieces = [(p, round(float(s), 2)) for p, s in json.loads(raw.to_str())["model"]["vocab"]]
     assert [p for p, _ in pieces[:3]] == SPECIAL, pieces[:3]
+    pieces = pieces[:3] + sorted(pieces[3:], key=lambda ps: (-ps[1], ps[0]))  # ties in a stable order
     vocab = pieces + [(f"<extra_id_{i}>", 0.0) for i in range(extra_ids - 1, -1, -1)]
     return T5Tokenizer(vocab=vocab, extra_ids=extra_ids)
