@@ -68,9 +68,31 @@ def wordnet():
         return OfflineWordNet(str(nltk_root() / "corpora" / "wordnet"), None)
 
 
+_SENSES: dict[str, int] = {}
+
+
+def _senses_file() -> Path:
+    return cache_dir() / "wordnet_senses.json"
+
+
 def sense_count(lemma: str) -> int:
-    """Number of WordNet synsets of a lemma (all parts of speech), as DESIGN §2 defines senses."""
-    return len(wordnet().synsets(lemma))
+    """Number of WordNet synsets of a lemma (all parts of speech), as DESIGN §2 defines senses.
+
+    Counts are kept in `cache/wordnet_senses.json`, so a warm re-run does not load WordNet (3 s)."""
+    import json
+
+    if not _SENSES and _senses_file().is_file():
+        try:
+            _SENSES.update(json.loads(_senses_file().read_text()))
+        except (OSError, ValueError):
+            pass
+    if lemma not in _SENSES:
+        _SENSES[lemma] = len(wordnet().synsets(lemma))
+        tmp = _senses_file().with_suffix(".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(_SENSES))
+        tmp.replace(_senses_file())
+    return _SENSES[lemma]
 
 
 def corpora_setup(data_root: Path | None = None) -> Path:

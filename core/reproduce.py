@@ -14,7 +14,7 @@ from core.report import write_report
 def reproduce(tracers, out: Path, data_dir: Path | None = None, limit: int | None = None, seed: int = 0,
               progress: ProgressFactory = _no_progress) -> Results:
     data = BenchmarkData.load(data_dir, limit=limit, seed=seed)
-    wordnet_setup()
+    wordnet_setup()  # fail fast (before any tracing) when WordNet is not installed
     results = run(tracers, data, sense_count, progress=progress)
     results.save(out)
     write_report(results, out)

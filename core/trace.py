@@ -1,7 +1,6 @@
 """`RoutingTrace`: what the tracer returns for one text — small, numpy, easy to turn into frames."""
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 
@@ -124,46 +123,41 @@ class RoutingTrace:
         return out
 
     # ---------- serialisation (for the disk cache) ----------
+    # A JSON header (metadata + each array's dtype, shape and offset) followed by the raw array bytes:
+    # reading is one json.loads and a few np.frombuffer views, ~10x faster than .npz for small traces.
+    _ARRAY_FIELDS = ("token_spans", "token_word", "word_spans", "word_source")
+    _STACK_FIELDS = ("layers", "token_probs", "top1", "dropped", "word_probs")
+
     def to_bytes(self) -> bytes:
-        meta = {
-            "text": self.text,
-            "model": self.model,
-            "revision": self.revision,
-            "dtype": self.dtype,
-            "num_experts": self.num_experts,
-            "tokens": self.tokens,
-            "words": self.words,
-            "truncated": self.truncated,
-            "n_input_tokens": self.n_input_tokens,
-            "stacks": list(self.stacks),
+        arrays = {name: getattr(self, name) for name in self._ARRAY_FIELDS}
+        for stack, s in self.stacks.items():
+            for key in self._STACK_FIELDS:
+                arrays[f"{stack}.{key}"] = getattr(s, key)
+        specs, chunks, offset = [], [], 0
+        for name, arr in arrays.items():
+            raw = np.ascontiguousarray(arr).tobytes()
+            specs.append([name, np.asarray(arr).dtype.str, list(np.shape(arr)), offset, len(raw)])
+            chunks.append(raw)
+            offset += len(raw)
+        header = {
+            "text": self.text, "model": self.model, "revision": self.revision, "dtype": self.dtype,
+            "num_experts": self.num_experts, "tokens": self.tokens, "words": self.words,
+            "truncated": self.truncated, "n_input_tokens": self.n_input_tokens, "stacks": list(self.stacks),
+            "arrays": specs,
         }
-        arrays = {
-            "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-            "token_spans": self.token_spans,
-            "token_word": self.token_word,
-            "word_spans": self.word_spans,
-            "word_source": self.word_source,
-        }
-        for name, s in self.stacks.items():
-            for key in ("layers", "token_probs", "top1", "dropped", "word_probs"):
-                arrays[f"{name}.{key}"] = getattr(s, key)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return buf.getvalue()
+        head = json.dumps(header, ensure_ascii=False).encode("utf-8")
+        return len(head).to_bytes(8, "little") + head + b"".join(chunks)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "RoutingTrace":
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
-            stacks = {
-                name: StackRouting(**{k: z[f"{name}.{k}"] for k in ("layers", "token_probs", "top1", "dropped", "word_probs")})
-                for name in meta.pop("stacks")
-            }
-            return cls(
-                token_spans=z["token_spans"],
-                token_word=z["token_word"],
-                word_spans=z["word_spans"],
-                word_source=z["word_source"],
-                stacks=stacks,
-                **meta,
-            )
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+        body = memoryview(data)[8 + n :]
+        arrays = {}
+        for name, dtype, shape, offset, nbytes in header.pop("arrays"):
+            if offset + nbytes > len(body):
+                raise ValueError(f"array {name} runs past the end of the data")
+            arrays[name] = np.frombuffer(body, dtype=np.dtype(dtype), count=int(np.prod(shape, dtype=np.int64)),
+                                         offset=offset).reshape(shape)
+        stacks = {st: StackRouting(**{k: arrays[f"{st}.{k}"] for k in cls._STACK_FIELDS}) for st in header.pop("stacks")}
+        return cls(**{k: arrays[k] for k in cls._ARRAY_FIELDS}, stacks=stacks, **header)

@@ -20,7 +20,7 @@ from core.trace import STACKS, RoutingTrace, StackRouting
 from core.words import assign_tokens, pool, pooling_matrix, word_spans
 
 DEFAULT_MAX_TOKENS = 512  # longer inputs are truncated (and the trace says so)
-DEFAULT_BATCH_TOKENS = 8192  # padded tokens per forward pass
+DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU slow down past a few thousand rows)
 DEFAULT_BATCH_SIZE = 64
 
 Progress = Callable[[int, int], None]

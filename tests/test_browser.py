@@ -30,8 +30,10 @@ def server(tiny_model_dir, tmp_path_factory):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "ROUTING_LENS_MODEL": str(tiny_model_dir), "HF_HUB_OFFLINE": "1",
-           "ROUTING_LENS_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if not os.environ.get("ROUTING_LENS_SCREENSHOTS"):
+        # tests: the tiny model and an empty cache; screenshots for the README: what a user sees (bundled demo)
+        env.update(ROUTING_LENS_MODEL=str(tiny_model_dir), ROUTING_LENS_CACHE=str(tmp_path_factory.mktemp("cache")))
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.cache import TraceCache, trace_key
+from core.cache import MAGIC, TraceCache, trace_key
 from core.tracer import Tracer
 
 
@@ -45,7 +45,7 @@ def test_corrupt_and_truncated_files_are_discarded_and_recomputed(tiny_loaded, t
         again = tracer.trace("The bank raised rates.")[0]
         assert cache.discarded == 1
         np.testing.assert_array_equal(again.stacks["encoder"].token_probs, good.stacks["encoder"].token_probs)
-        assert path.read_bytes()[:8] == b"RLTRACE1"
+        assert path.read_bytes()[:8] == MAGIC
 
 
 def test_keys_differ_by_revision_dtype_text_stacks_and_length():
