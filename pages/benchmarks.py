@@ -73,7 +73,10 @@ except RoutingLensError as err:
 
 st.dataframe(res.models, hide_index=True)
 for note in res.notes:
-    st.warning(note) if "Demo" in note else st.caption(note)
+    if "Demo" in note:
+        st.warning(note)
+    else:
+        st.caption(note)
 st.subheader("Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)")
 st.dataframe(correlation_table(res.table1), hide_index=True, width="stretch")
 st.subheader("Table 2 — SCWS without and with context")

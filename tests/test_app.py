@@ -31,6 +31,7 @@ def _app(page: str | None = None) -> AppTest:
 
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+    assert not at.get("help"), "a bare expression was rendered by streamlit's magic"
 
 
 def _charts(at: AppTest) -> int:

@@ -111,6 +111,7 @@ def test_every_page_renders_and_screenshots(server, browser, tmp_path):
         page.wait_for_selector(expect, timeout=60_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.wait_for_timeout(2500)  # data grids and plotly draw after the script has finished
         shot = tmp_path / f"{path or 'trace'}.png"
         page.screenshot(path=str(shot))
         if target:
