@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PretrainedConfig
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, PretrainedConfig
+
+from core.adapters import MoefiedAdapter, SwitchAdapter
 
 from core.devices import BYTES_PER_PARAM, DTYPES, available_memory, pick_device, pick_dtype
 from core.errors import ModelNotAvailableError, ModelTooLargeError, NotASwitchModelError
 from core.paths import BUNDLED_MODELS_DIR, cache_dir
 
 SUPPORTED_MODEL_TYPES = ("switch_transformers",)
+MOEFIED_MODEL_TYPES = ("bert",)  # dense encoders that can be MoE-fied (encoder.layer[i].intermediate)
+MOEFIED_PREFIX = "moefied:"  # "moefied:<folder or Hub id>@<experts>" MoE-fies any BERT-style checkpoint
 HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
 # Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); DESIGN §1 rounds
 # them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
@@ -39,10 +43,11 @@ class ModelEntry:
     num_experts: int | None = None
     params: int | None = None
     description: str = ""
+    family: str = "switch"  # "switch" or "moefied"
 
     @property
     def is_demo(self) -> bool:
-        return self.source in ("bundled", "trained")
+        return self.source in ("bundled", "trained") or self.family == "moefied"
 
 
 def _folder_experts(folder: Path) -> int | None:
@@ -74,7 +79,14 @@ def _demo_entries(root: Path, source: str) -> list[ModelEntry]:
 
 def list_models() -> list[ModelEntry]:
     """Bundled demos first, then demos trained locally into cache/models/, then the google checkpoints."""
+    from core.moefy import EXPERT_COUNTS, PACKAGED_NAME
+
     entries = _demo_entries(BUNDLED_MODELS_DIR, "bundled") + _demo_entries(cache_dir() / "models", "trained")
+    for e in EXPERT_COUNTS:
+        entries.append(ModelEntry(name=f"moefied-minilm-{e}", source="moefied", location=PACKAGED_NAME, num_experts=e,
+                                  params=22_713_216, family="moefied",
+                                  description="all-MiniLM-L6-v2, dense model MoE-fied after training; routing = "
+                                              "activation mass per neuron cluster; not a sparsely trained model"))
     for e in HUB_EXPERT_COUNTS:
         entries.append(
             ModelEntry(
@@ -94,8 +106,16 @@ def resolve(name: str) -> ModelEntry:
     name = name.strip()
     if not name:
         raise ModelNotAvailableError("No model name given. Pick one of: " + ", ".join(e.name for e in list_models()))
+    if name.startswith(MOEFIED_PREFIX):
+        target, _, experts = name[len(MOEFIED_PREFIX):].rpartition("@")
+        if not target or not experts.isdigit() or int(experts) < 2:
+            raise ModelNotAvailableError(f"Write a MoE-fied model as moefied:<folder or Hub id>@<experts>, e.g. "
+                                         f"moefied:bert-base-uncased@16 (got {name!r}).")
+        path = Path(target).expanduser()
+        return ModelEntry(name=name, source="moefied", location=str(path.resolve()) if path.exists() else target,
+                          num_experts=int(experts), family="moefied")
     for entry in list_models():
-        if name in (entry.name, entry.location) or f"google/{name}" == entry.name:
+        if name == entry.name or (entry.family == "switch" and (name == entry.location or f"google/{name}" == entry.name)):
             return entry
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or os.sep in name and name.count("/") != 1:
@@ -167,6 +187,12 @@ def _offline_message(entry: ModelEntry, cause: BaseException) -> str:
 
 def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedConfig:
     """Config only (no weights): from the folder, the HF cache, or the Hub, in that order."""
+    if entry.family == "moefied":
+        config = _moefied_config(entry, revision)
+        if config.model_type not in MOEFIED_MODEL_TYPES:
+            raise NotASwitchModelError(f"{entry.location!r} is a {config.model_type!r} model; MoE-fication supports "
+                                       f"BERT-style encoders ({', '.join(MOEFIED_MODEL_TYPES)}).")
+        return config
     if entry.source != "hub":
         folder = Path(entry.location)
         _check_local_folder(folder)
@@ -191,10 +217,37 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
     return config
 
 
+def _moefied_location(entry: ModelEntry) -> str:
+    from core.moefy import PACKAGED_NAME, packaged_model_dir
+
+    return str(packaged_model_dir()) if entry.location == PACKAGED_NAME else entry.location
+
+
+def _moefied_config(entry: ModelEntry, revision: str | None) -> PretrainedConfig:
+    location = _moefied_location(entry)
+    if Path(location).is_dir():
+        _check_local_folder(Path(location))
+        return AutoConfig.from_pretrained(location, trust_remote_code=False)
+    hub = ModelEntry(name=location, source="hub", location=location)
+    try:
+        return AutoConfig.from_pretrained(location, revision=revision, local_files_only=True, trust_remote_code=False)
+    except Exception as cached_error:  # noqa: BLE001
+        if not hub_reachable():
+            raise ModelNotAvailableError(_offline_message(hub, cached_error)) from None
+        try:
+            return AutoConfig.from_pretrained(location, revision=revision, trust_remote_code=False)
+        except Exception as online_error:  # noqa: BLE001
+            raise ModelNotAvailableError(_offline_message(hub, online_error)) from None
+
+
+def _model_class(config: PretrainedConfig):
+    return AutoModelForSeq2SeqLM if config.model_type in SUPPORTED_MODEL_TYPES else AutoModel
+
+
 def count_parameters(config: PretrainedConfig) -> int:
     """Exact parameter count from the config alone: the model is built on the meta device (no memory)."""
     with torch.device("meta"):
-        model = AutoModelForSeq2SeqLM.from_config(config, trust_remote_code=False)
+        model = _model_class(config).from_config(config, trust_remote_code=False)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -268,6 +321,7 @@ class LoadedModel:
     dtype: str
     params: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    adapter: Any = field(default_factory=SwitchAdapter)
 
     @property
     def name(self) -> str:
@@ -275,7 +329,13 @@ class LoadedModel:
 
     @property
     def num_experts(self) -> int:
+        if isinstance(self.adapter, MoefiedAdapter):
+            return self.adapter.num_experts
         return int(self.config.num_experts)
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        return ("encoder",) if self.entry.family == "moefied" else ("encoder", "decoder")
 
 
 def load_model(
@@ -288,6 +348,8 @@ def load_model(
     """Resolve, plan (memory check) and load a model and its tokenizer, in eval mode."""
     entry = resolve(name)
     config = load_config(entry, revision)
+    if entry.family == "moefied":
+        return _load_moefied(entry, config, revision, device, dtype, available_bytes)
     plan = plan_load(config, device, dtype, available_bytes)
     location = entry.location
     kwargs: dict[str, Any] = {"trust_remote_code": False}
@@ -307,3 +369,30 @@ def load_model(
     else:
         resolved = _folder_fingerprint(Path(location))
     return LoadedModel(entry, model, tokenizer, config, resolved, plan.device, plan.dtype, plan.params, plan.notes)
+
+
+def _load_moefied(entry: ModelEntry, config, revision, device, dtype, available_bytes) -> LoadedModel:
+    """A dense encoder + a cached neuron partition: routing = activation mass per cluster (float32 default,
+    the model is small and the masses are sums of many activations)."""
+    from core.moefy import PACKAGED_NAME, partition, verify_packaged_weights
+
+    plan = plan_load(config, device, dtype or "float32", available_bytes)
+    location = _moefied_location(entry)
+    kwargs: dict[str, Any] = {"trust_remote_code": False}
+    is_dir = Path(location).is_dir()
+    if entry.location == PACKAGED_NAME:
+        verify_packaged_weights(Path(location))
+    if not is_dir:
+        kwargs.update(revision=revision, local_files_only=hub_model_cached(location, revision))
+    try:
+        model = AutoModel.from_pretrained(location, dtype=DTYPES[plan.dtype], **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    except (OSError, ValueError) as err:
+        raise NotASwitchModelError(f"Could not load the encoder in {location}: {err}") from None
+    model.to(plan.device).eval()
+    parts, _cached = partition(model, int(entry.num_experts or 8))
+    base = _folder_fingerprint(Path(location)) if is_dir else (getattr(config, "_commit_hash", None) or revision or "main")
+    notes = plan.notes + ("dense model MoE-fied after training; routing = activation mass per neuron cluster; "
+                          "not a sparsely trained model",)
+    return LoadedModel(entry, model, tokenizer, config, f"{base}-E{entry.num_experts}-seed0", plan.device, plan.dtype,
+                       plan.params, notes, adapter=MoefiedAdapter(parts, int(entry.num_experts or 8)))

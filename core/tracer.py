@@ -15,6 +15,7 @@ import torch
 
 from core.cache import TraceCache, trace_key
 from core.errors import InputError
+from core.adapters import SwitchAdapter
 from core.models import LoadedModel
 from core.trace import STACKS, RoutingTrace, StackRouting
 from core.words import assign_tokens, pool, pooling_matrix, word_spans
@@ -27,15 +28,8 @@ Progress = Callable[[int, int], None]
 
 
 def find_routers(model: torch.nn.Module) -> dict[str, list[tuple[int, torch.nn.Module]]]:
-    """Router modules by stack, as (block index, module), in block order."""
-    found: dict[str, list[tuple[int, torch.nn.Module]]] = {}
-    for name, module in model.named_modules():
-        if type(module).__name__.endswith("Top1Router"):
-            parts = name.split(".")
-            stack = parts[0]
-            block = int(parts[parts.index("block") + 1])
-            found.setdefault(stack, []).append((block, module))
-    return {k: sorted(v, key=lambda bm: bm[0]) for k, v in found.items()}
+    """Switch router modules by stack, as (block index, module), in block order."""
+    return SwitchAdapter().routers(model)
 
 
 @dataclass
@@ -69,9 +63,10 @@ class Tracer:
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
         self.batch_size = batch_size
-        self.routers = find_routers(loaded.model)
+        self.adapter = loaded.adapter
+        self.routers = self.adapter.routers(loaded.model)
         if "encoder" not in self.routers:
-            raise InputError(f"{loaded.name} has no sparse encoder layers to trace.")
+            raise InputError(f"{loaded.name} has no routed encoder layers to trace.")
         self._lock = threading.Lock()
         self._captured: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         tok = loaded.tokenizer
@@ -105,9 +100,10 @@ class Tracer:
 
     # ---------- hooks ----------
     def _hook(self, stack: str, block: int):
+        convert = self.adapter.converter(stack, block)
+
         def hook(_module, _inputs, output):
-            dispatch, _top_prob, logits = output
-            self._captured[(stack, block)] = (logits.detach(), dispatch.detach())
+            self._captured[(stack, block)] = convert(output)
 
         return hook
 
@@ -130,27 +126,11 @@ class Tracer:
         try:
             self._captured.clear()
             with torch.inference_mode():
-                enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
-                if "decoder" in stacks:
-                    # Teacher forcing on [start] + input: position t+1 has token t as its input. Causality makes
-                    # positions 0..n-1 identical to shift_right(input_ids); the extra last position gives EOS a row.
-                    start = torch.full((len(batch), 1), self.decoder_start_id, dtype=torch.long, device=device)
-                    dec_ids = torch.cat([start, ids], dim=1)
-                    dec_mask = torch.cat([torch.ones_like(start), mask], dim=1)
-                    model.decoder(
-                        input_ids=dec_ids,
-                        attention_mask=dec_mask,
-                        encoder_hidden_states=enc_out,
-                        encoder_attention_mask=mask,
-                        use_cache=False,
-                        return_dict=True,
-                    )
+                skip = self.adapter.run(model, ids, mask, stacks, self.decoder_start_id)
             out = {}
-            for key, (logits, dispatch) in self._captured.items():
-                probs = torch.softmax(logits.float(), dim=-1)
-                dropped = dispatch.sum(dim=-1) == 0
+            for key, (probs, dropped) in self._captured.items():
                 if key[0] == "decoder":
-                    probs, dropped = probs[:, 1:], dropped[:, 1:]
+                    probs, dropped = probs[:, skip:], dropped[:, skip:]
                 out[key] = (probs.cpu().numpy(), dropped.cpu().numpy())
             return out
         finally:
