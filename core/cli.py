@@ -42,7 +42,9 @@ def load_for_cli(name: str | None, args: argparse.Namespace):
     chosen = name or default_model_name()
     loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype)
     msg = f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device})"
-    if loaded.entry.is_demo:
+    if loaded.entry.family == "moefied":
+        msg += " — " + loaded.adapter.label
+    elif loaded.entry.is_demo:
         msg += " — a bundled teaching model; the paper's checkpoints are one flag away: --model google/switch-base-8"
     print(msg, file=sys.stderr)
     for note in loaded.notes:

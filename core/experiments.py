@@ -265,7 +265,8 @@ def run(tracers: Sequence, data: BenchmarkData, sense_count: Callable[[str], int
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
     poly, trend = polysemy_frames(wic_pairs, sense_count)
     models = pd.DataFrame([{
-        "model": t.loaded.name, "experts": t.loaded.num_experts, "is_demo": t.loaded.entry.is_demo,
+        "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.entry.family,
+        "is_demo": t.loaded.entry.is_demo,
         "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
         "params": t.loaded.params,
     } for t in tracers])
@@ -273,6 +274,9 @@ def run(tracers: Sequence, data: BenchmarkData, sense_count: Callable[[str], int
     if models.is_demo.any():
         notes.append("Demo models are tiny teaching models trained by Routing Lens, not the paper's switch-base "
                      "checkpoints: compare their numbers with the published ones only as an illustration.")
+    if (models.family == "moefied").any():
+        notes.append("MoE-fied models (moefied-*): a dense encoder MoE-fied after training; routing = activation mass "
+                     "per neuron cluster; not a sparsely trained model. One stack: only encoder rows exist.")
     return Results(
         models=models,
         table1=pd.concat([m["table1"] for m in per_model], ignore_index=True),

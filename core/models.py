@@ -47,7 +47,7 @@ class ModelEntry:
 
     @property
     def is_demo(self) -> bool:
-        return self.source in ("bundled", "trained") or self.family == "moefied"
+        return self.source in ("bundled", "trained")
 
 
 def _folder_experts(folder: Path) -> int | None:

@@ -21,7 +21,7 @@ st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC sa
 
 with st.form("bench_run"):
     names = [e.name for e in list_models()]
-    current = st.session_state.get("model")
+    current = tracer.loaded.name if tracer else None
     chosen = st.multiselect("Models", names + ([current] if current and current not in names else []),
                             default=[current] if current else [], key="bench_models")
     limit = st.number_input("Rows per dataset (0 = full datasets; small numbers give a quick look)", min_value=0,
@@ -73,7 +73,7 @@ except RoutingLensError as err:
 
 st.dataframe(res.models, hide_index=True)
 for note in res.notes:
-    if "Demo" in note:
+    if "Demo" in note or "MoE-fied" in note:
         st.warning(note)
     else:
         st.caption(note)

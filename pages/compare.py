@@ -9,7 +9,7 @@ from ui.pages_common import current_tracer, plot
 from ui.state import cached_trace, show_error
 
 st.title("Compare: one word, two contexts")
-tracer = current_tracer()
+tracer = current_tracer(context=True)
 
 
 @st.cache_data(show_spinner=False)
@@ -42,7 +42,7 @@ if not word and candidates:
     word = candidates[0]
     st.caption(f"Auto-detected word: **{word}** (occurs in both sentences).")
 
-st.query_params.update({"s1": s1, "s2": s2, "w": word, "model": st.session_state.get("model", "")})
+st.query_params.update({"s1": s1, "s2": s2, "w": word, "model": tracer.loaded.name if tracer else ""})
 if tracer is None:
     st.stop()
 if not s1.strip() or not s2.strip():
@@ -76,6 +76,8 @@ except Exception as err:  # noqa: BLE001
     st.stop()
 
 cols = st.columns(len(result))
+if tracer.loaded.entry.family == "moefied":
+    st.caption("Model: " + tracer.loaded.adapter.label + ".")
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over sparse layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")

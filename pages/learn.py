@@ -12,7 +12,7 @@ from ui.pages_common import current_tracer
 from ui.state import cached_trace, show_error
 
 st.title("Learn: how a Switch Transformer routes tokens")
-tracer = current_tracer()
+tracer = current_tracer(context=True)
 
 st.markdown("""
 **Mixture of experts.** In a Switch Transformer every other feed-forward block is replaced by *E experts* —
@@ -53,7 +53,7 @@ except Exception as err:  # noqa: BLE001
     show_error(err)
     st.stop()
 enc = trace.stacks["encoder"]
-layer = st.select_slider("Encoder sparse layer (block)", options=[int(b) for b in enc.layers], key="learn_layer")
+layer = st.select_slider("Encoder routed layer (block)", options=[int(b) for b in enc.layers], key="learn_layer")
 li = [int(b) for b in enc.layers].index(layer)
 n_tokens = len(trace.tokens)
 capacity = st.slider("Expert capacity (tokens per expert)", 0, max(n_tokens, 1), min(2, n_tokens), key="learn_capacity")
@@ -63,8 +63,10 @@ table = pd.DataFrame({"token": trace.tokens, "top-1 expert": [f"e{e}" for e in t
                       "probability": enc.token_probs[li].max(-1).round(3),
                       "status": np.where(dropped, "dropped", "processed")})
 st.dataframe(table, hide_index=True, width="stretch")
+real_capacity = getattr(tracer.loaded.config, "expert_capacity", None)
 st.caption(f"{int(dropped.sum())} of {n_tokens} tokens would be dropped with capacity {capacity}. "
-           f"The loaded model's real capacity is {tracer.loaded.config.expert_capacity}.")
+           + (f"The loaded model's real capacity is {real_capacity}." if real_capacity else
+              "The loaded model is MoE-fied after training: it has no capacity, so this is hypothetical."))
 
 st.subheader("Try it: what JSS measures")
 n_exp = tracer.loaded.num_experts

@@ -13,7 +13,12 @@ tracer = current_tracer()
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
 text = st.text_area("One sentence per line", value=EXAMPLE, height=110, max_chars=20_000, key="trace_text")
 c1, c2, c3 = st.columns([2, 2, 3])
-stack_choice = c1.radio("Stacks", ["encoder", "decoder", "both"], index=2, horizontal=True, key="trace_stacks")
+two_stacks = tracer is None or "decoder" in tracer.routers
+if two_stacks:
+    stack_choice = c1.radio("Stacks", ["encoder", "decoder", "both"], index=2, horizontal=True, key="trace_stacks")
+else:
+    stack_choice = "encoder"
+    c1.caption("This model has one stack (encoder).")
 level = c2.radio("Rows", ["word", "token"], format_func={"word": "words", "token": "subword tokens"}.get,
                  horizontal=True, key="trace_level")
 c3.caption(plots.DECODER_NOTE + f". Inputs longer than {DEFAULT_MAX_TOKENS} tokens are truncated.")

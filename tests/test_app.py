@@ -122,7 +122,7 @@ def test_preset_fills_the_inputs(app_env):
 def test_bad_local_model_keeps_previous_model(app_env):
     at = _app()
     at.sidebar.selectbox(key="model_picker").set_value("Local folder…").run()
-    at.sidebar.text_input(key="local_folder").set_value("/no/such/folder").run()
+    at.sidebar.text_input(key="model_local_folder").set_value("/no/such/folder").run()
     _no_exception(at)
     assert any("does not exist" in e.value for e in at.sidebar.error)
     assert at.session_state["model"] == str(app_env)

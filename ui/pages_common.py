@@ -6,12 +6,13 @@ import streamlit as st
 from core.tracer import Tracer
 
 
-def current_tracer() -> Tracer | None:
+def current_tracer(context: bool = False) -> Tracer | None:
     """Render the shared sidebar (model picker) and return the model it holds. Every page calls this
-    first, so the sidebar is the same on every page and in every test harness."""
+    first, so the sidebar is the same on every page and in every test harness. `context=True` pages
+    (Compare, Learn) default to a context-sensitive model when no google checkpoint is cached."""
     from ui.state import sidebar
 
-    return sidebar()
+    return sidebar(context)
 
 
 def plot(fig, key: str) -> None:

