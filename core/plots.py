@@ -35,6 +35,11 @@ def _style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
     return fig
 
 
+def family_note(model: str) -> str:
+    """Honest label for figures of MoE-fied models (routing measured post hoc, not trained)."""
+    return " · MoE-fied dense model: activation-mass routing" if "moefied" in str(model) else ""
+
+
 def _labels(trace, level: str) -> list[str]:
     items = trace.tokens if level == "token" else trace.words
     return [f"{i}:{t}" for i, t in enumerate(items)]  # unique labels, so repeated words keep their own row
@@ -57,7 +62,7 @@ def routing_heatmap(trace, stack: str, layer_pos: int, level: str = "word") -> g
                                font=dict(color="#D55E00", size=12))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    title = f"{stack} block {int(s.layers[layer_pos])}"
+    title = f"{stack} block {int(s.layers[layer_pos])}" + family_note(trace.model)
     return _style(fig, title, height=max(260, 24 * len(labels) + 120))
 
 
@@ -84,7 +89,8 @@ def top1_grid(trace, stack: str, level: str = "token") -> go.Figure:
     ))
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_yaxes(autorange="reversed", type="category")
-    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + (" (✕ = dropped)" if level == "token" else ""),
+    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + (" (✕ = dropped)" if level == "token" else "")
+                  + family_note(trace.model),
                   height=120 + 45 * len(s.layers))
 
 
@@ -105,7 +111,7 @@ def layer_stats(trace, stack: str) -> go.Figure:
                     customdata=ent, hovertemplate="%{x}<br>mean entropy %{customdata:.2f} bits<extra></extra>")
     fig.update_layout(barmode="stack", yaxis=dict(title="expert load", range=[0, 1]),
                       yaxis2=dict(title="router entropy (÷ log2 E)", overlaying="y", side="right", range=[0, 1]))
-    return _style(fig, f"{stack}: expert load and router entropy per layer", height=380)
+    return _style(fig, f"{stack}: expert load and router entropy per layer" + family_note(trace.model), height=380)
 
 
 # ---------------- compare page ----------------
@@ -154,7 +160,7 @@ def kde_figure(wic_kde: pd.DataFrame, model: str = "pooled") -> go.Figure:
                             line=dict(color=LABEL_COLORS.get(label)), showlegend=i == 0, row=1, col=i + 1)
         fig.update_xaxes(title="routing JSS", row=1, col=i + 1)
     fig.update_yaxes(title="density", row=1, col=1)
-    return _style(fig, f"Fig. 1 — WiC routing similarity by label ({model})", height=380)
+    return _style(fig, f"Fig. 1 — WiC routing similarity by label ({model})" + family_note(model), height=380)
 
 
 def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled") -> go.Figure:
@@ -168,7 +174,7 @@ def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled") -> go.Figure:
     fig.add_hline(y=0, line=dict(color="#999999", width=1))
     fig.update_xaxes(title="sparse layer", dtick=1)
     fig.update_yaxes(title="Cohen's d (T − F)")
-    return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})", height=380)
+    return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + family_note(model), height=380)
 
 
 def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encoder") -> go.Figure:
