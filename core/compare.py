@@ -19,16 +19,11 @@ his her its our their my your this that these those as from into than then so no
 def shared_words(s1: str, s2: str) -> list[str]:
     """Words (lower-cased, punctuation stripped) occurring in both sentences, content words first."""
     def words(s: str) -> list[str]:
-        return [w for w in re.findall(r"\w+(?:['’-]\w+)*", s.lower())]
+        return re.findall(r"\w+(?:['’-]\w+)*", s.lower())
 
     second = set(words(s2))
     common = list(dict.fromkeys(w for w in words(s1) if w in second))
     return sorted(common, key=lambda w: (w in STOPWORDS, -len(w))) if common else []
-
-
-def occurrences(text: str, word: str) -> list[tuple[int, int]]:
-    spans = find_word(text, word)
-    return spans
 
 
 @dataclass

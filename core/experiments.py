@@ -203,10 +203,7 @@ def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     """Density of pair JSS per label, pooled over models ("pooled") and per model (Fig. 1)."""
     means = pair_means(wic_pairs)
     rows = []
-    groups = [("pooled", means)] + ([(m, g) for m, g in means.groupby("model", sort=False)]
-                                    if means.model.nunique() > 1 else [])
-    if means.model.nunique() == 1:
-        groups = [(means.model.iloc[0], means), ("pooled", means)]
+    groups = [("pooled", means)] + [(m, g) for m, g in means.groupby("model", sort=False)]
     for model, frame in groups:
         for (stack, label), g in frame.groupby(["stack", "label"], sort=False):
             rows.append(pd.DataFrame({"model": model, "stack": stack, "label": label, "x": KDE_GRID,

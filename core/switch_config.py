@@ -43,19 +43,8 @@ def small_switch_config(
 def switch_base_config(num_experts: int) -> SwitchTransformersConfig:
     """The shape of google/switch-base-N (config.json of the Hub repos): for estimates and benchmarks
     without downloading anything."""
-    return SwitchTransformersConfig(
-        vocab_size=32128,
-        d_model=768,
-        d_kv=64,
-        d_ff=3072,
-        num_layers=12,
-        num_decoder_layers=12,
-        num_heads=12,
-        num_experts=num_experts,
-        expert_capacity=64,
-        num_sparse_encoder_layers=6,
-        num_sparse_decoder_layers=6,
-        router_jitter_noise=0.01,
-        decoder_start_token_id=0,
-        tie_word_embeddings=True,
-    )
+    config = small_switch_config(32128, num_experts, d_model=768, num_layers=12, num_heads=12, d_ff=3072,
+                                 expert_capacity=64)
+    config.router_aux_loss_coef = 0.001  # the Hub configs' training settings (irrelevant for tracing)
+    config.dropout_rate = 0.1
+    return config

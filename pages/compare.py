@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import plots
-from core.compare import compare_word, occurrences, shared_words, wic_presets
+from core.compare import compare_word, shared_words, wic_presets
+from core.words import find_word
 from ui.pages_common import current_tracer, plot
 from ui.state import cached_trace, show_error
 
@@ -54,7 +55,7 @@ if not word:
 
 spans = []
 for i, sentence in enumerate((s1, s2), start=1):
-    occ = occurrences(sentence, word)
+    occ = find_word(sentence, word)
     if not occ:
         st.warning(f"“{word}” does not occur in sentence {i}. Words in both sentences: "
                    + (", ".join(candidates[:10]) if candidates else "none") + ".")
