@@ -142,7 +142,8 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]]) -> go.Figure:
     for stack, (layers, values) in curves.items():
         fig.add_scatter(x=[f"block {b}" for b in layers], y=values, mode="lines+markers", name=stack,
                         line=dict(color=STACK_COLORS.get(stack)), hovertemplate="%{x}<br>JSS %{y:.3f}<extra></extra>")
-    fig.update_yaxes(title="JSS (1 = identical routing)", range=[0, 1.02])
+    lowest = min((float(np.min(v)) for _, v in curves.values()), default=0.0)
+    fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
     return _style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
 
 

@@ -80,10 +80,11 @@ cols = st.columns(len(result))
 if tracer.loaded.entry.family == "moefied":
     st.caption("Model: " + tracer.loaded.adapter.label + ".")
 for col, (stack, comp) in zip(cols, result.items()):
-    col.metric(f"{stack} JSS (mean over sparse layers)", f"{comp.mean_jss:.3f}",
+    col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
 plot(plots.jss_by_layer({s: (c.layers, c.jss) for s, c in result.items()}), key="cmp-jss")
-st.caption(plots.DECODER_NOTE + ".")
+if "decoder" in result:
+    st.caption(plots.DECODER_NOTE + ".")
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack), key=f"cmp-{stack}")
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

@@ -21,7 +21,8 @@ else:
     c1.caption("This model has one stack (encoder).")
 level = c2.radio("Rows", ["word", "token"], format_func={"word": "words", "token": "subword tokens"}.get,
                  horizontal=True, key="trace_level")
-c3.caption(plots.DECODER_NOTE + f". Inputs longer than {DEFAULT_MAX_TOKENS} tokens are truncated.")
+c3.caption((plots.DECODER_NOTE + ". " if two_stacks else "")
+           + f"Inputs longer than {DEFAULT_MAX_TOKENS} tokens are truncated.")
 
 sentences = [line for line in text.splitlines() if line.strip()]
 if tracer is None:

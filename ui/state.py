@@ -85,7 +85,7 @@ def sidebar(context: bool = False) -> Tracer | None:
     labels = {e.name: _describe(e) for e in entries}
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox("Switch Transformer", options, index=options.index(current),
+        choice = st.selectbox("Mixture-of-experts model", options, index=options.index(current),
                               format_func=lambda n: labels.get(n, n), key=f"{key}_picker")
         if choice == LOCAL_CHOICE:
             folder = st.text_input("Folder with config.json and weights", key=f"{key}_local_folder").strip()
