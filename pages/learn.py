@@ -40,6 +40,12 @@ token's decoder routing is read where that token is the decoder's input.
 
 if tracer is None:
     st.stop()
+if tracer.loaded.entry.family == "moefied":
+    st.info("""**The model in use is MoE-fied, not a Switch Transformer.** all-MiniLM-L6-v2 is a dense encoder: every
+feed-forward neuron runs for every token. Routing Lens groups each layer's 1,536 neurons into experts after
+training (k-means over their input weights); a token's "routing" is the share of its positive activation in
+each group. It shows how context changes which parts of the feed-forward layer a word uses — but no router
+was trained and nothing is dropped. Pick a Switch model in the sidebar for real routing.""")
 
 st.subheader("Try it: capacity and dropped tokens")
 sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door", key="learn_text",
