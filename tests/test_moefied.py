@@ -104,6 +104,10 @@ def test_packaged_minilm_loads_verified_and_compare_page_defaults_to_it(tmp_cach
     assert [m.label.split()[0] for m in at.metric] == ["encoder"]  # one stack: no decoder panel
     assert len(at.get("plotly_chart")) == 2  # JSS by layer + the encoder's per-layer distributions
     assert any("activation mass" in c.value for c in at.caption)
+    at.switch_page("pages/learn.py")
+    at.run()
+    assert not at.exception and any("MoE-fied, not a Switch" in i.value for i in at.info)
+    assert any("hypothetical" in c.value for c in at.caption)
     at.switch_page("pages/trace.py")
     at.run()
     assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo
