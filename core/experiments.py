@@ -228,14 +228,16 @@ def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
 def polysemy_frames(wic_pairs: pd.DataFrame, sense_count: Callable[[str], int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per lemma with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the linear trend (Fig. 3)."""
     means = pair_means(wic_pairs)
+    stats_ = means.groupby(["model", "experts", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
+    wide = stats_.unstack("label")
     rows = []
-    for (model, experts, stack, lemma), g in means.groupby(["model", "experts", "stack", "lemma"], sort=True):
-        t = g.jss[g.label == "T"]
-        f = g.jss[g.label == "F"]
-        if len(t) and len(f):
+    if ("mean", "T") in wide.columns and ("mean", "F") in wide.columns:
+        both = wide[wide[("count", "T")].notna() & wide[("count", "F")].notna()]
+        for (model, experts, stack, lemma), r in both.iterrows():
             rows.append({"model": model, "experts": experts, "stack": stack, "lemma": lemma,
-                         "senses": sense_count(lemma), "mean_jss_T": t.mean(), "mean_jss_F": f.mean(),
-                         "difference": t.mean() - f.mean(), "n_T": len(t), "n_F": len(f)})
+                         "senses": sense_count(lemma), "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
+                         "difference": r[("mean", "T")] - r[("mean", "F")], "n_T": int(r[("count", "T")]),
+                         "n_F": int(r[("count", "F")])})
     poly = pd.DataFrame(rows, columns=["model", "experts", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F",
                                        "difference", "n_T", "n_F"])
     trend_rows = []
