@@ -164,6 +164,12 @@ def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkey
     from ui.state import get_tracer
 
     get_tracer.clear()
+    from streamlit import config
+
+    # Each AppTest compiles the script in its own thread; keep magic's ast.parse out of it (CPython 3.11's AST
+    # conversion is not thread-safe). The app's .streamlit/config.toml does the same for the server.
+    monkeypatch.setattr(config, "get_option", lambda key, _real=config.get_option: False
+                        if key == "runner.magicEnabled" else _real(key))
     sentences = ["the bank of the river", "a bat flew out", "spring is here at last", "he lit a match"]
     results: dict[int, AppTest] = {}
 
