@@ -111,3 +111,19 @@ def test_packaged_minilm_loads_verified_and_compare_page_defaults_to_it(tmp_cach
     at.switch_page("pages/trace.py")
     at.run()
     assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo
+
+
+def test_benchmarks_page_runs_a_moefied_model(tiny_bert_dir, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", f"moefied:{tiny_bert_dir}@4")
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    at.run()
+    at.switch_page("pages/benchmarks.py")
+    at.run()
+    at.number_input(key="bench_limit").set_value(25)
+    at.button[0].click()  # the form's "Run analyses"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table1 = at.dataframe[1].value
+    assert set(table1["stack"]) == {"encoder"} and len(table1) == 2
+    assert len(at.get("plotly_chart")) >= 2  # Fig. 1 (WiC KDE) and Fig. 2 (Cohen's d) for this model
+    assert any("MoE-fied" in w.value for w in at.warning)
