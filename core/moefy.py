@@ -63,15 +63,20 @@ def balanced_kmeans(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
         raise ValueError(f"Cannot split {n} neurons into {k} experts.")
     x = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
     centroids, _ = kmeans2(x.astype(np.float64), k, minit="++", seed=np.random.default_rng(seed), iter=20)
-    dist = ((x[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
+    # squared distances without the (N, k, d) intermediate (600 MB at k=128)
+    dist = (x**2).sum(1)[:, None] - 2 * x @ centroids.T + (centroids**2).sum(1)[None, :]
     cap = -(-n // k)
     labels = np.full(n, -1, dtype=np.int32)
     room = np.full(k, cap)
+    assigned = 0
     for flat in np.argsort(dist, axis=None, kind="stable"):
         i, c = divmod(int(flat), k)
         if labels[i] < 0 and room[c] > 0:
             labels[i] = c
             room[c] -= 1
+            assigned += 1
+            if assigned == n:
+                break
     return labels
 
 

@@ -101,7 +101,7 @@ def sidebar(context: bool = False) -> Tracer | None:
             st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
                        f"{lm.dtype} on {lm.device}")
             if lm.entry.family == "moefied":
-                st.caption("**MoE-fied dense encoder**: all-MiniLM-L6-v2 with its FFN neurons clustered into "
+                st.caption("**MoE-fied dense encoder**: its FFN neurons clustered into "
                            f"{lm.num_experts} experts after training; routing = activation mass per neuron cluster; "
                            "not a sparsely trained model. One stack (encoder).")
             elif lm.entry.is_demo:
