@@ -20,7 +20,7 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
 
         out = cache_dir() / "models" / f"demo-switch-{args.experts}"
     settings = DemoSettings(experts=args.experts, minutes=args.minutes or 10.0, max_steps=args.steps, seed=args.seed,
-                            threads=args.threads)
+                            threads=args.threads, aux_coef=args.aux_coef)
     if args.tiny:
         settings.d_model, settings.d_ff, settings.vocab_size, settings.seq_len = 32, 64, 600, 32
         settings.batch_size, settings.max_sentences, settings.tokenizer_sentences = 8, 400, 2000
@@ -39,6 +39,7 @@ def register_train_demo(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="train exactly this many steps (reproducible)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--aux-coef", type=float, default=0.05, help="load-balancing loss weight (default 0.05)")
     p.add_argument("--tiny", action="store_true", help="micro dimensions and data, for smoke tests")
     p.set_defaults(func=cmd_train_demo)
 

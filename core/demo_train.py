@@ -38,6 +38,7 @@ class DemoSettings:
     batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 200
+    aux_coef: float = 0.05  # load-balancing loss weight (Switch used 0.01; tiny models collapsed experts with it)
     sources: tuple[str, ...] = SOURCES
     max_sentences: int | None = None  # per source; for quick runs
     heldout_every: int = 50  # every 50th sentence is held out
@@ -217,6 +218,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     held_ids = _stream(tokenizer, held_texts, settings.seq_len)[:512]
     config = small_switch_config(len(tokenizer), settings.experts, d_model=settings.d_model, num_layers=settings.num_layers,
                                  num_heads=settings.num_heads, d_ff=settings.d_ff)
+    config.router_aux_loss_coef = settings.aux_coef
     model = SwitchTransformersForConditionalGeneration(config)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     meter = _DropMeter(model)
@@ -322,7 +324,7 @@ It is **not** google/switch-base-{s['experts']}: far smaller, trained on far les
 ## Architecture
 - d_model {s['d_model']}, {s['num_layers']} + {s['num_layers']} blocks, {s['num_heads']} heads, expert d_ff {s['d_ff']},
   {s['experts']} experts in blocks 1 and 3 of each stack (sparse every other block, as in switch-base),
-  top-1 token-choice routing, expert capacity 64, load-balancing loss (coef 0.01) and router z-loss (coef 0.001).
+  top-1 token-choice routing, expert capacity 64, load-balancing loss (coef {s.get('aux_coef', 0.01)}) and router z-loss (coef 0.001).
 - {stats['params']:,} parameters, stored in float16.
 - Tokenizer: Unigram (SentencePiece-style) trained on a sample of {min(s['tokenizer_sentences'], stats['train_sentences']):,} training
   sentences, T5 layout (`<pad>`=0, `</s>`=1, `<unk>`=2, `<extra_id_0…99>` at the end of the vocabulary).

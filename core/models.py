@@ -112,6 +112,8 @@ def resolve(name: str) -> ModelEntry:
             raise ModelNotAvailableError(f"Write a MoE-fied model as moefied:<folder or Hub id>@<experts>, e.g. "
                                          f"moefied:bert-base-uncased@16 (got {name!r}).")
         path = Path(target).expanduser()
+        if not path.exists() and target.startswith((".", "/", "~")):
+            raise NotASwitchModelError(f"Model folder {target!r} does not exist. Give a folder with config.json and weights.")
         return ModelEntry(name=name, source="moefied", location=str(path.resolve()) if path.exists() else target,
                           num_experts=int(experts), family="moefied")
     for entry in list_models():
