@@ -16,7 +16,7 @@ from core.tracer import Tracer
 # Pinned so that an accidental change of a bundled checkpoint is caught. Retraining? Update these.
 BUNDLED_SHA256 = {
     "demo-switch-8": "4cabbd15b4325ae7219396fbd00a845fabaa93c6e9d4f1276377b45ec42707b3",
-    "demo-switch-16": "4f80aa6c596215d27714205faa5cea0d01abc90ad30d48f9ec42df8f96a919ad",
+    "demo-switch-16": "c3b3258d69439ab756879676ba42660947e82ef9f40330422859b3ea11e35cfc",
 }
 BUNDLE_LIMIT_BYTES = 30 * 10**6
 
