@@ -187,6 +187,20 @@ def _offline_message(entry: ModelEntry, cause: BaseException) -> str:
     )
 
 
+def _hub_config(entry: ModelEntry, revision: str | None) -> PretrainedConfig:
+    """A Hub model's config: the local HF cache first, then the Hub if it can be reached; else a clear error."""
+    try:
+        return AutoConfig.from_pretrained(entry.location, revision=revision, local_files_only=True,
+                                          trust_remote_code=False)
+    except Exception as cached_error:  # noqa: BLE001 - any failure means "not usable offline"
+        if not hub_reachable():
+            raise ModelNotAvailableError(_offline_message(entry, cached_error)) from None
+        try:
+            return AutoConfig.from_pretrained(entry.location, revision=revision, trust_remote_code=False)
+        except Exception as online_error:  # noqa: BLE001
+            raise ModelNotAvailableError(_offline_message(entry, online_error)) from None
+
+
 def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedConfig:
     """Config only (no weights): from the folder, the HF cache, or the Hub, in that order."""
     if entry.family == "moefied":
@@ -200,17 +214,7 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
         _check_local_folder(folder)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     else:
-        try:
-            config = AutoConfig.from_pretrained(
-                entry.location, revision=revision, local_files_only=True, trust_remote_code=False
-            )
-        except Exception as cached_error:  # noqa: BLE001
-            if not hub_reachable():
-                raise ModelNotAvailableError(_offline_message(entry, cached_error)) from None
-            try:
-                config = AutoConfig.from_pretrained(entry.location, revision=revision, trust_remote_code=False)
-            except Exception as online_error:  # noqa: BLE001
-                raise ModelNotAvailableError(_offline_message(entry, online_error)) from None
+        config = _hub_config(entry, revision)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise NotASwitchModelError(
             f"{entry.name!r} is a {config.model_type!r} model; Routing Lens traces Switch Transformers "
@@ -230,16 +234,7 @@ def _moefied_config(entry: ModelEntry, revision: str | None) -> PretrainedConfig
     if Path(location).is_dir():
         _check_local_folder(Path(location))
         return AutoConfig.from_pretrained(location, trust_remote_code=False)
-    hub = ModelEntry(name=location, source="hub", location=location)
-    try:
-        return AutoConfig.from_pretrained(location, revision=revision, local_files_only=True, trust_remote_code=False)
-    except Exception as cached_error:  # noqa: BLE001
-        if not hub_reachable():
-            raise ModelNotAvailableError(_offline_message(hub, cached_error)) from None
-        try:
-            return AutoConfig.from_pretrained(location, revision=revision, trust_remote_code=False)
-        except Exception as online_error:  # noqa: BLE001
-            raise ModelNotAvailableError(_offline_message(hub, online_error)) from None
+    return _hub_config(ModelEntry(name=location, source="hub", location=location), revision)
 
 
 def _model_class(config: PretrainedConfig):
