@@ -335,6 +335,23 @@ class LoadedModel:
         return ("encoder",) if self.entry.family == "moefied" else ("encoder", "decoder")
 
 
+def _weights_and_tokenizer(model_cls, location: str, plan: LoadPlan, revision: str | None):
+    """`from_pretrained` of weights and tokenizer (a folder, or a Hub id: cache first), on the planned device,
+    in eval mode; a failure is a clear error, never a traceback."""
+    kwargs: dict[str, Any] = {"trust_remote_code": False}
+    is_hub = not Path(location).is_dir()
+    if is_hub:
+        kwargs.update(revision=revision, local_files_only=hub_model_cached(location, revision))
+    try:
+        model = model_cls.from_pretrained(location, dtype=DTYPES[plan.dtype], **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    except (OSError, ValueError) as err:
+        if is_hub:
+            raise ModelNotAvailableError(_offline_message(ModelEntry(location, "hub", location), err)) from None
+        raise NotASwitchModelError(f"Could not load the checkpoint in {location}: {err}") from None
+    return model.to(plan.device).eval(), tokenizer
+
+
 def load_model(
     name: str,
     revision: str | None = None,
@@ -349,18 +366,7 @@ def load_model(
         return _load_moefied(entry, config, revision, device, dtype, available_bytes)
     plan = plan_load(config, device, dtype, available_bytes)
     location = entry.location
-    kwargs: dict[str, Any] = {"trust_remote_code": False}
-    if entry.source == "hub":
-        kwargs["revision"] = revision
-        kwargs["local_files_only"] = hub_model_cached(location, revision)
-    try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(location, dtype=DTYPES[plan.dtype], **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-    except (OSError, ValueError) as err:
-        if entry.source == "hub":
-            raise ModelNotAvailableError(_offline_message(entry, err)) from None
-        raise NotASwitchModelError(f"Could not load the checkpoint in {location}: {err}") from None
-    model.to(plan.device).eval()
+    model, tokenizer = _weights_and_tokenizer(AutoModelForSeq2SeqLM, location, plan, revision)
     if entry.source == "hub":
         resolved = getattr(config, "_commit_hash", None) or revision or "main"
     else:
@@ -375,18 +381,10 @@ def _load_moefied(entry: ModelEntry, config, revision, device, dtype, available_
 
     plan = plan_load(config, device, dtype or "float32", available_bytes)
     location = _moefied_location(entry)
-    kwargs: dict[str, Any] = {"trust_remote_code": False}
     is_dir = Path(location).is_dir()
     if entry.location == PACKAGED_NAME:
         verify_packaged_weights(Path(location))
-    if not is_dir:
-        kwargs.update(revision=revision, local_files_only=hub_model_cached(location, revision))
-    try:
-        model = AutoModel.from_pretrained(location, dtype=DTYPES[plan.dtype], **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-    except (OSError, ValueError) as err:
-        raise NotASwitchModelError(f"Could not load the encoder in {location}: {err}") from None
-    model.to(plan.device).eval()
+    model, tokenizer = _weights_and_tokenizer(AutoModel, location, plan, revision)
     parts, _cached = partition(model, int(entry.num_experts or 8))
     base = _folder_fingerprint(Path(location)) if is_dir else (getattr(config, "_commit_hash", None) or revision or "main")
     notes = plan.notes + ("dense model MoE-fied after training; routing = activation mass per neuron cluster; "
