@@ -10,7 +10,6 @@ import numpy as np
 from core.errors import InputError
 from core.metrics import jss
 from core.trace import RoutingTrace
-from core.words import find_word
 
 STOPWORDS = set("""a an the of to in on at by for with and or but is are was were be been am i you he she it we they
 his her its our their my your this that these those as from into than then so not no do does did have has had""".split())

@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from core import datasets
@@ -30,7 +29,7 @@ def test_row_counts_and_types(root):
     assert set(sl.pos) == {"A", "N", "V"} and sl.score.between(0, 10).all()
     assert scws.score.between(0, 10).all()
     assert wic.label.dtype == bool
-    for split, g in wic.groupby("split"):
+    for _split, g in wic.groupby("split"):
         assert g.label.sum() == len(g) // 2  # balanced T/F, as SOURCE.md states
     assert len(datasets.load_wordsim353(root, "sim")) == 203 and len(datasets.load_wordsim353(root, "rel")) == 252
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from core.experiments import BenchmarkData, Results, run
 from core.models import ModelEntry
@@ -173,7 +172,6 @@ def test_reproduce_cli_end_to_end_on_tiny_model(tiny_model_dir, tmp_path, tmp_ca
     res = Results.load(out)
     assert len(res.table1) == 4
     # warm cache: a second run traces nothing new
-    from core.cache import TraceCache
 
     before = len(list((tmp_cache / "traces").rglob("*.rlt")))
     assert main(["reproduce", "--model", str(tiny_model_dir), "--limit", "40", "--out", str(out), "--dtype",
