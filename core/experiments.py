@@ -225,7 +225,10 @@ def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def polysemy_frames(wic_pairs: pd.DataFrame, sense_count: Callable[[str], int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+SenseCounts = Callable[[Sequence[str]], dict[str, int]]  # lemmas -> WordNet sense count of each
+
+
+def polysemy_frames(wic_pairs: pd.DataFrame, sense_counts: SenseCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per lemma with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the linear trend (Fig. 3)."""
     means = pair_means(wic_pairs)
     stats_ = means.groupby(["model", "experts", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
@@ -233,9 +236,10 @@ def polysemy_frames(wic_pairs: pd.DataFrame, sense_count: Callable[[str], int]) 
     rows = []
     if ("mean", "T") in wide.columns and ("mean", "F") in wide.columns:
         both = wide[wide[("count", "T")].notna() & wide[("count", "F")].notna()]
+        senses = sense_counts(list(both.index.get_level_values("lemma").unique()))
         for (model, experts, stack, lemma), r in both.iterrows():
             rows.append({"model": model, "experts": experts, "stack": stack, "lemma": lemma,
-                         "senses": sense_count(lemma), "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
+                         "senses": senses[lemma], "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
                          "difference": r[("mean", "T")] - r[("mean", "F")], "n_T": int(r[("count", "T")]),
                          "n_F": int(r[("count", "F")])})
     poly = pd.DataFrame(rows, columns=["model", "experts", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F",
@@ -257,12 +261,12 @@ def polysemy_frames(wic_pairs: pd.DataFrame, sense_count: Callable[[str], int]) 
     return poly, pd.DataFrame(trend_rows, columns=["model", "stack", "slope", "intercept", "r", "p", "n"])
 
 
-def run(tracers: Sequence, data: BenchmarkData, sense_count: Callable[[str], int],
+def run(tracers: Sequence, data: BenchmarkData, sense_counts: SenseCounts,
         progress: ProgressFactory = _no_progress) -> Results:
     """All analyses over one or more models (one tracer each)."""
     per_model = [analyse_model(t, data, progress) for t in tracers]
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
-    poly, trend = polysemy_frames(wic_pairs, sense_count)
+    poly, trend = polysemy_frames(wic_pairs, sense_counts)
     models = pd.DataFrame([{
         "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.entry.family,
         "is_demo": t.loaded.entry.is_demo,

@@ -75,24 +75,32 @@ def _senses_file() -> Path:
     return cache_dir() / "wordnet_senses.json"
 
 
-def sense_count(lemma: str) -> int:
-    """Number of WordNet synsets of a lemma (all parts of speech), as DESIGN §2 defines senses.
+def sense_counts(lemmas) -> dict[str, int]:
+    """Number of WordNet synsets (all parts of speech) of each lemma, as DESIGN §2 defines senses.
 
-    Counts are kept in `cache/wordnet_senses.json`, so a warm re-run does not load WordNet (3 s)."""
+    Counts are kept in `cache/wordnet_senses.json` (written once per call that adds any), so a warm re-run
+    does not load WordNet (3 s)."""
     import json
 
+    lemmas = list(dict.fromkeys(lemmas))
     if not _SENSES and _senses_file().is_file():
         try:
             _SENSES.update(json.loads(_senses_file().read_text()))
         except (OSError, ValueError):
             pass
-    if lemma not in _SENSES:
-        _SENSES[lemma] = len(wordnet().synsets(lemma))
+    missing = [lemma for lemma in lemmas if lemma not in _SENSES]
+    if missing:
+        wn = wordnet()
+        _SENSES.update({lemma: len(wn.synsets(lemma)) for lemma in missing})
         tmp = _senses_file().with_suffix(".tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(_SENSES))
         tmp.replace(_senses_file())
-    return _SENSES[lemma]
+    return {lemma: _SENSES[lemma] for lemma in lemmas}
+
+
+def sense_count(lemma: str) -> int:
+    return sense_counts([lemma])[lemma]
 
 
 def corpora_setup(data_root: Path | None = None) -> Path:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from core.experiments import BenchmarkData, ProgressFactory, Results, _no_progress, run
-from core.nltk_setup import sense_count, wordnet_setup
+from core.nltk_setup import sense_counts, wordnet_setup
 from core.paths import cache_dir
 from core.report import write_report
 
@@ -15,7 +15,7 @@ def reproduce(tracers, out: Path, data_dir: Path | None = None, limit: int | Non
               progress: ProgressFactory = _no_progress) -> Results:
     data = BenchmarkData.load(data_dir, limit=limit, seed=seed)
     wordnet_setup()  # fail fast (before any tracing) when WordNet is not installed
-    results = run(tracers, data, sense_count, progress=progress)
+    results = run(tracers, data, sense_counts, progress=progress)
     results.save(out)
     write_report(results, out)
     return results

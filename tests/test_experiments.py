@@ -104,8 +104,9 @@ def write_synthetic_data(root: Path, n: int = 120, seed: int = 0) -> dict[str, f
     return alpha
 
 
-def _sense_count(lemma: str) -> int:
-    return {w: i + 1 for i, w in enumerate(LEMMAS)}.get(lemma, 0)
+def _sense_count(lemmas) -> dict[str, int]:
+    known = {w: i + 1 for i, w in enumerate(LEMMAS)}
+    return {lemma: known.get(lemma, 0) for lemma in lemmas}
 
 
 def test_planted_signal_is_found_and_shuffled_signal_is_not(tmp_path):
