@@ -11,8 +11,8 @@ from pathlib import Path
 from core.paths import cache_dir
 from core.trace import RoutingTrace
 
-MAGIC = b"RLTRACE2"
-FORMAT_VERSION = 2  # bump when the meaning of a trace changes, so old entries are not reused
+MAGIC = b"RLTRACE3"
+FORMAT_VERSION = 3  # bump when the meaning of a trace changes, so old entries are not reused
 
 
 def trace_key(model: str, revision: str, dtype: str, text: str, stacks: tuple[str, ...], max_tokens: int) -> str:

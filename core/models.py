@@ -1,7 +1,8 @@
-"""Model registry and loading: bundled demos, google/switch-base-N from the Hub, local folders.
+"""Model registry and loading: bundled demos, Switch and decoder-only MoE checkpoints from the Hub, local folders.
 
 Loading is always `from_pretrained` (never `trust_remote_code`). Before any weight is read, the
-memory a model needs is estimated from its config alone and compared with what the device has free.
+memory a model needs is estimated from its config alone and a placement is chosen (core/placement.py):
+one device, accelerate's device_map across GPU and CPU, 8-/4-bit with bitsandbytes, or disk offload.
 """
 from __future__ import annotations
 
@@ -14,23 +15,24 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, PretrainedConfig
 
-from core.adapters import MoefiedAdapter, SwitchAdapter
-
-from core.devices import BYTES_PER_PARAM, DTYPES, available_memory, pick_device, pick_dtype
-from core.errors import ModelNotAvailableError, ModelTooLargeError, NotASwitchModelError
+from core.adapters import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, MoefiedAdapter, SwitchAdapter, family_of
+from core.devices import DTYPES, available_memory, pick_device, pick_dtype
+from core.errors import ModelNotAvailableError, NotASwitchModelError
 from core.paths import BUNDLED_MODELS_DIR, cache_dir
+from core.placement import Budget, LoadPlan, bitsandbytes_available, disk_free, plan_placement
+from core.placement import estimate_bytes  # noqa: F401 - re-exported for the app and tests
 
-SUPPORTED_MODEL_TYPES = ("switch_transformers",)
+SUPPORTED_MODEL_TYPES = ("switch_transformers", *MODEL_TYPE_FAMILY)
 MOEFIED_MODEL_TYPES = ("bert",)  # dense encoders that can be MoE-fied (encoder.layer[i].intermediate)
 MOEFIED_PREFIX = "moefied:"  # "moefied:<folder or Hub id>@<experts>" MoE-fies any BERT-style checkpoint
 HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
 # Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); DESIGN §1 rounds
 # them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
 HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}
+# The larger Switch checkpoints, with the sizes Fedus et al. (2022, Table 9) give; they need device_map / offload.
+LARGE_SWITCH = {"google/switch-large-128": 26_000_000_000, "google/switch-xxl-128": 395_000_000_000,
+                "google/switch-c-2048": 1_571_000_000_000}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-# Activations, the tokenizer and Python itself need room beside the weights.
-MEMORY_HEADROOM_FACTOR = 1.10
-MEMORY_HEADROOM_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,28 @@ class ModelEntry:
     num_experts: int | None = None
     params: int | None = None
     description: str = ""
-    family: str = "switch"  # "switch" or "moefied"
+    family: str = "switch"  # "switch", "moefied" or a decoder-only family (core.adapters.DECODER_FAMILIES)
+    params_approx: bool = False  # params rounded as the model card gives them
+
+    @property
+    def architecture(self) -> str:
+        if self.family == "switch":
+            return "encoder-decoder"
+        return "encoder (MoE-fied)" if self.family == "moefied" else "decoder-only"
 
     @property
     def is_demo(self) -> bool:
         return self.source in ("bundled", "trained")
+
+
+def _folder_family(folder: Path) -> str:
+    try:
+        import json
+
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return "switch" if model_type == "switch_transformers" else getattr(MODEL_TYPE_FAMILY.get(model_type), "name", "")
 
 
 def _folder_experts(folder: Path) -> int | None:
@@ -78,7 +97,8 @@ def _demo_entries(root: Path, source: str) -> list[ModelEntry]:
 
 
 def list_models() -> list[ModelEntry]:
-    """Bundled demos first, then demos trained locally into cache/models/, then the google checkpoints."""
+    """Bundled demos first, then demos trained locally into cache/models/, the MoE-fied MiniLM, the google
+    Switch checkpoints, then the smallest public checkpoint of each decoder-only family."""
     from core.moefy import EXPERT_COUNTS, PACKAGED_NAME
 
     entries = _demo_entries(BUNDLED_MODELS_DIR, "bundled") + _demo_entries(cache_dir() / "models", "trained")
@@ -98,6 +118,15 @@ def list_models() -> list[ModelEntry]:
                 description="the paper's checkpoint (Hugging Face Hub; downloaded on first use)",
             )
         )
+    for hub_id, params in LARGE_SWITCH.items():
+        experts = int(hub_id.rsplit("-", 1)[1])
+        entries.append(ModelEntry(name=hub_id, source="hub", location=hub_id, num_experts=experts, params=params,
+                                  params_approx=True, description="larger Switch checkpoint (not in the paper's "
+                                  "study); loads with device_map / disk offload where it does not fit"))
+    for fam in DECODER_FAMILIES.values():
+        entries.append(ModelEntry(name=fam.smallest, source="hub", location=fam.smallest, params=fam.smallest_params,
+                                  params_approx=True, family=fam.name,
+                                  description=f"{fam.label}: smallest public checkpoint, decoder-only (left context only)"))
     return entries
 
 
@@ -117,15 +146,16 @@ def resolve(name: str) -> ModelEntry:
         return ModelEntry(name=name, source="moefied", location=str(path.resolve()) if path.exists() else target,
                           num_experts=int(experts), family="moefied")
     for entry in list_models():
-        if name == entry.name or (entry.family == "switch" and (name == entry.location or f"google/{name}" == entry.name)):
+        if name == entry.name or (entry.source == "hub" and (name == entry.location or f"google/{name}" == entry.name)):
             return entry
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or os.sep in name and name.count("/") != 1:
         if not path.is_dir():
             raise NotASwitchModelError(f"Model folder {name!r} does not exist. Give a folder with config.json and weights.")
-        return ModelEntry(name=str(path), source="local", location=str(path.resolve()), num_experts=_folder_experts(path))
+        return ModelEntry(name=str(path), source="local", location=str(path.resolve()), num_experts=_folder_experts(path),
+                          family=_folder_family(path))
     if name.count("/") == 1:
-        return ModelEntry(name=name, source="hub", location=name)
+        return ModelEntry(name=name, source="hub", location=name, family="")
     known = ", ".join(e.name for e in list_models())
     raise ModelNotAvailableError(f"Unknown model {name!r}. Known models: {known}; or give a local folder or a Hub id.")
 
@@ -215,10 +245,10 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     else:
         config = _hub_config(entry, revision)
-    if config.model_type not in SUPPORTED_MODEL_TYPES:
+    if not family_of(config):
         raise NotASwitchModelError(
-            f"{entry.name!r} is a {config.model_type!r} model; Routing Lens traces Switch Transformers "
-            f"({', '.join(SUPPORTED_MODEL_TYPES)})."
+            f"{entry.name!r} is a {config.model_type!r} model; Routing Lens traces these mixture-of-experts "
+            f"families: {', '.join(SUPPORTED_MODEL_TYPES)} (and BERT-style encoders as moefied:<model>@<experts>)."
         )
     return config
 
@@ -238,7 +268,8 @@ def _moefied_config(entry: ModelEntry, revision: str | None) -> PretrainedConfig
 
 
 def _model_class(config: PretrainedConfig):
-    return AutoModelForSeq2SeqLM if config.model_type in SUPPORTED_MODEL_TYPES else AutoModel
+    """Switch needs its seq2seq class (the decoder); everything else loads its base model (no LM head)."""
+    return AutoModelForSeq2SeqLM if config.model_type == "switch_transformers" else AutoModel
 
 
 def count_parameters(config: PretrainedConfig) -> int:
@@ -248,21 +279,10 @@ def count_parameters(config: PretrainedConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def estimate_bytes(params: int, dtype: str) -> int:
-    """Resident memory a model of `params` parameters needs in `dtype`, with headroom."""
-    return int(params * BYTES_PER_PARAM[dtype] * MEMORY_HEADROOM_FACTOR) + MEMORY_HEADROOM_BYTES
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    """Decided before loading: where, in what precision, and whether it fits."""
-
-    device: str
-    dtype: str
-    params: int
-    needed_bytes: int
-    available_bytes: int
-    notes: tuple[str, ...] = ()
+def offload_folder(entry_location: str) -> Path:
+    """Where disk-offloaded weights of a model go (one folder per model, under the cache)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in entry_location.strip("/"))[-80:]
+    return cache_dir() / "offload" / safe
 
 
 def plan_load(
@@ -270,29 +290,28 @@ def plan_load(
     device: str | None = None,
     dtype: str | None = None,
     available_bytes: int | None = None,
+    placement: str = "auto",
+    max_memory: dict | None = None,
+    disk_bytes: int | None = None,
+    offload_to: Path | None = None,
 ) -> LoadPlan:
-    """Pick device and dtype and check the model fits; fall back to bf16 only when the dtype was not forced."""
+    """Pick device, dtype and placement from the config alone (the model is built on the meta device), so the
+    user sees what will happen before any weight is read. `available_bytes`/`disk_bytes` override the free
+    memory/disk (tests, what-if estimates)."""
     device = pick_device(device)
     chosen = pick_dtype(device, dtype)
     params = count_parameters(config)
     free = available_bytes if available_bytes is not None else available_memory(device).available_bytes
-    needed = estimate_bytes(params, chosen)
-    notes: list[str] = []
-    if needed > free and dtype is None and chosen == "float32":
-        bf16_needed = estimate_bytes(params, "bfloat16")
-        if bf16_needed <= free:
-            notes.append(
-                f"float32 would need {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free: using bfloat16."
-            )
-            chosen, needed = "bfloat16", bf16_needed
-    if needed > free:
-        raise ModelTooLargeError(
-            f"This model has {params / 1e9:.2f}B parameters and needs about {needed / 2**30:.1f} GiB in {chosen} "
-            f"on {device}, but only {free / 2**30:.1f} GiB is free. "
-            + ("Try dtype bfloat16, " if chosen == "float32" else "Try ")
-            + "a smaller expert count, or a machine with more memory."
-        )
-    return LoadPlan(device, chosen, params, needed, free, tuple(notes))
+    folder = offload_to or cache_dir() / "offload"
+    budget = Budget(
+        device=device,
+        device_free=free,
+        cpu_free=available_memory("cpu").available_bytes if device.startswith("cuda") else 0,
+        disk_free=disk_bytes if disk_bytes is not None else disk_free(folder),
+        offload_folder=str(folder),
+        has_bnb=bitsandbytes_available(),
+    )
+    return plan_placement(params, chosen, dtype is not None, placement, budget, max_memory)
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -319,6 +338,8 @@ class LoadedModel:
     params: int
     notes: tuple[str, ...] = field(default_factory=tuple)
     adapter: Any = field(default_factory=SwitchAdapter)
+    placement: str = "single"
+    plan_summary: str = ""
 
     @property
     def name(self) -> str:
@@ -326,13 +347,36 @@ class LoadedModel:
 
     @property
     def num_experts(self) -> int:
-        if isinstance(self.adapter, MoefiedAdapter):
+        if isinstance(self.adapter, (MoefiedAdapter, DecoderOnlyAdapter)):
             return self.adapter.num_experts
         return int(self.config.num_experts)
 
     @property
+    def family(self) -> str:
+        return self.adapter.family
+
+    @property
+    def top_k(self) -> int:
+        return int(self.adapter.top_k)
+
+    @property
     def stacks(self) -> tuple[str, ...]:
-        return ("encoder",) if self.entry.family == "moefied" else ("encoder", "decoder")
+        """("encoder", "decoder") for Switch, ("encoder",) for a MoE-fied encoder, ("decoder",) for decoder-only."""
+        return tuple(self.adapter.stacks)
+
+    @property
+    def architecture(self) -> str:
+        return {"switch": "encoder-decoder", "moefied": "encoder (MoE-fied)"}.get(self.family, "decoder-only")
+
+    @property
+    def input_device(self) -> str:
+        """Where input ids go: the planned device, or with a device_map the device of the embeddings (the
+        accelerate hooks move activations between the other parts)."""
+        device_map = getattr(self.model, "hf_device_map", None)
+        if not device_map:
+            return self.device
+        first = next(iter(device_map.values()))
+        return f"cuda:{first}" if isinstance(first, int) else (first if str(first).startswith("cuda") else "cpu")
 
 
 def _weights_and_tokenizer(model_cls, location: str, plan: LoadPlan, revision: str | None):
@@ -342,14 +386,38 @@ def _weights_and_tokenizer(model_cls, location: str, plan: LoadPlan, revision: s
     is_hub = not Path(location).is_dir()
     if is_hub:
         kwargs.update(revision=revision, local_files_only=hub_model_cached(location, revision))
+    placement: dict[str, Any] = {}
+    if plan.uses_device_map:
+        placement.update(device_map="auto", max_memory=plan.max_memory)
+        if plan.placement == "offload":
+            Path(plan.offload_folder or cache_dir() / "offload").mkdir(parents=True, exist_ok=True)
+            placement["offload_folder"] = plan.offload_folder
+        if plan.placement in ("8bit", "4bit"):
+            from transformers import BitsAndBytesConfig
+
+            placement["quantization_config"] = BitsAndBytesConfig(load_in_8bit=plan.placement == "8bit",
+                                                                  load_in_4bit=plan.placement == "4bit")
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report warns about the LM head we leave out; checked below instead
     try:
-        model = model_cls.from_pretrained(location, dtype=DTYPES[plan.dtype], **kwargs)
+        model, info = model_cls.from_pretrained(location, dtype=DTYPES[plan.dtype], output_loading_info=True,
+                                                **placement, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
     except (OSError, ValueError) as err:
         if is_hub:
             raise ModelNotAvailableError(_offline_message(ModelEntry(location, "hub", location), err)) from None
         raise NotASwitchModelError(f"Could not load the checkpoint in {location}: {err}") from None
-    return model.to(plan.device).eval(), tokenizer
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = [k for k in info.get("missing_keys", ()) if "router" in k or "gate" in k or ".experts." in k]
+    if missing:  # a router or expert left at random init would trace noise: refuse
+        raise NotASwitchModelError(f"The checkpoint in {location} lacks {len(missing)} router/expert weights "
+                                   f"(e.g. {sorted(missing)[0]}); it does not match its config.")
+    if not plan.uses_device_map:
+        model = model.to(plan.device)
+    return model.eval(), tokenizer
 
 
 def load_model(
@@ -358,20 +426,37 @@ def load_model(
     device: str | None = None,
     dtype: str | None = None,
     available_bytes: int | None = None,
+    placement: str = "auto",
+    max_memory: dict | None = None,
 ) -> LoadedModel:
-    """Resolve, plan (memory check) and load a model and its tokenizer, in eval mode."""
+    """Resolve, plan (memory check and placement) and load a model and its tokenizer, in eval mode."""
     entry = resolve(name)
     config = load_config(entry, revision)
     if entry.family == "moefied":
         return _load_moefied(entry, config, revision, device, dtype, available_bytes)
-    plan = plan_load(config, device, dtype, available_bytes)
+    plan = plan_load(config, device, dtype, available_bytes, placement, max_memory,
+                     offload_to=offload_folder(entry.location))
     location = entry.location
-    model, tokenizer = _weights_and_tokenizer(AutoModelForSeq2SeqLM, location, plan, revision)
+    model, tokenizer = _weights_and_tokenizer(_model_class(config), location, plan, revision)
     if entry.source == "hub":
         resolved = getattr(config, "_commit_hash", None) or revision or "main"
     else:
         resolved = _folder_fingerprint(Path(location))
-    return LoadedModel(entry, model, tokenizer, config, resolved, plan.device, plan.dtype, plan.params, plan.notes)
+    family = family_of(config)
+    adapter = SwitchAdapter() if family == "switch" else DecoderOnlyAdapter(DECODER_FAMILIES[family], config)
+    device_label = plan.device
+    if plan.uses_device_map:
+        device_label = "+".join(dict.fromkeys(str(d) if not isinstance(d, int) else f"cuda:{d}"
+                                              for d in getattr(model, "hf_device_map", {}).values())) or plan.device
+    if entry.family != family:  # a local folder or Hub id: the entry learns its family from the config
+        entry = ModelEntry(entry.name, entry.source, entry.location, adapter_experts(adapter, config), entry.params,
+                           entry.description, family, entry.params_approx)
+    return LoadedModel(entry, model, tokenizer, config, resolved, device_label, plan.dtype, plan.params, plan.notes,
+                       adapter, plan.placement, plan.summary)
+
+
+def adapter_experts(adapter, config) -> int:
+    return int(getattr(adapter, "num_experts", None) or config.num_experts)
 
 
 def _load_moefied(entry: ModelEntry, config, revision, device, dtype, available_bytes) -> LoadedModel:

@@ -26,6 +26,15 @@ class StackRouting:
     top1: np.ndarray  # (L, T) int16 argmax expert
     dropped: np.ndarray  # (L, T) bool, over expert capacity
     word_probs: np.ndarray  # (L, W, E) float32 mean of each word's token rows
+    selected: np.ndarray | None = None  # (L, T, k) int16 experts the model chose (k = its top-k; top1 when k=1)
+
+    def __post_init__(self) -> None:
+        if self.selected is None:
+            self.selected = np.asarray(self.top1, dtype=np.int16)[..., None]
+
+    @property
+    def top_k(self) -> int:
+        return int(self.selected.shape[-1])
 
     def mean_over_layers(self, level: str = "word") -> np.ndarray:
         return (self.word_probs if level == "word" else self.token_probs).mean(axis=0)
@@ -78,7 +87,8 @@ class RoutingTrace:
 
     # ---------- frames ----------
     def to_frame(self, stack: str, level: str = "token") -> pd.DataFrame:
-        """Long frame: one row per (layer, token|word, expert) with the probability, top-1 and drop flags."""
+        """Long frame: one row per (layer, token|word, expert) with the probability, top-1 flag and, per token,
+        whether the model selected that expert (its top-k) and whether the token was dropped."""
         s = self.stack(stack)
         probs = s.token_probs if level == "token" else s.word_probs
         labels = self.tokens if level == "token" else self.words
@@ -96,6 +106,9 @@ class RoutingTrace:
         top1 = probs.argmax(axis=-1)
         frame["is_top1"] = frame["expert"].to_numpy() == np.repeat(top1.reshape(-1), n_exp)
         if level == "token":
+            chosen = np.zeros((n_layers, n_items, n_exp), dtype=bool)
+            np.put_along_axis(chosen, s.selected.astype(np.int64), True, axis=-1)
+            frame["is_selected"] = chosen.reshape(-1)
             frame["dropped"] = np.repeat(s.dropped.reshape(-1), n_exp)
         return frame
 
@@ -118,6 +131,7 @@ class RoutingTrace:
                 "token_probs": np.round(s.token_probs.astype(np.float64), 6).tolist(),
                 "word_probs": np.round(s.word_probs.astype(np.float64), 6).tolist(),
                 "top1": s.top1.tolist(),
+                "selected": s.selected.tolist(),
                 "dropped": s.dropped.tolist(),
             }
         return out
@@ -126,7 +140,7 @@ class RoutingTrace:
     # A JSON header (metadata + each array's dtype, shape and offset) followed by the raw array bytes:
     # reading is one json.loads and a few np.frombuffer views, ~10x faster than .npz for small traces.
     _ARRAY_FIELDS = ("token_spans", "token_word", "word_spans", "word_source")
-    _STACK_FIELDS = ("layers", "token_probs", "top1", "dropped", "word_probs")
+    _STACK_FIELDS = ("layers", "token_probs", "top1", "dropped", "word_probs", "selected")
 
     def to_bytes(self) -> bytes:
         arrays = {name: getattr(self, name) for name in self._ARRAY_FIELDS}

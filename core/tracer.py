@@ -48,7 +48,7 @@ class _Encoded:
 
 
 class Tracer:
-    """Traces texts through a loaded Switch model; thread-safe (one forward pass at a time)."""
+    """Traces texts through a loaded MoE model (any adapter family); thread-safe (one forward pass at a time)."""
 
     def __init__(
         self,
@@ -65,10 +65,10 @@ class Tracer:
         self.batch_size = batch_size
         self.adapter = loaded.adapter
         self.routers = self.adapter.routers(loaded.model)
-        if "encoder" not in self.routers:
-            raise InputError(f"{loaded.name} has no routed encoder layers to trace.")
+        if not self.routers:
+            raise InputError(f"{loaded.name} has no router layers to trace.")
         self._lock = threading.Lock()
-        self._captured: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._captured: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         tok = loaded.tokenizer
         self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
         self.eos_id = tok.eos_token_id
@@ -107,9 +107,10 @@ class Tracer:
 
         return hook
 
-    def _forward(self, batch: list[_Encoded], stacks: tuple[str, ...]) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
-        """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool)."""
-        device = self.loaded.device
+    def _forward(self, batch: list[_Encoded], stacks: tuple[str, ...]) -> dict[tuple[str, int], tuple[np.ndarray, ...]]:
+        """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool,
+        selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S)."""
+        device = self.loaded.input_device
         width = max(len(e.ids) for e in batch)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -128,10 +129,14 @@ class Tracer:
             with torch.inference_mode():
                 skip = self.adapter.run(model, ids, mask, stacks, self.decoder_start_id)
             out = {}
-            for key, (probs, dropped) in self._captured.items():
-                if key[0] == "decoder":
-                    probs, dropped = probs[:, skip:], dropped[:, skip:]
-                out[key] = (probs.cpu().numpy(), dropped.cpu().numpy())
+            n_rows = ids.shape[0]
+            for key, (probs, dropped, selected) in self._captured.items():
+                probs = probs.reshape(n_rows, -1, probs.shape[-1])
+                dropped = dropped.reshape(n_rows, -1)
+                selected = selected.reshape(n_rows, -1, selected.shape[-1])
+                if key[0] == "decoder" and skip:
+                    probs, dropped, selected = probs[:, skip:], dropped[:, skip:], selected[:, skip:]
+                out[key] = (probs.cpu().numpy(), dropped.cpu().numpy(), selected.to(torch.int16).cpu().numpy())
             return out
         finally:
             for h in handles:
@@ -163,12 +168,14 @@ class Tracer:
                 continue
             probs = np.stack([captured[(stack, blk)][0][b, :n] for blk in blocks]).astype(np.float32)
             dropped = np.stack([captured[(stack, blk)][1][b, :n] for blk in blocks])
+            selected = np.stack([captured[(stack, blk)][2][b, :n] for blk in blocks])
             routing[stack] = StackRouting(
                 layers=np.asarray(blocks, dtype=np.int32),
                 token_probs=probs,
                 top1=probs.argmax(axis=-1).astype(np.int16),
                 dropped=dropped.astype(bool),
                 word_probs=pool(probs, pooling),
+                selected=selected.astype(np.int16),
             )
         lm = self.loaded
         return RoutingTrace(
@@ -205,7 +212,8 @@ class Tracer:
         stacks = tuple(s for s in STACKS if s in stacks)
         if not stacks:
             raise InputError("Choose at least one stack to trace: encoder and/or decoder.")
-        stacks = tuple(s for s in stacks if s in self.routers) or ("encoder",)
+        # One-stack models (MoE-fied encoder, decoder-only MoE) return their one stack whatever is asked.
+        stacks = tuple(s for s in stacks if s in self.routers) or tuple(s for s in STACKS if s in self.routers)
         results: list[RoutingTrace | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
         for i, text in enumerate(texts):

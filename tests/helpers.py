@@ -39,3 +39,53 @@ def build_tiny_switch(folder: Path, num_experts: int = 8, d_model: int = 32, see
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts: int = 8, top_k: int = 2):
+    """A tiny random config of each decoder-only family (three layers; some families keep one dense)."""
+    from transformers import (DeepseekV2Config, GraniteMoeConfig, MixtralConfig, OlmoeConfig, PhimoeConfig,
+                              Qwen2MoeConfig, Qwen3MoeConfig)
+
+    common = dict(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=3,
+                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024, pad_token_id=0,
+                  bos_token_id=None, eos_token_id=1, num_experts_per_tok=top_k, tie_word_embeddings=False)
+    if family == "mixtral":
+        return MixtralConfig(**common, num_local_experts=experts)
+    if family == "olmoe":
+        return OlmoeConfig(**common, num_experts=experts)
+    if family == "qwen2_moe":  # layer 1 dense (mlp_only_layers): its router must not be found
+        return Qwen2MoeConfig(**common, num_experts=experts, moe_intermediate_size=d_model,
+                              shared_expert_intermediate_size=d_model, mlp_only_layers=[1])
+    if family == "qwen3_moe":
+        return Qwen3MoeConfig(**common, num_experts=experts, moe_intermediate_size=d_model, head_dim=16,
+                              mlp_only_layers=[1])
+    if family == "granitemoe":
+        return GraniteMoeConfig(**common, num_local_experts=experts)
+    if family == "phimoe":
+        return PhimoeConfig(**common, num_local_experts=experts)
+    if family == "deepseek_v2":  # first layer dense; group-limited routing: 2 groups of 4, tokens pick 1 group
+        common["num_key_value_heads"] = common["num_attention_heads"]  # MLA: no grouped K/V
+        return DeepseekV2Config(**common, n_routed_experts=experts, n_shared_experts=1, moe_intermediate_size=d_model,
+                                first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None, qk_rope_head_dim=8,
+                                qk_nope_head_dim=8, v_head_dim=16, topk_method="group_limited_greedy", n_group=2,
+                                topk_group=1)
+    raise ValueError(family)
+
+
+def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, router_scale: float = 2.0,
+                       **config_kwargs) -> Path:
+    """Save a random tiny decoder-only MoE (as its *ForCausalLM, the way Hub checkpoints are stored) with
+    a trained tokenizer; routers scaled so their distributions are soft, not uniform."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    tok = train_t5_tokenizer(CORPUS * 20, vocab_size=260, extra_ids=0)
+    config = tiny_decoder_config(family, len(tok), **config_kwargs)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if type(module).__name__.endswith(("TopKRouter", "TopkRouter")):
+                module.weight.normal_(0.0, router_scale / config.hidden_size**0.5)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

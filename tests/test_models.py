@@ -81,9 +81,42 @@ def test_memory_guard_refuses_fp32_switch_base_128_on_24_gib_and_allows_bf16():
     config = switch_base_config(128)
     free = 23 * GiB
     with pytest.raises(ModelTooLargeError, match="GiB"):
-        plan_load(config, device="cpu", dtype="float32", available_bytes=free)
+        plan_load(config, device="cpu", dtype="float32", available_bytes=free, placement="single")
+    with pytest.raises(ModelTooLargeError, match="disk"):  # auto: nothing fits, not even with disk offload
+        plan_load(config, device="cpu", dtype="float32", available_bytes=free, disk_bytes=GiB)
     plan = plan_load(config, device="cpu", dtype="bfloat16", available_bytes=free)
     assert plan.dtype == "bfloat16" and 7.0e9 < plan.params < 7.8e9 and plan.needed_bytes < free
+    assert plan.placement == "single" and "loads whole onto cpu" in plan.summary
+
+
+def test_too_large_for_ram_plans_disk_offload_and_says_so_before_loading(tmp_path):
+    config = switch_base_config(128)
+    plan = plan_load(config, device="cpu", dtype="float32", available_bytes=23 * GiB, disk_bytes=500 * GiB,
+                     offload_to=tmp_path / "off")
+    assert plan.placement == "offload" and plan.uses_device_map
+    weights = plan.params * 4
+    assert plan.max_memory == {"cpu": int(23 * GiB * 0.85)}
+    assert plan.offload_bytes == weights - plan.max_memory["cpu"]
+    assert "offloads about" in plan.summary and str(tmp_path / "off") in plan.summary
+
+
+def test_placement_order_gpu_then_cpu_then_quantised_then_disk():
+    from core.placement import Budget, plan_placement
+
+    params = 10_000_000_000  # 10B: 20 GB of bf16 weights
+    gpu = Budget("cuda", device_free=16 * GiB, cpu_free=20 * GiB, disk_free=100 * GiB, offload_folder="/x")
+    plan = plan_placement(params, "bfloat16", True, "auto", gpu)
+    assert plan.placement == "device_map" and plan.max_memory == {0: int(16 * GiB * 0.85), "cpu": int(20 * GiB * 0.85)}
+    small_cpu = Budget("cuda", device_free=16 * GiB, cpu_free=2 * GiB, disk_free=100 * GiB, offload_folder="/x",
+                       has_bnb=True)
+    assert plan_placement(params, "bfloat16", True, "auto", small_cpu).placement == "8bit"
+    tiny_gpu = Budget("cuda", device_free=7 * GiB, cpu_free=2 * GiB, disk_free=100 * GiB, offload_folder="/x",
+                      has_bnb=True)
+    assert plan_placement(params, "bfloat16", True, "auto", tiny_gpu).placement == "4bit"
+    no_bnb = Budget("cuda", device_free=7 * GiB, cpu_free=2 * GiB, disk_free=100 * GiB, offload_folder="/x")
+    assert plan_placement(params, "bfloat16", True, "auto", no_bnb).placement == "offload"
+    with pytest.raises(ModelTooLargeError, match="bitsandbytes"):
+        plan_placement(params, "bfloat16", True, "8bit", no_bnb)
 
 
 def test_memory_guard_falls_back_to_bf16_when_dtype_not_forced(monkeypatch):
@@ -94,9 +127,18 @@ def test_memory_guard_falls_back_to_bf16_when_dtype_not_forced(monkeypatch):
     params = count_parameters(config)
     free = estimate_bytes(params, "bfloat16") + GiB // 8  # bf16 fits, fp32 does not
     plan = plan_load(config, device="cpu", available_bytes=free)
-    assert plan.dtype == "bfloat16" and plan.notes
+    assert plan.dtype == "bfloat16" and plan.notes and plan.placement == "single"
     with pytest.raises(ModelTooLargeError):
-        plan_load(config, device="cpu", available_bytes=GiB // 4)
+        plan_load(config, device="cpu", available_bytes=GiB // 4, disk_bytes=0)
+
+
+def test_large_switch_checkpoints_are_listed_with_sizes():
+    entries = {e.name: e for e in list_models()}
+    for name, billions in (("google/switch-large-128", 26), ("google/switch-xxl-128", 395),
+                           ("google/switch-c-2048", 1571)):
+        entry = entries[name]
+        assert entry.family == "switch" and entry.params == billions * 10**9 and entry.params_approx
+        assert entry.num_experts == int(name.rsplit("-", 1)[1])
 
 
 def test_unknown_name_lists_alternatives():

@@ -1,0 +1,160 @@
+"""Where a model's weights will live, decided from its parameter count before anything is read.
+
+Small models load whole onto one device. A model larger than the device is spread by accelerate's
+`device_map="auto"`: GPU first, then CPU RAM, then disk offload (slow: offloaded layers are read from disk
+on every forward pass); with `bitsandbytes` and a GPU, 8-bit or 4-bit weights are offered before disk.
+The plan's `summary` is what the CLI prints and the app shows before loading.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.devices import BYTES_PER_PARAM
+from core.errors import ModelTooLargeError
+
+PLACEMENTS = ("auto", "single", "device_map", "offload", "8bit", "4bit")
+QUANT_BYTES = {"8bit": 1.0, "4bit": 0.5}
+# Activations, the tokenizer and Python itself need room beside the weights.
+MEMORY_HEADROOM_FACTOR = 1.10
+MEMORY_HEADROOM_BYTES = 512 * 2**20
+# Of the free memory, how much device_map="auto" may fill (the rest is for activations and the OS).
+FILL_FRACTION = 0.85
+
+
+def estimate_bytes(params: int, dtype: str, placement: str = "single") -> int:
+    """Resident memory a model of `params` parameters needs in `dtype` (or quantised), with headroom."""
+    per_param = QUANT_BYTES.get(placement, BYTES_PER_PARAM[dtype])
+    return int(params * per_param * MEMORY_HEADROOM_FACTOR) + MEMORY_HEADROOM_BYTES
+
+
+def bitsandbytes_available() -> bool:
+    """8-bit/4-bit loading needs the optional `bitsandbytes` package and a CUDA GPU."""
+    return importlib.util.find_spec("bitsandbytes") is not None and torch.cuda.is_available()
+
+
+def disk_free(folder: Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    return int(shutil.disk_usage(folder).free)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Decided before loading: where, in what precision, how the weights are spread, and whether it fits."""
+
+    device: str
+    dtype: str
+    params: int
+    needed_bytes: int
+    available_bytes: int
+    notes: tuple[str, ...] = ()
+    placement: str = "single"  # one of PLACEMENTS except "auto"
+    max_memory: dict | None = None  # for device_map="auto"
+    offload_folder: str | None = None
+    offload_bytes: int = 0  # expected on disk
+
+    @property
+    def uses_device_map(self) -> bool:
+        return self.placement != "single"
+
+    @property
+    def summary(self) -> str:
+        size = f"{self.params / 1e9:.2f}B params" if self.params >= 1e8 else f"{self.params / 1e6:.1f}M params"
+        if self.placement == "single":
+            return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}; {_gib(self.available_bytes)} free "
+                    f"on {self.device}: loads whole onto {self.device}.")
+        if self.placement == "device_map":
+            return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}, more than the "
+                    f"{_gib(self.available_bytes)} free on {self.device}: split by accelerate device_map='auto' "
+                    "across the GPU, then CPU RAM.")
+        if self.placement in QUANT_BYTES:
+            return (f"{size}: {self.placement} weights with bitsandbytes, about {_gib(self.needed_bytes)} on "
+                    f"{self.device} ({_gib(self.available_bytes)} free). Routing is close to, not identical with, "
+                    "the full-precision model's.")
+        return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}, more than the memory free: "
+                f"device_map='auto' fills {self.device} memory first and offloads about {_gib(self.offload_bytes)} "
+                f"to disk under {self.offload_folder} (slow: offloaded layers are read from disk on every pass).")
+
+
+@dataclass
+class Budget:
+    """Free bytes per tier; `device` is the GPU on CUDA machines, else the CPU RAM (then `cpu` is 0)."""
+
+    device: str
+    device_free: int
+    cpu_free: int = 0
+    disk_free: int = 0
+    offload_folder: str = ""
+    has_bnb: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_placement(params: int, dtype: str, dtype_forced: bool, placement: str, budget: Budget,
+                   max_memory: dict | None = None) -> LoadPlan:
+    """Pick how to place `params` parameters. `placement="auto"` picks the first that fits of: one device
+    (bf16 instead of fp32 when the dtype was not forced), GPU+CPU, 8-bit, 4-bit, disk offload."""
+    if placement not in PLACEMENTS:
+        raise ModelTooLargeError(f"Unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}.")
+    free, dev = budget.device_free, budget.device
+    on_gpu = dev.startswith("cuda")
+    notes = list(budget.notes)
+    needed = estimate_bytes(params, dtype)
+
+    def plan(kind: str, dt: str, need: int, **kw) -> LoadPlan:
+        return LoadPlan(dev, dt, params, need, free, tuple(notes), kind, **kw)
+
+    def spread(kind: str, dt: str, need: int) -> LoadPlan:
+        gpu_key = int(dev.split(":")[1]) if ":" in dev else 0
+        mm = max_memory or ({gpu_key: int(free * FILL_FRACTION), "cpu": int(budget.cpu_free * FILL_FRACTION)}
+                            if on_gpu else {"cpu": int(free * FILL_FRACTION)})
+        weights = params * QUANT_BYTES.get(kind, BYTES_PER_PARAM[dt])
+        off = int(max(0, weights - sum(mm.values()))) if kind == "offload" else 0
+        return plan(kind, dt, need, max_memory=mm, offload_folder=budget.offload_folder if kind == "offload" else None,
+                    offload_bytes=off)
+
+    if placement in QUANT_BYTES:
+        if not budget.has_bnb:
+            raise ModelTooLargeError(f"{placement} loading needs a CUDA GPU and the bitsandbytes package "
+                                     "(pip install bitsandbytes); neither placement is possible here.")
+        return spread(placement, dtype, estimate_bytes(params, dtype, placement))
+    if placement == "single":
+        if needed > free:
+            raise ModelTooLargeError(
+                f"This model has {params / 1e9:.2f}B parameters and needs about {_gib(needed)} in {dtype} on {dev}, "
+                f"but only {_gib(free)} is free. " + ("Try dtype bfloat16, " if dtype == "float32" else "Try ")
+                + "placement 'offload' (disk), a smaller model, or a machine with more memory.")
+        return plan("single", dtype, needed)
+    if placement in ("device_map", "offload"):
+        return spread(placement, dtype, needed)
+
+    # placement == "auto"
+    if needed <= free:
+        return plan("single", dtype, needed)
+    if not dtype_forced and dtype == "float32":
+        bf16 = estimate_bytes(params, "bfloat16")
+        notes.append(f"float32 would need {_gib(needed)} but only {_gib(free)} is free: using bfloat16.")
+        dtype, needed = "bfloat16", bf16
+        if needed <= free:
+            return plan("single", dtype, needed)
+    if on_gpu and needed <= (free + budget.cpu_free) * FILL_FRACTION:
+        return spread("device_map", dtype, needed)
+    if budget.has_bnb:
+        for q in QUANT_BYTES:
+            if estimate_bytes(params, dtype, q) <= free:
+                return spread(q, dtype, estimate_bytes(params, dtype, q))
+    in_memory = (free + (budget.cpu_free if on_gpu else 0)) * FILL_FRACTION
+    if needed - in_memory <= budget.disk_free * FILL_FRACTION:
+        return spread("offload", dtype, needed)
+    raise ModelTooLargeError(
+        f"This model has {params / 1e9:.2f}B parameters and needs about {_gib(needed)} in {dtype}; free here: "
+        f"{_gib(free)} on {dev}" + (f", {_gib(budget.cpu_free)} CPU RAM" if on_gpu else "")
+        + f" and {_gib(budget.disk_free)} of disk for offload at {budget.offload_folder}. Use a machine with more "
+        "memory or disk" + ("" if budget.has_bnb else ", or a GPU with bitsandbytes for 8-/4-bit weights") + ".")
