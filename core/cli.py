@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import RoutingLensError
+from core.placement import PLACEMENTS
 
 
 def _quiet_transformers() -> None:
@@ -33,6 +34,9 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
                    help="default: bfloat16 where the hardware is fast at it, else float32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
+    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="auto (default): one device if it fits, else accelerate device_map across GPU and CPU, "
+                        "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")
 
 
 def load_for_cli(name: str | None, args: argparse.Namespace):
@@ -40,9 +44,11 @@ def load_for_cli(name: str | None, args: argparse.Namespace):
     from core.models import default_model_name, load_model
 
     chosen = name or default_model_name()
-    loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype)
+    loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype,
+                        placement=getattr(args, "placement", "auto"),
+                        on_plan=lambda plan: print(f"plan: {plan.summary}", file=sys.stderr))
     msg = f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device})"
-    if loaded.entry.family == "moefied":
+    if loaded.family != "switch":
         msg += " — " + loaded.adapter.label
     elif loaded.entry.is_demo:
         msg += " — a bundled teaching model; the paper's checkpoints are one flag away: --model google/switch-base-8"
@@ -84,8 +90,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
             print(f"(truncated to {len(trace.tokens)} of {trace.n_input_tokens} tokens)")
         print("tokens: " + " ".join(trace.tokens))
         for stack in trace.stacks:
-            note = " (read where the token is the decoder's input, teacher forcing)" if stack == "decoder" else ""
-            print(f"\n{stack}: top-1 expert and its probability per word and sparse layer{note}")
+            note = ""
+            if stack == "decoder":
+                note = (" (read where the token is the decoder's input, teacher forcing)" if loaded.family == "switch"
+                        else " (decoder-only: left context only)")
+            print(f"\n{stack}: top-1 expert and its probability per word and sparse layer{note}"
+                  + (f"; the model uses its top-{loaded.top_k} (see --json 'selected')" if loaded.top_k > 1 else ""))
             print(_summary_table(trace, stack))
     return 0
 

@@ -81,7 +81,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         tracers.append(Tracer(loaded, cache=None if args.no_cache else TraceCache()))
     out = Path(args.out)
     results = reproduce(tracers, out, args.data_dir, args.limit, args.seed, progress=_tqdm_progress)
-    print(f"wrote {', '.join(n + '.csv' for n in results.FILES)} and {out / 'report.html'} in "
+    print(f"wrote {', '.join(n + '.csv' for n in (*results.FILES, 'comparison'))} and {out / 'report.html'} in "
           f"{time.time() - started:.1f} s", file=sys.stderr)
     for note in results.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -115,7 +115,12 @@ class Results:
         out.mkdir(parents=True, exist_ok=True)
         for name in self.FILES:
             getattr(self, name).to_csv(out / f"{name}.csv", index=False)
+        self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("\n".join(self.notes) + ("\n" if self.notes else ""), encoding="utf-8")
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        return comparison_frame(self)
 
     @classmethod
     def load(cls, folder: Path) -> "Results":
@@ -134,14 +139,27 @@ def _with_published(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     pub = published()
     pub = pub[pub.table == table].drop(columns="table")
     merged = frame.merge(pub, on=["experts", "stack", "setting"], how="left")
+    if "family" in merged:  # the paper's values are for Switch only; never set them beside another family
+        merged.loc[merged["family"] != "switch", "published_rho"] = np.nan
     merged["difference"] = merged["rho"] - merged["published_rho"]
     return merged
+
+
+def scopes(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Pooled, then per model. Models of different families are never pooled together (their layers and
+    stacks differ in meaning): with several families there is one "pooled <family>" scope per family."""
+    families = list(dict.fromkeys(frame["family"])) if "family" in frame and len(frame) else []
+    if len(families) > 1:
+        pooled = [(f"pooled {f}", frame[frame["family"] == f]) for f in families]
+    else:
+        pooled = [("pooled", frame)]
+    return pooled + [(m, g) for m, g in frame.groupby("model", sort=False)]
 
 
 def analyse_model(tracer, data: BenchmarkData, progress: ProgressFactory = _no_progress) -> dict[str, pd.DataFrame]:
     """All per-model frames for one traced model."""
     lm = tracer.loaded
-    meta = {"model": lm.name, "experts": lm.num_experts}
+    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family}
     stacks = ("encoder", "decoder")
 
     # Words traced alone: WordSim353, SimLex-999, SCWS without context (DESIGN §2).
@@ -196,6 +214,7 @@ def analyse_model(tracer, data: BenchmarkData, progress: ProgressFactory = _no_p
 def pair_means(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean JSS over a stack's sparse layers per WiC pair (the per-pair "encoder/decoder JSS")."""
     keys = ["model", "experts", "pair", "split", "lemma", "pos", "label", "stack"]
+    keys += ["family"] if "family" in wic_pairs else []
     return wic_pairs.groupby(keys, as_index=False, sort=False)["jss"].mean()
 
 
@@ -203,8 +222,7 @@ def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     """Density of pair JSS per label, pooled over models ("pooled") and per model (Fig. 1)."""
     means = pair_means(wic_pairs)
     rows = []
-    groups = [("pooled", means)] + [(m, g) for m, g in means.groupby("model", sort=False)]
-    for model, frame in groups:
+    for model, frame in scopes(means):
         for (stack, label), g in frame.groupby(["stack", "label"], sort=False):
             rows.append(pd.DataFrame({"model": model, "stack": stack, "label": label, "x": KDE_GRID,
                                       "density": kde(g.jss.to_numpy(), KDE_GRID), "n": len(g)}))
@@ -214,8 +232,7 @@ def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
 def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     """Layer-wise Cohen's d (same − different meaning), pooled over models and per model (Fig. 2)."""
     rows = []
-    scopes = [("pooled", wic_pairs)] + [(m, g) for m, g in wic_pairs.groupby("model", sort=False)]
-    for model, frame in scopes:
+    for model, frame in scopes(wic_pairs):
         for (stack, layer_pos), g in frame.groupby(["stack", "layer_pos"], sort=True):
             t = g.jss[g.label == "T"].to_numpy()
             f = g.jss[g.label == "F"].to_numpy()
@@ -231,24 +248,25 @@ SenseCounts = Callable[[Sequence[str]], dict[str, int]]  # lemmas -> WordNet sen
 def polysemy_frames(wic_pairs: pd.DataFrame, sense_counts: SenseCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per lemma with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the linear trend (Fig. 3)."""
     means = pair_means(wic_pairs)
-    stats_ = means.groupby(["model", "experts", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
+    if "family" not in means:
+        means["family"] = "switch"
+    stats_ = means.groupby(["model", "experts", "family", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
     wide = stats_.unstack("label")
     rows = []
     if ("mean", "T") in wide.columns and ("mean", "F") in wide.columns:
         both = wide[wide[("count", "T")].notna() & wide[("count", "F")].notna()]
         senses = sense_counts(list(both.index.get_level_values("lemma").unique()))
-        for (model, experts, stack, lemma), r in both.iterrows():
-            rows.append({"model": model, "experts": experts, "stack": stack, "lemma": lemma,
+        for (model, experts, family, stack, lemma), r in both.iterrows():
+            rows.append({"model": model, "experts": experts, "family": family, "stack": stack, "lemma": lemma,
                          "senses": senses[lemma], "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
                          "difference": r[("mean", "T")] - r[("mean", "F")], "n_T": int(r[("count", "T")]),
                          "n_F": int(r[("count", "F")])})
-    poly = pd.DataFrame(rows, columns=["model", "experts", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F",
-                                       "difference", "n_T", "n_F"])
+    poly = pd.DataFrame(rows, columns=["model", "experts", "family", "stack", "lemma", "senses", "mean_jss_T",
+                                       "mean_jss_F", "difference", "n_T", "n_F"])
     trend_rows = []
-    scopes = [("pooled", poly)] + [(m, g) for m, g in poly.groupby("model", sort=False)]
-    for model, frame in scopes:
+    for model, frame in scopes(poly):
         for stack, g in frame.groupby("stack", sort=False):
-            if model == "pooled":
+            if model.startswith("pooled"):
                 g = g.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
             ok = g.senses > 0
             if ok.sum() >= 3 and g.senses[ok].nunique() > 1:
@@ -268,8 +286,8 @@ def run(tracers: Sequence, data: BenchmarkData, sense_counts: SenseCounts,
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
     poly, trend = polysemy_frames(wic_pairs, sense_counts)
     models = pd.DataFrame([{
-        "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.entry.family,
-        "is_demo": t.loaded.entry.is_demo,
+        "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.family,
+        "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
         "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
         "params": t.loaded.params,
     } for t in tracers])
@@ -280,6 +298,10 @@ def run(tracers: Sequence, data: BenchmarkData, sense_counts: SenseCounts,
     if (models.family == "moefied").any():
         notes.append("MoE-fied models (moefied-*): a dense encoder MoE-fied after training; routing = activation mass "
                      "per neuron cluster; not a sparsely trained model. One stack: only encoder rows exist.")
+    if (models.architecture == "decoder-only").any():
+        notes.append("Decoder-only models: one causal stack, reported as 'decoder'. A token's routing depends only on "
+                     "the tokens to its left, so 'with context' means left context; words traced alone have none. "
+                     "Published values are the Switch paper's and are not set beside other families.")
     return Results(
         models=models,
         table1=pd.concat([m["table1"] for m in per_model], ignore_index=True),
@@ -291,3 +313,40 @@ def run(tracers: Sequence, data: BenchmarkData, sense_counts: SenseCounts,
         polysemy_trend=trend,
         notes=notes,
     )
+
+
+COMPARISON_METRICS = ("association ρ", "similarity ρ", "SCWS ρ without context", "SCWS ρ with context",
+                      "WiC Cohen's d")
+
+
+def comparison_frame(results: Results) -> pd.DataFrame:
+    """One row per model and stack with the headline numbers side by side, so encoder–decoder, decoder-only and
+    MoE-fied models can be read on the same metrics: Spearman ρ of Tables 1–2, the context gain (SCWS with −
+    without), WiC mean JSS for same/different meaning and Cohen's d of the pair means, polysemy r."""
+    info = results.models.set_index("model")
+    means = pair_means(results.wic_pairs)
+
+    def rho(table: pd.DataFrame, model: str, stack: str, setting: str) -> float:
+        hit = table[(table.model == model) & (table["stack"] == stack) & (table.setting == setting)].rho
+        return float(hit.iloc[0]) if len(hit) else np.nan
+
+    rows = []
+    for (model, stack), g in means.groupby(["model", "stack"], sort=False):
+        same, diff = g.jss[g.label == "T"].to_numpy(), g.jss[g.label == "F"].to_numpy()
+        trend = results.polysemy_trend
+        r = trend[(trend.model == model) & (trend["stack"] == stack)].r
+        m = info.loc[model] if model in info.index else pd.Series(dtype=object)
+        layer_d = results.cohens_d[(results.cohens_d.model == model) & (results.cohens_d["stack"] == stack)].d
+        row = {"model": model, "family": m.get("family", ""), "architecture": m.get("architecture", ""),
+               "experts": m.get("experts", np.nan), "top_k": m.get("top_k", np.nan), "stack": stack,
+               "association ρ": rho(results.table1, model, stack, "association"),
+               "similarity ρ": rho(results.table1, model, stack, "similarity"),
+               "SCWS ρ without context": rho(results.table2, model, stack, "without context"),
+               "SCWS ρ with context": rho(results.table2, model, stack, "with context")}
+        row["context gain"] = row["SCWS ρ with context"] - row["SCWS ρ without context"]
+        row.update({"WiC mean JSS same": float(same.mean()) if len(same) else np.nan,
+                    "WiC mean JSS different": float(diff.mean()) if len(diff) else np.nan,
+                    "WiC Cohen's d": cohens_d(same, diff), "max layer d": float(layer_d.max()) if len(layer_d) else np.nan,
+                    "polysemy r": float(r.iloc[0]) if len(r) else np.nan, "WiC pairs": len(g)})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -301,17 +302,38 @@ def plan_load(
     device = pick_device(device)
     chosen = pick_dtype(device, dtype)
     params = count_parameters(config)
-    free = available_bytes if available_bytes is not None else available_memory(device).available_bytes
+    budget = machine_budget(device, available_bytes, disk_bytes, offload_to)
+    return plan_placement(params, chosen, dtype is not None, placement, budget, max_memory)
+
+
+def machine_budget(device: str, available_bytes: int | None = None, disk_bytes: int | None = None,
+                   offload_to: Path | None = None) -> Budget:
+    """Free memory on the device (and CPU RAM beside a GPU), free disk for offload, bitsandbytes or not."""
     folder = offload_to or cache_dir() / "offload"
-    budget = Budget(
+    return Budget(
         device=device,
-        device_free=free,
+        device_free=available_bytes if available_bytes is not None else available_memory(device).available_bytes,
         cpu_free=available_memory("cpu").available_bytes if device.startswith("cuda") else 0,
         disk_free=disk_bytes if disk_bytes is not None else disk_free(folder),
         offload_folder=str(folder),
         has_bnb=bitsandbytes_available(),
     )
-    return plan_placement(params, chosen, dtype is not None, placement, budget, max_memory)
+
+
+PLACEMENT_WORDS = {"single": "fits in memory here", "device_map": "GPU + CPU here", "8bit": "8-bit here",
+                   "4bit": "4-bit here", "offload": "disk offload here (slow)"}
+
+
+def placement_hint(params: int) -> str:
+    """Before loading, in a few words: how a model of `params` parameters would be placed on this machine."""
+    from core.errors import ModelTooLargeError
+
+    device = pick_device(None)
+    try:
+        plan = plan_placement(params, pick_dtype(device), False, "auto", machine_budget(device))
+    except ModelTooLargeError:
+        return "too large for this machine"
+    return PLACEMENT_WORDS[plan.placement]
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -428,14 +450,18 @@ def load_model(
     available_bytes: int | None = None,
     placement: str = "auto",
     max_memory: dict | None = None,
+    on_plan: Callable[[LoadPlan], None] | None = None,
 ) -> LoadedModel:
-    """Resolve, plan (memory check and placement) and load a model and its tokenizer, in eval mode."""
+    """Resolve, plan (memory check and placement) and load a model and its tokenizer, in eval mode.
+    `on_plan` sees the plan before any weight is read (the CLI prints it)."""
     entry = resolve(name)
     config = load_config(entry, revision)
     if entry.family == "moefied":
         return _load_moefied(entry, config, revision, device, dtype, available_bytes)
     plan = plan_load(config, device, dtype, available_bytes, placement, max_memory,
                      offload_to=offload_folder(entry.location))
+    if on_plan:
+        on_plan(plan)
     location = entry.location
     model, tokenizer = _weights_and_tokenizer(_model_class(config), location, plan, revision)
     if entry.source == "hub":

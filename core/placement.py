@@ -71,17 +71,19 @@ class LoadPlan:
         if self.placement == "single":
             return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}; {_gib(self.available_bytes)} free "
                     f"on {self.device}: loads whole onto {self.device}.")
+        in_memory = _gib(sum((self.max_memory or {}).values()))
         if self.placement == "device_map":
-            return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}, more than the "
-                    f"{_gib(self.available_bytes)} free on {self.device}: split by accelerate device_map='auto' "
-                    "across the GPU, then CPU RAM.")
+            return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype} ({_gib(self.available_bytes)} free "
+                    f"on {self.device}): split by accelerate device_map='auto' across the GPU, then CPU RAM "
+                    f"(up to {in_memory} in all).")
         if self.placement in QUANT_BYTES:
             return (f"{size}: {self.placement} weights with bitsandbytes, about {_gib(self.needed_bytes)} on "
                     f"{self.device} ({_gib(self.available_bytes)} free). Routing is close to, not identical with, "
                     "the full-precision model's.")
-        return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype}, more than the memory free: "
-                f"device_map='auto' fills {self.device} memory first and offloads about {_gib(self.offload_bytes)} "
-                f"to disk under {self.offload_folder} (slow: offloaded layers are read from disk on every pass).")
+        return (f"{size}: needs about {_gib(self.needed_bytes)} in {self.dtype} ({_gib(self.available_bytes)} free "
+                f"on {self.device}): device_map='auto' keeps up to {in_memory} in memory and offloads about "
+                f"{_gib(self.offload_bytes)} to disk under {self.offload_folder} (slow: offloaded layers are read "
+                "from disk on every pass).")
 
 
 @dataclass

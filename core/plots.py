@@ -19,6 +19,7 @@ LABEL_COLORS = {"T": "#0072B2", "F": "#D55E00"}
 STACK_COLORS = {"encoder": "#0072B2", "decoder": "#E69F00"}
 FONT = dict(size=15)
 DECODER_NOTE = "decoder: each token's routing is read where it is the decoder's input (teacher forcing)"
+CAUSAL_NOTE = "Decoder-only: a token's routing depends only on the tokens to its left (causal attention)"
 
 
 def expert_colors(n: int) -> list[str]:
@@ -81,11 +82,16 @@ def top1_grid(trace, stack: str, level: str = "token") -> go.Figure:
     text = np.vectorize(lambda e: f"e{e}")(top1).astype(object)
     if level == "token":
         text = np.where(s.dropped, text + "✕", text)
+    k = s.top_k
+    # The experts the model chose: its own top-k per token; per word, the top-k of the pooled distribution.
+    chosen = s.selected if level == "token" else np.argsort(-probs, axis=-1)[..., :k]
+    chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
+    custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)
     fig = go.Figure(go.Heatmap(
         z=top1 + 0.5, x=labels, y=[f"block {int(b)}" for b in s.layers], zmin=0, zmax=n_exp, colorscale=scale,
-        customdata=np.stack([top1, pmax], axis=-1), text=text, texttemplate="%{text}" if len(labels) <= 40 else None,
-        showscale=False,
-        hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]:.3f}<extra></extra>",
+        customdata=custom, text=text, texttemplate="%{text}" if len(labels) <= 40 else None, showscale=False,
+        hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]}"
+                      + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "") + "<extra></extra>",
     ))
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_yaxes(autorange="reversed", type="category")
@@ -95,13 +101,14 @@ def top1_grid(trace, stack: str, level: str = "token") -> go.Figure:
 
 
 def layer_stats(trace, stack: str) -> go.Figure:
-    """Per layer: mean router entropy (bits) and each expert's load (share of top-1 choices)."""
+    """Per layer: mean router entropy (bits) and each expert's load (its share of the top-k choices)."""
     s = trace.stack(stack)
     n_exp = s.token_probs.shape[-1]
     colors = expert_colors(n_exp)
     fig = go.Figure()
     layers = [f"block {int(b)}" for b in s.layers]
-    loads = np.stack([np.bincount(s.top1[l], minlength=n_exp) / s.top1.shape[1] for l in range(len(layers))])
+    sel = s.selected.reshape(len(layers), -1).astype(np.int64)
+    loads = np.stack([np.bincount(sel[l], minlength=n_exp) / max(sel.shape[1], 1) for l in range(len(layers))])
     for e in range(n_exp):
         fig.add_bar(x=layers, y=loads[:, e], name=f"e{e}", marker_color=colors[e],
                     hovertemplate=f"e{e}" + "<br>%{x}<br>load %{y:.2f}<extra></extra>")
@@ -178,15 +185,20 @@ def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled") -> go.Figure:
     return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + family_note(model), height=380)
 
 
-def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encoder") -> go.Figure:
-    """Fig. 3: per-lemma routing difference (T − F) vs WordNet senses, with the linear trend."""
-    frame = poly[poly["stack"] == stack].groupby("lemma", as_index=False).agg(senses=("senses", "first"),
-                                                                          difference=("difference", "mean"))
+def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encoder", scope: str = "pooled") -> go.Figure:
+    """Fig. 3: per-lemma routing difference (T − F) vs WordNet senses, with the linear trend. `scope`: "pooled",
+    "pooled <family>" (when several families were run) or one model."""
+    frame = poly[poly["stack"] == stack]
+    if scope.startswith("pooled ") and "family" in frame:
+        frame = frame[frame["family"] == scope.split(" ", 1)[1]]
+    elif not scope.startswith("pooled"):
+        frame = frame[frame["model"] == scope]
+    frame = frame.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
     fig = go.Figure(go.Scatter(x=frame.senses, y=frame.difference, mode="markers", text=frame.lemma, name="lemma",
                                marker=dict(color="#0072B2", opacity=0.6),
                                hovertemplate="%{text}<br>%{x} senses<br>difference %{y:.4f}<extra></extra>"))
-    t = trend[(trend.model == "pooled") & (trend["stack"] == stack)]
-    title = f"Fig. 3 — routing difference vs WordNet senses ({stack})"
+    t = trend[(trend.model == scope) & (trend["stack"] == stack)]
+    title = f"Fig. 3 — routing difference vs WordNet senses ({stack}{'' if scope == 'pooled' else ', ' + scope})"
     if len(t) and np.isfinite(t.slope.iloc[0]) and len(frame):
         row = t.iloc[0]
         xs = np.array([frame.senses.min(), frame.senses.max()])
@@ -196,3 +208,22 @@ def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encod
     fig.update_xaxes(title="number of WordNet senses")
     fig.update_yaxes(title="mean JSS(T) − mean JSS(F)")
     return _style(fig, title, height=420)
+
+
+# ---------------- across families ----------------
+def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
+    """The same metrics for every model and stack side by side (encoder–decoder, decoder-only, MoE-fied)."""
+    from core.experiments import COMPARISON_METRICS
+
+    metrics = list(metrics or COMPARISON_METRICS)
+    fig = go.Figure()
+    colors = OKABE_ITO + list(px.colors.qualitative.Safe)
+    for i, (_, row) in enumerate(comparison.iterrows()):
+        arch = f" ({row['architecture']})" if row.get("architecture") else ""
+        fig.add_bar(x=metrics, y=[row[m] for m in metrics], name=f"{row['model']} · {row['stack']}{arch}",
+                    marker_color=colors[i % len(colors)],
+                    hovertemplate=f"{row['model']} · {row['stack']}" + "<br>%{x}: %{y:.3f}<extra></extra>")
+    fig.add_hline(y=0, line=dict(color="#999999", width=1))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="Spearman ρ  /  Cohen's d")
+    return _style(fig, "Across models and families: the same metrics side by side", height=440)

@@ -30,6 +30,11 @@ def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["model", "experts", "stack", "setting", "dataset", "ρ [95% CI]", "p", "n", "published ρ", "difference"]]
 
 
+def pooled_scopes(results: Results) -> list[str]:
+    """"pooled", or one "pooled <family>" per family when a run mixed families (core.experiments.scopes)."""
+    return [m for m in dict.fromkeys(results.cohens_d.model) if str(m).startswith("pooled")] or ["pooled"]
+
+
 def _fig_html(fig, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=True if first else False)
 
@@ -46,9 +51,15 @@ def render(results: Results) -> str:
                  + correlation_table(results.table1).to_html(index=False, escape=True))
     parts.append("<h2>Table 2 — SCWS without and with context</h2>"
                  + correlation_table(results.table2).to_html(index=False, escape=True))
-    figs = [plots.kde_figure(results.wic_kde), plots.cohens_d_figure(results.cohens_d)]
-    figs += [plots.polysemy_figure(results.polysemy, results.polysemy_trend, stack)
-             for stack in dict.fromkeys(results.polysemy["stack"])]
+    comparison = results.comparison
+    parts.append("<h2>Across models: the same metrics side by side</h2>"
+                 + comparison.to_html(index=False, escape=True, float_format="%.4f"))
+    figs = [plots.comparison_figure(comparison)]
+    for scope in pooled_scopes(results):
+        figs += [plots.kde_figure(results.wic_kde, scope), plots.cohens_d_figure(results.cohens_d, scope)]
+        figs += [plots.polysemy_figure(results.polysemy, results.polysemy_trend, stack, scope)
+                 for stack in dict.fromkeys(results.polysemy["stack"])
+                 if ((results.polysemy_trend.model == scope) & (results.polysemy_trend["stack"] == stack)).any()]
     parts.append("<h2>Figures</h2>")
     parts += [_fig_html(f, i == 0) for i, f in enumerate(figs)]
     parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))

@@ -17,7 +17,8 @@ from ui.state import show_error, try_load
 st.title("Benchmarks: the paper's analyses")
 tracer = current_tracer()
 st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
-           "(Figures 1–2) and polysemy (Figure 3), as defined in DESIGN §2, beside the published values.")
+           "(Figures 1–2) and polysemy (Figure 3), as defined in DESIGN §2, beside the published values. Any "
+           "registered model runs here; choose several (e.g. a Switch and a decoder-only model) to compare them.")
 
 with st.form("bench_run"):
     names = [e.name for e in list_models()]
@@ -73,7 +74,7 @@ except RoutingLensError as err:
 
 st.dataframe(res.models, hide_index=True)
 for note in res.notes:
-    if "Demo" in note or "MoE-fied" in note:
+    if "Demo" in note or "MoE-fied" in note or "Decoder-only" in note:
         st.warning(note)
     else:
         st.caption(note)
@@ -81,20 +82,31 @@ st.subheader("Table 1 — words traced alone: WordSim353 (association), SimLex-9
 st.dataframe(correlation_table(res.table1), hide_index=True, width="stretch")
 st.subheader("Table 2 — SCWS without and with context")
 st.dataframe(correlation_table(res.table2), hide_index=True, width="stretch")
-scopes = list(dict.fromkeys(["pooled", *res.cohens_d.model]))
-scope = st.selectbox("Figures for", scopes, key="bench_scope")
-plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else "pooled"), key="fig1")
+comparison = res.comparison
+if len(res.models) > 1:
+    st.subheader("Across models: the same metrics side by side")
+    st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and MoE-fied "
+               "models on the same metrics; context gain = SCWS ρ with context − without.")
+    st.dataframe(comparison, hide_index=True, width="stretch")
+    plot(plots.comparison_figure(comparison), key="families")
+scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
+scope = st.selectbox("Figures for", scopes, key="bench_scope",
+                     help="Models of different families are pooled separately (their layers differ in meaning).")
+plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0]), key="fig1")
 plot(plots.cohens_d_figure(res.cohens_d, scope), key="fig2")
 if res.polysemy.empty:
     st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
 for stack in dict.fromkeys(res.polysemy["stack"]):
-    plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack), key=f"fig3-{stack}")
+    if ((res.polysemy_trend.model == scope) & (res.polysemy_trend["stack"] == stack)).any():
+        plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
 
 st.subheader("Downloads")
 cols = st.columns(5)
 for i, name in enumerate(Results.FILES):
     cols[i % 5].download_button(f"{name}.csv", (folder / f"{name}.csv").read_bytes(), file_name=f"{name}.csv",
                                 mime="text/csv", key=f"dl-{name}", on_click="ignore")
+cols[len(Results.FILES) % 5].download_button("comparison.csv", comparison.to_csv(index=False), file_name="comparison.csv",
+                                             mime="text/csv", key="dl-comparison", on_click="ignore")
 if (folder / "report.html").is_file():
     st.download_button("report.html (self-contained)", (folder / "report.html").read_bytes(), file_name="report.html",
                        mime="text/html", key="dl-report", on_click="ignore")

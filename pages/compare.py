@@ -77,13 +77,16 @@ except Exception as err:  # noqa: BLE001
     st.stop()
 
 cols = st.columns(len(result))
-if tracer.loaded.entry.family == "moefied":
+if tracer.loaded.family == "moefied":
     st.caption("Model: " + tracer.loaded.adapter.label + ".")
+elif tracer.loaded.architecture == "decoder-only":
+    st.caption(f"Model: {tracer.loaded.adapter.label}. {plots.CAUSAL_NOTE}: here only the words before "
+               f"“{word}” can change its routing; words after it cannot.")
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
 plot(plots.jss_by_layer({s: (c.layers, c.jss) for s, c in result.items()}), key="cmp-jss")
-if "decoder" in result:
+if "decoder" in result and tracer.loaded.family == "switch":
     st.caption(plots.DECODER_NOTE + ".")
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack), key=f"cmp-{stack}")

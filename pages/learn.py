@@ -34,13 +34,20 @@ and Pᵢ its mean router probability) pushes the router to spread tokens evenly,
 sees only the tokens before the current one. Here the decoder is fed the same text (teacher forcing), and a
 token's decoder routing is read where that token is the decoder's input.
 
+**Decoder-only MoE models** (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, DeepSeek-V2) have one causal stack
+and send each token to its **top-k** experts (Mixtral 2 of 8, OLMoE 8 of 64), mixing their outputs with the
+renormalised probabilities; there is no capacity limit at inference, so nothing is dropped. Routing Lens records the
+full softmax over all experts and the k experts chosen. Because attention is causal, a token's routing depends
+only on the tokens *to its left*: "with context" means *left* context, and a word at the start of a sentence is
+routed exactly as if it stood alone.
+
 **JSS.** To compare how a word is routed in two places we compare the two probability vectors with the
 **Jensen–Shannon similarity**, 1 − JSD (base-2 logs): 1 for identical routing, 0 for routing to disjoint experts.
 """)
 
 if tracer is None:
     st.stop()
-if tracer.loaded.entry.family == "moefied":
+if tracer.loaded.family == "moefied":
     st.info("""**The model in use is MoE-fied, not a Switch Transformer.** all-MiniLM-L6-v2 is a dense encoder: every
 feed-forward neuron runs for every token. Routing Lens groups each layer's 1,536 neurons into experts after
 training (k-means over their input weights); a token's "routing" is the share of its positive activation in
@@ -54,12 +61,14 @@ if not sentence.strip():
     st.info("Type a sentence.")
     st.stop()
 try:
-    trace = cached_trace(tracer.loaded.name, sentence, ("encoder",))
+    stack = tracer.loaded.stacks[0]
+    trace = cached_trace(tracer.loaded.name, sentence, (stack,))
 except Exception as err:  # noqa: BLE001
     show_error(err)
     st.stop()
-enc = trace.stacks["encoder"]
-layer = st.select_slider("Encoder routed layer (block)", options=[int(b) for b in enc.layers], key="learn_layer")
+enc = trace.stacks[stack]
+layer = st.select_slider(f"{stack.capitalize()} routed layer (block)", options=[int(b) for b in enc.layers],
+                         key="learn_layer")
 li = [int(b) for b in enc.layers].index(layer)
 n_tokens = len(trace.tokens)
 capacity = st.slider("Expert capacity (tokens per expert)", 0, max(n_tokens, 1), min(2, n_tokens), key="learn_capacity")
@@ -70,9 +79,14 @@ table = pd.DataFrame({"token": trace.tokens, "top-1 expert": [f"e{e}" for e in t
                       "status": np.where(dropped, "dropped", "processed")})
 st.dataframe(table, hide_index=True, width="stretch")
 real_capacity = getattr(tracer.loaded.config, "expert_capacity", None)
-st.caption(f"{int(dropped.sum())} of {n_tokens} tokens would be dropped with capacity {capacity}. "
-           + (f"The loaded model's real capacity is {real_capacity}." if real_capacity else
-              "The loaded model is MoE-fied after training: it has no capacity, so this is hypothetical."))
+if real_capacity:
+    about = f"The loaded model's real capacity is {real_capacity}."
+elif tracer.loaded.family == "moefied":
+    about = "The loaded model is MoE-fied after training: it has no capacity, so this is hypothetical."
+else:
+    about = (f"The loaded model (top-{tracer.loaded.top_k}) has no capacity limit at inference, so this is "
+             "hypothetical: it shows what a Switch-style capacity would do to its top-1 choices.")
+st.caption(f"{int(dropped.sum())} of {n_tokens} tokens would be dropped with capacity {capacity}. " + about)
 
 st.subheader("Try it: what JSS measures")
 n_exp = tracer.loaded.num_experts
@@ -81,5 +95,5 @@ a = enc.token_probs[li, 0].astype(float)
 other = np.roll(a, max(n_exp // 2, 1))
 b = share * a + (1 - share) * other
 st.metric("JSS(A, B)", f"{float(jss(a, b)):.3f}")
-st.plotly_chart(plots.compare_distributions(a[None], b[None], [layer], "encoder", names=("A", "B")), width="stretch",
+st.plotly_chart(plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")), width="stretch",
                 key="learn-jss")

@@ -13,15 +13,19 @@ tracer = current_tracer()
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
 text = st.text_area("One sentence per line", value=EXAMPLE, height=110, max_chars=20_000, key="trace_text")
 c1, c2, c3 = st.columns([2, 2, 3])
-two_stacks = tracer is None or "decoder" in tracer.routers
+two_stacks = tracer is None or len(tracer.loaded.stacks) > 1
 if two_stacks:
     stack_choice = c1.radio("Stacks", ["encoder", "decoder", "both"], index=2, horizontal=True, key="trace_stacks")
 else:
-    stack_choice = "encoder"
-    c1.caption("This model has one stack (encoder).")
+    stack_choice = tracer.loaded.stacks[0]
+    c1.caption(f"This model has one stack ({stack_choice})."
+               + (f" {plots.CAUSAL_NOTE}." if tracer.loaded.architecture == "decoder-only" else ""))
 level = c2.radio("Rows", ["word", "token"], format_func={"word": "words", "token": "subword tokens"}.get,
                  horizontal=True, key="trace_level")
+top_k = tracer.loaded.top_k if tracer else 1
 c3.caption((plots.DECODER_NOTE + ". " if two_stacks else "")
+           + (f"Each token goes to its top-{top_k} experts: the grid colours the first, its hover and the CSV "
+              "(is_selected) give all of them. " if top_k > 1 else "")
            + f"Inputs longer than {DEFAULT_MAX_TOKENS} tokens are truncated.")
 
 sentences = [line for line in text.splitlines() if line.strip()]

@@ -30,6 +30,9 @@ class FakeLoaded:
     dtype: str = "float32"
     params: int = 0
     entry: ModelEntry = ModelEntry("fake", "local", "/fake")
+    family: str = "switch"
+    architecture: str = "encoder-decoder"
+    top_k: int = 1
 
 
 class FakeTracer:
@@ -136,15 +139,18 @@ def test_kde_integrates_to_about_one(tmp_path):
 
 
 COLUMNS = {
-    "table1": ["model", "experts", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
+    "table1": ["model", "experts", "family", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
                "published_rho", "difference"],
-    "table2": ["model", "experts", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
+    "table2": ["model", "experts", "family", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
                "published_rho", "difference"],
-    "wic_pairs": ["model", "experts", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
+    "wic_pairs": ["model", "experts", "family", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
     "wic_kde": ["model", "stack", "label", "x", "density", "n"],
     "cohens_d": ["model", "stack", "layer_pos", "layer", "d", "mean_T", "mean_F", "n_T", "n_F"],
-    "polysemy": ["model", "experts", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F", "difference", "n_T", "n_F"],
+    "polysemy": ["model", "experts", "family", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n"],
+    "comparison": ["model", "family", "architecture", "experts", "top_k", "stack", "association ρ", "similarity ρ",
+                   "SCWS ρ without context", "SCWS ρ with context", "context gain", "WiC mean JSS same",
+                   "WiC mean JSS different", "WiC Cohen's d", "max layer d", "polysemy r", "WiC pairs"],
 }
 
 

@@ -97,7 +97,7 @@ def test_too_large_for_ram_plans_disk_offload_and_says_so_before_loading(tmp_pat
     weights = plan.params * 4
     assert plan.max_memory == {"cpu": int(23 * GiB * 0.85)}
     assert plan.offload_bytes == weights - plan.max_memory["cpu"]
-    assert "offloads about" in plan.summary and str(tmp_path / "off") in plan.summary
+    assert f"offloads about {plan.offload_bytes / GiB:.1f} GiB" in plan.summary and str(tmp_path / "off") in plan.summary
 
 
 def test_placement_order_gpu_then_cpu_then_quantised_then_disk():

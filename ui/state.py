@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.cache import TraceCache
 from core.errors import RoutingLensError
-from core.models import ModelEntry, estimate_bytes, list_models
+from core.models import ModelEntry, estimate_bytes, list_models, placement_hint
 from core.trace import RoutingTrace
 from core.tracer import Tracer
 
@@ -52,7 +52,10 @@ def _describe(entry: ModelEntry) -> str:
         return f"{entry.name} — MiniLM MoE-fied into {entry.num_experts} experts (offline, context-sensitive)"
     if entry.source == "hub":
         gib = estimate_bytes(entry.params or 0, "bfloat16") / 2**30
-        return f"{entry.name} — {entry.params / 1e9:.2f}B params, ~{gib:.1f} GiB in bf16 (downloaded on first use)"
+        size = f"{'≈' if entry.params_approx else ''}{entry.params / 1e9:.{1 if entry.params_approx else 2}f}B params"
+        kind = "" if entry.family == "switch" else f"decoder-only {entry.family}, "
+        return (f"{entry.name} — {kind}{size}, ~{gib:.1f} GiB in bf16: {placement_hint(entry.params or 0)} "
+                "(downloaded on first use)")
     return f"{entry.name} — bundled demo ({entry.num_experts} experts)" if entry.is_demo else entry.name
 
 
@@ -100,7 +103,12 @@ def sidebar(context: bool = False) -> Tracer | None:
             lm = tracer.loaded
             st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
                        f"{lm.dtype} on {lm.device}")
-            if lm.entry.family == "moefied":
+            if lm.placement != "single" or lm.plan_summary and lm.params > 5e8:
+                st.caption(f"**Placement:** {lm.plan_summary}")
+            if lm.architecture == "decoder-only":
+                st.caption(f"**{lm.adapter.label}.** One causal stack (shown as 'decoder'): routing sees left "
+                           "context only.")
+            if lm.family == "moefied":
                 st.caption("**MoE-fied dense encoder**: its FFN neurons clustered into "
                            f"{lm.num_experts} experts after training; routing = activation mass per neuron cluster; "
                            "not a sparsely trained model. One stack (encoder).")
