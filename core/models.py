@@ -213,8 +213,8 @@ def _offline_message(entry: ModelEntry, cause: BaseException) -> str:
     return (
         f"Model {entry.location!r} is not in the local Hugging Face cache and the Hub could not be reached "
         f"({type(cause).__name__}). Alternatives: the bundled demo model (e.g. 'demo-switch-8'), or a local "
-        "folder holding a Switch checkpoint (config.json + weights). On a machine with internet, the model "
-        "is downloaded on first use."
+        "folder holding a checkpoint of a supported MoE family (config.json + weights). On a machine with "
+        "internet, the model is downloaded on first use."
     )
 
 

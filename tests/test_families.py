@@ -1,0 +1,216 @@
+"""Decoder-only MoE families: tiny random checkpoints of each, built here (no download), traced through the
+same loader and tracer as Switch; routers, probabilities, top-k choices, pooling, causality, offload."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.adapters import DECODER_FAMILIES
+from core.errors import ModelNotAvailableError, NotASwitchModelError
+from core.models import list_models, load_model, resolve
+from core.tracer import Tracer
+from helpers import build_tiny_decoder
+
+FAMILIES = list(DECODER_FAMILIES)
+SPARSE_LAYERS = {"qwen2_moe": [0, 2], "qwen3_moe": [0, 2], "deepseek_v2": [1, 2]}  # others: all three
+TEXT = "The bank raised its interest rates again this spring."
+
+
+@pytest.fixture(scope="module")
+def family_dirs(tmp_path_factory):
+    return {f: build_tiny_decoder(tmp_path_factory.mktemp(f"tiny-{f}"), f, seed=i) for i, f in enumerate(FAMILIES)}
+
+
+@pytest.fixture(scope="module")
+def mixtral_dir(family_dirs):
+    return family_dirs["mixtral"]
+
+
+def _router_inputs(loaded, text: str) -> dict[int, torch.Tensor]:
+    """The hidden states each router receives, caught by pre-hooks (independent of the tracer's output hooks)."""
+    seen: dict[int, torch.Tensor] = {}
+    handles = []
+    for name, module in loaded.model.named_modules():
+        if type(module).__name__.endswith(("TopKRouter", "TopkRouter")):
+            layer = int(name.split(".")[name.split(".").index("layers") + 1])
+            handles.append(module.register_forward_pre_hook(
+                lambda _m, args, layer=layer: seen.__setitem__(layer, args[0].detach().reshape(-1, args[0].shape[-1]))))
+    ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
+    with torch.no_grad():
+        loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+def _expected_selection(family: str, config, probs: np.ndarray, k: int) -> np.ndarray:
+    """What the family's routing rule chooses from the full distribution (as sorted expert sets)."""
+    if family == "deepseek_v2" and config.topk_method == "group_limited_greedy":
+        groups = probs.reshape(len(probs), config.n_group, -1)
+        keep = np.argsort(-groups.max(-1), axis=-1)[:, : config.topk_group]
+        mask = np.zeros_like(groups, dtype=bool)
+        np.put_along_axis(mask, keep[..., None], True, axis=1)
+        probs = np.where(mask.reshape(probs.shape), probs, 0.0)
+    return np.sort(np.argsort(-probs, axis=-1)[:, :k], axis=-1)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_routers_probabilities_topk_and_pooling(family, family_dirs):
+    loaded = load_model(str(family_dirs[family]), dtype="float32")
+    assert loaded.family == family and loaded.architecture == "decoder-only" and loaded.stacks == ("decoder",)
+    assert loaded.top_k == 2 and loaded.num_experts == 8 and loaded.entry.family == family
+    tracer = Tracer(loaded)
+    assert [b for b, _ in tracer.routers["decoder"]] == SPARSE_LAYERS.get(family, [0, 1, 2])
+    trace = tracer.trace(TEXT, stacks=("encoder", "decoder"))[0]
+    assert list(trace.stacks) == ["decoder"]  # one stack whatever is asked
+    s = trace.stacks["decoder"]
+
+    # Probabilities = softmax of the router's own logits, recomputed in float64 from its input.
+    inputs = _router_inputs(loaded, TEXT)
+    weights = {b: m.weight for b, m in tracer.routers["decoder"]}
+    for li, block in enumerate(s.layers):
+        logits = inputs[int(block)].double() @ weights[int(block)].detach().double().T
+        expected = torch.softmax(logits, dim=-1).numpy()
+        np.testing.assert_allclose(s.token_probs[li], expected, atol=2e-6)
+        assert np.all(np.abs(expected.max(-1) - expected.min(-1)) > 1e-3), "router distributions are not trivial"
+        # The experts the model chose = its routing rule applied to the recorded distribution.
+        chosen = np.sort(s.selected[li].astype(np.int64), axis=-1)
+        np.testing.assert_array_equal(chosen, _expected_selection(family, loaded.config, expected, loaded.top_k))
+    assert s.selected.shape == (len(s.layers), len(trace.tokens), 2)
+    assert not s.dropped.any()
+
+    # Words: mean of their tokens' rows, each a distribution.
+    np.testing.assert_allclose(s.word_probs.sum(-1), 1.0, atol=1e-5)
+    for w in range(len(trace.words)):
+        rows = np.nonzero(trace.token_word == w)[0]
+        np.testing.assert_allclose(s.word_probs[:, w], s.token_probs[:, rows].mean(axis=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_left_context_only_and_batching_changes_nothing(family, family_dirs):
+    """Causal attention: a prefix routes identically whatever follows; padding in a batch changes nothing."""
+    tracer = Tracer(load_model(str(family_dirs[family]), dtype="float32"))
+    short, long = "I sat on the river bank", "I sat on the river bank and watched the water flow by"
+    alone = [tracer.trace(t)[0] for t in (short, long)]
+    together = tracer.trace([short, long])
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a.stacks["decoder"].token_probs, b.stacks["decoder"].token_probs, atol=1e-5)
+    a, b = alone
+    n = len(a.tokens) - 1  # all but the final </s>
+    assert a.tokens[:n] == b.tokens[:n]
+    np.testing.assert_allclose(a.stacks["decoder"].token_probs[:, :n], b.stacks["decoder"].token_probs[:, :n],
+                               atol=1e-5)
+
+
+def test_offload_across_cpu_and_disk_gives_the_same_trace(mixtral_dir, tmp_cache):
+    plain = load_model(str(mixtral_dir), dtype="float32")
+    weights = sum(p.numel() * 4 for p in plain.model.parameters())
+    split = load_model(str(mixtral_dir), dtype="float32", placement="offload", max_memory={"cpu": weights // 2})
+    placed = set(split.model.hf_device_map.values())
+    assert placed == {"cpu", "disk"} and split.device == "cpu+disk" and split.placement == "offload"
+    assert any((tmp_cache / "offload").rglob("*")), "offloaded weights are on disk under the cache"
+    texts = ["I sat on the river bank.", "The bank raised its rates."]
+    for a, b in zip(Tracer(plain).trace(texts), Tracer(split).trace(texts)):
+        np.testing.assert_allclose(a.stacks["decoder"].token_probs, b.stacks["decoder"].token_probs, atol=1e-6)
+        np.testing.assert_array_equal(a.stacks["decoder"].selected, b.stacks["decoder"].selected)
+
+
+def test_switch_offload_across_cpu_and_disk_gives_the_same_trace(tiny_model_dir, tmp_cache):
+    plain = load_model(str(tiny_model_dir), dtype="float32")
+    weights = sum(p.numel() * 4 for p in plain.model.parameters())
+    split = load_model(str(tiny_model_dir), dtype="float32", placement="offload", max_memory={"cpu": weights // 2})
+    assert set(split.model.hf_device_map.values()) == {"cpu", "disk"}
+    a, b = Tracer(plain).trace("I sat on the river bank.")[0], Tracer(split).trace("I sat on the river bank.")[0]
+    for stack in ("encoder", "decoder"):
+        np.testing.assert_allclose(a.stacks[stack].token_probs, b.stacks[stack].token_probs, atol=1e-6)
+
+
+def test_registry_lists_the_smallest_checkpoint_of_every_family():
+    entries = {e.name: e for e in list_models()}
+    for fam in DECODER_FAMILIES.values():
+        entry = entries[fam.smallest]
+        assert entry.family == fam.name and entry.source == "hub" and entry.params == fam.smallest_params
+        assert entry.architecture == "decoder-only"
+    assert resolve("allenai/OLMoE-1B-7B-0924").family == "olmoe"
+    assert resolve("mistralai/Mixtral-8x7B-v0.1").family == "mixtral"
+
+
+def test_unreachable_hub_model_is_a_clear_error():
+    with pytest.raises(ModelNotAvailableError, match="not in the local Hugging Face cache"):
+        load_model("allenai/OLMoE-1B-7B-0924")
+
+
+def test_dense_decoder_is_refused_with_the_supported_families(tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2)).save_pretrained(tmp_path)
+    with pytest.raises(NotASwitchModelError, match="llama.*mixtral.*olmoe"):
+        load_model(str(tmp_path))
+
+
+def test_reproduce_cli_on_a_decoder_only_model_beside_switch(mixtral_dir, tiny_model_dir, tmp_path, tmp_cache):
+    from core.cli import main
+
+    out = tmp_path / "out"
+    assert main(["reproduce", "--model", str(tiny_model_dir), "--model", str(mixtral_dir), "--limit", "30",
+                 "--out", str(out), "--dtype", "float32"]) == 0
+    t1 = pd.read_csv(out / "table1.csv")
+    mix = t1[t1.model == str(mixtral_dir)]
+    assert set(mix["stack"]) == {"decoder"} and len(mix) == 2 and mix.published_rho.isna().all()
+    assert t1[t1.model == str(tiny_model_dir)].published_rho.notna().all()
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert list(comparison.architecture) == ["encoder-decoder", "encoder-decoder", "decoder-only"]
+    assert list(comparison.top_k) == [1, 1, 2]
+    assert comparison[["association ρ", "SCWS ρ with context", "WiC Cohen's d"]].notna().all().all()
+    # Different families are pooled separately in the figures' frames.
+    assert {"pooled switch", "pooled mixtral"} <= set(pd.read_csv(out / "cohens_d.csv").model)
+    notes = (out / "notes.txt").read_text()
+    assert "left context" in notes
+    assert "Across models" in (out / "report.html").read_text()
+
+
+def _app(model: str, page: str) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
+    at = _app(str(mixtral_dir), "pages/trace.py")
+    # 2 sentences x 1 stack x (top-1 grid + load/entropy + 3 per-layer heatmaps)
+    assert len(at.get("plotly_chart")) == 10
+    assert any("one stack (decoder)" in c.value and "left" in c.value for c in at.caption)
+    assert any("top-2 experts" in c.value for c in at.caption)
+
+    at = _app(str(mixtral_dir), "pages/compare.py")
+    at.text_input(key="cmp_s1").set_value("I sat on the river bank")
+    at.text_input(key="cmp_s2").set_value("The bank raised its rates")
+    at.text_input(key="cmp_w").set_value("bank").run()
+    assert not at.exception
+    assert [m.label.split()[0] for m in at.metric] == ["decoder"]
+    assert any("only the words before" in c.value for c in at.caption)
+
+    at = _app(str(mixtral_dir), "pages/learn.py")
+    assert any("no capacity limit at inference" in c.value for c in at.caption)
+
+    from core.reproduce import reproduce, results_dir
+
+    tracers = [Tracer(load_model(str(d), dtype="float32")) for d in (tiny_model_dir, mixtral_dir)]
+    reproduce(tracers, results_dir(["both"], 20), limit=20)
+    at = _app(str(mixtral_dir), "pages/benchmarks.py")
+    shown = at.dataframe[1].value  # Table 1
+    assert sorted(shown["stack"]) == ["decoder"] * 4 + ["encoder"] * 2  # Switch: both stacks; Mixtral: its one
+    assert shown[shown["stack"] == "encoder"]["published ρ"].ne("").all()
+    assert shown[shown.model == str(mixtral_dir)]["published ρ"].eq("").all()  # no Switch values beside Mixtral
+    comparison = at.dataframe[3].value
+    assert set(comparison.architecture) == {"encoder-decoder", "decoder-only"}
+    assert any(w.value.startswith("Decoder-only") for w in at.warning)
+    assert at.selectbox(key="bench_scope").options[:2] == ["pooled switch", "pooled mixtral"]
