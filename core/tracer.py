@@ -82,6 +82,8 @@ class Tracer:
             raise InputError("The text is empty. Type a sentence to trace.")
         enc = self.loaded.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True, verbose=False)
         ids = list(enc["input_ids"])
+        if not ids:
+            raise InputError("The tokenizer produced no tokens for this text. Type a sentence with words in it.")
         spans = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
         n_input = len(ids)
         truncated = n_input > self.max_tokens
@@ -198,7 +200,9 @@ class Tracer:
     # ---------- public ----------
     def key(self, text: str, stacks: tuple[str, ...]) -> str:
         lm = self.loaded
-        return trace_key(lm.entry.location, lm.revision, lm.dtype, text, stacks, self.max_tokens)
+        # Quantised weights route differently from full precision; device_map / offload placements do not.
+        precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
+        return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
 
     def trace(
         self,
