@@ -18,7 +18,9 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     if out is None:
         from core.paths import cache_dir
 
-        out = cache_dir() / "models" / f"demo-switch-{args.experts}"
+        out = cache_dir() / "models" / f"demo-{args.family}-{args.experts}"
+    if args.family == "mixtral":
+        return _train_causal(args, out)
     settings = DemoSettings(experts=args.experts, minutes=args.minutes or 10.0, max_steps=args.steps, seed=args.seed,
                             threads=args.threads, aux_coef=args.aux_coef)
     if args.tiny:
@@ -31,10 +33,29 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_causal(args: argparse.Namespace, out: Path) -> int:
+    from core.demo_train_causal import CausalDemoSettings, train_causal_demo
+
+    if args.experts < 2:
+        raise RoutingLensError("--experts must be at least 2 for a top-2 decoder-only model.")
+    settings = CausalDemoSettings(experts=args.experts, minutes=args.minutes or 10.0, max_steps=args.steps,
+                                  seed=args.seed, threads=args.threads, aux_coef=args.aux_coef)
+    if args.tiny:
+        settings.d_model, settings.d_ff, settings.seq_len, settings.batch_size = 32, 32, 32, 8
+        settings.max_sentences, settings.warmup, settings.wic_pairs = 400, 10, 20
+    stats = train_causal_demo(out, settings)
+    print(f"saved {out}: {stats['steps']} steps, held-out next-token loss {stats['heldout_loss']:.3f} "
+          f"(unigram baseline {stats['unigram_baseline_loss']:.3f}); see {out / 'MODEL_CARD.md'}")
+    return 0
+
+
 def register_train_demo(sub) -> None:
-    p = sub.add_parser("train-demo", help="train a tiny Switch Transformer offline (the bundled demo models)")
+    p = sub.add_parser("train-demo", help="train a tiny Switch Transformer (or decoder-only Mixtral-type MoE) offline")
+    p.add_argument("--family", choices=["switch", "mixtral"], default="switch",
+                   help="switch (encoder-decoder, span corruption; default) or mixtral (decoder-only, top-2, "
+                        "next-token prediction, the bundled Switch demo's tokenizer)")
     p.add_argument("--experts", type=int, required=True, help="number of experts per sparse layer")
-    p.add_argument("--out", default=None, help="output folder (default cache/models/demo-switch-E)")
+    p.add_argument("--out", default=None, help="output folder (default cache/models/demo-FAMILY-E)")
     p.add_argument("--minutes", type=float, default=None, help="training time budget (default 10)")
     p.add_argument("--steps", type=int, default=None, help="train exactly this many steps (reproducible)")
     p.add_argument("--seed", type=int, default=0)

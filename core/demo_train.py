@@ -280,7 +280,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     return stats
 
 
-def _save(out: Path, model, tokenizer, stats: dict, settings: DemoSettings) -> None:
+def _save(out: Path, model, tokenizer, stats: dict, settings, card=None) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -289,7 +289,7 @@ def _save(out: Path, model, tokenizer, stats: dict, settings: DemoSettings) -> N
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "training_stats.json").write_text(json.dumps(stats, indent=2))
-    (tmp / "MODEL_CARD.md").write_text(model_card(stats))
+    (tmp / "MODEL_CARD.md").write_text((card or model_card)(stats))
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         os.replace(out, old)

@@ -74,8 +74,10 @@ def _folder_experts(folder: Path) -> int | None:
     try:
         import json
 
-        return int(json.loads((folder / "config.json").read_text())["num_experts"])
-    except (OSError, ValueError, KeyError):
+        config = json.loads((folder / "config.json").read_text())
+        family = DECODER_FAMILIES.get(_folder_family(folder))
+        return int(config[family.experts_attr if family else "num_experts"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -83,15 +85,20 @@ def _demo_entries(root: Path, source: str) -> list[ModelEntry]:
     if not root.is_dir():
         return []
     entries = []
-    for folder in sorted(root.iterdir(), key=lambda p: (_folder_experts(p) or 0, p.name)):
+    # Switch demos first (the default model is the first one), then by expert count.
+    for folder in sorted(root.iterdir(), key=lambda p: (_folder_family(p) != "switch", _folder_experts(p) or 0, p.name)):
         if (folder / "config.json").is_file() and any((folder / w).is_file() for w in WEIGHT_FILES):
+            family = _folder_family(folder) or "switch"
+            kind = ("tiny Switch Transformer" if family == "switch"
+                    else f"tiny decoder-only {DECODER_FAMILIES[family].label.split(' (')[0]}-type MoE")
             entries.append(
                 ModelEntry(
                     name=folder.name,
                     source=source,
                     location=str(folder),
                     num_experts=_folder_experts(folder),
-                    description="tiny Switch Transformer trained by this project (a teaching model, not the paper's)",
+                    description=f"{kind} trained by this project (a teaching model, not the paper's)",
+                    family=family,
                 )
             )
     return entries

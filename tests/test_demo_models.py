@@ -38,6 +38,23 @@ def test_train_demo_micro_run_end_to_end(tmp_path, capsys):
     assert not list(tmp_path.glob(".*tmp*"))  # no half-written folder left behind
 
 
+def test_train_causal_demo_micro_run_end_to_end(tmp_path):
+    """The decoder-only demo: Mixtral architecture, next-token prediction, the bundled Switch demo's tokenizer."""
+    out = tmp_path / "demo-mixtral-4"
+    assert main(["train-demo", "--family", "mixtral", "--experts", "4", "--out", str(out), "--steps", "12", "--tiny"]) == 0
+    stats = json.loads((out / "training_stats.json").read_text())
+    assert stats["family"] == "mixtral" and stats["steps"] == 12 and stats["heldout_tokens"] > 0
+    assert set(stats["expert_utilisation"]) == {f"decoder.{i}" for i in range(4)}
+    assert "decoder" in stats["wic_check"]  # the WiC check ran through the real tracer
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "decoder-only teaching model" in card and "left" in card
+    tok_new, tok_switch = AutoTokenizer.from_pretrained(out), AutoTokenizer.from_pretrained(BUNDLED_MODELS_DIR / "demo-switch-8")
+    assert tok_new.get_vocab() == tok_switch.get_vocab()  # same tokenizer: the two demos compare on equal terms
+    loaded = load_model(str(out), dtype="float32")
+    assert (loaded.family, loaded.num_experts, loaded.top_k, loaded.stacks) == ("mixtral", 4, 2, ("decoder",))
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
 def test_train_demo_is_deterministic_with_seed(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):

@@ -56,7 +56,10 @@ def _describe(entry: ModelEntry) -> str:
         kind = "" if entry.family == "switch" else f"decoder-only {entry.family}, "
         return (f"{entry.name} — {kind}{size}, ~{gib:.1f} GiB in bf16: {placement_hint(entry.params or 0)} "
                 "(downloaded on first use)")
-    return f"{entry.name} — bundled demo ({entry.num_experts} experts)" if entry.is_demo else entry.name
+    if entry.is_demo:
+        kind = "" if entry.family == "switch" else "decoder-only, "
+        return f"{entry.name} — {'bundled' if entry.source == 'bundled' else 'trained'} demo ({kind}{entry.num_experts} experts)"
+    return entry.name
 
 
 def try_load(name: str) -> Tracer | None:
@@ -114,7 +117,8 @@ def sidebar(context: bool = False) -> Tracer | None:
                            "not a sparsely trained model. One stack (encoder).")
             elif lm.entry.is_demo:
                 st.caption("A tiny teaching model trained by Routing Lens — not the paper's checkpoints. "
-                           "Pick google/switch-base-N above for those.")
+                           + ("Pick google/switch-base-N above for those." if lm.family == "switch" else
+                              "Its Switch counterpart (same text, same tokenizer) is demo-switch-8."))
             for note in lm.notes:
                 if "MoE-fied" not in note:
                     st.caption(note)
