@@ -441,6 +441,9 @@ def _weights_and_tokenizer(model_cls, location: str, plan: LoadPlan, revision: s
     finally:
         hf_logging.set_verbosity(verbosity)
     missing = [k for k in info.get("missing_keys", ()) if "router" in k or "gate" in k or ".experts." in k]
+    if not getattr(tokenizer, "is_fast", False):
+        raise NotASwitchModelError(f"The tokenizer of {location} has no fast (Rust) version, and Routing Lens needs "
+                                   "its character offsets to map tokens to words. Add a tokenizer.json to the folder.")
     if missing:  # a router or expert left at random init would trace noise: refuse
         raise NotASwitchModelError(f"The checkpoint in {location} lacks {len(missing)} router/expert weights "
                                    f"(e.g. {sorted(missing)[0]}); it does not match its config.")
