@@ -117,3 +117,8 @@ def test_every_page_renders_and_screenshots(server, browser, tmp_path):
         if target:
             Path(target).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(target) / shot.name)
+            across = page.get_by_text("Across models: the same metrics side by side")
+            if path == "benchmarks" and across.count():  # README only: saved results of several families
+                across.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(Path(target) / "across-models.png"))

@@ -17,6 +17,7 @@ from core.tracer import Tracer
 BUNDLED_SHA256 = {
     "demo-switch-8": "4cabbd15b4325ae7219396fbd00a845fabaa93c6e9d4f1276377b45ec42707b3",
     "demo-switch-16": "c3b3258d69439ab756879676ba42660947e82ef9f40330422859b3ea11e35cfc",
+    "demo-mixtral-8": "882d6c8e010f8d4bc9608fdd4d09291a20dfbdad97290d05eab11404b934828b",
 }
 BUNDLE_LIMIT_BYTES = 30 * 10**6
 
