@@ -143,12 +143,18 @@ def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], sta
     return _style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
 
 
-def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]]) -> go.Figure:
-    """JSS of the two occurrences per sparse layer, one line per stack."""
+def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False) -> go.Figure:
+    """JSS of the two occurrences per sparse layer, one line per stack. `by_position`: x = the k-th sparse layer
+    (so models with different block numbers share one axis), with the block in the hover."""
     fig = go.Figure()
-    for stack, (layers, values) in curves.items():
-        fig.add_scatter(x=[f"block {b}" for b in layers], y=values, mode="lines+markers", name=stack,
-                        line=dict(color=STACK_COLORS.get(stack)), hovertemplate="%{x}<br>JSS %{y:.3f}<extra></extra>")
+    extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
+    for i, (stack, (layers, values)) in enumerate(curves.items()):
+        x = list(range(1, len(layers) + 1)) if by_position else [f"block {b}" for b in layers]
+        fig.add_scatter(x=x, y=values, mode="lines+markers", name=stack, customdata=list(layers),
+                        line=dict(color=STACK_COLORS.get(stack, extra[i % len(extra)])),
+                        hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra></extra>")
+    if by_position:
+        fig.update_xaxes(title="sparse layer (1 = first)", dtick=1)
     lowest = min((float(np.min(v)) for _, v in curves.values()), default=0.0)
     fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
     return _style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)

@@ -5,9 +5,10 @@ import streamlit as st
 
 from core import plots
 from core.compare import compare_word, shared_words, wic_presets
+from core.models import list_models
 from core.words import find_word
 from ui.pages_common import current_tracer, plot
-from ui.state import cached_trace, show_error
+from ui.state import cached_trace, show_error, try_load
 
 st.title("Compare: one word, two contexts")
 tracer = current_tracer(context=True)
@@ -76,7 +77,25 @@ except Exception as err:  # noqa: BLE001
     show_error(err)
     st.stop()
 
-cols = st.columns(len(result))
+others = [e.name for e in list_models() if e.name != tracer.loaded.name]
+if st.query_params.get("model2") in others and "cmp_model2" not in st.session_state:
+    st.session_state["cmp_model2"] = st.query_params["model2"]
+second_name = st.selectbox("Side by side with a second model (optional)", others, index=None, key="cmp_model2",
+                           placeholder="e.g. a decoder-only model beside a Switch model",
+                           help="The same word and sentences through another model: its JSS per layer joins the chart.")
+st.query_params["model2"] = second_name or ""
+second = None
+if second_name:
+    other = try_load(second_name)
+    if other is not None:
+        try:
+            u1 = cached_trace(other.loaded.name, s1, ("encoder", "decoder"))
+            u2 = cached_trace(other.loaded.name, s2, ("encoder", "decoder"))
+            second = (other, compare_word(u1, spans[0], u2, spans[1]))
+        except Exception as err:  # noqa: BLE001
+            show_error(err)
+
+cols = st.columns(len(result) + (len(second[1]) if second else 0))
 if tracer.loaded.family == "moefied":
     st.caption("Model: " + tracer.loaded.adapter.label + ".")
 elif tracer.loaded.architecture == "decoder-only":
@@ -85,7 +104,15 @@ elif tracer.loaded.architecture == "decoder-only":
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
-plot(plots.jss_by_layer({s: (c.layers, c.jss) for s, c in result.items()}), key="cmp-jss")
+curves = {s: (c.layers, c.jss) for s, c in result.items()}
+if second:
+    other, other_result = second
+    for col, (stack, comp) in zip(cols[len(result):], other_result.items()):
+        col.metric(f"{other.loaded.name} · {stack} JSS", f"{comp.mean_jss:.3f}",
+                   help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
+    curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
+    curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
+plot(plots.jss_by_layer(curves, by_position=second is not None), key="cmp-jss")
 if "decoder" in result and tracer.loaded.family == "switch":
     st.caption(plots.DECODER_NOTE + ".")
 for stack, comp in result.items():

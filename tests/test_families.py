@@ -2,6 +2,8 @@
 same loader and tracer as Switch; routers, probabilities, top-k choices, pooling, causality, offload."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,6 +199,13 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert not at.exception
     assert [m.label.split()[0] for m in at.metric] == ["decoder"]
     assert any("only the words before" in c.value for c in at.caption)
+    at.selectbox(key="cmp_model2").set_value("demo-switch-8").run()  # side by side with an encoder-decoder model
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.label for m in at.metric][1:] == ["demo-switch-8 · encoder JSS", "demo-switch-8 · decoder JSS"]
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in chart["data"]] == [f"{mixtral_dir} · decoder", "demo-switch-8 · encoder",
+                                                  "demo-switch-8 · decoder"]
+    assert chart["layout"]["xaxis"]["title"]["text"].startswith("sparse layer")  # models share a layer axis
 
     at = _app(str(mixtral_dir), "pages/learn.py")
     assert any("no capacity limit at inference" in c.value for c in at.caption)
