@@ -217,6 +217,14 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _offline_message(entry: ModelEntry, cause: BaseException) -> str:
+    text = f"{type(cause).__name__}: {cause}"
+    if "GatedRepo" in text or "gated repo" in text.lower() or " 401 " in text or " 403 " in text:
+        return (f"{entry.location!r} is a gated repository on the Hugging Face Hub: accept its licence on "
+                f"https://huggingface.co/{entry.location} and log in on this machine (`hf auth login`, or set "
+                "HF_TOKEN), then load it again.")
+    if "RepositoryNotFound" in text or " 404 " in text or "not a valid model identifier" in text:
+        return (f"There is no model {entry.location!r} on the Hugging Face Hub (or it is private). Check the spelling, "
+                "or give a local folder with config.json and weights.")
     return (
         f"Model {entry.location!r} is not in the local Hugging Face cache and the Hub could not be reached "
         f"({type(cause).__name__}). Alternatives: the bundled demo model (e.g. 'demo-switch-8'), or a local "

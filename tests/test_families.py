@@ -145,6 +145,27 @@ def test_unreachable_hub_model_is_a_clear_error():
         load_model("allenai/OLMoE-1B-7B-0924")
 
 
+def test_gated_and_missing_hub_repos_get_their_own_message():
+    from core.models import _offline_message
+
+    class GatedRepoError(OSError):  # huggingface_hub's errors need an HTTP response to be built; the name is what counts
+        pass
+
+    class RepositoryNotFoundError(OSError):
+        pass
+
+    entry = resolve("mistralai/Mixtral-8x7B-v0.1")
+    gated = _offline_message(entry, GatedRepoError("401 Client Error. Cannot access gated repo for url ..."))
+    assert "gated" in gated and "HF_TOKEN" in gated and "huggingface.co/mistralai/Mixtral-8x7B-v0.1" in gated
+    missing = _offline_message(resolve("someone/no-such-moe"), RepositoryNotFoundError("404 Client Error."))
+    assert "no model 'someone/no-such-moe'" in missing
+    wrapped = OSError("someone/x is not a local folder and is not a valid model identifier listed on "
+                      "'https://huggingface.co/models'")  # how transformers reports it
+    assert "no model" in _offline_message(resolve("someone/x"), wrapped)
+    offline = _offline_message(entry, OSError("We couldn't connect to 'https://huggingface.co'"))
+    assert "could not be reached" in offline
+
+
 def test_dense_decoder_is_refused_with_the_supported_families(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
