@@ -151,7 +151,7 @@ class DecoderOnlyAdapter:
     def __init__(self, family: Family, config) -> None:
         self.family = family.name
         self.spec = family
-        self.label = f"{family.label}: decoder-only, top-{self.top_k_of(config)} routing"
+        self.label = f"{family.label.split(' (')[0]} architecture: decoder-only, top-{self.top_k_of(config)} routing"
         self.top_k = self.top_k_of(config)
         self.num_experts = int(getattr(config, family.experts_attr))
 

@@ -53,6 +53,11 @@ feed-forward neuron runs for every token. Routing Lens groups each layer's 1,536
 training (k-means over their input weights); a token's "routing" is the share of its positive activation in
 each group. It shows how context changes which parts of the feed-forward layer a word uses — but no router
 was trained and nothing is dropped. Pick a Switch model in the sidebar for real routing.""")
+elif tracer.loaded.architecture == "decoder-only":
+    lm = tracer.loaded
+    st.info(f"""**The model in use is decoder-only** ({lm.adapter.label}). It has one causal stack, sends each token to
+its top-{lm.top_k} of {lm.num_experts} experts, and has no capacity limit, so the capacity demo below is hypothetical.
+Its routing of a word can only respond to the words *before* it.""")
 
 st.subheader("Try it: capacity and dropped tokens")
 sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door", key="learn_text",

@@ -230,6 +230,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
 
     at = _app(str(mixtral_dir), "pages/learn.py")
     assert any("no capacity limit at inference" in c.value for c in at.caption)
+    assert any("decoder-only" in i.value and "top-2 of 8" in i.value for i in at.info)
 
     from core.reproduce import reproduce, results_dir
 
