@@ -180,8 +180,8 @@ def hub_model_cached(repo_id: str, revision: str | None = None) -> bool:
 def default_model_name() -> str:
     """A cached google checkpoint when there is one, else the smallest bundled demo."""
     entries = list_models()
-    for entry in entries:
-        if entry.source == "hub" and hub_model_cached(entry.location):
+    for entry in entries:  # the paper's checkpoints only (not the large Switch or decoder-only ones)
+        if entry.source == "hub" and entry.name.startswith("google/switch-base-") and hub_model_cached(entry.location):
             return entry.name
     demos = [e for e in entries if e.is_demo]
     if demos:

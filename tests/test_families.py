@@ -245,3 +245,19 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert set(comparison.architecture) == {"encoder-decoder", "decoder-only"}
     assert any(w.value.startswith("Decoder-only") for w in at.warning)
     assert at.selectbox(key="bench_scope").options[:2] == ["pooled switch", "pooled mixtral"]
+
+
+@pytest.mark.parametrize("text", ["", "🙂🎉 emoji only 🙂", "中文的银行在河边", "שלום עולם مرحبا بالعالم",
+                                  "<script>alert('x')</script>", "\u200b\u200b", "bank " * 2000])
+def test_trace_page_survives_odd_input_on_a_decoder_only_model(text, mixtral_dir, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.text_area(key="trace_text").set_value(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if not text.strip():
+        assert at.info and not at.get("plotly_chart")
+    elif len(text) > 5000:
+        assert any("only the first" in w.value for w in at.warning)
+    else:
+        assert at.get("plotly_chart")
