@@ -3,7 +3,7 @@ run the stacks. The tracer is family-agnostic; each family is one small adapter 
 
 - `SwitchAdapter`: Switch Transformers (encoder–decoder, top-1 routers; DESIGN §2).
 - `DecoderOnlyAdapter`: decoder-only top-k MoE families (Mixtral, OLMoE, Qwen2/3-MoE, GraniteMoE, PhiMoE,
-  DeepSeek-V2), one causal stack named "decoder"; `DECODER_FAMILIES` lists them.
+  Jamba, DeepSeek-V2), one causal stack named "decoder"; `DECODER_FAMILIES` lists them.
 - `MoefiedAdapter`: a dense BERT-style encoder MoE-fied after training (one stack): the FFN's
   intermediate neurons are clustered into experts, and a token's "routing" at a layer is the share of its
   positive FFN activation mass that falls in each cluster (MoEfication, Zhang et al. 2022).
@@ -129,6 +129,8 @@ DECODER_FAMILIES: dict[str, Family] = {f.name: f for f in (
            note="top-k is taken on the logits; the recorded distribution is the softmax over all experts"),
     Family("phimoe", "PhiMoE (Microsoft)", ("phimoe",), "num_local_experts", "microsoft/Phi-3.5-MoE-instruct",
            41_900_000_000, note="SparseMixer top-2: at inference the two highest logits"),
+    Family("jamba", "Jamba (AI21)", ("jamba",), "num_experts", "ai21labs/AI21-Jamba-Mini-1.5", 51_600_000_000,
+           note="hybrid Mamba–attention layers; experts in every other layer"),
     Family("deepseek_v2", "DeepSeek-V2", ("deepseek_v2",), "n_routed_experts", "deepseek-ai/DeepSeek-V2-Lite",
            15_700_000_000, note="shared experts run for every token; group-limited routing may skip a "
                                 "high-probability expert outside the chosen groups"),
@@ -139,7 +141,7 @@ ROUTER_CLASS_SUFFIXES = ("TopKRouter", "TopkRouter")
 
 
 class DecoderOnlyAdapter:
-    """Decoder-only top-k MoE (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, DeepSeek-V2): one causal stack.
+    """Decoder-only top-k MoE (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, Jamba, DeepSeek-V2): one causal stack.
 
     Every family's router in transformers >= 5 is a module returning (router_logits, top_k_weights,
     top_k_index) on flattened tokens, so one hook serves them all: the full softmax of the logits is the

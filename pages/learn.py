@@ -34,7 +34,7 @@ and Pᵢ its mean router probability) pushes the router to spread tokens evenly,
 sees only the tokens before the current one. Here the decoder is fed the same text (teacher forcing), and a
 token's decoder routing is read where that token is the decoder's input.
 
-**Decoder-only MoE models** (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, DeepSeek-V2) have one causal stack
+**Decoder-only MoE models** (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, Jamba, DeepSeek-V2) have one causal stack
 and send each token to its **top-k** experts (Mixtral 2 of 8, OLMoE 8 of 64), mixing their outputs with the
 renormalised probabilities; there is no capacity limit at inference, so nothing is dropped. Routing Lens records the
 full softmax over all experts and the k experts chosen. Because attention is causal, a token's routing depends

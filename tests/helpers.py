@@ -43,8 +43,8 @@ def build_tiny_switch(folder: Path, num_experts: int = 8, d_model: int = 32, see
 
 def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts: int = 8, top_k: int = 2):
     """A tiny random config of each decoder-only family (three layers; some families keep one dense)."""
-    from transformers import (DeepseekV2Config, GraniteMoeConfig, MixtralConfig, OlmoeConfig, PhimoeConfig,
-                              Qwen2MoeConfig, Qwen3MoeConfig)
+    from transformers import (DeepseekV2Config, GraniteMoeConfig, JambaConfig, MixtralConfig, OlmoeConfig,
+                              PhimoeConfig, Qwen2MoeConfig, Qwen3MoeConfig)
 
     common = dict(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=3,
                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024, pad_token_id=0,
@@ -63,6 +63,10 @@ def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts
         return GraniteMoeConfig(**common, num_local_experts=experts)
     if family == "phimoe":
         return PhimoeConfig(**common, num_local_experts=experts)
+    if family == "jamba":  # Mamba and attention layers; experts in layers 1 and 3 (PyTorch Mamba path on CPU)
+        common["num_hidden_layers"] = 4
+        return JambaConfig(**common, num_experts=experts, expert_layer_period=2, expert_layer_offset=1,
+                           attn_layer_period=2, attn_layer_offset=1, mamba_d_state=4, mamba_dt_rank=4)
     if family == "deepseek_v2":  # first layer dense; group-limited routing: 2 groups of 4, tokens pick 1 group
         common["num_key_value_heads"] = common["num_attention_heads"]  # MLA: no grouped K/V
         return DeepseekV2Config(**common, n_routed_experts=experts, n_shared_experts=1, moe_intermediate_size=d_model,

@@ -17,7 +17,7 @@ from core.tracer import Tracer
 from helpers import build_tiny_decoder
 
 FAMILIES = list(DECODER_FAMILIES)
-SPARSE_LAYERS = {"qwen2_moe": [0, 2], "qwen3_moe": [0, 2], "deepseek_v2": [1, 2]}  # others: all three
+SPARSE_LAYERS = {"qwen2_moe": [0, 2], "qwen3_moe": [0, 2], "deepseek_v2": [1, 2], "jamba": [1, 3]}  # others: all three
 TEXT = "The bank raised its interest rates again this spring."
 
 
