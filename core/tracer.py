@@ -87,9 +87,10 @@ class Tracer:
         spans = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
         n_input = len(ids)
         truncated = n_input > self.max_tokens
-        if truncated:
-            keep = self.max_tokens - (1 if self.eos_id is not None else 0)
-            ids = ids[:keep] + ([self.eos_id] if self.eos_id is not None else [])
+        if truncated:  # keep the end-of-sequence token where the tokenizer adds one (T5 does; most causal LMs do not)
+            ends_with_eos = self.eos_id is not None and ids[-1] == self.eos_id
+            keep = self.max_tokens - (1 if ends_with_eos else 0)
+            ids = ids[:keep] + ([self.eos_id] if ends_with_eos else [])
             spans = np.concatenate([spans[:keep], np.zeros((len(ids) - keep, 2), np.int32)])
         all_words = word_spans(text)
         token_word_all = assign_tokens(spans, all_words)

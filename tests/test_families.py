@@ -261,3 +261,15 @@ def test_trace_page_survives_odd_input_on_a_decoder_only_model(text, mixtral_dir
         assert any("only the first" in w.value for w in at.warning)
     else:
         assert at.get("plotly_chart")
+
+
+def test_truncation_adds_no_end_token_the_tokenizer_did_not_add(mixtral_dir):
+    """Causal tokenizers mostly add no EOS: truncation must then keep the first tokens and append nothing."""
+    tracer = Tracer(load_model(str(mixtral_dir), dtype="float32"), max_tokens=12)
+    text = "the bank of the river " * 20
+    full = tracer.encode(text)
+    assert full.truncated and full.ids[-1] == tracer.eos_id  # this tokenizer does add </s>: it is kept
+    tracer.eos_id = 2  # as for a tokenizer whose EOS is not appended
+    cut = tracer.encode(text)
+    all_ids = tracer.loaded.tokenizer(text)["input_ids"]
+    assert cut.ids == all_ids[:12] and cut.truncated and cut.n_input_tokens == len(all_ids)
