@@ -201,19 +201,31 @@ def _check_local_folder(folder: Path) -> None:
         )
 
 
+_HUB_CHECK: dict[str, tuple[float, bool]] = {}  # endpoint -> (when, reachable)
+HUB_CHECK_TTL_S = 60.0
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP check of the Hub endpoint, so an offline machine fails in seconds, not after retries."""
+    """A quick TCP check of the Hub endpoint, so an offline machine fails in seconds, not after retries.
+    An "unreachable" answer is remembered for a minute, so an app rerun does not wait again."""
     import socket
+    import time
     from urllib.parse import urlparse
 
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         return False
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    seen = _HUB_CHECK.get(endpoint)
+    if seen and not seen[1] and time.monotonic() - seen[0] < HUB_CHECK_TTL_S:
+        return False
+    url = urlparse(endpoint)
     try:
         with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
-            return True
+            reachable = True
     except OSError:
-        return False
+        reachable = False
+    _HUB_CHECK[endpoint] = (time.monotonic(), reachable)
+    return reachable
 
 
 def _offline_message(entry: ModelEntry, cause: BaseException) -> str:

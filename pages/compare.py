@@ -83,11 +83,16 @@ if st.query_params.get("model2") in others and "cmp_model2" not in st.session_st
 second_name = st.selectbox("Side by side with a second model (optional)", others, index=None, key="cmp_model2",
                            placeholder="e.g. a decoder-only model beside a Switch model",
                            help="The same word and sentences through another model: its JSS per layer joins the chart.")
-st.query_params["model2"] = second_name or ""
+if second_name:
+    st.query_params["model2"] = second_name
+elif "model2" in st.query_params:
+    del st.query_params["model2"]
 second = None
 if second_name:
     other = try_load(second_name)
-    if other is not None:
+    if other is None:
+        st.warning(f"{second_name} could not be loaded (the sidebar says why); showing {tracer.loaded.name} alone.")
+    else:
         try:
             u1 = cached_trace(other.loaded.name, s1, ("encoder", "decoder"))
             u2 = cached_trace(other.loaded.name, s2, ("encoder", "decoder"))

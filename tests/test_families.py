@@ -227,6 +227,10 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert [t["name"] for t in chart["data"]] == [f"{mixtral_dir} · decoder", "demo-switch-8 · encoder",
                                                   "demo-switch-8 · decoder"]
     assert chart["layout"]["xaxis"]["title"]["text"].startswith("sparse layer")  # models share a layer axis
+    at.selectbox(key="cmp_model2").set_value("allenai/OLMoE-1B-7B-0924").run()  # not loadable offline
+    assert not at.exception and len(at.metric) == 1
+    assert any("could not be loaded" in w.value for w in at.warning)
+    assert any("not in the local Hugging Face cache" in e.value for e in at.sidebar.error)
 
     at = _app(str(mixtral_dir), "pages/learn.py")
     assert any("no capacity limit at inference" in c.value for c in at.caption)

@@ -144,3 +144,24 @@ def test_large_switch_checkpoints_are_listed_with_sizes():
 def test_unknown_name_lists_alternatives():
     with pytest.raises(ModelNotAvailableError, match="Known models"):
         resolve("switch-nonsense")
+
+
+def test_unreachable_hub_is_remembered_for_a_minute(monkeypatch):
+    import socket
+
+    import core.models as models
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise OSError("connection refused")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid:443")
+    monkeypatch.setattr(models, "_HUB_CHECK", {})
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert models.hub_reachable() is False and models.hub_reachable() is False
+    assert len(calls) == 1  # the second answer came from memory: an app rerun does not wait again
+    monkeypatch.setattr(models, "HUB_CHECK_TTL_S", 0.0)
+    assert models.hub_reachable() is False and len(calls) == 2
