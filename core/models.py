@@ -436,6 +436,8 @@ def _weights_and_tokenizer(model_cls, location: str, plan: LoadPlan, revision: s
     if is_hub:
         kwargs.update(revision=revision, local_files_only=hub_model_cached(location, revision))
     placement: dict[str, Any] = {}
+    if not plan.uses_device_map and plan.device.startswith("cuda"):
+        placement["device_map"] = {"": plan.device}  # straight onto the GPU, no full copy in CPU RAM first
     if plan.uses_device_map:
         placement.update(device_map="auto", max_memory=plan.max_memory)
         if plan.placement == "offload":
