@@ -14,6 +14,7 @@ import argparse
 import gc
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.trace_throughput import matmul_peak, sentences, tokenizer  # noqa: E402
-from core.models import load_model  # noqa: E402
+from core.models import load_model, offload_folder  # noqa: E402
 from core.tracer import Tracer  # noqa: E402
 
 
@@ -131,6 +132,7 @@ def main() -> None:
                       f"= {tps / otps:.1f}x slower; max |p - p_plain| over 20 sentences = {diff:.2e}")
                 del off
                 gc.collect()
+                shutil.rmtree(offload_folder(str(folder.resolve())), ignore_errors=True)  # leave no cache behind
 
 
 if __name__ == "__main__":
