@@ -38,7 +38,10 @@ def bitsandbytes_available() -> bool:
 
 
 def disk_free(folder: Path) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Free bytes on the disk that holds `folder` (or would: its nearest existing parent; nothing is created)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
     return int(shutil.disk_usage(folder).free)
 
 

@@ -109,6 +109,7 @@ def test_left_context_only_and_batching_changes_nothing(family, family_dirs):
 
 def test_offload_across_cpu_and_disk_gives_the_same_trace(mixtral_dir, tmp_cache):
     plain = load_model(str(mixtral_dir), dtype="float32")
+    assert not (tmp_cache / "offload").exists(), "planning alone creates no offload folder"
     weights = sum(p.numel() * 4 for p in plain.model.parameters())
     split = load_model(str(mixtral_dir), dtype="float32", placement="offload", max_memory={"cpu": weights // 2})
     placed = set(split.model.hf_device_map.values())
