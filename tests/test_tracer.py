@@ -161,5 +161,9 @@ def test_frames(tiny_loaded):
     assert len(tok) == 2 * len(trace.tokens) * 8
     assert tok.groupby(["layer", "position"])["probability"].sum().between(0.9999, 1.0001).all()
     assert tok.groupby(["layer", "position"])["is_top1"].sum().eq(1).all()
+    # Switch is top-1: the one selected expert is the argmax, in the arrays and in the frame
+    enc = trace.stacks["encoder"]
+    assert enc.top_k == 1 and (enc.selected[..., 0] == enc.top1).all()
+    assert (tok["is_selected"] == tok["is_top1"]).all()
     words = trace.to_frame("decoder", "word")
     assert set(words["word"]) == set(trace.words)
