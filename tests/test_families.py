@@ -278,3 +278,15 @@ def test_truncation_adds_no_end_token_the_tokenizer_did_not_add(mixtral_dir):
     cut = tracer.encode(text)
     all_ids = tracer.loaded.tokenizer(text)["input_ids"]
     assert cut.ids == all_ids[:12] and cut.truncated and cut.n_input_tokens == len(all_ids)
+
+
+def test_top_k_selections_survive_the_trace_cache(mixtral_dir, tmp_path):
+    from core.cache import TraceCache
+
+    tracer = Tracer(load_model(str(mixtral_dir), dtype="float32"), cache=TraceCache(tmp_path / "traces"))
+    first = tracer.trace("The bank raised its rates.")[0]
+    again = tracer.trace("The bank raised its rates.")[0]  # from disk
+    assert again is not first
+    np.testing.assert_array_equal(again.stacks["decoder"].selected, first.stacks["decoder"].selected)
+    assert again.stacks["decoder"].top_k == 2
+    assert again.to_json()["decoder"]["selected"] == first.stacks["decoder"].selected.tolist()
