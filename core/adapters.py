@@ -153,12 +153,9 @@ class DecoderOnlyAdapter:
     def __init__(self, family: Family, config) -> None:
         self.family = family.name
         self.spec = family
-        self.label = f"{family.label.split(' (')[0]} architecture: decoder-only, top-{self.top_k_of(config)} routing"
-        self.top_k = self.top_k_of(config)
+        self.top_k = int(getattr(config, family.top_k_attr))
         self.num_experts = int(getattr(config, family.experts_attr))
-
-    def top_k_of(self, config) -> int:
-        return int(getattr(config, self.spec.top_k_attr))
+        self.label = f"{family.label.split(' (')[0]} architecture: decoder-only, top-{self.top_k} routing"
 
     def routers(self, model: torch.nn.Module) -> Routers:
         found = []

@@ -3,6 +3,7 @@ polysemy. Each distinct text is traced once per model; traces come from the cach
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,9 @@ class Results:
         self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("\n".join(self.notes) + ("\n" if self.notes else ""), encoding="utf-8")
 
-    @property
+    @functools.cached_property
     def comparison(self) -> pd.DataFrame:
+        """Derived from the frames above once (save, report and page all read it)."""
         return comparison_frame(self)
 
     @classmethod
@@ -330,10 +332,10 @@ def comparison_frame(results: Results) -> pd.DataFrame:
         hit = table[(table.model == model) & (table["stack"] == stack) & (table.setting == setting)].rho
         return float(hit.iloc[0]) if len(hit) else np.nan
 
+    trend = results.polysemy_trend
     rows = []
     for (model, stack), g in means.groupby(["model", "stack"], sort=False):
         same, diff = g.jss[g.label == "T"].to_numpy(), g.jss[g.label == "F"].to_numpy()
-        trend = results.polysemy_trend
         r = trend[(trend.model == model) & (trend["stack"] == stack)].r
         m = info.loc[model] if model in info.index else pd.Series(dtype=object)
         layer_d = results.cohens_d[(results.cohens_d.model == model) & (results.cohens_d["stack"] == stack)].d

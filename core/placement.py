@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from core.devices import BYTES_PER_PARAM
-from core.errors import ModelTooLargeError
+from core.errors import InputError, ModelTooLargeError
 
 PLACEMENTS = ("auto", "single", "device_map", "offload", "8bit", "4bit")
 QUANT_BYTES = {"8bit": 1.0, "4bit": 0.5}
@@ -99,7 +99,6 @@ class Budget:
     disk_free: int = 0
     offload_folder: str = ""
     has_bnb: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def plan_placement(params: int, dtype: str, dtype_forced: bool, placement: str, budget: Budget,
@@ -107,10 +106,10 @@ def plan_placement(params: int, dtype: str, dtype_forced: bool, placement: str, 
     """Pick how to place `params` parameters. `placement="auto"` picks the first that fits of: one device
     (bf16 instead of fp32 when the dtype was not forced), GPU+CPU, 8-bit, 4-bit, disk offload."""
     if placement not in PLACEMENTS:
-        raise ModelTooLargeError(f"Unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}.")
+        raise InputError(f"Unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}.")
     free, dev = budget.device_free, budget.device
     on_gpu = dev.startswith("cuda")
-    notes = list(budget.notes)
+    notes: list[str] = []
     needed = estimate_bytes(params, dtype)
 
     def plan(kind: str, dt: str, need: int, **kw) -> LoadPlan:

@@ -30,6 +30,12 @@ def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["model", "experts", "stack", "setting", "dataset", "ρ [95% CI]", "p", "n", "published ρ", "difference"]]
 
 
+def polysemy_stacks(results: Results, scope: str) -> list[str]:
+    """The stacks that have a Fig. 3 trend for `scope` (a pooled scope or a model)."""
+    trend = results.polysemy_trend
+    return [s for s in dict.fromkeys(results.polysemy["stack"]) if ((trend.model == scope) & (trend["stack"] == s)).any()]
+
+
 def pooled_scopes(results: Results) -> list[str]:
     """"pooled", or one "pooled <family>" per family when a run mixed families (core.experiments.scopes)."""
     return [m for m in dict.fromkeys(results.cohens_d.model) if str(m).startswith("pooled")] or ["pooled"]
@@ -58,8 +64,7 @@ def render(results: Results) -> str:
     for scope in pooled_scopes(results):
         figs += [plots.kde_figure(results.wic_kde, scope), plots.cohens_d_figure(results.cohens_d, scope)]
         figs += [plots.polysemy_figure(results.polysemy, results.polysemy_trend, stack, scope)
-                 for stack in dict.fromkeys(results.polysemy["stack"])
-                 if ((results.polysemy_trend.model == scope) & (results.polysemy_trend["stack"] == stack)).any()]
+                 for stack in polysemy_stacks(results, scope)]
     parts.append("<h2>Figures</h2>")
     parts += [_fig_html(f, i == 0) for i, f in enumerate(figs)]
     parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))

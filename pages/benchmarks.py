@@ -9,7 +9,7 @@ from core import plots
 from core.errors import RoutingLensError
 from core.experiments import Results
 from core.models import list_models
-from core.report import correlation_table
+from core.report import correlation_table, polysemy_stacks
 from core.reproduce import reproduce, results_dir, saved_results
 from ui.pages_common import current_tracer, plot
 from ui.state import show_error, try_load
@@ -96,9 +96,8 @@ plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else
 plot(plots.cohens_d_figure(res.cohens_d, scope), key="fig2")
 if res.polysemy.empty:
     st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
-for stack in dict.fromkeys(res.polysemy["stack"]):
-    if ((res.polysemy_trend.model == scope) & (res.polysemy_trend["stack"] == stack)).any():
-        plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
+for stack in polysemy_stacks(res, scope):
+    plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
 
 st.subheader("Downloads")
 cols = st.columns(5)

@@ -110,7 +110,7 @@ def sidebar(context: bool = False) -> Tracer | None:
                 st.caption(f"**Placement:** {lm.plan_summary}")
             if lm.architecture == "decoder-only":
                 st.caption(f"**{lm.adapter.label}.** One causal stack (shown as 'decoder'): routing sees left "
-                           "context only.")
+                           "context only." + (f" Note: {lm.adapter.spec.note}." if lm.adapter.spec.note else ""))
             if lm.family == "moefied":
                 st.caption("**MoE-fied dense encoder**: its FFN neurons clustered into "
                            f"{lm.num_experts} experts after training; routing = activation mass per neuron cluster; "
