@@ -154,8 +154,19 @@ def _evaluate(model, heldout: np.ndarray, train_ids: np.ndarray, vocab: int, sen
                         uni_nll -= float(log_unigram[y])
                         n_tok += 1
     meter.close()
+    return {
+        "heldout_span_tokens": n_tok,
+        "heldout_loss": model_nll / max(n_tok, 1),
+        "unigram_baseline_loss": uni_nll / max(n_tok, 1),
+        "expert_utilisation": utilisation(meter.loads),
+    }
+
+
+def utilisation(loads: dict[str, np.ndarray]) -> dict:
+    """Per router: the smallest and largest share of the choices an expert got, the load's normalised entropy
+    and how many experts were never chosen (the model card's table)."""
     util = {}
-    for key, load in sorted(meter.loads.items()):
+    for key, load in sorted(loads.items()):
         share = load / load.sum()
         util[key] = {
             "min_share": float(share.min()),
@@ -163,16 +174,16 @@ def _evaluate(model, heldout: np.ndarray, train_ids: np.ndarray, vocab: int, sen
             "normalised_entropy": float(-(share[share > 0] * np.log(share[share > 0])).sum() / math.log(len(share))),
             "unused_experts": int((load == 0).sum()),
         }
-    return {
-        "heldout_span_tokens": n_tok,
-        "heldout_loss": model_nll / max(n_tok, 1),
-        "unigram_baseline_loss": uni_nll / max(n_tok, 1),
-        "expert_utilisation": util,
-    }
+    return util
 
 
-def _wic_check(folder: Path, n_pairs: int) -> dict | None:
-    """Mean routing JSS of the WiC target word, same-meaning vs different-meaning pairs (dev split)."""
+def lr_at(step: int, lr: float, warmup: int) -> float:
+    """Linear warm-up, then inverse-square-root decay (T5's schedule, scaled)."""
+    return lr * min(1.0, (step + 1) / warmup) / math.sqrt(max(step + 1, warmup) / warmup)
+
+
+def wic_check(folder: Path, n_pairs: int) -> dict | None:
+    """Mean routing JSS of the WiC target word, same-meaning vs different-meaning pairs (dev split), per stack."""
     try:
         from core.datasets import load_wic
         from core.metrics import jss
@@ -186,7 +197,7 @@ def _wic_check(folder: Path, n_pairs: int) -> dict | None:
     t1 = tracer.trace(list(wic.sentence1))
     t2 = tracer.trace(list(wic.sentence2))
     out: dict = {"pairs": int(len(wic))}
-    for stack in ("encoder", "decoder"):
+    for stack in t1[0].stacks:
         vals = np.array([
             jss(a.word_probs_at(stack, i), b.word_probs_at(stack, j)).mean()
             for a, b, i, j in zip(t1, t2, wic.idx1, wic.idx2)
@@ -236,7 +247,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
             rows = train_ids[order[pos : pos + settings.batch_size]]
             pos += settings.batch_size
             inp, att, lab = _batch(rows, sentinels, eos, rng)
-            lr = settings.lr * min(1.0, (step + 1) / settings.warmup) / math.sqrt(max(step + 1, settings.warmup) / settings.warmup)
+            lr = lr_at(step, settings.lr, settings.warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
             meter.mask = att
@@ -274,7 +285,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     stats.update(_evaluate(model, held_ids, train_ids, len(tokenizer), sentinels, eos, settings.seed))
     _save(out, model, tokenizer, stats, settings)
     if not interrupted and settings.wic_pairs:
-        stats["wic_check"] = _wic_check(out, settings.wic_pairs)
+        stats["wic_check"] = wic_check(out, settings.wic_pairs)
         (out / "training_stats.json").write_text(json.dumps(stats, indent=2))
         (out / "MODEL_CARD.md").write_text(model_card(stats))
     return stats

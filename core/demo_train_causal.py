@@ -7,7 +7,6 @@ Saved atomically like the Switch demos (core.demo_train._save); Ctrl-C keeps wha
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from core.corpus import SOURCES
-from core.demo_train import DemoSettings, _collect, _save, _stream
+from core.demo_train import DemoSettings, _collect, _save, _stream, lr_at, utilisation, wic_check
 
 
 @dataclass
@@ -58,14 +57,14 @@ def _evaluate(model, held: np.ndarray, train_ids: np.ndarray, vocab: int, expert
     """Held-out next-token loss vs a unigram model; share of the top-k choices per expert and layer."""
     counts = np.bincount(train_ids.ravel(), minlength=vocab).astype(np.float64) + 1.0
     log_unigram = np.log(counts / counts.sum())
-    loads: dict[int, np.ndarray] = {}
+    loads: dict[str, np.ndarray] = {}
     handles = []
     for name, module in model.named_modules():
         if type(module).__name__.endswith("TopKRouter"):
-            layer = int(name.split(".")[name.split(".").index("layers") + 1])
+            key = f"decoder.{int(name.split('.')[name.split('.').index('layers') + 1])}"
             handles.append(module.register_forward_hook(
-                lambda _m, _i, out, layer=layer: loads.__setitem__(
-                    layer, loads.get(layer, 0) + np.bincount(out[2].reshape(-1).numpy(), minlength=experts))))
+                lambda _m, _i, out, key=key: loads.__setitem__(
+                    key, loads.get(key, 0) + np.bincount(out[2].reshape(-1).numpy(), minlength=experts))))
     nll, uni, n = 0.0, 0.0, 0
     model.eval()
     with torch.inference_mode():
@@ -78,34 +77,8 @@ def _evaluate(model, held: np.ndarray, train_ids: np.ndarray, vocab: int, expert
             n += target.numel()
     for h in handles:
         h.remove()
-    util = {}
-    for layer, load in sorted(loads.items()):
-        share = load / load.sum()
-        util[f"decoder.{layer}"] = {
-            "min_share": float(share.min()), "max_share": float(share.max()),
-            "normalised_entropy": float(-(share[share > 0] * np.log(share[share > 0])).sum() / math.log(len(share))),
-            "unused_experts": int((load == 0).sum())}
     return {"heldout_tokens": n, "heldout_loss": nll / max(n, 1), "unigram_baseline_loss": uni / max(n, 1),
-            "expert_utilisation": util}
-
-
-def _wic_check(folder: Path, n_pairs: int) -> dict:
-    try:
-        from core.datasets import load_wic
-        from core.metrics import jss
-        from core.models import load_model
-        from core.tracer import Tracer
-
-        wic = load_wic(splits=("dev",)).head(n_pairs)
-    except Exception as err:  # noqa: BLE001 - optional evidence, never a reason to lose the model
-        return {"skipped": str(err)}
-    tracer = Tracer(load_model(str(folder), dtype="float32"))
-    t1, t2 = tracer.trace(list(wic.sentence1)), tracer.trace(list(wic.sentence2))
-    vals = np.array([jss(a.word_probs_at("decoder", i), b.word_probs_at("decoder", j)).mean()
-                     for a, b, i, j in zip(t1, t2, wic.idx1, wic.idx2)])
-    label = wic.label.to_numpy()
-    return {"pairs": int(len(wic)), "decoder": {"mean_jss_same": float(vals[label].mean()),
-                                                "mean_jss_different": float(vals[~label].mean())}}
+            "expert_utilisation": utilisation(loads)}
 
 
 def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bool = True) -> dict:
@@ -141,7 +114,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
                 order, pos = rng.permutation(len(train_ids)), 0
             ids = torch.as_tensor(train_ids[order[pos : pos + settings.batch_size]])
             pos += settings.batch_size
-            lr = settings.lr * min(1.0, (step + 1) / settings.warmup) / math.sqrt(max(step + 1, settings.warmup) / settings.warmup)
+            lr = lr_at(step, settings.lr, settings.warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
             out_ = model(input_ids=ids, labels=ids)  # loss includes aux_coef × load-balancing loss
@@ -172,7 +145,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
     stats.update(_evaluate(model, held_ids, train_ids, len(tokenizer), settings.experts))
     _save(out, model, tokenizer, stats, settings, card=causal_model_card)
     if not interrupted and settings.wic_pairs:
-        stats["wic_check"] = _wic_check(out, settings.wic_pairs)
+        stats["wic_check"] = wic_check(out, settings.wic_pairs)
         (out / "training_stats.json").write_text(json.dumps(stats, indent=2))
         (out / "MODEL_CARD.md").write_text(causal_model_card(stats))
     return stats
