@@ -60,24 +60,28 @@ class ModelEntry:
         return self.source in ("bundled", "trained")
 
 
-def _folder_family(folder: Path) -> str:
-    try:
-        import json
+def _folder_config(folder: Path) -> dict:
+    """config.json of a folder as a dict ({} when missing or unreadable): enough to list it without loading."""
+    import json
 
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _folder_family(folder: Path) -> str:
+    model_type = _folder_config(folder).get("model_type", "")
     return "switch" if model_type == "switch_transformers" else getattr(MODEL_TYPE_FAMILY.get(model_type), "name", "")
 
 
 def _folder_experts(folder: Path) -> int | None:
+    config = _folder_config(folder)
+    family = MODEL_TYPE_FAMILY.get(config.get("model_type", ""))
     try:
-        import json
-
-        config = json.loads((folder / "config.json").read_text())
-        family = DECODER_FAMILIES.get(_folder_family(folder))
         return int(config[family.experts_attr if family else "num_experts"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 
