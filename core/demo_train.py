@@ -177,6 +177,39 @@ def utilisation(loads: dict[str, np.ndarray]) -> dict:
     return util
 
 
+def seeded(threads: int | None, seed: int) -> np.random.Generator:
+    """Thread count and torch seed for a training run; the numpy generator every random choice then draws from."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def row_batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """Endless batches of `batch_size` rows; each pass over the data in a fresh random order."""
+    order, pos = rng.permutation(len(rows)), 0
+    while True:
+        if pos + batch_size > len(order):
+            order, pos = rng.permutation(len(rows)), 0
+        yield rows[order[pos : pos + batch_size]]
+        pos += batch_size
+
+
+def keep_training(step: int, max_steps: int | None, deadline: float) -> bool:
+    """--steps N: exactly N steps (reproducible); otherwise until the clock runs out."""
+    return step < max_steps if max_steps is not None else time.time() < deadline
+
+
+def update(model, opt, loss: torch.Tensor, lr: float) -> None:
+    """One optimiser step at learning rate `lr`, gradients clipped to norm 1."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
 def lr_at(step: int, lr: float, warmup: int) -> float:
     """Linear warm-up, then inverse-square-root decay (T5's schedule, scaled)."""
     return lr * min(1.0, (step + 1) / warmup) / math.sqrt(max(step + 1, warmup) / warmup)
@@ -212,10 +245,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     from transformers import SwitchTransformersForConditionalGeneration
 
     started = time.time()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng = seeded(settings.threads, settings.seed)
     train_texts, held_texts, counts = _collect(settings)
     tok_rng = np.random.default_rng(settings.seed)
     tok_sample = train_texts
@@ -235,27 +265,16 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     meter = _DropMeter(model)
     deadline = started + settings.minutes * 60
     step, tokens_seen, interrupted = 0, 0, False
-    order = rng.permutation(len(train_ids))
-    pos = 0
+    batches = row_batches(train_ids, settings.batch_size, rng)
     last = {}
     bar = tqdm(total=settings.max_steps, disable=not show_progress, desc=f"train demo-switch-{settings.experts}")
     model.train()
     try:
-        while (settings.max_steps is None and time.time() < deadline) or (settings.max_steps is not None and step < settings.max_steps):
-            if pos + settings.batch_size > len(order):
-                order, pos = rng.permutation(len(train_ids)), 0
-            rows = train_ids[order[pos : pos + settings.batch_size]]
-            pos += settings.batch_size
-            inp, att, lab = _batch(rows, sentinels, eos, rng)
-            lr = lr_at(step, settings.lr, settings.warmup)
-            for g in opt.param_groups:
-                g["lr"] = lr
+        while keep_training(step, settings.max_steps, deadline):
+            inp, att, lab = _batch(next(batches), sentinels, eos, rng)
             meter.mask = att
             out_ = model(input_ids=inp, attention_mask=att, labels=lab, output_router_logits=True)
-            opt.zero_grad(set_to_none=True)
-            out_.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            update(model, opt, out_.loss, lr_at(step, settings.lr, settings.warmup))
             step += 1
             tokens_seen += int(att.sum())
             aux = float((out_.encoder_aux_loss + out_.decoder_aux_loss).detach())

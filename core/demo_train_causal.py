@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from core.corpus import SOURCES
-from core.demo_train import DemoSettings, _collect, _save, _stream, lr_at, utilisation, wic_check
+from core.demo_train import (DemoSettings, _collect, _save, _stream, keep_training, lr_at, row_batches, seeded, update,
+                              utilisation, wic_check)
 
 
 @dataclass
@@ -85,10 +86,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
     from transformers import MixtralConfig, MixtralForCausalLM
 
     started = time.time()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng = seeded(settings.threads, settings.seed)
     collect = DemoSettings(sources=settings.sources, max_sentences=settings.max_sentences,
                            heldout_every=settings.heldout_every, corpus=settings.corpus)
     train_texts, held_texts, counts = _collect(collect)
@@ -105,23 +103,14 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     deadline = started + settings.minutes * 60
     step, tokens_seen, interrupted, last = 0, 0, False, {}
-    order, pos = rng.permutation(len(train_ids)), 0
+    batches = row_batches(train_ids, settings.batch_size, rng)
     bar = tqdm(total=settings.max_steps, disable=not show_progress, desc=f"train demo-mixtral-{settings.experts}")
     model.train()
     try:
-        while (step < settings.max_steps) if settings.max_steps is not None else (time.time() < deadline):
-            if pos + settings.batch_size > len(order):
-                order, pos = rng.permutation(len(train_ids)), 0
-            ids = torch.as_tensor(train_ids[order[pos : pos + settings.batch_size]])
-            pos += settings.batch_size
-            lr = lr_at(step, settings.lr, settings.warmup)
-            for g in opt.param_groups:
-                g["lr"] = lr
+        while keep_training(step, settings.max_steps, deadline):
+            ids = torch.as_tensor(next(batches))
             out_ = model(input_ids=ids, labels=ids)  # loss includes aux_coef × load-balancing loss
-            opt.zero_grad(set_to_none=True)
-            out_.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            update(model, opt, out_.loss, lr_at(step, settings.lr, settings.warmup))
             step += 1
             tokens_seen += ids.numel()
             last = {"loss": float(out_.loss.detach()), "aux": float(out_.aux_loss.detach())}
