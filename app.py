@@ -14,5 +14,5 @@ pages = [
     st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:"),
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
-# Each page renders the shared sidebar (model picker) itself, through ui.pages_common.current_tracer().
+# Each page renders the shared sidebar (model picker) itself, through ui.sidebar.sidebar().
 st.navigation(pages).run()

@@ -12,13 +12,10 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.settings import REPO_ROOT
 
 
 def rss_gib() -> float:
@@ -35,12 +32,12 @@ def main() -> None:
     os.environ.setdefault("ROUTING_LENS_CACHE", tempfile.mkdtemp(prefix="rl-app-"))
     from streamlit.testing.v1 import AppTest
 
-    import core.models as models
+    import core.models.loading as models
 
     loads = []
     real = models.load_model
     models.load_model = lambda *a, **k: loads.append(a) or real(*a, **k)
-    app = str(ROOT / "app.py")
+    app = str(REPO_ROOT / "app.py")
     at = AppTest.from_file(app, default_timeout=120)
     at.run()
     model = at.session_state["model"]

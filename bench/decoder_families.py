@@ -15,7 +15,6 @@ import gc
 import os
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,10 @@ from pathlib import Path
 import psutil
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.trace_throughput import matmul_peak, sentences, tokenizer  # noqa: E402
-from core.models import load_model, offload_folder  # noqa: E402
-from core.tracer import Tracer  # noqa: E402
+from bench.trace_throughput import matmul_peak, sentences, tokenizer
+from core.models.loading import load_model
+from core.models.placement import offload_folder
+from core.tracing.tracer import Tracer
 
 
 def shape_config(name: str):

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
@@ -24,9 +20,9 @@ def main() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    from core.datasets import load_wic
-    from core.models import load_model
-    from core.tracer import Tracer
+    from core.analysis.datasets import load_wic
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
 
     wic = load_wic(splits=("dev",))
     texts = list(wic.sentence1) + list(wic.sentence2)

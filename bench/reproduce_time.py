@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
@@ -33,18 +30,17 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rl-bench-"))
     os.environ["ROUTING_LENS_CACHE"] = str(tmp / "cache")
     from bench.trace_throughput import tokenizer
-    from core.cache import TraceCache
-    from core.experiments import BenchmarkData
-    from core.models import LoadedModel, ModelEntry
-    from core.reproduce import reproduce
-    from core.switch_config import switch_base_config
-    from core.tracer import Tracer
+    from core.analysis.experiments import BenchmarkData
+    from core.analysis.reproduce import reproduce
+    from core.models.loading import LoadedModel
+    from core.tracing.cache import TraceCache
+    from core.tracing.tracer import Tracer
+    from core.training.switch_config import switch_base_config
 
     torch.manual_seed(0)
     model = SwitchTransformersForConditionalGeneration(switch_base_config(args.experts)).eval().to(torch.bfloat16)
     tok = tokenizer()
-    loaded = LoadedModel(ModelEntry(f"random-switch-base-{args.experts}", "local", "/bench"), model, tok,
-                         model.config, "bench", "cpu", "bfloat16", sum(p.numel() for p in model.parameters()))
+    loaded = LoadedModel.from_memory(f"random-switch-base-{args.experts}", model, tok, "bfloat16")
     limit = args.limit or None
 
     def texts(data: BenchmarkData) -> list[str]:

@@ -11,17 +11,13 @@ import argparse
 import gc
 import os
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.models import LoadedModel, ModelEntry  # noqa: E402
-from core.switch_config import switch_base_config  # noqa: E402
-from core.tracer import Tracer  # noqa: E402
+from core.models.loading import LoadedModel
+from core.tracing.tracer import Tracer
+from core.training.switch_config import switch_base_config
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
@@ -46,7 +42,7 @@ def active_params(model, experts: int) -> int:
 
 
 def sentences(n: int) -> list[str]:
-    from core.corpus import sentences as corpus
+    from core.training.corpus import sentences as corpus
 
     out = []
     for s in corpus("brown"):
@@ -60,7 +56,7 @@ def sentences(n: int) -> list[str]:
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from core.models import list_models
+    from core.models.registry import list_models
 
     demos = [e for e in list_models() if e.is_demo]
     if not demos:
@@ -84,8 +80,7 @@ def naive(model, tok, texts: list[str]) -> tuple[float, int]:
 
 
 def engine(model, tok, texts: list[str], dtype: str, experts: int, batch_tokens: int) -> tuple[float, int]:
-    loaded = LoadedModel(ModelEntry(f"random-switch-base-{experts}", "local", "/bench"), model, tok, model.config,
-                         "bench", "cpu", dtype, sum(p.numel() for p in model.parameters()))
+    loaded = LoadedModel.from_memory(f"random-switch-base-{experts}", model, tok, dtype)
     tracer = Tracer(loaded, cache=None, batch_tokens=batch_tokens)
     tracer.trace(texts[:8])  # warm-up
     t = time.perf_counter()

@@ -21,7 +21,7 @@ class ModelTooLargeError(RoutingLensError):
     """The model would not fit in the free memory of the chosen device in the chosen dtype."""
 
 
-class NotASwitchModelError(RoutingLensError):
+class UnsupportedModelError(RoutingLensError):
     """A folder or Hub id that is not a checkpoint of a supported mixture-of-experts family."""
 
 

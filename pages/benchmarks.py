@@ -5,20 +5,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import plots
+from core.analysis.reproduce import reproduce, results_dir, saved_results
+from core.analysis.results import Results, result_models
 from core.errors import RoutingLensError
-from core.experiments import Results
-from core.models import list_models
-from core.report import correlation_table, polysemy_stacks
-from core.reproduce import reproduce, results_dir, saved_results
-from ui.pages_common import current_tracer, plot
-from ui.state import show_error, try_load
+from core.models.registry import list_models
+from core.viz import plots
+from core.viz.report import correlation_table, figure_tag, polysemy_stacks
+from ui.errors import show_error
+from ui.figures import plot
+from ui.model_cache import try_load
+from ui.sidebar import sidebar
 
 st.title("Benchmarks: the paper's analyses")
-tracer = current_tracer()
+tracer = sidebar()
 st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
-           "(Figures 1–2) and polysemy (Figure 3), as defined in DESIGN §2, beside the published values. Any "
-           "registered model runs here; choose several (e.g. a Switch and a decoder-only model) to compare them.")
+           "(Figures 1–2) and polysemy (Figure 3), as defined in the README's *How the numbers are defined*, beside "
+           "the published values. Any registered model runs here; choose several (e.g. a Switch and a decoder-only "
+           "model) to compare them.")
 
 with st.form("bench_run"):
     names = [e.name for e in list_models()]
@@ -60,7 +63,7 @@ if "bench_result" not in st.session_state and saved:
     st.session_state["bench_result"] = str(saved[0])
 if saved:
     st.selectbox("Show results", [str(p) for p in saved], key="bench_result",
-                 format_func=lambda p: f"{Path(p).name} — {', '.join(Results.load(Path(p)).models.model)}")
+                 format_func=lambda p: f"{Path(p).name} — {', '.join(result_models(Path(p))) or 'no models.csv'}")
 if "bench_result" not in st.session_state:
     st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
     st.stop()
@@ -72,12 +75,12 @@ except RoutingLensError as err:
     show_error(err)
     st.stop()
 
-st.dataframe(res.models, hide_index=True)
+st.dataframe(res.models.drop(columns="figure_tag", errors="ignore"), hide_index=True)
 for note in res.notes:
-    if "Demo" in note or "MoE-fied" in note or "Decoder-only" in note:
-        st.warning(note)
+    if note.caveat:
+        st.warning(note.text)
     else:
-        st.caption(note)
+        st.caption(note.text)
 st.subheader("Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)")
 st.dataframe(correlation_table(res.table1), hide_index=True, width="stretch")
 st.subheader("Table 2 — SCWS without and with context")
@@ -92,8 +95,9 @@ if len(res.models) > 1:
 scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
 scope = st.selectbox("Figures for", scopes, key="bench_scope",
                      help="Models of different families are pooled separately (their layers differ in meaning).")
-plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0]), key="fig1")
-plot(plots.cohens_d_figure(res.cohens_d, scope), key="fig2")
+tag = figure_tag(res, scope)
+plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag), key="fig1")
+plot(plots.cohens_d_figure(res.cohens_d, scope, tag), key="fig2")
 if res.polysemy.empty:
     st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
 for stack in polysemy_stacks(res, scope):

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import plots
-from core.compare import compare_word, shared_words, wic_presets
-from core.models import list_models
-from core.words import find_word
-from ui.pages_common import current_tracer, plot
-from ui.state import cached_trace, show_error, try_load
+from core.analysis.compare import compare_word, shared_words, wic_presets
+from core.models.registry import list_models
+from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
+from core.tracing.words import find_word
+from core.viz import plots
+from ui.errors import show_error
+from ui.figures import plot
+from ui.model_cache import cached_trace, try_load
+from ui.sidebar import sidebar
 
 st.title("Compare: one word, two contexts")
-tracer = current_tracer(context=True)
+tracer = sidebar("context")
 
 
 @st.cache_data(show_spinner=False)
@@ -35,10 +38,10 @@ def _apply_preset() -> None:
 
 st.selectbox("Preset (ambiguous words from WiC)", [p.label for p in presets], index=None,
              placeholder="Choose a preset…", key="cmp_preset", on_change=_apply_preset)
-s1 = st.text_input("Sentence 1", key="cmp_s1", max_chars=5000)
-s2 = st.text_input("Sentence 2", key="cmp_s2", max_chars=5000)
+s1 = st.text_input("Sentence 1", key="cmp_s1", max_chars=COMPARE_SENTENCE_MAX_CHARS)
+s2 = st.text_input("Sentence 2", key="cmp_s2", max_chars=COMPARE_SENTENCE_MAX_CHARS)
 candidates = shared_words(s1, s2)
-word = st.text_input("Word to compare", key="cmp_w", max_chars=100,
+word = st.text_input("Word to compare", key="cmp_w", max_chars=COMPARE_WORD_MAX_CHARS,
                      help="Leave empty to pick a word that occurs in both sentences.").strip()
 if not word and candidates:
     word = candidates[0]
@@ -101,11 +104,8 @@ if second_name:
             show_error(err)
 
 cols = st.columns(len(result) + (len(second[1]) if second else 0))
-if tracer.loaded.family == "moefied":
-    st.caption("Model: " + tracer.loaded.adapter.label + ".")
-elif tracer.loaded.architecture == "decoder-only":
-    st.caption(f"Model: {tracer.loaded.adapter.label}. {plots.CAUSAL_NOTE}: here only the words before "
-               f"“{word}” can change its routing; words after it cannot.")
+if tracer.loaded.adapter.context_note(word):
+    st.caption(tracer.loaded.adapter.context_note(word))
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
@@ -118,8 +118,8 @@ if second:
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
 plot(plots.jss_by_layer(curves, by_position=second is not None), key="cmp-jss")
-if "decoder" in result and tracer.loaded.family == "switch":
-    st.caption(plots.DECODER_NOTE + ".")
+if "decoder" in result and not tracer.loaded.adapter.causal and tracer.loaded.adapter.stack_note("decoder"):
+    st.caption(tracer.loaded.adapter.stack_note("decoder") + ".")
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack), key=f"cmp-{stack}")
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

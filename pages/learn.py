@@ -5,14 +5,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import plots
-from core.compare import capacity_drops
-from core.metrics import jss
-from ui.pages_common import current_tracer
-from ui.state import cached_trace, show_error
+from core.analysis.compare import capacity_drops
+from core.analysis.metrics import jss
+from core.settings import LEARN_SENTENCE_MAX_CHARS
+from core.viz import plots
+from ui.errors import show_error
+from ui.model_cache import cached_trace
+from ui.sidebar import sidebar
 
 st.title("Learn: how a Switch Transformer routes tokens")
-tracer = current_tracer(context=True)
+tracer = sidebar("context")
 
 st.markdown("""
 **Mixture of experts.** In a Switch Transformer every other feed-forward block is replaced by *E experts* —
@@ -47,21 +49,12 @@ routed exactly as if it stood alone.
 
 if tracer is None:
     st.stop()
-if tracer.loaded.family == "moefied":
-    st.info("""**The model in use is MoE-fied, not a Switch Transformer.** all-MiniLM-L6-v2 is a dense encoder: every
-feed-forward neuron runs for every token. Routing Lens groups each layer's 1,536 neurons into experts after
-training (k-means over their input weights); a token's "routing" is the share of its positive activation in
-each group. It shows how context changes which parts of the feed-forward layer a word uses — but no router
-was trained and nothing is dropped. Pick a Switch model in the sidebar for real routing.""")
-elif tracer.loaded.architecture == "decoder-only":
-    lm = tracer.loaded
-    st.info(f"""**The model in use is decoder-only** ({lm.adapter.label}). It has one causal stack, sends each token to
-its top-{lm.top_k} of {lm.num_experts} experts, and has no capacity limit, so the capacity demo below is hypothetical.
-Its routing of a word can only respond to the words *before* it.""")
+if tracer.loaded.adapter.copy.learn_note:
+    st.info(tracer.loaded.adapter.copy.learn_note)
 
 st.subheader("Try it: capacity and dropped tokens")
 sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door", key="learn_text",
-                         max_chars=2000)
+                         max_chars=LEARN_SENTENCE_MAX_CHARS)
 if not sentence.strip():
     st.info("Type a sentence.")
     st.stop()
@@ -83,11 +76,9 @@ table = pd.DataFrame({"token": trace.tokens, "top-1 expert": [f"e{e}" for e in t
                       "probability": enc.token_probs[li].max(-1).round(3),
                       "status": np.where(dropped, "dropped", "processed")})
 st.dataframe(table, hide_index=True, width="stretch")
-real_capacity = getattr(tracer.loaded.config, "expert_capacity", None)
+real_capacity = tracer.loaded.adapter.capacity
 if real_capacity:
     about = f"The loaded model's real capacity is {real_capacity}."
-elif tracer.loaded.family == "moefied":
-    about = "The loaded model is MoE-fied after training: it has no capacity, so this is hypothetical."
 else:
     about = (f"The loaded model (top-{tracer.loaded.top_k}) has no capacity limit at inference, so this is "
              "hypothetical: it shows what a Switch-style capacity would do to its top-1 choices.")

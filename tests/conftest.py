@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
-from helpers import build_tiny_switch  # noqa: E402
+from helpers import build_tiny_switch  # noqa: E402 - after the environment is set
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +22,7 @@ def tiny_model_dir_4(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_model_dir):
-    from core.models import load_model
+    from core.models.loading import load_model
 
     return load_model(str(tiny_model_dir), dtype="float32")
 

@@ -6,8 +6,10 @@ from pathlib import Path
 import torch
 from transformers import SwitchTransformersForConditionalGeneration
 
-from core.switch_config import small_switch_config
-from core.tokenizer_train import train_t5_tokenizer
+from core.models.adapters.base import modules_by_class_suffix
+from core.models.adapters.decoder_only import ROUTER_CLASS_SUFFIXES
+from core.training.switch_config import small_switch_config
+from core.training.tokenizer_train import train_t5_tokenizer
 
 CORPUS = [
     "I sat on the river bank and watched the water flow.",
@@ -43,8 +45,16 @@ def build_tiny_switch(folder: Path, num_experts: int = 8, d_model: int = 32, see
 
 def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts: int = 8, top_k: int = 2):
     """A tiny random config of each decoder-only family (three layers; some families keep one dense)."""
-    from transformers import (DeepseekV2Config, GraniteMoeConfig, JambaConfig, MixtralConfig, OlmoeConfig,
-                              PhimoeConfig, Qwen2MoeConfig, Qwen3MoeConfig)
+    from transformers import (
+        DeepseekV2Config,
+        GraniteMoeConfig,
+        JambaConfig,
+        MixtralConfig,
+        OlmoeConfig,
+        PhimoeConfig,
+        Qwen2MoeConfig,
+        Qwen3MoeConfig,
+    )
 
     common = dict(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=2 * d_model, num_hidden_layers=3,
                   num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024, pad_token_id=0,
@@ -87,9 +97,8 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     config = tiny_decoder_config(family, len(tok), **config_kwargs)
     model = AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
-        for name, module in model.named_modules():
-            if type(module).__name__.endswith(("TopKRouter", "TopkRouter")):
-                module.weight.normal_(0.0, router_scale / config.hidden_size**0.5)
+        for _name, _layer, module in modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers"):
+            module.weight.normal_(0.0, router_scale / config.hidden_size**0.5)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -6,9 +6,9 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.compare import compare_word
-from core.models import load_model
-from core.tracer import Tracer
+from core.analysis.compare import compare_word
+from core.models.loading import load_model
+from core.tracing.tracer import Tracer
 
 TIMEOUT = 120
 
@@ -139,7 +139,7 @@ def test_learn_page_capacity_slider(app_env):
 
 
 def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_dir):
-    from core.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import reproduce, results_dir
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     reproduce([tracer], results_dir(["tiny"], 20), limit=20)
@@ -155,12 +155,12 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
 
 
 def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkeypatch):
-    import core.models as models
+    import core.models.loading as models
 
     calls = []
     real = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
-    from ui.state import get_tracer
+    from ui.model_cache import get_tracer
 
     get_tracer.clear()
     from streamlit import config

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.cache import MAGIC, TraceCache, trace_key
-from core.tracer import Tracer
+from core.tracing.cache import MAGIC, TraceCache, trace_key
+from core.tracing.tracer import Tracer
 
 
 def _files(root):

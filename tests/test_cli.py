@@ -18,7 +18,7 @@ def test_json_schema(tiny_model_dir, capsys, tmp_cache):
     rc = main(["trace", "--model", str(tiny_model_dir), "--text", "I sat on the river bank",
                "--text", "The bank raised rates", "--json", "--dtype", "float32"])
     assert rc == 0
-    lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert len(lines) == 2
     for obj in lines:
         for key in ("model", "revision", "dtype", "num_experts"):
@@ -51,7 +51,7 @@ def _run(*args):
 def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):
     res = _run("trace", "--model", str(tiny_model_dir), "--text", "   ", "--no-cache")
     assert res.returncode == 2
-    err_lines = [l for l in res.stderr.strip().splitlines() if l.startswith("error:")]
+    err_lines = [line for line in res.stderr.strip().splitlines() if line.startswith("error:")]
     assert err_lines == ["error: Text 1 is empty. Type a sentence to trace."]
     assert "Traceback" not in res.stderr
     res = _run("trace", "--model", "/definitely/not/here", "--text", "hi")

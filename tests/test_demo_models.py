@@ -9,9 +9,10 @@ import pytest
 from transformers import AutoTokenizer
 
 from core.cli import main
-from core.models import list_models, load_model
-from core.paths import BUNDLED_MODELS_DIR
-from core.tracer import Tracer
+from core.models.loading import load_model
+from core.models.registry import list_models
+from core.settings import BUNDLED_MODELS_DIR
+from core.tracing.tracer import Tracer
 
 # Pinned so that an accidental change of a bundled checkpoint is caught. Retraining? Update these.
 BUNDLED_SHA256 = {

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.experiments import BenchmarkData, Results, run
-from core.models import ModelEntry
-from core.trace import RoutingTrace, StackRouting
-from core.words import word_spans
+from core.analysis.experiments import BenchmarkData, Results, run
+from core.models.adapters import SwitchAdapter
+from core.models.registry import ModelEntry
+from core.tracing.routing_trace import RoutingTrace, StackRouting
+from core.tracing.words import word_spans
 
 E = 8
 P0 = np.full(E, 0.02)
@@ -33,6 +34,7 @@ class FakeLoaded:
     family: str = "switch"
     architecture: str = "encoder-decoder"
     top_k: int = 1
+    adapter: SwitchAdapter = SwitchAdapter()
 
 
 class FakeTracer:

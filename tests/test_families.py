@@ -10,10 +10,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.adapters import DECODER_FAMILIES
-from core.errors import ModelNotAvailableError, NotASwitchModelError
-from core.models import list_models, load_model, resolve
-from core.tracer import Tracer
+from core.errors import ModelNotAvailableError, UnsupportedModelError
+from core.models.adapters import DECODER_FAMILIES
+from core.models.loading import load_model
+from core.models.registry import list_models, resolve
+from core.tracing.tracer import Tracer
 from helpers import build_tiny_decoder
 
 FAMILIES = list(DECODER_FAMILIES)
@@ -147,23 +148,33 @@ def test_unreachable_hub_model_is_a_clear_error():
 
 
 def test_gated_and_missing_hub_repos_get_their_own_message():
-    from core.models import _offline_message
+    from unittest.mock import MagicMock
 
-    class GatedRepoError(OSError):  # huggingface_hub's errors need an HTTP response to be built; the name is what counts
-        pass
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    class RepositoryNotFoundError(OSError):
-        pass
+    from core.models.hub import hub_failure_message
 
-    entry = resolve("mistralai/Mixtral-8x7B-v0.1")
-    gated = _offline_message(entry, GatedRepoError("401 Client Error. Cannot access gated repo for url ..."))
+    def hub_error(cls, text):  # huggingface_hub's errors carry the HTTP response; its content does not matter here
+        return cls(text, response=MagicMock())
+
+    def as_transformers_raises(err):  # transformers re-raises Hub errors as OSError `from` the original
+        try:
+            raise OSError("someone/x is not a local folder and is not a valid model identifier") from err
+        except OSError as wrapped:
+            return wrapped
+
+    location = "mistralai/Mixtral-8x7B-v0.1"
+    gated = hub_failure_message(location, hub_error(GatedRepoError, "401 Client Error. Cannot access gated repo"))
     assert "gated" in gated and "HF_TOKEN" in gated and "huggingface.co/mistralai/Mixtral-8x7B-v0.1" in gated
-    missing = _offline_message(resolve("someone/no-such-moe"), RepositoryNotFoundError("404 Client Error."))
+    assert "gated" in hub_failure_message(location, as_transformers_raises(hub_error(GatedRepoError, "401")))
+    missing = hub_failure_message("someone/no-such-moe", hub_error(RepositoryNotFoundError, "404 Client Error."))
     assert "no model 'someone/no-such-moe'" in missing
-    wrapped = OSError("someone/x is not a local folder and is not a valid model identifier listed on "
-                      "'https://huggingface.co/models'")  # how transformers reports it
-    assert "no model" in _offline_message(resolve("someone/x"), wrapped)
-    offline = _offline_message(entry, OSError("We couldn't connect to 'https://huggingface.co'"))
+    wrapped = as_transformers_raises(hub_error(RepositoryNotFoundError, "404 Client Error."))
+    assert "no model" in hub_failure_message("someone/x", wrapped)
+    assert "no such revision" in hub_failure_message("someone/x", hub_error(RevisionNotFoundError, "404"))
+    # The message text alone decides nothing: an OSError that merely says "404" is an unreachable Hub.
+    assert "could not be reached" in hub_failure_message("someone/x", OSError("404 Client Error"))
+    offline = hub_failure_message(location, OSError("We couldn't connect to 'https://huggingface.co'"))
     assert "could not be reached" in offline
 
 
@@ -172,7 +183,7 @@ def test_dense_decoder_is_refused_with_the_supported_families(tmp_path):
 
     LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2)).save_pretrained(tmp_path)
-    with pytest.raises(NotASwitchModelError, match="llama.*mixtral.*olmoe"):
+    with pytest.raises(UnsupportedModelError, match="llama.*mixtral.*olmoe"):
         load_model(str(tmp_path))
 
 
@@ -237,7 +248,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert any("no capacity limit at inference" in c.value for c in at.caption)
     assert any("decoder-only" in i.value and "top-2 of 8" in i.value for i in at.info)
 
-    from core.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import reproduce, results_dir
 
     tracers = [Tracer(load_model(str(d), dtype="float32")) for d in (tiny_model_dir, mixtral_dir)]
     reproduce(tracers, results_dir(["both"], 20), limit=20)
@@ -281,7 +292,7 @@ def test_truncation_adds_no_end_token_the_tokenizer_did_not_add(mixtral_dir):
 
 
 def test_top_k_selections_survive_the_trace_cache(mixtral_dir, tmp_path):
-    from core.cache import TraceCache
+    from core.tracing.cache import TraceCache
 
     tracer = Tracer(load_model(str(mixtral_dir), dtype="float32"), cache=TraceCache(tmp_path / "traces"))
     first = tracer.trace("The bank raised its rates.")[0]

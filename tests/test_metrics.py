@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from core.metrics import cohens_d, jss, kde, spearman
+from core.analysis.metrics import cohens_d, jss, kde, spearman
 
 
 def test_jss_identical_is_one_and_disjoint_is_zero():

@@ -6,10 +6,11 @@ import shutil
 import pytest
 from transformers import SwitchTransformersConfig
 
-from core.switch_config import switch_base_config
-
-from core.errors import ModelNotAvailableError, ModelTooLargeError, NotASwitchModelError
-from core.models import HUB_PARAMS, count_parameters, estimate_bytes, list_models, load_model, plan_load, resolve
+from core.errors import ModelNotAvailableError, ModelTooLargeError, UnsupportedModelError
+from core.models.loading import count_parameters, load_model, plan_load
+from core.models.placement import estimate_bytes
+from core.models.registry import HUB_PARAMS, list_models, resolve
+from core.training.switch_config import switch_base_config
 
 GiB = 2**30
 
@@ -31,9 +32,8 @@ def test_local_folder_loads_through_from_pretrained(tiny_model_dir):
 
 
 def test_safetensors_and_bin_both_load(tiny_model_dir, tmp_path):
-    from transformers import SwitchTransformersForConditionalGeneration
-
     import torch
+    from transformers import SwitchTransformersForConditionalGeneration
 
     model = SwitchTransformersForConditionalGeneration.from_pretrained(tiny_model_dir)
     bin_dir = tmp_path / "bin"
@@ -57,16 +57,16 @@ def test_offline_and_not_cached_gives_the_clear_error(tmp_path, monkeypatch):
 
 
 def test_missing_or_wrong_folder(tmp_path):
-    with pytest.raises(NotASwitchModelError, match="does not exist"):
+    with pytest.raises(UnsupportedModelError, match="does not exist"):
         load_model(str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NotASwitchModelError, match="no config.json"):
+    with pytest.raises(UnsupportedModelError, match="no config.json"):
         load_model(str(tmp_path / "empty"))
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text('{"model_type": "bert"}')
     (bert / "model.safetensors").write_bytes(b"")
-    with pytest.raises(NotASwitchModelError, match="bert"):
+    with pytest.raises(UnsupportedModelError, match="bert"):
         load_model(str(bert))
 
 
@@ -101,7 +101,7 @@ def test_too_large_for_ram_plans_disk_offload_and_says_so_before_loading(tmp_pat
 
 
 def test_placement_order_gpu_then_cpu_then_quantised_then_disk():
-    from core.placement import Budget, plan_placement
+    from core.models.placement import Budget, plan_placement
 
     params = 10_000_000_000  # 10B: 20 GB of bf16 weights
     gpu = Budget("cuda", device_free=16 * GiB, cpu_free=20 * GiB, disk_free=100 * GiB, offload_folder="/x")
@@ -120,7 +120,7 @@ def test_placement_order_gpu_then_cpu_then_quantised_then_disk():
 
 
 def test_memory_guard_falls_back_to_bf16_when_dtype_not_forced(monkeypatch):
-    import core.models as models
+    import core.models.loading as models
 
     monkeypatch.setattr(models, "pick_dtype", lambda device, requested=None: requested or "float32")
     config = SwitchTransformersConfig(num_experts=8)
@@ -149,7 +149,7 @@ def test_unknown_name_lists_alternatives():
 def test_unreachable_hub_is_remembered_for_a_minute(monkeypatch):
     import socket
 
-    import core.models as models
+    import core.models.hub as models
 
     calls = []
 

@@ -10,9 +10,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 from transformers import BertConfig, BertModel
 
-from core.models import load_model
-from core.moefy import balanced_kmeans, packaged_model_dir, partition
-from core.tracer import Tracer
+from core.models.loading import load_model
+from core.models.moefy import balanced_kmeans, packaged_model_dir, partition
+from core.tracing.tracer import Tracer
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.models import load_model
-from core.tracer import Tracer, find_routers
+from core.models.adapters.switch import switch_routers
+from core.models.loading import load_model
+from core.tracing.tracer import Tracer
 
 TEXTS = [
     "I sat on the river bank.",
@@ -19,7 +20,7 @@ TEXTS = [
 def _capture_router_inputs(model):
     """Forward pre-hooks that record every router's input hidden states."""
     seen, handles = {}, []
-    for stack, routers in find_routers(model).items():
+    for stack, routers in switch_routers(model).items():
         for block, module in routers:
             def pre(_m, inputs, key=(stack, block)):
                 seen[key] = inputs[0].detach().clone()
@@ -28,7 +29,7 @@ def _capture_router_inputs(model):
 
 
 def test_routers_found_in_both_stacks(tiny_loaded):
-    routers = find_routers(tiny_loaded.model)
+    routers = switch_routers(tiny_loaded.model)
     assert [b for b, _ in routers["encoder"]] == [1, 3]
     assert [b for b, _ in routers["decoder"]] == [1, 3]
 
@@ -49,7 +50,7 @@ def test_probabilities_equal_independent_softmax_for_every_layer(tiny_loaded):
     trace = tracer.trace(text)[0]
     n = ids.shape[1]
     assert len(trace.tokens) == n
-    for stack, routers in find_routers(model).items():
+    for stack, routers in switch_routers(model).items():
         for li, (block, module) in enumerate(routers):
             x = seen[(stack, block)][0].float()
             with torch.no_grad():
@@ -114,7 +115,7 @@ def test_select_word_by_span_and_by_dataset_index(tiny_loaded):
 
 def test_dropped_mask_agrees_with_forced_tiny_capacity(tiny_model_dir):
     loaded = load_model(str(tiny_model_dir), dtype="float32")
-    for routers in find_routers(loaded.model).values():
+    for routers in switch_routers(loaded.model).values():
         for _, module in routers:
             module.expert_capacity = 2
     trace = Tracer(loaded).trace(TEXTS[2])[0]

@@ -1,0 +1,108 @@
+"""The teaching gesture: one word, two sentences, how differently is it routed? Plus small helpers
+the Learn page uses (expert capacity). Pure functions over traces."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.metrics import jss
+from core.errors import InputError
+from core.tracing.routing_trace import RoutingTrace
+
+STOPWORDS = set("""a an the of to in on at by for with and or but is are was were be been am i you he she it we they
+his her its our their my your this that these those as from into than then so not no do does did have has had""".split())
+
+
+def shared_words(s1: str, s2: str) -> list[str]:
+    """Words (lower-cased, punctuation stripped) occurring in both sentences, content words first."""
+    def words(s: str) -> list[str]:
+        return re.findall(r"\w+(?:['’-]\w+)*", s.lower())
+
+    second = set(words(s2))
+    common = list(dict.fromkeys(w for w in words(s1) if w in second))
+    return sorted(common, key=lambda w: (w in STOPWORDS, -len(w))) if common else []
+
+
+@dataclass
+class StackComparison:
+    layers: list[int]
+    p1: np.ndarray  # (L, E)
+    p2: np.ndarray  # (L, E)
+    jss: np.ndarray  # (L,)
+
+    @property
+    def mean_jss(self) -> float:
+        return float(self.jss.mean())
+
+
+def compare_word(t1: RoutingTrace, span1: tuple[int, int], t2: RoutingTrace, span2: tuple[int, int]) -> dict[str, StackComparison]:
+    """Per stack: the word's routing in each sentence and their JSS per layer (DESIGN §2 definitions)."""
+    out = {}
+    for stack in t1.stacks:
+        if stack not in t2.stacks:
+            continue
+        p1 = t1.span_probs(stack, *span1)
+        p2 = t2.span_probs(stack, *span2)
+        out[stack] = StackComparison([int(b) for b in t1.stacks[stack].layers], p1, p2, jss(p1, p2))
+    if not out:
+        raise InputError("The two traces share no stack to compare.")
+    return out
+
+
+def capacity_drops(top1: np.ndarray, capacity: int) -> np.ndarray:
+    """Which tokens an expert with room for `capacity` tokens would drop: tokens are served in order,
+    and a token whose chosen expert is already full is dropped (Switch's top-1 dispatch)."""
+    if capacity < 0:
+        raise InputError("Capacity must be zero or more.")
+    seen: dict[int, int] = {}
+    dropped = np.zeros(len(top1), dtype=bool)
+    for t, e in enumerate(top1.tolist()):
+        seen[e] = seen.get(e, 0) + 1
+        dropped[t] = seen[e] > capacity
+    return dropped
+
+
+@dataclass(frozen=True)
+class Preset:
+    label: str
+    sentence1: str
+    sentence2: str
+    word: str
+
+
+# Used when the WiC data is not available (and for 'bat', which WiC lacks).
+BUILTIN_PRESETS = [
+    Preset("bank — different meanings", "I sat on the river bank and watched the water.",
+           "She deposited the money at the bank .", "bank"),
+    Preset("bat — different meanings", "A bat flew out of the cave at dusk .", "He swung the bat and hit the ball .",
+           "bat"),
+    Preset("spring — different meanings", "The flowers bloom in spring .", "The spring in the old mattress broke .",
+           "spring"),
+    Preset("match — different meanings", "He struck a match to light the candle .",
+           "The match ended in a draw after extra time .", "match"),
+]
+PRESET_LEMMAS = ("bank", "spring", "match", "light", "play", "date")
+
+
+def wic_presets(data_root=None, lemmas: tuple[str, ...] = PRESET_LEMMAS) -> list[Preset]:
+    """Classic ambiguous pairs taken from WiC (one different-meaning and one same-meaning pair per lemma),
+    plus the built-ins; only the built-ins when the data is missing."""
+    try:
+        from core.analysis.datasets import load_wic
+
+        wic = load_wic(data_root)
+    except Exception:  # noqa: BLE001 - presets are a convenience; fall back silently to the built-ins
+        return list(BUILTIN_PRESETS)
+    out: list[Preset] = []
+    for lemma in lemmas:
+        for label, name in ((False, "different meanings"), (True, "same meaning")):
+            g = wic[(wic.lemma == lemma) & (wic.label == label)]
+            if len(g):
+                row = g.iloc[0]
+                word = row.sentence1.split()[row.idx1]
+                word2 = row.sentence2.split()[row.idx2]
+                if word.lower() == word2.lower():
+                    out.append(Preset(f"{lemma} — {name} (WiC)", row.sentence1, row.sentence2, word))
+    return list(BUILTIN_PRESETS) + out

@@ -1,0 +1,196 @@
+"""The paper's analyses as tidy data frames (docs/definitions.md): Tables 1–2, WiC JSS, KDE, layer-wise Cohen's d,
+polysemy. Each distinct text is traced once per model; traces come from the cache when present.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.analysis import datasets
+from core.analysis.metrics import jss, spearman
+from core.analysis.paper import published
+from core.analysis.polysemy import SenseCounts, polysemy_frames
+from core.analysis.results import Note, Results
+from core.analysis.wic import cohens_d_frame, kde_frame
+from core.tracing.tracer import Tracer
+from core.types import STACKS, Stack
+
+CHUNK = 256  # texts traced (and dropped from memory) at a time
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The routing to read from one text: a character span, a whitespace-word index, or the whole text."""
+
+    text: str
+    start: int | None = None
+    end: int | None = None
+    word_index: int | None = None
+
+
+@dataclass
+class BenchmarkData:
+    wordsim: pd.DataFrame
+    simlex: pd.DataFrame
+    scws: pd.DataFrame
+    wic: pd.DataFrame
+    notes: list[Note] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, root: Path | None = None, limit: int | None = None, seed: int = 0) -> BenchmarkData:
+        """All four datasets; `limit` keeps a random subsample of at most `limit` rows of each."""
+        report = datasets.LoadReport("SCWS")
+        frames = [datasets.load_wordsim353(root), datasets.load_simlex999(root), datasets.load_scws(root, report),
+                  datasets.load_wic(root)]
+        notes = [Note(str(report))] if report.skipped else []
+        if limit:
+            frames = [f.sample(n=min(limit, len(f)), random_state=seed).sort_index().reset_index(drop=True)
+                      for f in frames]
+            notes.append(Note(f"--limit {limit}: a random subsample of at most {limit} rows per dataset (seed {seed})."))
+        return cls(*frames, notes=notes)
+
+
+def no_progress(_desc: str, _total: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], desc: str,
+                  progress: ProgressFactory = no_progress) -> dict[str, np.ndarray]:
+    """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat."""
+    by_text: dict[str, list[int]] = {}
+    for i, t in enumerate(targets):
+        by_text.setdefault(t.text, []).append(i)
+    texts = list(by_text)
+    out: dict[str, np.ndarray] = {}
+    advance = progress(desc, len(texts))
+    for c in range(0, len(texts), CHUNK):
+        chunk = texts[c : c + CHUNK]
+        for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks)):
+            for stack in trace.stacks:
+                for i in by_text[text]:
+                    t = targets[i]
+                    if t.word_index is not None:
+                        vec = trace.word_probs_at(stack, t.word_index)
+                    else:
+                        start = 0 if t.start is None else t.start
+                        end = len(text) if t.end is None else t.end
+                        vec = trace.span_probs(stack, start, end)
+                    if stack not in out:
+                        out[stack] = np.full((len(targets), *vec.shape), np.nan, dtype=np.float32)
+                    out[stack][i] = vec
+        advance(len(chunk))
+    return out
+
+
+def _corr_row(meta: dict, table: str, stack: str, setting: str, dataset: str, x, y) -> dict:
+    return {**meta, "table": table, "stack": stack, "setting": setting, "dataset": dataset,
+            **spearman(x, y).as_dict()}
+
+
+def _with_published(frame: pd.DataFrame, table: str, applies: bool) -> pd.DataFrame:
+    """The paper's ρ beside ours; `applies` is False for a family the paper did not study (never set beside it)."""
+    pub = published()
+    pub = pub[pub.table == table].drop(columns="table")
+    merged = frame.merge(pub, on=["experts", "stack", "setting"], how="left")
+    if not applies:
+        merged["published_rho"] = np.nan
+    merged["difference"] = merged["rho"] - merged["published_rho"]
+    return merged
+
+
+def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory = no_progress) -> dict[str, pd.DataFrame]:
+    """All per-model frames for one traced model."""
+    lm = tracer.loaded
+    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family}
+    stacks = STACKS
+
+    # Words traced alone: WordSim353, SimLex-999, SCWS without context (docs/definitions.md).
+    words = sorted({*data.wordsim.word1, *data.wordsim.word2, *data.simlex.word1, *data.simlex.word2,
+                    *data.scws.word1, *data.scws.word2})
+    word_index = {w: i for i, w in enumerate(words)}
+    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress)
+
+    def pair_jss(w1: Sequence[str], w2: Sequence[str]) -> dict[str, np.ndarray]:
+        i1 = [word_index[w] for w in w1]
+        i2 = [word_index[w] for w in w2]
+        return {s: jss(alone[s][i1], alone[s][i2]).mean(axis=1) for s in alone}
+
+    t1_rows, t2_rows = [], []
+    for name, frame, task in (("WordSim353", data.wordsim, "association"), ("SimLex-999", data.simlex, "similarity")):
+        sims = pair_jss(frame.word1, frame.word2)
+        for stack, vals in sims.items():
+            t1_rows.append(_corr_row(meta, "table1", stack, task, name, vals, frame.score))
+
+    scws_alone = pair_jss(data.scws.word1, data.scws.word2)
+    ctx1 = [Target(c, s, e) for c, s, e in zip(data.scws.context1, data.scws.start1, data.scws.end1)]
+    ctx2 = [Target(c, s, e) for c, s, e in zip(data.scws.context2, data.scws.start2, data.scws.end2)]
+    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress)
+    n = len(data.scws)
+    scws_ctx = {s: jss(v[:n], v[n:]).mean(axis=1) for s, v in in_ctx.items()}
+    for stack in scws_alone:
+        t2_rows.append(_corr_row(meta, "table2", stack, "without context", "SCWS", scws_alone[stack], data.scws.score))
+        t2_rows.append(_corr_row(meta, "table2", stack, "with context", "SCWS", scws_ctx[stack], data.scws.score))
+
+    # WiC: the target word in sentence 1 vs sentence 2, per layer.
+    wic = data.wic
+    s1 = [Target(t, word_index=i) for t, i in zip(wic.sentence1, wic.idx1)]
+    s2 = [Target(t, word_index=i) for t, i in zip(wic.sentence2, wic.idx2)]
+    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress)
+    m = len(wic)
+    layers = {st: list(tracer.routers[st]) for st in wic_routes}
+    pair_rows = []
+    for stack, v in wic_routes.items():
+        per_layer = jss(v[:m], v[m:])  # (pairs, L)
+        blocks = [b for b, _ in layers[stack]]
+        for li, block in enumerate(blocks):
+            pair_rows.append(pd.DataFrame({
+                **meta, "pair": np.arange(m), "split": wic.split.to_numpy(), "lemma": wic.lemma.to_numpy(),
+                "pos": wic.pos.to_numpy(), "label": np.where(wic.label.to_numpy(), "T", "F"), "stack": stack,
+                "layer_pos": li, "layer": block, "jss": per_layer[:, li],
+            }))
+    applies = lm.adapter.compares_with_paper
+    t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)
+    t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
+    return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True)}
+
+
+DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not the paper's switch-base "
+             "checkpoints: compare their numbers with the published ones only as an illustration.")
+
+
+def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCounts,
+        progress: ProgressFactory = no_progress) -> Results:
+    """All analyses over one or more models (one tracer each)."""
+    per_model = [analyse_model(t, data, progress) for t in tracers]
+    wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
+    poly, trend = polysemy_frames(wic_pairs, sense_counts)
+    models = pd.DataFrame([{
+        "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.family,
+        "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
+        "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
+        "params": t.loaded.params, "figure_tag": t.loaded.adapter.copy.figure_tag,
+    } for t in tracers])
+    notes = list(data.notes)
+    if models.is_demo.any():
+        notes.append(Note(DEMO_NOTE, caveat=True))
+    caveats = dict.fromkeys(t.loaded.adapter.copy.caveat for t in tracers if t.loaded.adapter.copy.caveat)
+    notes += [Note(c, caveat=True) for c in caveats]
+    return Results(
+        models=models,
+        table1=pd.concat([m["table1"] for m in per_model], ignore_index=True),
+        table2=pd.concat([m["table2"] for m in per_model], ignore_index=True),
+        wic_pairs=wic_pairs,
+        wic_kde=kde_frame(wic_pairs),
+        cohens_d=cohens_d_frame(wic_pairs),
+        polysemy=poly,
+        polysemy_trend=trend,
+        notes=notes,
+    )
+
+

@@ -1,0 +1,46 @@
+"""Polysemy (Fig. 3): per WiC lemma, how much more similar same-meaning routing is, against its WordNet senses."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from core.analysis.wic import pair_means, scopes
+
+SenseCounts = Callable[[Sequence[str]], dict[str, int]]  # lemmas -> WordNet sense count of each
+
+
+def polysemy_frames(wic_pairs: pd.DataFrame, sense_counts: SenseCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per lemma with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the linear trend (Fig. 3)."""
+    means = pair_means(wic_pairs)
+    if "family" not in means:
+        means["family"] = "switch"
+    stats_ = means.groupby(["model", "experts", "family", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
+    wide = stats_.unstack("label")
+    rows = []
+    if ("mean", "T") in wide.columns and ("mean", "F") in wide.columns:
+        both = wide[wide[("count", "T")].notna() & wide[("count", "F")].notna()]
+        senses = sense_counts(list(both.index.get_level_values("lemma").unique()))
+        for (model, experts, family, stack, lemma), r in both.iterrows():
+            rows.append({"model": model, "experts": experts, "family": family, "stack": stack, "lemma": lemma,
+                         "senses": senses[lemma], "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
+                         "difference": r[("mean", "T")] - r[("mean", "F")], "n_T": int(r[("count", "T")]),
+                         "n_F": int(r[("count", "F")])})
+    poly = pd.DataFrame(rows, columns=["model", "experts", "family", "stack", "lemma", "senses", "mean_jss_T",
+                                       "mean_jss_F", "difference", "n_T", "n_F"])
+    trend_rows = []
+    for model, frame in scopes(poly):
+        for stack, g in frame.groupby("stack", sort=False):
+            if model.startswith("pooled"):
+                g = g.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
+            ok = g.senses > 0
+            if ok.sum() >= 3 and g.senses[ok].nunique() > 1:
+                res = stats.linregress(g.senses[ok], g.difference[ok])
+                trend_rows.append({"model": model, "stack": stack, "slope": res.slope, "intercept": res.intercept,
+                                   "r": res.rvalue, "p": res.pvalue, "n": int(ok.sum())})
+            else:
+                trend_rows.append({"model": model, "stack": stack, "slope": np.nan, "intercept": np.nan,
+                                   "r": np.nan, "p": np.nan, "n": int(ok.sum())})
+    return poly, pd.DataFrame(trend_rows, columns=["model", "stack", "slope", "intercept", "r", "p", "n"])

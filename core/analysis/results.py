@@ -1,0 +1,79 @@
+"""`Results`: every output of a reproduction as frames, saved as the CSVs the CLI writes and read back by the app."""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import DataError
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line of a result's notes; `caveat` ones must be read beside the numbers (the page shows them as warnings)."""
+
+    text: str
+    caveat: bool = False
+
+
+@dataclass
+class Results:
+    models: pd.DataFrame
+    table1: pd.DataFrame
+    table2: pd.DataFrame
+    wic_pairs: pd.DataFrame
+    wic_kde: pd.DataFrame
+    cohens_d: pd.DataFrame
+    polysemy: pd.DataFrame
+    polysemy_trend: pd.DataFrame
+    notes: list[Note] = field(default_factory=list)
+
+    FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
+
+    def save(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in self.FILES:
+            getattr(self, name).to_csv(out / f"{name}.csv", index=False)
+        self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
+        (out / "notes.txt").write_text("".join(n.text + "\n" for n in self.notes), encoding="utf-8")
+        (out / "notes.json").write_text(json.dumps([asdict(n) for n in self.notes], ensure_ascii=False),
+                                        encoding="utf-8")
+
+    @functools.cached_property
+    def comparison(self) -> pd.DataFrame:
+        """Derived from the frames above once (save, report and page all read it)."""
+        from core.analysis.comparison import comparison_frame
+
+        return comparison_frame(self)
+
+    @classmethod
+    def load(cls, folder: Path) -> Results:
+        missing = [n for n in cls.FILES if not (folder / f"{n}.csv").is_file()]
+        if missing:
+            raise DataError(f"{folder.name} is not a complete result folder: missing "
+                            f"{', '.join(m + '.csv' for m in missing)}.")
+        frames = {n: pd.read_csv(folder / f"{n}.csv") for n in cls.FILES}
+        return cls(**frames, notes=read_notes(folder))
+
+
+def read_notes(folder: Path) -> list[Note]:
+    """notes.json (typed), else the plain notes.txt of older results (all read as plain notes)."""
+    try:
+        return [Note(**n) for n in json.loads((folder / "notes.json").read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        return [Note(line) for line in (folder / "notes.txt").read_text(encoding="utf-8").splitlines()]
+    except OSError:
+        return []
+
+
+def result_models(folder: Path) -> list[str]:
+    """The models of a saved result, from models.csv alone (a select box label must not read every CSV)."""
+    try:
+        return [str(m) for m in pd.read_csv(folder / "models.csv", usecols=["model"]).model]
+    except (OSError, ValueError):
+        return []

@@ -1,0 +1,64 @@
+"""What every sub-command shares: the model options and loading a model with a word to the user."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from core.models.loading import LoadedModel
+from core.types import PLACEMENTS
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
+    help_ = "registry name (e.g. demo-switch-8, google/switch-base-8), Hub id, or local folder"
+    if multiple:
+        p.add_argument("--model", action="append", help=help_ + "; repeat for several models")
+    else:
+        p.add_argument("--model", default=None, help=help_ + " (default: a cached google model, else the bundled demo)")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
+                   help="default: bfloat16 where the hardware is fast at it, else float32")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
+    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="auto (default): one device if it fits, else accelerate device_map across GPU and CPU, "
+                        "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")
+
+
+def load_for_cli(name: str | None, args: argparse.Namespace) -> LoadedModel:
+    """Load the model (default when none named) and tell the user which one is in use."""
+    from core.models.loading import load_model
+    from core.models.registry import default_model_name
+
+    chosen = name or default_model_name()
+    loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype,
+                        placement=getattr(args, "placement", "auto"),
+                        on_plan=lambda plan: print(f"plan: {plan.summary}", file=sys.stderr))
+    copy = loaded.adapter.copy
+    msg = f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device}) — {copy.label}"
+    if loaded.entry.is_demo:
+        msg += " — a teaching model trained by Routing Lens"
+        if loaded.adapter.compares_with_paper:
+            msg += "; the paper's checkpoints are one flag away: --model google/switch-base-8"
+    print(msg, file=sys.stderr)
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return loaded
+
+
+def tqdm_progress(desc: str, total: int) -> Callable[[int], None]:
+    """A progress bar per dataset and model (the analyses' ProgressFactory)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="text", leave=True)
+
+    def advance(n: int) -> None:
+        bar.update(n)
+        if bar.n >= total:
+            bar.close()
+
+    if total == 0:
+        bar.close()
+    return advance

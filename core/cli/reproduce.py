@@ -1,0 +1,44 @@
+"""`python -m core reproduce`: the paper's Tables 1–2 and Figures 1–3 for one or more models."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.cli.common import add_model_args, load_for_cli, tqdm_progress
+from core.errors import RoutingLensError
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from core.analysis.reproduce import reproduce
+    from core.tracing.cache import TraceCache
+    from core.tracing.tracer import Tracer
+    from core.viz.report import correlation_table
+
+    if args.limit is not None and args.limit < 3:
+        raise RoutingLensError("--limit must be at least 3 (rows per dataset), or left out for the full run.")
+    started = time.time()
+    tracers = [Tracer(load_for_cli(name, args), cache=None if args.no_cache else TraceCache())
+               for name in args.model or [None]]
+    out = Path(args.out)
+    results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
+                        progress=tqdm_progress)
+    print(f"wrote {', '.join(n + '.csv' for n in (*results.FILES, 'comparison'))} and {out / 'report.html'} in "
+          f"{time.time() - started:.1f} s", file=sys.stderr)
+    for note in results.notes:
+        print(f"note: {note.text}", file=sys.stderr)
+    print(correlation_table(results.table1).to_string(index=False))
+    print(correlation_table(results.table2).to_string(index=False))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="the paper's Tables 1–2 and Figures 1–3 for one or more models")
+    add_model_args(p, multiple=True)
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: $ROUTING_LENS_DATA, "
+                   "cache/datasets/, ../shared/data)")
+    p.add_argument("--out", default="reproduce_out", help="output folder (default reproduce_out/)")
+    p.add_argument("--limit", type=int, default=None, help="random subsample of N rows per dataset, for a quick look")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit subsample")
+    p.set_defaults(func=cmd_reproduce)

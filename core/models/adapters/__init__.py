@@ -1,0 +1,68 @@
+"""Family adapters: one per kind of model, all behind `ModelAdapter` (base.py).
+
+`adapter_for(config)` picks the adapter of a loaded config; `family_info(name)` says what a family is before any
+config is read (the registry's picker labels). Adding a family: one entry in `DECODER_FAMILIES` (decoder-only top-k
+routers) or an adapter class here, plus its test.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.models.adapters.base import Captured, Copy, ModelAdapter, Routers
+from core.models.adapters.decoder_only import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, Family
+from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
+from core.models.adapters.switch import SwitchAdapter
+from core.types import Architecture
+
+__all__ = ["Captured", "Copy", "DECODER_FAMILIES", "DecoderOnlyAdapter", "Family", "FamilyInfo", "MOEFIED_CAVEAT",
+           "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "Routers", "SwitchAdapter", "adapter_for",
+           "family_info", "family_of_model_type", "supported_model_types"]
+
+SWITCH_MODEL_TYPE = "switch_transformers"
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """What the registry can say of a family before loading: its architecture and how to name a model of it."""
+
+    name: str
+    architecture: Architecture
+    demo_kind: str  # "tiny Switch Transformer", "tiny decoder-only Mixtral-type MoE"
+    picker_kind: str  # prefix of a Hub checkpoint in the model picker ("" for Switch, the paper's family)
+    short_kind: str  # prefix of a demo in the model picker
+    sorts_first: bool = False  # the default demo is of this family
+
+
+def family_info(name: str) -> FamilyInfo:
+    """Pre-load facts of a family name ("switch", "moefied" or a decoder-only family; "" = not known yet)."""
+    if name in ("switch", ""):
+        return FamilyInfo("switch", "encoder-decoder", "tiny Switch Transformer", "", "", sorts_first=True)
+    if name == "moefied":
+        return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ")
+    fam = DECODER_FAMILIES[name]
+    return FamilyInfo(name, "decoder-only", f"tiny decoder-only {fam.short_label}-type MoE", f"decoder-only {name}, ",
+                      "decoder-only, ")
+
+
+def family_of_model_type(model_type: str) -> str:
+    """The adapter family of a config's model_type ("switch", a decoder family), or "" when unsupported."""
+    if model_type == SWITCH_MODEL_TYPE:
+        return "switch"
+    family = MODEL_TYPE_FAMILY.get(model_type)
+    return family.name if family else ""
+
+
+def supported_model_types() -> tuple[str, ...]:
+    return (SWITCH_MODEL_TYPE, *MODEL_TYPE_FAMILY)
+
+
+def adapter_for(config: Any, moefied_experts: int | None = None) -> ModelAdapter | None:
+    """The adapter of a config (None when its model_type is not supported). `moefied_experts`: MoE-fy a dense
+    BERT-style encoder into that many experts."""
+    if moefied_experts is not None:
+        return MoefiedAdapter(moefied_experts) if config.model_type in MOEFIED_MODEL_TYPES else None
+    if config.model_type == SWITCH_MODEL_TYPE:
+        return SwitchAdapter(config)
+    family = MODEL_TYPE_FAMILY.get(config.model_type)
+    return DecoderOnlyAdapter(family, config) if family else None

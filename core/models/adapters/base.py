@@ -1,0 +1,110 @@
+"""The adapter interface: everything a model family does differently lives behind it.
+
+The tracer, the analyses, the CLI and the pages ask an adapter; none of them branches on a family name.
+Modelled on TransformerLens's `ArchitectureAdapter` and llm-transparency-tool's `TransparentLlm`: one typed
+object per loaded model, with shape-annotated methods.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from core.types import Architecture, DType, Family, Stack
+
+# Routers by stack, as (block or layer index, module), in block order.
+Routers = dict[Stack, list[tuple[int, torch.nn.Module]]]
+# What a hook yields per router: probabilities (..., E) float32, dropped (...) bool, selected experts (..., k).
+Captured = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Converter = Callable[[Any], Captured]
+
+
+def modules_by_class_suffix(model: torch.nn.Module, suffixes: tuple[str, ...], index_after: str
+                            ) -> list[tuple[str, int, torch.nn.Module]]:
+    """(name, index, module) of every module whose class name ends with one of `suffixes`; index = the number in
+    the module's dotted name right after `index_after` ("block", "layers"). Router discovery, shared by families."""
+    found = []
+    for name, module in model.named_modules():
+        if type(module).__name__.endswith(suffixes):
+            parts = name.split(".")
+            found.append((name, int(parts[parts.index(index_after) + 1]), module))
+    return found
+
+
+@dataclass(frozen=True)
+class Copy:
+    """What the user reads about a family: typed fields, never strings to sniff.
+
+    label: one line naming the model kind ("Switch Transformer (sparsely trained, top-1 routing)").
+    caveat: the sentence that must stand beside every number of such a model ("" when none is needed).
+    stack_notes: per stack, how its routing is read (teacher forcing, left context only).
+    figure_tag: appended to figure titles of such a model ("" when none).
+    learn_note: the Learn page's box about this kind of model (markdown, "" when none).
+    demo_hint: shown beside a teaching model of this family.
+    """
+
+    label: str
+    caveat: str = ""
+    stack_notes: dict[Stack, str] = field(default_factory=dict)
+    figure_tag: str = ""
+    learn_note: str = ""
+    demo_hint: str = ""
+
+
+class ModelAdapter(ABC):
+    """One loaded model's family knowledge. Subclasses set the class attributes and implement the methods."""
+
+    family: Family
+    architecture: Architecture
+    stacks: tuple[Stack, ...]
+    top_k: int = 1
+    num_experts: int
+    causal: bool = False  # every stack sees left context only
+    capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
+    compares_with_paper: bool = False  # the paper's published values may stand beside this family's numbers
+    default_dtype: DType | None = None  # None: the device's fast precision
+    copy: Copy
+
+    # ---------- loading ----------
+    @staticmethod
+    def model_class() -> Any:
+        """The transformers Auto class to load the weights with (no LM head where the routing does not need it)."""
+        from transformers import AutoModel
+
+        return AutoModel
+
+    def after_load(self, model: torch.nn.Module) -> None:  # noqa: B027 - optional hook
+        """Called once with the loaded model (MoE-fication clusters its neurons here)."""
+
+    def revision_tag(self) -> str:
+        """Appended to the checkpoint's revision in cache keys ("" unless routing depends on more than weights)."""
+        return ""
+
+    # ---------- tracing ----------
+    @abstractmethod
+    def routers(self, model: torch.nn.Module) -> Routers:
+        """The modules whose forward output carries the routing, per stack."""
+
+    @abstractmethod
+    def converter(self, stack: Stack, block: int) -> Converter:
+        """hook output of router (stack, block) → (probs (..., E) float32, dropped (...), selected (..., k))."""
+
+    @abstractmethod
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+        """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
+        positions of the decoder's rows to discard so they align with the input tokens."""
+
+    # ---------- copy ----------
+    def stack_note(self, stack: Stack) -> str:
+        return self.copy.stack_notes.get(stack, "")
+
+    def sidebar_note(self) -> str:
+        """The sidebar's line about this kind of model ("" when the label says it all)."""
+        return ""
+
+    def context_note(self, word: str) -> str:
+        """Beside a one-word, two-sentence comparison: what 'context' can mean for this model ("" if the usual)."""
+        return ""

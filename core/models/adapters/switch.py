@@ -1,0 +1,73 @@
+"""Switch Transformers: encoder–decoder, top-1 routers with an expert capacity (DESIGN-level definitions are in
+docs/definitions.md)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
+from core.types import Stack
+
+DECODER_NOTE = "decoder: each token's routing is read where it is the decoder's input (teacher forcing)"
+
+
+def switch_routers(model: torch.nn.Module) -> Routers:
+    """Switch router modules by stack, as (block index, module), in block order (also used by the demo trainer)."""
+    found: Routers = {}
+    for name, block, module in modules_by_class_suffix(model, ("Top1Router",), "block"):
+        found.setdefault(name.split(".")[0], []).append((block, module))
+    return {k: sorted(v, key=lambda bm: bm[0]) for k, v in found.items()}
+
+
+class SwitchAdapter(ModelAdapter):
+    family = "switch"
+    architecture = "encoder-decoder"
+    stacks: tuple[Stack, ...] = ("encoder", "decoder")
+    top_k = 1
+    compares_with_paper = True
+    copy = Copy(
+        label="Switch Transformer (sparsely trained, top-1 routing)",
+        stack_notes={"decoder": DECODER_NOTE},
+        demo_hint="Pick google/switch-base-N above for those.",
+    )
+
+    def __init__(self, config: Any = None) -> None:
+        self.num_experts = int(getattr(config, "num_experts", 0) or 0)
+        self.capacity = getattr(config, "expert_capacity", None)
+        pad = getattr(config, "pad_token_id", None)
+        start = getattr(config, "decoder_start_token_id", None)
+        # T5's decoder starts from the pad token unless the config names another start token.
+        self.decoder_start_id = int(start if start is not None else (pad if pad is not None else 0))
+
+    @staticmethod
+    def model_class() -> Any:
+        from transformers import AutoModelForSeq2SeqLM
+
+        return AutoModelForSeq2SeqLM  # the decoder lives in the seq2seq class
+
+    def routers(self, model: torch.nn.Module) -> Routers:
+        return switch_routers(model)
+
+    def converter(self, stack: Stack, block: int) -> Converter:
+        return self.to_probs
+
+    @staticmethod
+    def to_probs(output) -> Captured:
+        """Router output (dispatch mask, top prob, logits) → float32 softmax, dropped mask, chosen expert."""
+        dispatch, _top_prob, logits = output
+        probs = torch.softmax(logits.float(), dim=-1)
+        return probs, dispatch.sum(dim=-1) == 0, probs.argmax(dim=-1, keepdim=True)
+
+    def run(self, model, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+        """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head.
+        Returns 1: the start position is discarded."""
+        enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+        if "decoder" in stacks:
+            # Position t+1 has token t as its input. Causality makes positions 0..n-1 identical to
+            # shift_right(input_ids); the extra last position gives EOS a row.
+            start = torch.full((ids.shape[0], 1), self.decoder_start_id, dtype=torch.long, device=ids.device)
+            model.decoder(input_ids=torch.cat([start, ids], dim=1),
+                          attention_mask=torch.cat([torch.ones_like(start), mask], 1),
+                          encoder_hidden_states=enc_out, encoder_attention_mask=mask, use_cache=False, return_dict=True)
+        return 1

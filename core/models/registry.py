@@ -1,0 +1,176 @@
+"""The models a user can pick: bundled and locally trained demos, the MoE-fied MiniLM, the google Switch
+checkpoints, the smallest public checkpoint of each decoder-only family, any local folder or Hub id."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from core.errors import ModelNotAvailableError, UnsupportedModelError
+from core.models.adapters import DECODER_FAMILIES, MOEFIED_CAVEAT, family_info, family_of_model_type
+from core.models.hub import hub_model_cached
+from core.settings import BUNDLED_MODELS_DIR, cache_dir
+from core.types import Architecture, Family
+
+Source = Literal["bundled", "trained", "hub", "local", "moefied"]
+MOEFIED_PREFIX = "moefied:"  # "moefied:<folder or Hub id>@<experts>" MoE-fies any BERT-style checkpoint
+HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
+# Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); the paper rounds
+# them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
+HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}
+# The larger Switch checkpoints, with the sizes Fedus et al. (2022, Table 9) give; they need device_map / offload.
+LARGE_SWITCH = {"google/switch-large-128": 26_000_000_000, "google/switch-xxl-128": 395_000_000_000,
+                "google/switch-c-2048": 1_571_000_000_000}
+MOEFIED_MINILM_PARAMS = 22_713_216
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the user can pick."""
+
+    name: str  # what the user types: "demo-switch-8", "google/switch-base-8", a folder path
+    source: Source
+    location: str  # Hub id or folder path
+    num_experts: int | None = None
+    params: int | None = None
+    description: str = ""
+    family: Family = "switch"  # "" while a Hub id's family is not known yet (learnt from its config on load)
+    params_approx: bool = False  # params rounded as the model card gives them
+
+    @property
+    def architecture(self) -> Architecture:
+        return family_info(self.family).architecture
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source in ("bundled", "trained")
+
+
+def folder_config(folder: Path) -> dict:
+    """config.json of a folder as a dict ({} when missing or unreadable): enough to list it without loading."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _folder_family(folder: Path) -> str:
+    return family_of_model_type(folder_config(folder).get("model_type", ""))
+
+
+def _folder_experts(folder: Path) -> int | None:
+    config = folder_config(folder)
+    family = DECODER_FAMILIES.get(family_of_model_type(config.get("model_type", "")))
+    try:
+        return int(config[family.experts_attr if family else "num_experts"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / w).is_file() for w in WEIGHT_FILES)
+
+
+def _demo_entries(root: Path, source: Source) -> list[ModelEntry]:
+    if not root.is_dir():
+        return []
+    folders = [f for f in root.iterdir() if has_weights(f)]
+    # The default family's demos first (the default model is the first one), then by expert count.
+    folders.sort(key=lambda p: (not family_info(_folder_family(p)).sorts_first, _folder_experts(p) or 0, p.name))
+    entries = []
+    for folder in folders:
+        info = family_info(_folder_family(folder))
+        entries.append(ModelEntry(name=folder.name, source=source, location=str(folder),
+                                  num_experts=_folder_experts(folder), family=info.name,
+                                  description=f"{info.demo_kind} trained by this project (a teaching model, not the "
+                                              "paper's)"))
+    return entries
+
+
+def list_models() -> list[ModelEntry]:
+    """Bundled demos first, then demos trained locally into cache/models/, the MoE-fied MiniLM, the google
+    Switch checkpoints, then the smallest public checkpoint of each decoder-only family."""
+    from core.models.moefy import EXPERT_COUNTS, PACKAGED_NAME
+
+    entries = _demo_entries(BUNDLED_MODELS_DIR, "bundled") + _demo_entries(cache_dir() / "models", "trained")
+    entries += [ModelEntry(name=f"moefied-minilm-{e}", source="moefied", location=PACKAGED_NAME, num_experts=e,
+                           params=MOEFIED_MINILM_PARAMS, family="moefied",
+                           description=f"all-MiniLM-L6-v2, {MOEFIED_CAVEAT}") for e in EXPERT_COUNTS]
+    entries += [ModelEntry(name=f"google/switch-base-{e}", source="hub", location=f"google/switch-base-{e}",
+                           num_experts=e, params=HUB_PARAMS[e],
+                           description="the paper's checkpoint (Hugging Face Hub; downloaded on first use)")
+                for e in HUB_EXPERT_COUNTS]
+    entries += [ModelEntry(name=hub_id, source="hub", location=hub_id, num_experts=int(hub_id.rsplit("-", 1)[1]),
+                           params=params, params_approx=True,
+                           description="larger Switch checkpoint (not in the paper's study); loads with device_map / "
+                                       "disk offload where it does not fit")
+                for hub_id, params in LARGE_SWITCH.items()]
+    entries += [ModelEntry(name=fam.smallest, source="hub", location=fam.smallest, params=fam.smallest_params,
+                           params_approx=True, family=fam.name,
+                           description=f"{fam.label}: smallest public checkpoint, decoder-only (left context only)")
+                for fam in DECODER_FAMILIES.values()]
+    return entries
+
+
+def _missing_folder(name: str) -> UnsupportedModelError:
+    return UnsupportedModelError(f"Model folder {name!r} does not exist. Give a folder with config.json and weights.")
+
+
+def _resolve_moefied(name: str) -> ModelEntry:
+    target, _, experts = name[len(MOEFIED_PREFIX):].rpartition("@")
+    if not target or not experts.isdigit() or int(experts) < 2:
+        raise ModelNotAvailableError(f"Write a MoE-fied model as moefied:<folder or Hub id>@<experts>, e.g. "
+                                     f"moefied:bert-base-uncased@16 (got {name!r}).")
+    path = Path(target).expanduser()
+    if not path.exists() and target.startswith((".", "/", "~")):
+        raise _missing_folder(target)
+    return ModelEntry(name=name, source="moefied", location=str(path.resolve()) if path.exists() else target,
+                      num_experts=int(experts), family="moefied")
+
+
+def resolve(name: str) -> ModelEntry:
+    """Turn what the user typed (registry name, short name, folder, Hub id) into an entry."""
+    name = name.strip()
+    if not name:
+        raise ModelNotAvailableError("No model name given. Pick one of: " + ", ".join(e.name for e in list_models()))
+    if name.startswith(MOEFIED_PREFIX):
+        return _resolve_moefied(name)
+    for entry in list_models():
+        if name == entry.name or (entry.source == "hub" and (name == entry.location or f"google/{name}" == entry.name)):
+            return entry
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")) or (os.sep in name and name.count("/") != 1):
+        if not path.is_dir():
+            raise _missing_folder(name)
+        return ModelEntry(name=str(path), source="local", location=str(path.resolve()),
+                          num_experts=_folder_experts(path), family=_folder_family(path))
+    if name.count("/") == 1:
+        return ModelEntry(name=name, source="hub", location=name, family="")
+    known = ", ".join(e.name for e in list_models())
+    raise ModelNotAvailableError(f"Unknown model {name!r}. Known models: {known}; or give a local folder or a Hub id.")
+
+
+def default_model_name() -> str:
+    """A cached google checkpoint of the paper when there is one, else the first bundled demo."""
+    entries = list_models()
+    for entry in entries:  # the paper's checkpoints only (not the large Switch or decoder-only ones)
+        if entry.name.startswith("google/switch-base-") and hub_model_cached(entry.location):
+            return entry.name
+    demos = [e for e in entries if e.is_demo]
+    if demos:
+        return demos[0].name
+    raise ModelNotAvailableError(
+        "No model is available offline: no bundled demo under models/ and no google/switch-base-N in the "
+        "Hugging Face cache. Train one with `python -m core train-demo --experts 8 --out models/demo-switch-8`."
+    )
+
+
+def check_local_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise UnsupportedModelError(f"{folder} has no config.json, so it is not a model checkpoint folder.")
+    if not any((folder / w).is_file() for w in WEIGHT_FILES):
+        raise UnsupportedModelError(f"{folder} has a config.json but no weights ({', '.join(WEIGHT_FILES)}).")

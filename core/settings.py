@@ -1,0 +1,34 @@
+"""Settings in one place: where things live (environment variables) and the named limits pages and the CLI share."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODELS_DIR = REPO_ROOT / "models"
+
+# ---------- environment variables ----------
+MODEL_ENV = "ROUTING_LENS_MODEL"  # the app's default model (tests and deployments set it)
+CACHE_ENV = "ROUTING_LENS_CACHE"  # the runtime cache folder (default cache/)
+DATA_ENV = "ROUTING_LENS_DATA"  # the benchmark data folder (after --data-dir, before the defaults)
+
+# ---------- named limits ----------
+MAX_TOKENS = 512  # longer inputs are truncated (and the trace says so)
+TRACE_MAX_SENTENCES = 10  # sentences the Trace page draws at once
+TRACE_TEXT_MAX_CHARS = 20_000  # what the Trace page's text box accepts
+SENTENCE_PREVIEW_CHARS = 300  # a longer sentence is shown cut, with an ellipsis
+COMPARE_SENTENCE_MAX_CHARS = 5_000
+COMPARE_WORD_MAX_CHARS = 100
+LEARN_SENTENCE_MAX_CHARS = 2_000
+# From this size on the sidebar shows how the model was placed, even when it loaded whole onto one device.
+PLACEMENT_CAPTION_MIN_PARAMS = 500_000_000
+
+
+def cache_dir() -> Path:
+    """Runtime cache (traces, trained models, datasets); `ROUTING_LENS_CACHE` overrides `cache/`."""
+    return Path(os.environ.get(CACHE_ENV, REPO_ROOT / "cache"))
+
+
+def env_model() -> str | None:
+    """The model named by `ROUTING_LENS_MODEL`, if any."""
+    return os.environ.get(MODEL_ENV) or None

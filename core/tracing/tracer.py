@@ -1,0 +1,256 @@
+"""Batched tracing of router probabilities with forward hooks on the router modules.
+
+Why hooks: they see exactly what each router computed, in every transformers version (the
+`encoder_router_logits` output field is wrong in 5.0–5.17, docs/definitions.md), and they let us skip the LM
+head and, when only the encoder is asked for, the whole decoder.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.errors import InputError
+from core.models.adapters import Captured
+from core.models.loading import LoadedModel
+from core.settings import MAX_TOKENS
+from core.tracing.cache import TraceCache, trace_key
+from core.tracing.routing_trace import RoutingTrace, StackRouting
+from core.tracing.words import assign_tokens, pool, pooling_matrix, word_spans
+from core.types import STACKS, Stack
+
+DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU slow down past a few thousand rows)
+DEFAULT_BATCH_SIZE = 64
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class _Encoded:
+    """One text after tokenisation and word alignment, before the forward pass."""
+
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    token_spans: np.ndarray
+    token_word: np.ndarray
+    word_spans: np.ndarray
+    word_source: np.ndarray  # index of each kept word among all whitespace words of the text
+    truncated: bool
+    n_input_tokens: int
+
+
+class Tracer:
+    """Traces texts through a loaded MoE model (any adapter family); thread-safe (one forward pass at a time)."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        cache: TraceCache | None = None,
+        max_tokens: int = MAX_TOKENS,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.loaded = loaded
+        self.cache = cache
+        self.max_tokens = max_tokens
+        self.batch_tokens = batch_tokens
+        self.batch_size = batch_size
+        self.adapter = loaded.adapter
+        self.routers = self.adapter.routers(loaded.model)
+        if not self.routers:
+            raise InputError(f"{loaded.name} has no router layers to trace.")
+        self._lock = threading.Lock()
+        self._captured: dict[tuple[Stack, int], Captured] = {}
+        tok = loaded.tokenizer
+        self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
+        self.eos_id = tok.eos_token_id
+
+    # ---------- tokenisation ----------
+    def encode(self, text: str) -> _Encoded:
+        """Tokenise with offsets, truncate to `max_tokens` (keeping EOS), align tokens to words.
+        Not thread-safe (fast tokenizers raise "Already borrowed" under concurrent use): `trace` calls it under
+        the tracer's lock."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The text is empty. Type a sentence to trace.")
+        enc = self.loaded.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True, verbose=False)
+        ids = list(enc["input_ids"])
+        if not ids:
+            raise InputError("The tokenizer produced no tokens for this text. Type a sentence with words in it.")
+        spans = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
+        n_input = len(ids)
+        truncated = n_input > self.max_tokens
+        if truncated:  # keep the end-of-sequence token where the tokenizer adds one (T5 does; most causal LMs do not)
+            ends_with_eos = self.eos_id is not None and ids[-1] == self.eos_id
+            keep = self.max_tokens - (1 if ends_with_eos else 0)
+            ids = ids[:keep] + ([self.eos_id] if ends_with_eos else [])
+            spans = np.concatenate([spans[:keep], np.zeros((len(ids) - keep, 2), np.int32)])
+        all_words = word_spans(text)
+        token_word_all = assign_tokens(spans, all_words)
+        kept = np.unique(token_word_all[token_word_all >= 0])  # words that have at least one token
+        remap = np.full(len(all_words), -1, dtype=np.int32)
+        remap[kept] = np.arange(len(kept), dtype=np.int32)
+        token_word = np.where(token_word_all >= 0, remap[np.maximum(token_word_all, 0)], -1).astype(np.int32)
+        tokens = self.loaded.tokenizer.convert_ids_to_tokens(ids)
+        return _Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
+
+    # ---------- hooks ----------
+    def _hook(self, stack: Stack, block: int):
+        convert = self.adapter.converter(stack, block)
+
+        def hook(_module, _inputs, output):
+            self._captured[(stack, block)] = convert(output)
+
+        return hook
+
+    def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...]) -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
+        """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool,
+        selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S)."""
+        device = self.loaded.input_device
+        width = max(len(e.ids) for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, e in enumerate(batch):
+            ids[i, : len(e.ids)] = torch.tensor(e.ids)
+            mask[i, : len(e.ids)] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        model = self.loaded.model
+        handles = [
+            module.register_forward_hook(self._hook(stack, block))
+            for stack in stacks
+            for block, module in self.routers.get(stack, [])
+        ]
+        try:
+            self._captured.clear()
+            with torch.inference_mode():
+                skip = self.adapter.run(model, ids, mask, stacks)
+            out = {}
+            n_rows = ids.shape[0]
+            for key, (probs, dropped, selected) in self._captured.items():
+                probs = probs.reshape(n_rows, -1, probs.shape[-1])
+                dropped = dropped.reshape(n_rows, -1)
+                selected = selected.reshape(n_rows, -1, selected.shape[-1])
+                if key[0] == "decoder" and skip:
+                    probs, dropped, selected = probs[:, skip:], dropped[:, skip:], selected[:, skip:]
+                out[key] = (probs.cpu().numpy(), dropped.cpu().numpy(), selected.to(torch.int16).cpu().numpy())
+            return out
+        finally:
+            for h in handles:
+                h.remove()
+            self._captured.clear()
+
+    def _batches(self, encoded: list[_Encoded]) -> list[list[int]]:
+        """Length buckets: indices sorted by length, cut so that padded tokens per batch stay bounded."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids), reverse=True)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            width = len(encoded[current[0]].ids) if current else len(encoded[i].ids)
+            if current and ((len(current) + 1) * width > self.batch_tokens or len(current) >= self.batch_size):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _assemble(self, e: _Encoded, b: int, stacks: tuple[Stack, ...], captured) -> RoutingTrace:
+        n = len(e.ids)
+        pooling = pooling_matrix(e.token_word, len(e.word_spans))
+        routing = {}
+        for stack in stacks:
+            blocks = [blk for blk, _ in self.routers.get(stack, [])]
+            if not blocks:
+                continue
+            probs = np.stack([captured[(stack, blk)][0][b, :n] for blk in blocks]).astype(np.float32)
+            dropped = np.stack([captured[(stack, blk)][1][b, :n] for blk in blocks])
+            selected = np.stack([captured[(stack, blk)][2][b, :n] for blk in blocks])
+            routing[stack] = StackRouting(
+                layers=np.asarray(blocks, dtype=np.int32),
+                token_probs=probs,
+                top1=probs.argmax(axis=-1).astype(np.int16),
+                dropped=dropped.astype(bool),
+                word_probs=pool(probs, pooling),
+                selected=selected.astype(np.int16),
+            )
+        lm = self.loaded
+        return RoutingTrace(
+            text=e.text,
+            model=lm.name,
+            revision=lm.revision,
+            dtype=lm.dtype,
+            num_experts=lm.num_experts,
+            tokens=e.tokens,
+            token_spans=e.token_spans,
+            token_word=e.token_word,
+            words=[e.text[s:t] for s, t in e.word_spans],
+            word_spans=e.word_spans,
+            word_source=e.word_source,
+            stacks=routing,
+            truncated=e.truncated,
+            n_input_tokens=e.n_input_tokens,
+        )
+
+    # ---------- public ----------
+    def key(self, text: str, stacks: tuple[Stack, ...]) -> str:
+        lm = self.loaded
+        # Quantised weights route differently from full precision; device_map / offload placements do not.
+        precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
+        return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
+
+    def trace(
+        self,
+        texts: str | Sequence[str],
+        stacks: Sequence[Stack] = STACKS,
+        progress: Progress | None = None,
+    ) -> list[RoutingTrace]:
+        """Trace each text (cache first); results are in input order and independent of batching."""
+        if isinstance(texts, str):
+            texts = [texts]
+        stacks = tuple(s for s in STACKS if s in stacks)
+        if not stacks:
+            raise InputError("Choose at least one stack to trace: encoder and/or decoder.")
+        # One-stack models (MoE-fied encoder, decoder-only MoE) return their one stack whatever is asked.
+        stacks = tuple(s for s in stacks if s in self.routers) or tuple(s for s in STACKS if s in self.routers)
+        results: list[RoutingTrace | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"Text {i + 1} is empty. Type a sentence to trace.")
+            hit = self._cached(text, stacks)
+            if hit is not None:
+                results[i] = hit
+            else:
+                todo.setdefault(text, []).append(i)
+        unique = list(todo)
+        done = len(texts) - sum(len(v) for v in todo.values())
+        if progress:
+            progress(done, len(texts))
+        with self._lock:  # one tokenizer and one model, shared by every app session: one caller at a time
+            encoded = [self.encode(t) for t in unique]
+            for batch in self._batches(encoded):
+                captured = self._forward([encoded[i] for i in batch], stacks)
+                for b, i in enumerate(batch):
+                    trace = self._assemble(encoded[i], b, stacks, captured)
+                    if self.cache is not None:
+                        self.cache.put(self.key(unique[i], stacks), trace)
+                    for j in todo[unique[i]]:
+                        results[j] = trace
+                    done += len(todo[unique[i]])
+                if progress:
+                    progress(done, len(texts))
+        return results  # type: ignore[return-value]
+
+    def _cached(self, text: str, stacks: tuple[Stack, ...]) -> RoutingTrace | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(self.key(text, stacks))
+        if hit is None and stacks == ("encoder",) and "decoder" in self.routers:
+            full = self.cache.get(self.key(text, ("encoder", "decoder")))
+            if full is not None:
+                full.stacks = {"encoder": full.stacks["encoder"]}
+                hit = full
+        return hit

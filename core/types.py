@@ -1,0 +1,14 @@
+"""Names shared across the wings, as `Literal` types so a typo is a type error, not a silent branch."""
+from __future__ import annotations
+
+from typing import Literal
+
+Stack = Literal["encoder", "decoder"]
+STACKS: tuple[Stack, ...] = ("encoder", "decoder")
+Placement = Literal["auto", "single", "device_map", "offload", "8bit", "4bit"]
+PLACEMENTS: tuple[Placement, ...] = ("auto", "single", "device_map", "offload", "8bit", "4bit")
+DType = Literal["float32", "bfloat16", "float16"]
+Architecture = Literal["encoder-decoder", "decoder-only", "encoder (MoE-fied)"]
+# "switch", "moefied" or a decoder-only family name (core.models.adapters.decoder_only.DECODER_FAMILIES).
+Family = str
+Level = Literal["word", "token"]

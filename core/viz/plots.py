@@ -1,0 +1,231 @@
+"""Plotly figure builders: data in, figure out. Shared by the app, the CLI report and the tests.
+
+Colours: experts always get the same colour everywhere (Okabe–Ito, colour-blind safe, for up to 8
+experts; an evenly sampled cividis beyond); probabilities use the perceptually uniform cividis scale.
+Figures use a transparent background so they read in Streamlit's light and dark themes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from core.analysis.metrics import entropy_bits, jss
+from core.tracing.routing_trace import RoutingTrace
+from core.types import Level, Stack
+
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
+PROB_SCALE = "Cividis"
+LABEL_COLORS = {"T": "#0072B2", "F": "#D55E00"}
+STACK_COLORS = {"encoder": "#0072B2", "decoder": "#E69F00"}
+FONT = dict(size=15)
+
+
+def expert_colors(n: int) -> list[str]:
+    if n <= len(OKABE_ITO):
+        return OKABE_ITO[:n]
+    return px.colors.sample_colorscale("Cividis", [i / max(n - 1, 1) for i in range(n)])
+
+
+def _style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
+    fig.update_layout(title=dict(text=title), font=FONT, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                      margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2))
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def _labels(trace, level: str) -> list[str]:
+    items = trace.tokens if level == "token" else trace.words
+    return [f"{i}:{t}" for i, t in enumerate(items)]  # unique labels, so repeated words keep their own row
+
+
+# ---------------- trace page ----------------
+def routing_heatmap(trace: RoutingTrace, stack: Stack, layer_pos: int, level: Level = "word", tag: str = "") -> go.Figure:
+    """Router probabilities of one sparse layer: rows = tokens or words, columns = experts. `tag`: the model
+    family's figure tag (its adapter's copy), appended to the title."""
+    s = trace.stack(stack)
+    probs = (s.word_probs if level == "word" else s.token_probs)[layer_pos]
+    labels = _labels(trace, level)
+    fig = go.Figure(go.Heatmap(
+        z=probs, x=[f"e{e}" for e in range(probs.shape[1])], y=labels, zmin=0, zmax=1, colorscale=PROB_SCALE,
+        colorbar=dict(title="p"), hovertemplate="%{y}<br>expert %{x}<br>p = %{z:.3f}<extra></extra>",
+    ))
+    if level == "token":
+        dropped = np.nonzero(s.dropped[layer_pos])[0]
+        for t in dropped:
+            fig.add_annotation(x=f"e{int(s.top1[layer_pos, t])}", y=labels[t], text="✕ dropped", showarrow=False,
+                               font=dict(color="#D55E00", size=12))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    title = f"{stack} block {int(s.layers[layer_pos])}" + tag
+    return _style(fig, title, height=max(260, 24 * len(labels) + 120))
+
+
+def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: str = "") -> go.Figure:
+    """Overview: the top-1 expert of every token (columns) at every sparse layer (rows); hover gives p."""
+    s = trace.stack(stack)
+    probs = s.token_probs if level == "token" else s.word_probs
+    top1 = probs.argmax(-1)
+    pmax = probs.max(-1)
+    n_exp = probs.shape[-1]
+    colors = expert_colors(n_exp)
+    scale = []
+    for e, c in enumerate(colors):
+        scale += [[e / n_exp, c], [(e + 1) / n_exp, c]]
+    labels = _labels(trace, level)
+    text = np.vectorize(lambda e: f"e{e}")(top1).astype(object)
+    if level == "token":
+        text = np.where(s.dropped, text + "✕", text)
+    k = s.top_k
+    # The experts the model chose: its own top-k per token; per word, the top-k of the pooled distribution.
+    chosen = s.selected if level == "token" else np.argsort(-probs, axis=-1)[..., :k]
+    chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
+    custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)
+    fig = go.Figure(go.Heatmap(
+        z=top1 + 0.5, x=labels, y=[f"block {int(b)}" for b in s.layers], zmin=0, zmax=n_exp, colorscale=scale,
+        customdata=custom, text=text, texttemplate="%{text}" if len(labels) <= 40 else None, showscale=False,
+        hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]}"
+                      + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "") + "<extra></extra>",
+    ))
+    fig.update_xaxes(type="category", tickangle=-45)
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + (" (✕ = dropped)" if level == "token" else "")
+                  + tag,
+                  height=120 + 45 * len(s.layers))
+
+
+def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
+    """Per layer: mean router entropy (bits) and each expert's load (its share of the top-k choices)."""
+    s = trace.stack(stack)
+    n_exp = s.token_probs.shape[-1]
+    colors = expert_colors(n_exp)
+    fig = go.Figure()
+    layers = [f"block {int(b)}" for b in s.layers]
+    sel = s.selected.reshape(len(layers), -1).astype(np.int64)
+    loads = np.stack([np.bincount(sel[li], minlength=n_exp) / max(sel.shape[1], 1) for li in range(len(layers))])
+    for e in range(n_exp):
+        fig.add_bar(x=layers, y=loads[:, e], name=f"e{e}", marker_color=colors[e],
+                    hovertemplate=f"e{e}" + "<br>%{x}<br>load %{y:.2f}<extra></extra>")
+    ent = entropy_bits(s.token_probs).mean(axis=1)
+    fig.add_scatter(x=layers, y=ent / np.log2(n_exp), mode="lines+markers", name="entropy / max", yaxis="y2",
+                    line=dict(color="#000000", dash="dot"),
+                    customdata=ent, hovertemplate="%{x}<br>mean entropy %{customdata:.2f} bits<extra></extra>")
+    fig.update_layout(barmode="stack", yaxis=dict(title="expert load", range=[0, 1]),
+                      yaxis2=dict(title="router entropy (÷ log2 E)", overlaying="y", side="right", range=[0, 1]))
+    return _style(fig, f"{stack}: expert load and router entropy per layer" + tag, height=380)
+
+
+# ---------------- compare page ----------------
+def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], stack: str,
+                          names: tuple[str, str] = ("sentence 1", "sentence 2")) -> go.Figure:
+    """Per layer, the word's routing in the two sentences side by side, with the layer's JSS in the title."""
+    from plotly.subplots import make_subplots
+
+    n_layers, n_exp = p1.shape
+    sims = jss(p1, p2)
+    cols = min(3, n_layers)
+    rows = int(np.ceil(n_layers / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"block {b}: JSS {s:.3f}" for b, s in zip(layers, sims)],
+                        shared_yaxes=True)
+    experts = [f"e{e}" for e in range(n_exp)]
+    for li in range(n_layers):
+        r, c = divmod(li, cols)
+        for p, name, color in ((p1, names[0], "#0072B2"), (p2, names[1], "#E69F00")):
+            fig.add_bar(x=experts, y=p[li], name=name, marker_color=color, showlegend=li == 0, row=r + 1, col=c + 1,
+                        hovertemplate=f"{name}<br>" + "%{x}: p = %{y:.3f}<extra></extra>")
+    fig.update_yaxes(range=[0, 1])
+    return _style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
+
+
+def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False) -> go.Figure:
+    """JSS of the two occurrences per sparse layer, one line per stack. `by_position`: x = the k-th sparse layer
+    (so models with different block numbers share one axis), with the block in the hover."""
+    fig = go.Figure()
+    extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
+    for i, (stack, (layers, values)) in enumerate(curves.items()):
+        x = list(range(1, len(layers) + 1)) if by_position else [f"block {b}" for b in layers]
+        fig.add_scatter(x=x, y=values, mode="lines+markers", name=stack, customdata=list(layers),
+                        line=dict(color=STACK_COLORS.get(stack, extra[i % len(extra)])),
+                        hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra></extra>")
+    if by_position:
+        fig.update_xaxes(title="sparse layer (1 = first)", dtick=1)
+    lowest = min((float(np.min(v)) for _, v in curves.values()), default=0.0)
+    fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
+    return _style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
+
+
+# ---------------- benchmark figures ----------------
+def kde_figure(wic_kde: pd.DataFrame, model: str = "pooled", tag: str = "") -> go.Figure:
+    """Fig. 1: density of WiC routing JSS for same-meaning (T) and different-meaning (F) pairs."""
+    frame = wic_kde[wic_kde.model == model]
+    stacks = list(dict.fromkeys(frame["stack"]))
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=max(len(stacks), 1), subplot_titles=stacks, shared_yaxes=True)
+    for i, stack in enumerate(stacks):
+        for label, g in frame[frame["stack"] == stack].groupby("label", sort=True):
+            fig.add_scatter(x=g.x, y=g.density, mode="lines", name=f"{'same' if label == 'T' else 'different'} meaning ({label})",
+                            line=dict(color=LABEL_COLORS.get(label)), showlegend=i == 0, row=1, col=i + 1)
+        fig.update_xaxes(title="routing JSS", row=1, col=i + 1)
+    fig.update_yaxes(title="density", row=1, col=1)
+    return _style(fig, f"Fig. 1 — WiC routing similarity by label ({model})" + tag, height=380)
+
+
+def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") -> go.Figure:
+    """Fig. 2: layer-wise Cohen's d (same vs different meaning) for each stack."""
+    frame = cohens[cohens.model == model]
+    fig = go.Figure()
+    for stack, g in frame.groupby("stack", sort=False):
+        g = g.sort_values("layer_pos")
+        fig.add_scatter(x=g.layer_pos + 1, y=g.d, mode="lines+markers", name=stack, line=dict(color=STACK_COLORS.get(stack)),
+                        customdata=g.layer, hovertemplate="sparse layer %{x} (block %{customdata})<br>d = %{y:.3f}<extra></extra>")
+    fig.add_hline(y=0, line=dict(color="#999999", width=1))
+    fig.update_xaxes(title="sparse layer", dtick=1)
+    fig.update_yaxes(title="Cohen's d (T − F)")
+    return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + tag, height=380)
+
+
+def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encoder", scope: str = "pooled") -> go.Figure:
+    """Fig. 3: per-lemma routing difference (T − F) vs WordNet senses, with the linear trend. `scope`: "pooled",
+    "pooled <family>" (when several families were run) or one model."""
+    frame = poly[poly["stack"] == stack]
+    if scope.startswith("pooled ") and "family" in frame:
+        frame = frame[frame["family"] == scope.split(" ", 1)[1]]
+    elif not scope.startswith("pooled"):
+        frame = frame[frame["model"] == scope]
+    frame = frame.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
+    fig = go.Figure(go.Scatter(x=frame.senses, y=frame.difference, mode="markers", text=frame.lemma, name="lemma",
+                               marker=dict(color="#0072B2", opacity=0.6),
+                               hovertemplate="%{text}<br>%{x} senses<br>difference %{y:.4f}<extra></extra>"))
+    t = trend[(trend.model == scope) & (trend["stack"] == stack)]
+    title = f"Fig. 3 — routing difference vs WordNet senses ({stack}{'' if scope == 'pooled' else ', ' + scope})"
+    if len(t) and np.isfinite(t.slope.iloc[0]) and len(frame):
+        row = t.iloc[0]
+        xs = np.array([frame.senses.min(), frame.senses.max()])
+        fig.add_scatter(x=xs, y=row.intercept + row.slope * xs, mode="lines", name="linear trend",
+                        line=dict(color="#D55E00"))
+        title += f": r = {row.r:.3f}, p = {row.p:.3g}, n = {int(row.n)}"
+    fig.update_xaxes(title="number of WordNet senses")
+    fig.update_yaxes(title="mean JSS(T) − mean JSS(F)")
+    return _style(fig, title, height=420)
+
+
+# ---------------- across families ----------------
+def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
+    """The same metrics for every model and stack side by side (encoder–decoder, decoder-only, MoE-fied)."""
+    from core.analysis.comparison import COMPARISON_METRICS
+
+    metrics = list(metrics or COMPARISON_METRICS)
+    fig = go.Figure()
+    colors = OKABE_ITO + list(px.colors.qualitative.Safe)
+    for i, (_, row) in enumerate(comparison.iterrows()):
+        arch = f" ({row['architecture']})" if row.get("architecture") else ""
+        fig.add_bar(x=metrics, y=[row[m] for m in metrics], name=f"{row['model']} · {row['stack']}{arch}",
+                    marker_color=colors[i % len(colors)],
+                    hovertemplate=f"{row['model']} · {row['stack']}" + "<br>%{x}: %{y:.3f}<extra></extra>")
+    fig.add_hline(y=0, line=dict(color="#999999", width=1))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="Spearman ρ  /  Cohen's d")
+    return _style(fig, "Across models and families: the same metrics side by side", height=440)

@@ -1,0 +1,92 @@
+"""A self-contained `report.html`: tables beside the published values and the three figures.
+
+plotly.js is embedded once (no CDN), so the file opens offline.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from core.analysis.paper import CITATION
+from core.analysis.results import Results
+from core.viz import plots
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.note{background:#fff6e0;padding:.6em 1em;border-left:4px solid #E69F00}
+"""
+
+
+def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Readable table: one row per model, stack and setting with ρ [CI], p, n, published ρ and the difference."""
+    out = frame.copy()
+    out["ρ [95% CI]"] = [f"{r:.4f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(out.rho, out.ci_low, out.ci_high)]
+    out["p"] = out.p.map(lambda v: f"{v:.2g}")
+    out["published ρ"] = out.published_rho.map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    out["difference"] = out.difference.map(lambda v: "" if pd.isna(v) else f"{v:+.4f}")
+    return out[["model", "experts", "stack", "setting", "dataset", "ρ [95% CI]", "p", "n", "published ρ", "difference"]]
+
+
+def polysemy_stacks(results: Results, scope: str) -> list[str]:
+    """The stacks that have a Fig. 3 trend for `scope` (a pooled scope or a model)."""
+    trend = results.polysemy_trend
+    return [s for s in dict.fromkeys(results.polysemy["stack"]) if ((trend.model == scope) & (trend["stack"] == s)).any()]
+
+
+def pooled_scopes(results: Results) -> list[str]:
+    """"pooled", or one "pooled <family>" per family when a run mixed families (core.analysis.experiments.scopes)."""
+    return [m for m in dict.fromkeys(results.cohens_d.model) if str(m).startswith("pooled")] or ["pooled"]
+
+
+def figure_tag(results: Results, scope: str) -> str:
+    """The figure tag of a scope's models (their adapters' copy, saved in models.csv) when they all share one."""
+    models = results.models
+    if "figure_tag" not in models:
+        return ""
+    if scope.startswith("pooled "):
+        models = models[models.family == scope.split(" ", 1)[1]]
+    elif scope != "pooled":
+        models = models[models.model == scope]
+    tags = {"" if pd.isna(t) else str(t) for t in models.figure_tag}
+    return tags.pop() if len(tags) == 1 else ""
+
+
+def _fig_html(fig, first: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=True if first else False)
+
+
+def render(results: Results) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Routing Lens report</title><style>{CSS}</style>"
+             "</head><body><h1>Routing Lens — reproduction report</h1>",
+             f"<p>Reproducing {html.escape(CITATION)}. Definitions: docs/definitions.md in Routing Lens (JSS = 1 − "
+             "base-2 JSD; Spearman ρ with p, n and a bootstrap 95% CI).</p>"]
+    parts.append("<h2>Models</h2>" + results.models.drop(columns="figure_tag", errors="ignore").to_html(index=False, escape=True))
+    for note in results.notes:
+        parts.append(f"<p class='note'>{html.escape(note.text)}</p>")
+    parts.append("<h2>Table 1 — word similarity (words traced alone)</h2>"
+                 + correlation_table(results.table1).to_html(index=False, escape=True))
+    parts.append("<h2>Table 2 — SCWS without and with context</h2>"
+                 + correlation_table(results.table2).to_html(index=False, escape=True))
+    comparison = results.comparison
+    parts.append("<h2>Across models: the same metrics side by side</h2>"
+                 + comparison.to_html(index=False, escape=True, float_format="%.4f"))
+    figs = [plots.comparison_figure(comparison)]
+    for scope in pooled_scopes(results):
+        tag = figure_tag(results, scope)
+        figs += [plots.kde_figure(results.wic_kde, scope, tag), plots.cohens_d_figure(results.cohens_d, scope, tag)]
+        figs += [plots.polysemy_figure(results.polysemy, results.polysemy_trend, stack, scope)
+                 for stack in polysemy_stacks(results, scope)]
+    parts.append("<h2>Figures</h2>")
+    parts += [_fig_html(f, i == 0) for i, f in enumerate(figs)]
+    parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(results: Results, out: Path) -> Path:
+    path = out / "report.html"
+    path.write_text(render(results), encoding="utf-8")
+    return path

