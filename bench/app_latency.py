@@ -1,6 +1,6 @@
 """Server-side latency of a trace interaction on the demo model, and memory with N concurrent sessions.
 
-    python bench/app_latency.py [--sessions 8] [--repeats 10]
+    python -m bench.app_latency [--sessions 8] [--repeats 10]
 
 Uses streamlit's AppTest (the real script run, figures built, no browser): the time from setting a new
 sentence to the rendered page with its heatmaps. Then N sessions in threads trace different sentences;

@@ -1,6 +1,6 @@
 """Decoder-only MoE at real sizes: memory plan vs measured RSS, tracing throughput, and what disk offload costs.
 
-    python bench/decoder_families.py [--shapes granite olmoe] [--sentences 300] [--offload-fraction 0.5]
+    python -m bench.decoder_families [--shapes granite olmoe] [--sentences 300] [--offload-fraction 0.5]
 
 Random-init models of the real shapes of ibm-granite/granite-3.0-1b-a400m-base (1.33B, 32 experts, top-8)
 and allenai/OLMoE-1B-7B-0924 (6.9B, 64 experts, top-8) — no download — saved in bf16 and loaded back through

@@ -1,6 +1,6 @@
 """Time to MoE-fy all-MiniLM-L6-v2 for each expert count, and to trace WiC dev (638 pairs).
 
-    python bench/moefy_time.py [--experts 8 16 32 64 128]
+    python -m bench.moefy_time [--experts 8 16 32 64 128]
 
 Partitions are computed fresh (an empty cache folder), then WiC dev's 1,276 sentences are traced.
 """

@@ -1,6 +1,6 @@
 """Wall time and peak memory of a reproduction for a random model of the switch-base-8 shape.
 
-    python bench/reproduce_time.py [--limit 150] [--experts 8]
+    python -m bench.reproduce_time [--limit 150] [--experts 8]
 
 Runs `reproduce` with --limit on a cold trace cache, then again warm, and extrapolates the cold time to the
 full datasets by the number of tokens traced (printed as an extrapolation). `--limit 0` runs everything.

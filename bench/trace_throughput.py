@@ -1,6 +1,6 @@
 """Tracing throughput: naive per-sentence full forward vs this engine, against the machine's FLOP bound.
 
-    python bench/trace_throughput.py [--experts 8 32 128] [--sentences 300] [--naive-sentences 40]
+    python -m bench.trace_throughput [--experts 8 32 128] [--sentences 300] [--naive-sentences 40]
 
 Random-init models of the real google/switch-base-N shape (no download); the bundled demo tokenizer
 (vocabulary ids are valid indices of the 32k embedding). Prints tokens/s, speed-up and % of bound.

@@ -188,3 +188,40 @@ def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkey
         _no_exception(at)
         assert [t.value for t in at.text][0] == sentences[i]
         assert _charts(at) == 8  # one sentence: 2 stacks x 4 charts
+
+
+def test_benchmarks_page_labels_results_from_models_csv_alone(app_env, tmp_cache, tiny_model_dir):
+    """Bug 4: the select box label read every CSV of every saved result on each rerun. An older result whose big
+    CSVs are gone (or unreadable) must still be listed, labelled from models.csv, and the newest one shown."""
+    import os
+    import time
+
+    from core.analysis.reproduce import reproduce, results_dir
+
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
+    older = results_dir(["older"], 10)
+    reproduce([tracer], older, limit=10)
+    for name in ("wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend", "table1", "table2"):
+        (older / f"{name}.csv").unlink()
+    past = time.time() - 60
+    os.utime(older, (past, past))
+    newer = results_dir(["newer"], 12)
+    reproduce([tracer], newer, limit=12)
+    at = _app("pages/benchmarks.py")
+    _no_exception(at)
+    box = at.selectbox(key="bench_result")
+    assert box.value == str(newer)
+    assert any(older.name in label and tracer.loaded.name in label for label in box.options), box.options
+
+
+def test_placement_caption_follows_the_named_threshold(app_env, monkeypatch):
+    """Bug 5: the sidebar shows the placement for models past a named size (settings), not a bare 5e8."""
+    import ui.sidebar
+
+    at = _app()
+    _no_exception(at)
+    assert not any("Placement" in c.value for c in at.sidebar.caption)  # a tiny model, loaded whole
+    monkeypatch.setattr(ui.sidebar, "PLACEMENT_CAPTION_MIN_PARAMS", 0)
+    at = _app()
+    _no_exception(at)
+    assert any("Placement" in c.value and "loads whole" in c.value for c in at.sidebar.caption)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.analysis.experiments import BenchmarkData, Results, run
 from core.models.adapters import SwitchAdapter
@@ -193,3 +194,27 @@ def test_reproduce_bad_limit_is_a_clear_error(tiny_model_dir, capsys):
 
     assert main(["reproduce", "--model", str(tiny_model_dir), "--limit", "1"]) == 2
     assert "--limit must be at least 3" in capsys.readouterr().err
+
+
+def test_reproduce_reads_wordnet_from_the_given_data_dir(tiny_model_dir, tmp_cache, tmp_path, monkeypatch):
+    """Bug 2: `reproduce(data_dir=...)` must take WordNet's lexnames from that folder too. Here the data exists
+    only there: no default location holds any, and the cache has no WordNet copy yet."""
+    from core.analysis import datadir
+    from core.analysis.reproduce import reproduce
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (shared / "wordnet" / "lexnames").is_file():
+        pytest.fail(f"The benchmark data is missing: expected it in {shared} (../shared/data beside the repository).")
+    only_here = tmp_path / "my-data"
+    only_here.mkdir()
+    for name in ("wordsim353", "simlex999", "scws", "wic", "wordnet"):
+        (only_here / name).symlink_to(shared / name)
+    monkeypatch.delenv("ROUTING_LENS_DATA", raising=False)
+    monkeypatch.setattr(datadir, "candidates", lambda: [])
+    assert not (tmp_cache / "nltk_data").exists()
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
+    results = reproduce([tracer], tmp_path / "out", data_dir=only_here, limit=30)
+    assert (tmp_cache / "nltk_data" / "corpora" / "wordnet" / "lexnames").is_file()
+    assert len(results.table1) and (tmp_path / "out" / "report.html").is_file()

@@ -168,3 +168,74 @@ def test_frames(tiny_loaded):
     assert (tok["is_selected"] == tok["is_top1"]).all()
     words = trace.to_frame("decoder", "word")
     assert set(words["word"]) == set(trace.words)
+
+
+def test_csv_of_both_stacks_has_one_header(tiny_loaded):
+    """Bug 1: the Trace page's CSV with both stacks had a second header line in the middle."""
+    import io
+
+    import pandas as pd
+
+    trace = Tracer(tiny_loaded).trace("I sat on the river bank")[0]
+    text = trace.to_csv()
+    header = text.splitlines()[0]
+    assert text.splitlines().count(header) == 1
+    frame = pd.read_csv(io.StringIO(text))
+    assert list(dict.fromkeys(frame["stack"])) == ["encoder", "decoder"]
+    assert len(frame) == sum(len(trace.to_frame(s)) for s in trace.stacks)
+    assert frame["probability"].dtype.kind == "f"  # no header row parsed as data
+
+
+class _OneCallerTokenizer:
+    """Wraps a fast tokenizer and records how many threads are inside it at once (they must never overlap: a
+    fast tokenizer used concurrently can raise "Already borrowed")."""
+
+    def __init__(self, tokenizer) -> None:
+        import threading
+
+        self._tok = tokenizer
+        self._inside = 0
+        self._guard = threading.Lock()
+        self.most_at_once = 0
+
+    def __call__(self, *args, **kwargs):
+        import time
+
+        with self._guard:
+            self._inside += 1
+            self.most_at_once = max(self.most_at_once, self._inside)
+        try:
+            time.sleep(0.002)  # widen the window two unguarded callers would overlap in
+            return self._tok(*args, **kwargs)
+        finally:
+            with self._guard:
+                self._inside -= 1
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+
+def test_eight_threads_never_share_the_tokenizer(tiny_model_dir):
+    """Bug 3: every app session shares one tracer; tokenisation must happen under its lock."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    loaded = load_model(str(tiny_model_dir), dtype="float32")
+    guarded = _OneCallerTokenizer(loaded.tokenizer)
+    tracer = Tracer(dataclasses.replace(loaded, tokenizer=guarded))
+    texts = [f"sentence {i} about the river bank" for i in range(8)]
+    expected = {t: Tracer(loaded).trace(t)[0] for t in texts}
+
+    def hammer(i: int) -> bool:
+        ok = True
+        for round_ in range(5):
+            text = texts[(i + round_) % len(texts)]
+            got = tracer.trace([text, texts[i]])
+            ok &= all(np.allclose(g.stacks[s].token_probs, expected[g.text].stacks[s].token_probs, atol=1e-5)
+                      for g in got for s in ("encoder", "decoder"))
+        return ok
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(hammer, range(8)))
+    assert all(results)
+    assert guarded.most_at_once == 1

@@ -38,7 +38,7 @@ class StackComparison:
 
 
 def compare_word(t1: RoutingTrace, span1: tuple[int, int], t2: RoutingTrace, span2: tuple[int, int]) -> dict[str, StackComparison]:
-    """Per stack: the word's routing in each sentence and their JSS per layer (DESIGN §2 definitions)."""
+    """Per stack: the word's routing in each sentence and their JSS per layer (docs/definitions.md)."""
     out = {}
     for stack in t1.stacks:
         if stack not in t2.stacks:

@@ -1,4 +1,4 @@
-"""The paper's measures, thin over scipy (DESIGN §2)."""
+"""The paper's measures, thin over scipy (docs/definitions.md)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -18,7 +18,7 @@ def jss(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Correlation:
-    """Spearman ρ with everything DESIGN §2 asks to report beside it."""
+    """Spearman ρ with everything docs/definitions.md asks to report beside it."""
 
     rho: float
     p: float

@@ -23,7 +23,7 @@ def pick_device(requested: str | None = None) -> str:
 
 @functools.cache
 def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with AVX512-bf16 or AMX, where bf16 matmuls beat fp32 (DESIGN §5)."""
+    """True on CPUs with AVX512-bf16 or AMX, where bf16 matmuls beat fp32."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             flags = f.read()

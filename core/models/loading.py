@@ -47,7 +47,7 @@ class LoadedModel:
         adapter = adapter_for(model.config)
         if adapter is None:
             raise UnsupportedModelError(f"{name}: no adapter for model_type {model.config.model_type!r}.")
-        return cls(entry=ModelEntry(name, "local", f"/in-memory/{name}"), model=model, tokenizer=tokenizer,
+        return cls(entry=ModelEntry(name=name, source="local", location=f"/in-memory/{name}"), model=model, tokenizer=tokenizer,
                    config=model.config, adapter=adapter, revision="in-memory", device=str(model.device), dtype=dtype,
                    params=sum(p.numel() for p in model.parameters()))
 

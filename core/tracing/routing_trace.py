@@ -20,7 +20,7 @@ class StackRouting:
     """Routing of one stack (encoder or decoder) for one text.
 
     Rows are aligned to the *input tokens* in both stacks: for the decoder, row t is read at the
-    decoder position where token t is the input (teacher forcing, DESIGN §2).
+    decoder position where token t is the input (teacher forcing, docs/definitions.md).
     """
 
     layers: np.ndarray  # (L,) block index of each sparse layer

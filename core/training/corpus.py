@@ -1,4 +1,4 @@
-"""Training text for the demo models: the shared NLTK corpora and WordNet glosses and examples (DESIGN §4)."""
+"""Training text for the demo models: the shared NLTK corpora and WordNet glosses and examples."""
 from __future__ import annotations
 
 import re

@@ -104,7 +104,7 @@ class DecoderOnlyAdapter(ModelAdapter):
         probs = torch.softmax(logits.float(), dim=-1)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
-    def run(self, model, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
         """One causal pass of the base model (no LM head); right padding leaves real positions untouched."""
         model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True)
         return 0

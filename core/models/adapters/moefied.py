@@ -81,6 +81,6 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
 
         return to_probs
 
-    def run(self, model, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
         model(input_ids=ids, attention_mask=mask, return_dict=True)
         return 0

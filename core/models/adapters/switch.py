@@ -1,5 +1,5 @@
-"""Switch Transformers: encoder–decoder, top-1 routers with an expert capacity (DESIGN-level definitions are in
-docs/definitions.md)."""
+"""Switch Transformers: encoder–decoder, top-1 routers with an expert capacity; the decoder is read by teacher
+forcing (docs/definitions.md)."""
 from __future__ import annotations
 
 from typing import Any
@@ -59,7 +59,7 @@ class SwitchAdapter(ModelAdapter):
         probs = torch.softmax(logits.float(), dim=-1)
         return probs, dispatch.sum(dim=-1) == 0, probs.argmax(dim=-1, keepdim=True)
 
-    def run(self, model, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
         """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head.
         Returns 1: the start position is discarded."""
         enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
