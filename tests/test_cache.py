@@ -62,3 +62,18 @@ def test_atomic_write_leaves_no_temp_files(tiny_loaded, tmp_path):
     Tracer(tiny_loaded, cache=TraceCache(tmp_path)).trace(["a b", "c d e"])
     assert not list(tmp_path.rglob(".tmp-*"))
     assert len(_files(tmp_path)) == 2
+
+
+def test_keys_differ_across_library_versions(monkeypatch):
+    """A trace made under another transformers or torch version is never served (routing changed across them)."""
+    import torch
+    import transformers
+
+    base = dict(model="m", revision="r", dtype="float32", text="t", stacks=("encoder",), max_tokens=512)
+    now = trace_key(**base)
+    assert now == trace_key(**base)
+    monkeypatch.setattr(transformers, "__version__", "4.40.0")
+    older_transformers = trace_key(**base)
+    monkeypatch.setattr(torch, "__version__", "2.1.0")
+    older_both = trace_key(**base)
+    assert len({now, older_transformers, older_both}) == 3

@@ -59,3 +59,19 @@ def test_kde_matches_scipy():
     v = rng.beta(5, 2, size=300)
     grid = np.linspace(0, 1, 11)
     np.testing.assert_allclose(kde(v, grid), stats.gaussian_kde(v)(grid))
+
+
+def test_bounded_kde_keeps_the_mass_that_piles_up_below_one():
+    """JSS cannot exceed 1; an unbounded KDE of values near 1 loses the mass beyond it, the reflected one does not."""
+    rng = np.random.default_rng(3)
+    v = 1 - rng.exponential(0.03, size=500)  # like same-meaning WiC pairs: most just below 1
+    v = v[v >= 0]
+    grid = np.linspace(0, 1, 2001)
+    plain = np.trapezoid(kde(v, grid), grid)
+    reflected = np.trapezoid(kde(v, grid, bounds=(0, 1)), grid)
+    assert plain < 0.95  # a good share of the kernel mass fell beyond 1
+    assert reflected == pytest.approx(1.0, abs=0.01)
+    # Reflection is exactly the sum of the kernel density and its mirror images at the bounds.
+    k = stats.gaussian_kde(v)
+    np.testing.assert_allclose(kde(v, grid[:5], bounds=(0, 1)), k(grid[:5]) + k(-grid[:5]) + k(2 - grid[:5]))
+    assert kde(v, np.array([1.2]), bounds=(0, 1))[0] == 0.0

@@ -66,13 +66,21 @@ def cohens_d(a, b) -> float:
     return float((a.mean() - b.mean()) / pooled) if pooled > 0 else float("nan")
 
 
-def kde(values, grid) -> np.ndarray:
-    """Gaussian KDE (scipy, Scott's bandwidth) of `values` evaluated on `grid`."""
+def kde(values, grid, bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Gaussian KDE (scipy, Scott's bandwidth) of `values` evaluated on `grid`. With `bounds`, boundary-corrected
+    by reflection: the mass a kernel puts beyond a bound is folded back inside (JSS cannot exceed 1, and WiC pairs
+    pile up just below it), so the density integrates to 1 over the bounds instead of losing that mass."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) < 2 or np.ptp(values) == 0:
         return np.full(len(grid), np.nan)
-    return stats.gaussian_kde(values)(np.asarray(grid, dtype=np.float64))
+    density = stats.gaussian_kde(values)
+    x = np.asarray(grid, dtype=np.float64)
+    if bounds is None:
+        return density(x)
+    low, high = bounds
+    inside = (x >= low) & (x <= high)
+    return np.where(inside, density(x) + density(2 * low - x) + density(2 * high - x), 0.0)
 
 
 def entropy_bits(p: np.ndarray) -> np.ndarray:

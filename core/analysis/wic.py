@@ -8,6 +8,7 @@ import pandas as pd
 from core.analysis.metrics import cohens_d, kde
 
 KDE_GRID = np.linspace(0.0, 1.0, 201)
+JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.analysis.metrics.kde)
 
 
 def scopes(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -35,7 +36,8 @@ def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
     for model, frame in scopes(means):
         for (stack, label), g in frame.groupby(["stack", "label"], sort=False):
             rows.append(pd.DataFrame({"model": model, "stack": stack, "label": label, "x": KDE_GRID,
-                                      "density": kde(g.jss.to_numpy(), KDE_GRID), "n": len(g)}))
+                                      "density": kde(g.jss.to_numpy(), KDE_GRID, bounds=JSS_BOUNDS),
+                                      "n": len(g)}))
     return pd.concat(rows, ignore_index=True)
 
 

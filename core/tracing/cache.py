@@ -16,11 +16,21 @@ MAGIC = b"RLTRACE4"
 FORMAT_VERSION = 4  # bump when the meaning or format of a trace changes, so old entries are not reused
 
 
-def trace_key(model: str, revision: str, dtype: str, text: str, stacks: tuple[Stack, ...], max_tokens: int) -> str:
-    """Stable key of everything that determines a trace."""
+def library_versions() -> str:
+    """The libraries whose version can change a trace (routing and drops changed between transformers 4 and 5)."""
+    import torch
+    import transformers
+
+    return f"transformers=={transformers.__version__};torch=={torch.__version__}"
+
+
+def trace_key(model: str, revision: str, dtype: str, text: str, stacks: tuple[Stack, ...], max_tokens: int,
+              libraries: str | None = None) -> str:
+    """Stable key of everything that determines a trace; `libraries` defaults to the running versions."""
     payload = json.dumps(
         {"v": FORMAT_VERSION, "model": model, "rev": revision, "dtype": dtype, "text": text,
-         "stacks": sorted(stacks), "max_tokens": max_tokens},
+         "stacks": sorted(stacks), "max_tokens": max_tokens,
+         "libraries": library_versions() if libraries is None else libraries},
         sort_keys=True, ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
