@@ -110,9 +110,9 @@ def write_synthetic_data(root: Path, n: int = 120, seed: int = 0) -> dict[str, f
     return alpha
 
 
-def _sense_count(lemmas) -> dict[str, int]:
+def _sense_count(targets) -> dict[tuple[str, str], tuple[int, int]]:
     known = {w: i + 1 for i, w in enumerate(LEMMAS)}
-    return {lemma: known.get(lemma, 0) for lemma in lemmas}
+    return {(lemma, pos): (known.get(lemma, 0), 2 * known.get(lemma, 0)) for lemma, pos in targets}
 
 
 def test_planted_signal_is_found_and_shuffled_signal_is_not(tmp_path):
@@ -218,3 +218,30 @@ def test_reproduce_reads_wordnet_from_the_given_data_dir(tiny_model_dir, tmp_cac
     results = reproduce([tracer], tmp_path / "out", data_dir=only_here, limit=30)
     assert (tmp_cache / "nltk_data" / "corpora" / "wordnet" / "lexnames").is_file()
     assert len(results.table1) and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_senses_are_lemma_exact_and_of_the_wic_part_of_speech():
+    """`len(synsets("drawing"))` reaches "draw" and verbs: 42; drawing as a noun, lemma-exact, has 6 senses."""
+    from core.analysis.wordnet import count_senses, wordnet
+
+    wn = wordnet()
+    assert count_senses(wn, "drawing", "N") == (6, 42)
+    strict, all_pos = count_senses(wn, "bank", "N")
+    assert all_pos == len(wn.synsets("bank"))
+    assert strict == len([s for s in wn.synsets("bank", pos="n") if "bank" in s.lemma_names()]) < all_pos
+
+
+def test_polysemy_frame_keeps_both_sense_counts_and_the_trend_uses_the_strict_one(tmp_path):
+    alpha = write_synthetic_data(tmp_path)
+    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), _sense_count)
+    poly = results.polysemy
+    assert {"pos", "senses", "senses_all_pos"} <= set(poly.columns)
+    assert (poly.senses_all_pos == 2 * poly.senses).all()  # the fake's two counts, kept apart
+    from scipy import stats
+
+    trend = results.polysemy_trend.set_index(["model", "stack"])
+    for (model, stack), g in poly.groupby(["model", "stack"]):
+        ok = g[g.senses > 0]
+        expected = stats.linregress(ok.senses, ok.difference)  # the strict count, not senses_all_pos
+        assert trend.loc[(model, stack), "slope"] == pytest.approx(expected.slope)
+        assert trend.loc[(model, stack), "n"] == len(ok)

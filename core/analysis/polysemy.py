@@ -9,32 +9,41 @@ from scipy import stats
 
 from core.analysis.wic import pair_means, scopes
 
-SenseCounts = Callable[[Sequence[str]], dict[str, int]]  # lemmas -> WordNet sense count of each
+# (lemma, WiC part of speech "N"/"V") pairs -> (senses of that part of speech whose lemma is exactly it, all senses
+# of any part of speech, as `len(wordnet.synsets(lemma))` counts them)
+SenseCounts = Callable[[Sequence[tuple[str, str]]], dict[tuple[str, str], tuple[int, int]]]
+POLYSEMY_COLUMNS = ["model", "experts", "family", "stack", "lemma", "pos", "senses", "senses_all_pos", "mean_jss_T",
+                    "mean_jss_F", "difference", "n_T", "n_F"]
 
 
 def polysemy_frames(wic_pairs: pd.DataFrame, sense_counts: SenseCounts) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per lemma with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the linear trend (Fig. 3)."""
+    """Per (lemma, part of speech) with both T and F pairs: mean JSS(T) − mean JSS(F) vs WordNet senses, and the
+    linear trend (Fig. 3). The trend uses `senses` (lemma-exact, the WiC part of speech); `senses_all_pos` is the
+    count of every synset the lemma or its base forms reach in any part of speech, kept for comparison."""
     means = pair_means(wic_pairs)
     if "family" not in means:
-        means["family"] = "switch"
-    stats_ = means.groupby(["model", "experts", "family", "stack", "lemma", "label"], sort=True)["jss"].agg(["mean", "count"])
+        means["family"] = ""
+    keys = ["model", "experts", "family", "stack", "lemma", "pos"]
+    stats_ = means.groupby([*keys, "label"], sort=True)["jss"].agg(["mean", "count"])
     wide = stats_.unstack("label")
     rows = []
     if ("mean", "T") in wide.columns and ("mean", "F") in wide.columns:
         both = wide[wide[("count", "T")].notna() & wide[("count", "F")].notna()]
-        senses = sense_counts(list(both.index.get_level_values("lemma").unique()))
-        for (model, experts, family, stack, lemma), r in both.iterrows():
+        targets = list(dict.fromkeys(zip(both.index.get_level_values("lemma"), both.index.get_level_values("pos"))))
+        senses = sense_counts(targets)
+        for (model, experts, family, stack, lemma, pos), r in both.iterrows():
+            strict, all_pos = senses[(lemma, pos)]
             rows.append({"model": model, "experts": experts, "family": family, "stack": stack, "lemma": lemma,
-                         "senses": senses[lemma], "mean_jss_T": r[("mean", "T")], "mean_jss_F": r[("mean", "F")],
-                         "difference": r[("mean", "T")] - r[("mean", "F")], "n_T": int(r[("count", "T")]),
-                         "n_F": int(r[("count", "F")])})
-    poly = pd.DataFrame(rows, columns=["model", "experts", "family", "stack", "lemma", "senses", "mean_jss_T",
-                                       "mean_jss_F", "difference", "n_T", "n_F"])
+                         "pos": pos, "senses": strict, "senses_all_pos": all_pos, "mean_jss_T": r[("mean", "T")],
+                         "mean_jss_F": r[("mean", "F")], "difference": r[("mean", "T")] - r[("mean", "F")],
+                         "n_T": int(r[("count", "T")]), "n_F": int(r[("count", "F")])})
+    poly = pd.DataFrame(rows, columns=POLYSEMY_COLUMNS)
     trend_rows = []
     for model, frame in scopes(poly):
         for stack, g in frame.groupby("stack", sort=False):
             if model.startswith("pooled"):
-                g = g.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
+                g = g.groupby(["lemma", "pos"], as_index=False).agg(senses=("senses", "first"),
+                                                                  difference=("difference", "mean"))
             ok = g.senses > 0
             if ok.sum() >= 3 and g.senses[ok].nunique() > 1:
                 res = stats.linregress(g.senses[ok], g.difference[ok])

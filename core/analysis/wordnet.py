@@ -68,35 +68,46 @@ def wordnet(data_root: Path | None = None):
         return OfflineWordNet(str(nltk_root() / "corpora" / "wordnet"), None)
 
 
-_SENSES: dict[str, int] = {}
+_SENSES: dict[str, list[int]] = {}  # "lemma|pos" -> [lemma-exact senses of that part of speech, all senses]
+WIC_POS = {"N": "n", "V": "v"}
 
 
 def _senses_file() -> Path:
-    return cache_dir() / "wordnet_senses.json"
+    return cache_dir() / "wordnet_senses_v2.json"
 
 
-def sense_counts(lemmas, data_root: Path | None = None) -> dict[str, int]:
-    """Number of WordNet synsets (all parts of speech) of each lemma, as docs/definitions.md defines senses.
+def count_senses(wn, lemma: str, pos: str) -> tuple[int, int]:
+    """(synsets of the WiC part of speech whose lemma names include `lemma` itself, all synsets of any part of
+    speech). The second is `len(wordnet.synsets(lemma))`, which also reaches base forms ("drawing" → "draw") and
+    every part of speech."""
+    key = lemma.lower().replace(" ", "_")
+    strict = [s for s in wn.synsets(lemma, pos=WIC_POS.get(pos.upper()))
+              if any(name.lower() == key for name in s.lemma_names())]
+    return len(strict), len(wn.synsets(lemma))
 
-    Counts are kept in `cache/wordnet_senses.json` (written once per call that adds any), so a warm re-run
+
+def sense_counts(targets, data_root: Path | None = None) -> dict[tuple[str, str], tuple[int, int]]:
+    """`count_senses` of each (lemma, WiC part of speech), as docs/definitions.md defines senses.
+
+    Counts are kept in `cache/wordnet_senses_v2.json` (written once per call that adds any), so a warm re-run
     does not load WordNet (3 s)."""
     import json
 
-    lemmas = list(dict.fromkeys(lemmas))
+    targets = list(dict.fromkeys((str(lemma), str(pos)) for lemma, pos in targets))
     if not _SENSES and _senses_file().is_file():
         try:
             _SENSES.update(json.loads(_senses_file().read_text()))
         except (OSError, ValueError):
             pass
-    missing = [lemma for lemma in lemmas if lemma not in _SENSES]
+    missing = [t for t in targets if "|".join(t) not in _SENSES]
     if missing:
         wn = wordnet(data_root)
-        _SENSES.update({lemma: len(wn.synsets(lemma)) for lemma in missing})
+        _SENSES.update({"|".join(t): list(count_senses(wn, *t)) for t in missing})
         tmp = _senses_file().with_suffix(".tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(_SENSES))
         tmp.replace(_senses_file())
-    return {lemma: _SENSES[lemma] for lemma in lemmas}
+    return {t: tuple(_SENSES["|".join(t)]) for t in targets}
 
 
 def corpora_setup(data_root: Path | None = None) -> Path:

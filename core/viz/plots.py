@@ -195,8 +195,10 @@ def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encod
         frame = frame[frame["family"] == scope.split(" ", 1)[1]]
     elif not scope.startswith("pooled"):
         frame = frame[frame["model"] == scope]
-    frame = frame.groupby("lemma", as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
-    fig = go.Figure(go.Scatter(x=frame.senses, y=frame.difference, mode="markers", text=frame.lemma, name="lemma",
+    keys = ["lemma", "pos"] if "pos" in frame else ["lemma"]  # results saved before the part of speech was kept
+    frame = frame.groupby(keys, as_index=False).agg(senses=("senses", "first"), difference=("difference", "mean"))
+    names = frame.lemma + (" (" + frame.pos.str.lower() + ")" if "pos" in frame else "")
+    fig = go.Figure(go.Scatter(x=frame.senses, y=frame.difference, mode="markers", text=names, name="lemma",
                                marker=dict(color="#0072B2", opacity=0.6),
                                hovertemplate="%{text}<br>%{x} senses<br>difference %{y:.4f}<extra></extra>"))
     t = trend[(trend.model == scope) & (trend["stack"] == stack)]
@@ -207,7 +209,7 @@ def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encod
         fig.add_scatter(x=xs, y=row.intercept + row.slope * xs, mode="lines", name="linear trend",
                         line=dict(color="#D55E00"))
         title += f": r = {row.r:.3f}, p = {row.p:.3g}, n = {int(row.n)}"
-    fig.update_xaxes(title="number of WordNet senses")
+    fig.update_xaxes(title="WordNet senses (lemma-exact, the WiC part of speech)")
     fig.update_yaxes(title="mean JSS(T) − mean JSS(F)")
     return _style(fig, title, height=420)
 
