@@ -165,3 +165,20 @@ def test_unreachable_hub_is_remembered_for_a_minute(monkeypatch):
     assert len(calls) == 1  # the second answer came from memory: an app rerun does not wait again
     monkeypatch.setattr(models, "HUB_CHECK_TTL_S", 0.0)
     assert models.hub_reachable() is False and len(calls) == 2
+
+
+def test_precision_policy_computes_demos_in_float32(monkeypatch):
+    """float32 wherever the model fits, whatever the CPU's bf16 speed; half precision only when asked."""
+    loaded = load_model("demo-switch-8")
+    assert loaded.dtype == "float32" and not loaded.notes
+    assert load_model("demo-switch-8", dtype="bfloat16").dtype == "bfloat16"
+
+
+def test_precision_policy_falls_back_to_half_precision_with_a_note():
+    config = SwitchTransformersConfig(num_experts=8)
+    params = count_parameters(config)
+    free = estimate_bytes(params, "bfloat16") + GiB // 8  # bf16 fits, fp32 does not
+    plan = plan_load(config, device="cpu", available_bytes=free)
+    assert plan.dtype == "bfloat16" and any("float32 would need" in n and "bfloat16" in n for n in plan.notes)
+    roomy = plan_load(config, device="cpu", available_bytes=100 * GiB)
+    assert roomy.dtype == "float32" and not roomy.notes

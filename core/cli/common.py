@@ -19,7 +19,8 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
         p.add_argument("--model", default=None, help=help_ + " (default: a cached google model, else the bundled demo)")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
-                   help="default: bfloat16 where the hardware is fast at it, else float32")
+                   help="default: float32, or half precision (with a note) only where float32 does not fit; "
+                        "bfloat16 is the fast path, and can flip near-tie routing choices")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
     p.add_argument("--placement", choices=PLACEMENTS, default="auto",

@@ -1,7 +1,6 @@
-"""Where and in what precision to run: CUDA when present, bf16 where the hardware has fast bf16."""
+"""Where and in what precision to run: CUDA when present; float32 unless memory requires half precision."""
 from __future__ import annotations
 
-import functools
 import psutil
 import torch
 
@@ -21,26 +20,22 @@ def pick_device(requested: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with AVX512-bf16 or AMX, where bf16 matmuls beat fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def pick_dtype(device: str, requested: str | None = None) -> DType:
-    """`requested` wins; else bf16 on CUDA (if supported) or on a CPU with fast bf16, else fp32."""
+    """`requested` wins; otherwise float32, the precision policy (docs/definitions.md): bf16 flips near-tie top-1
+    choices and the change propagates through later layers, so half precision is used only where memory requires
+    it (the placement planner falls back to `half_dtype` with a note) or where the user asks."""
     if requested:
         if requested not in DTYPES:
             raise InputError(f"Unknown dtype {requested!r}; choose one of {', '.join(DTYPES)}.")
         return requested
-    if device.startswith("cuda"):
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "bfloat16" if cpu_has_fast_bf16() else "float32"
+    return "float32"
+
+
+def half_dtype(device: str) -> DType:
+    """The half precision a device computes well: bf16, or fp16 on a GPU without bf16."""
+    if device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        return "float16"
+    return "bfloat16"
 
 
 def available_memory(device: str) -> int:

@@ -228,7 +228,7 @@ def load_model(
     config = load_config(entry, revision)
     adapter = _adapter(entry, config)
     location = _location(entry)
-    plan = plan_load(config, device, dtype or adapter.default_dtype, available_bytes, placement, max_memory,
+    plan = plan_load(config, device, dtype, available_bytes, placement, max_memory,
                      offload_to=offload_folder(entry.location))
     if on_plan:
         on_plan(plan)

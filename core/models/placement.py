@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from core.errors import InputError, ModelTooLargeError
-from core.models.devices import BYTES_PER_PARAM, available_memory, pick_device, pick_dtype
+from core.models.devices import BYTES_PER_PARAM, available_memory, half_dtype, pick_device, pick_dtype
 from core.settings import cache_dir
 from core.types import PLACEMENTS, DType, Placement
 QUANT_BYTES = {"8bit": 1.0, "4bit": 0.5}
@@ -145,9 +145,10 @@ def plan_placement(params: int, dtype: DType, dtype_forced: bool, placement: Pla
     if needed <= free:
         return plan("single", dtype, needed)
     if not dtype_forced and dtype == "float32":
-        bf16 = estimate_bytes(params, "bfloat16")
-        notes.append(f"float32 would need {_gib(needed)} but only {_gib(free)} is free: using bfloat16.")
-        dtype, needed = "bfloat16", bf16
+        half = half_dtype(dev)
+        notes.append(f"float32 would need {_gib(needed)} but only {_gib(free)} is free: computing in {half} (routers "
+                     "still softmax in float32, but near-tie top-1 choices can differ from float32's).")
+        dtype, needed = half, estimate_bytes(params, half)
         if needed <= free:
             return plan("single", dtype, needed)
     if on_gpu and needed <= (free + budget.cpu_free) * FILL_FRACTION:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from core.types import Architecture, DType, Family, Stack
+from core.types import Architecture, Family, Stack
 
 # Routers by stack, as (block or layer index, module), in block order.
 Routers = dict[Stack, list[tuple[int, torch.nn.Module]]]
@@ -65,7 +65,6 @@ class ModelAdapter(ABC):
     causal: bool = False  # every stack sees left context only
     capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
     compares_with_paper: bool = False  # the paper's published values may stand beside this family's numbers
-    default_dtype: DType | None = None  # None: the device's fast precision
     copy: Copy
 
     # ---------- loading ----------

@@ -22,7 +22,6 @@ class MoefiedAdapter(ModelAdapter):
     architecture = "encoder (MoE-fied)"
     stacks: tuple[Stack, ...] = ("encoder",)
     top_k = 1
-    default_dtype = "float32"  # small model; the masses are sums of many activations
     copy = Copy(
         label=MOEFIED_CAVEAT,
         caveat=f"MoE-fied models (moefied-*): a {MOEFIED_CAVEAT}. One stack: only encoder rows exist.",
