@@ -10,7 +10,7 @@ from core.analysis.results import Results, result_models
 from core.errors import RoutingLensError
 from core.models.registry import list_models
 from core.viz import plots
-from core.viz.report import correlation_table, figure_tag, polysemy_stacks
+from core.viz.report import PAPER_REFERENCE_NOTE, correlation_table, figure_tag, paper_reference, polysemy_stacks
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import try_load
@@ -75,16 +75,20 @@ except RoutingLensError as err:
     show_error(err)
     st.stop()
 
-st.dataframe(res.models.drop(columns="figure_tag", errors="ignore"), hide_index=True)
+st.dataframe(res.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore"), hide_index=True)
 for note in res.notes:
     if note.caveat:
         st.warning(note.text)
     else:
         st.caption(note.text)
-st.subheader("Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)")
-st.dataframe(correlation_table(res.table1), hide_index=True, width="stretch")
-st.subheader("Table 2 — SCWS without and with context")
-st.dataframe(correlation_table(res.table2), hide_index=True, width="stretch")
+for table, title in (("table1", "Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)"),
+                     ("table2", "Table 2 — SCWS without and with context")):
+    st.subheader(title)
+    st.dataframe(correlation_table(getattr(res, table)), hide_index=True, width="stretch")
+    reference = paper_reference(res, table)
+    if len(reference):
+        st.caption(PAPER_REFERENCE_NOTE)
+        st.table(reference.set_index("paper"))
 comparison = res.comparison
 if len(res.models) > 1:
     st.subheader("Across models: the same metrics side by side")

@@ -149,7 +149,8 @@ COLUMNS = {
     "wic_pairs": ["model", "experts", "family", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
     "wic_kde": ["model", "stack", "label", "x", "density", "n"],
     "cohens_d": ["model", "stack", "layer_pos", "layer", "d", "mean_T", "mean_F", "n_T", "n_F"],
-    "polysemy": ["model", "experts", "family", "stack", "lemma", "senses", "mean_jss_T", "mean_jss_F", "difference", "n_T", "n_F"],
+    "polysemy": ["model", "experts", "family", "stack", "lemma", "pos", "senses", "senses_all_pos", "mean_jss_T",
+                 "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n"],
     "comparison": ["model", "family", "architecture", "experts", "top_k", "stack", "association ρ", "similarity ρ",
                    "SCWS ρ without context", "SCWS ρ with context", "context gain", "WiC mean JSS same",
@@ -171,13 +172,15 @@ def test_reproduce_cli_end_to_end_on_tiny_model(tiny_model_dir, tmp_path, tmp_ca
     for frame in (t1, t2):
         assert frame[["rho", "p", "ci_low", "ci_high"]].notna().all().all()
         assert frame.rho.between(-1, 1).all() and (frame.n == 40).all()
-        assert frame.published_rho.notna().all()  # 8 experts: the paper's switch-base-8 values beside
+        # a local Switch model with 8 experts is not google/switch-base-8: no published value, no difference beside it
+        assert frame.published_rho.isna().all() and frame.difference.isna().all()
     d = pd.read_csv(out / "cohens_d.csv")
     assert np.isfinite(d.d).all() and set(d["stack"]) == {"encoder", "decoder"}
     pairs = pd.read_csv(out / "wic_pairs.csv")
     assert len(pairs) == 40 * 2 * 2 and pairs.jss.between(0, 1).all()
     html = (out / "report.html").read_text()
     assert "Table 1" in html and "Fig. 1" in html and "published ρ" in html
+    assert "google/switch-base-8 (published)" in html and "for reference only" in html  # the separate paper rows
     assert "<script src=\"https://cdn" not in html and "plotly" in html.lower()
     res = Results.load(out)
     assert len(res.table1) == 4
@@ -245,3 +248,26 @@ def test_polysemy_frame_keeps_both_sense_counts_and_the_trend_uses_the_strict_on
         expected = stats.linregress(ok.senses, ok.difference)  # the strict count, not senses_all_pos
         assert trend.loc[(model, stack), "slope"] == pytest.approx(expected.slope)
         assert trend.loc[(model, stack), "n"] == len(ok)
+
+
+def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
+    """google/switch-base-N gets the paper's ρ and a difference; any other model of the family only a reference."""
+    import dataclasses
+
+    from core.models.registry import resolve
+    from core.viz.report import paper_reference
+
+    alpha = write_synthetic_data(tmp_path)
+    data = BenchmarkData.load(tmp_path)
+    paper = FakeTracer(alpha, sense_planted=True)
+    paper.loaded = dataclasses.replace(FakeLoaded(), entry=resolve(f"google/switch-base-{E}"),
+                                       name=f"google/switch-base-{E}")
+    other = FakeTracer(alpha, sense_planted=True)
+    results = run([paper, other], data, _sense_count)
+    t1 = results.table1
+    beside = t1[t1.model == f"google/switch-base-{E}"]
+    assert beside.published_rho.notna().all() and np.allclose(beside.difference, beside.rho - beside.published_rho)
+    assert t1[t1.model == "fake"].published_rho.isna().all()
+    assert list(results.models.paper_reference) == [False, True]
+    reference = paper_reference(results, "table1")
+    assert set(reference.paper) == {f"google/switch-base-{E} (published)"} and len(reference) == 4

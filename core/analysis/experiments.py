@@ -154,7 +154,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
                 "pos": wic.pos.to_numpy(), "label": np.where(wic.label.to_numpy(), "T", "F"), "stack": stack,
                 "layer_pos": li, "layer": block, "jss": per_layer[:, li],
             }))
-    applies = lm.adapter.compares_with_paper
+    applies = lm.entry.is_paper_checkpoint  # other models only share an expert count with the paper's
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)
     t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
     return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True)}
@@ -175,6 +175,9 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
         "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
         "params": t.loaded.params, "figure_tag": t.loaded.adapter.copy.figure_tag,
+        "paper_checkpoint": t.loaded.entry.is_paper_checkpoint,
+        # the paper's values are shown for reference (never as a difference) beside its family's other models
+        "paper_reference": t.loaded.adapter.compares_with_paper and not t.loaded.entry.is_paper_checkpoint,
     } for t in tracers])
     notes = list(data.notes)
     if models.is_demo.any():

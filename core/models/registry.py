@@ -17,6 +17,7 @@ from core.types import Architecture, Family
 Source = Literal["bundled", "trained", "hub", "local", "moefied"]
 MOEFIED_PREFIX = "moefied:"  # "moefied:<folder or Hub id>@<experts>" MoE-fies any BERT-style checkpoint
 HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
+PAPER_CHECKPOINTS = tuple(f"google/switch-base-{e}" for e in HUB_EXPERT_COUNTS)  # the study's own models
 # Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); the paper rounds
 # them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
 HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}
@@ -43,6 +44,11 @@ class ModelEntry:
     @property
     def architecture(self) -> Architecture:
         return family_info(self.family).architecture
+
+    @property
+    def is_paper_checkpoint(self) -> bool:
+        """One of the checkpoints the paper measured: only these are set beside its published values."""
+        return self.source == "hub" and self.location in PAPER_CHECKPOINTS
 
     @property
     def is_demo(self) -> bool:

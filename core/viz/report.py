@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.analysis.paper import CITATION
+from core.analysis.paper import CITATION, published
 from core.analysis.results import Results
 from core.viz import plots
 
@@ -30,6 +30,10 @@ def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["model", "experts", "stack", "setting", "dataset", "ρ [95% CI]", "p", "n", "published ρ", "difference"]]
 
 
+PAPER_REFERENCE_NOTE = ("The paper's values for its own checkpoints with the same expert count, for reference only: "
+                        "these models share the expert count, not the checkpoint, so no difference is computed.")
+
+
 def polysemy_stacks(results: Results, scope: str) -> list[str]:
     """The stacks that have a Fig. 3 trend for `scope` (a pooled scope or a model)."""
     trend = results.polysemy_trend
@@ -39,6 +43,19 @@ def polysemy_stacks(results: Results, scope: str) -> list[str]:
 def pooled_scopes(results: Results) -> list[str]:
     """"pooled", or one "pooled <family>" per family when a run mixed families (core.analysis.experiments.scopes)."""
     return [m for m in dict.fromkeys(results.cohens_d.model) if str(m).startswith("pooled")] or ["pooled"]
+
+
+def paper_reference(results: Results, table: str) -> pd.DataFrame:
+    """The paper's published ρ for the expert counts of the run's models that are not the paper's checkpoints but of
+    its family (say a Switch demo): a separate reference, never a difference column beside them."""
+    models = results.models
+    if "paper_reference" not in models:
+        return pd.DataFrame()
+    experts = sorted(set(models[models.paper_reference.astype(bool)].experts))
+    pub = published()
+    pub = pub[(pub.table == table) & pub.experts.isin(experts)]
+    return pd.DataFrame({"paper": [f"google/switch-base-{e} (published)" for e in pub.experts], "stack": pub["stack"],
+                         "setting": pub.setting, "ρ": pub.published_rho.map(lambda v: f"{v:.4f}")})
 
 
 def figure_tag(results: Results, scope: str) -> str:
@@ -63,13 +80,15 @@ def render(results: Results) -> str:
              "</head><body><h1>Routing Lens — reproduction report</h1>",
              f"<p>Reproducing {html.escape(CITATION)}. Definitions: docs/definitions.md in Routing Lens (JSS = 1 − "
              "base-2 JSD; Spearman ρ with p, n and a bootstrap 95% CI).</p>"]
-    parts.append("<h2>Models</h2>" + results.models.drop(columns="figure_tag", errors="ignore").to_html(index=False, escape=True))
+    parts.append("<h2>Models</h2>" + results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore").to_html(index=False, escape=True))
     for note in results.notes:
         parts.append(f"<p class='note'>{html.escape(note.text)}</p>")
-    parts.append("<h2>Table 1 — word similarity (words traced alone)</h2>"
-                 + correlation_table(results.table1).to_html(index=False, escape=True))
-    parts.append("<h2>Table 2 — SCWS without and with context</h2>"
-                 + correlation_table(results.table2).to_html(index=False, escape=True))
+    for table, title in (("table1", "Table 1 — word similarity (words traced alone)"),
+                         ("table2", "Table 2 — SCWS without and with context")):
+        parts.append(f"<h2>{title}</h2>" + correlation_table(getattr(results, table)).to_html(index=False, escape=True))
+        reference = paper_reference(results, table)
+        if len(reference):
+            parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.to_html(index=False, escape=True))
     comparison = results.comparison
     parts.append("<h2>Across models: the same metrics side by side</h2>"
                  + comparison.to_html(index=False, escape=True, float_format="%.4f"))
