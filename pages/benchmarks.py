@@ -10,7 +10,15 @@ from core.analysis.results import Results, result_models
 from core.errors import RoutingLensError
 from core.models.registry import list_models
 from core.viz import plots
-from core.viz.report import PAPER_REFERENCE_NOTE, correlation_table, figure_tag, paper_reference, polysemy_stacks
+from core.viz.report import (
+    CONTEXT_GAIN_NOTE,
+    PAPER_REFERENCE_NOTE,
+    context_gain_table,
+    correlation_table,
+    figure_tag,
+    paper_reference,
+    polysemy_stacks,
+)
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import try_load
@@ -85,6 +93,10 @@ for table, title in (("table1", "Table 1 — words traced alone: WordSim353 (ass
                      ("table2", "Table 2 — SCWS without and with context")):
     st.subheader(title)
     st.dataframe(correlation_table(getattr(res, table)), hide_index=True, width="stretch")
+    if table == "table2" and len(res.context_gain):
+        st.markdown("**Context gain** (ρ with context − ρ without, same pairs)")
+        st.caption(CONTEXT_GAIN_NOTE)
+        st.table(context_gain_table(res.context_gain).set_index("model"))
     reference = paper_reference(res, table)
     if len(reference):
         st.caption(PAPER_REFERENCE_NOTE)
@@ -109,11 +121,12 @@ for stack in polysemy_stacks(res, scope):
 
 st.subheader("Downloads")
 cols = st.columns(5)
-for i, name in enumerate(Results.FILES):
+files = [n for n in (*Results.FILES, *Results.OPTIONAL_FILES) if (folder / f"{n}.csv").is_file()]
+for i, name in enumerate(files):
     cols[i % 5].download_button(f"{name}.csv", (folder / f"{name}.csv").read_bytes(), file_name=f"{name}.csv",
                                 mime="text/csv", key=f"dl-{name}", on_click="ignore")
-cols[len(Results.FILES) % 5].download_button("comparison.csv", comparison.to_csv(index=False), file_name="comparison.csv",
-                                             mime="text/csv", key="dl-comparison", on_click="ignore")
+cols[len(files) % 5].download_button("comparison.csv", comparison.to_csv(index=False), file_name="comparison.csv",
+                                     mime="text/csv", key="dl-comparison", on_click="ignore")
 if (folder / "report.html").is_file():
     st.download_button("report.html (self-contained)", (folder / "report.html").read_bytes(), file_name="report.html",
                        mime="text/html", key="dl-report", on_click="ignore")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import datasets
-from core.analysis.metrics import jss, spearman
+from core.analysis.metrics import correlation_gain, jss, spearman
 from core.analysis.paper import published
 from core.analysis.polysemy import SenseCounts, polysemy_frames
 from core.analysis.results import Note, Results
@@ -133,9 +133,12 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress)
     n = len(data.scws)
     scws_ctx = {s: jss(v[:n], v[n:]).mean(axis=1) for s, v in in_ctx.items()}
+    gain_rows = []
     for stack in scws_alone:
         t2_rows.append(_corr_row(meta, "table2", stack, "without context", "SCWS", scws_alone[stack], data.scws.score))
         t2_rows.append(_corr_row(meta, "table2", stack, "with context", "SCWS", scws_ctx[stack], data.scws.score))
+        gain_rows.append({**meta, "stack": stack, "dataset": "SCWS",
+                          **correlation_gain(scws_alone[stack], scws_ctx[stack], data.scws.score).as_dict()})
 
     # WiC: the target word in sentence 1 vs sentence 2, per layer.
     wic = data.wic
@@ -157,7 +160,8 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     applies = lm.entry.is_paper_checkpoint  # other models only share an expert count with the paper's
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)
     t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
-    return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True)}
+    return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True),
+            "context_gain": pd.DataFrame(gain_rows)}
 
 
 DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not the paper's switch-base "
@@ -194,6 +198,7 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         polysemy=poly,
         polysemy_trend=trend,
         notes=notes,
+        context_gain=pd.concat([m["context_gain"] for m in per_model], ignore_index=True),
     )
 
 

@@ -30,12 +30,15 @@ class Results:
     polysemy: pd.DataFrame
     polysemy_trend: pd.DataFrame
     notes: list[Note] = field(default_factory=list)
+    # Table 2's context gain with its paired bootstrap CI and p (results saved before it existed have none)
+    context_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
+    OPTIONAL_FILES = ("context_gain",)
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        for name in self.FILES:
+        for name in (*self.FILES, *self.OPTIONAL_FILES):
             getattr(self, name).to_csv(out / f"{name}.csv", index=False)
         self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("".join(n.text + "\n" for n in self.notes), encoding="utf-8")
@@ -56,6 +59,7 @@ class Results:
             raise DataError(f"{folder.name} is not a complete result folder: missing "
                             f"{', '.join(m + '.csv' for m in missing)}.")
         frames = {n: pd.read_csv(folder / f"{n}.csv") for n in cls.FILES}
+        frames |= {n: pd.read_csv(folder / f"{n}.csv") for n in cls.OPTIONAL_FILES if (folder / f"{n}.csv").is_file()}
         return cls(**frames, notes=read_notes(folder))
 
 

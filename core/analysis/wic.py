@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.analysis.metrics import cohens_d, kde
+from core.analysis.metrics import effect_size, kde
 
 KDE_GRID = np.linspace(0.0, 1.0, 201)
 JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.analysis.metrics.kde)
@@ -42,13 +42,16 @@ def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
-    """Layer-wise Cohen's d (same − different meaning), pooled over models and per model (Fig. 2)."""
+    """Layer-wise Cohen's d (same − different meaning) with its bootstrap 95 % CI and Welch's p, pooled over the
+    models of a family and per model (Fig. 2)."""
     rows = []
     for model, frame in scopes(wic_pairs):
         for (stack, layer_pos), g in frame.groupby(["stack", "layer_pos"], sort=True):
             t = g.jss[g.label == "T"].to_numpy()
             f = g.jss[g.label == "F"].to_numpy()
+            effect = effect_size(t, f)
             rows.append({"model": model, "stack": stack, "layer_pos": int(layer_pos), "layer": int(g.layer.iloc[0]),
-                         "d": cohens_d(t, f), "mean_T": float(t.mean()) if len(t) else np.nan,
+                         "d": effect.d, "ci_low": effect.ci_low, "ci_high": effect.ci_high, "p": effect.p,
+                         "mean_T": float(t.mean()) if len(t) else np.nan,
                          "mean_F": float(f.mean()) if len(f) else np.nan, "n_T": len(t), "n_F": len(f)})
     return pd.DataFrame(rows)

@@ -34,6 +34,18 @@ PAPER_REFERENCE_NOTE = ("The paper's values for its own checkpoints with the sam
                         "these models share the expert count, not the checkpoint, so no difference is computed.")
 
 
+CONTEXT_GAIN_NOTE = ("Paired bootstrap (1,000 resamples of the SCWS pairs, both correlations recomputed on each): "
+                     "95% percentile CI and a two-sided p. The paper calls the gain significant; here is the test.")
+
+
+def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
+    out = gain.copy()
+    out["gain [95% CI]"] = [f"{g:+.4f} [{lo:+.3f}, {hi:+.3f}]" for g, lo, hi in zip(out.gain, out.ci_low, out.ci_high)]
+    out["p"] = out.p.map(lambda v: f"{v:.2g}")
+    out["ρ without → with"] = [f"{a:.4f} → {b:.4f}" for a, b in zip(out.rho_without, out.rho_with)]
+    return out[["model", "experts", "stack", "ρ without → with", "gain [95% CI]", "p", "n"]]
+
+
 def polysemy_stacks(results: Results, scope: str) -> list[str]:
     """The stacks that have a Fig. 3 trend for `scope` (a pooled scope or a model)."""
     trend = results.polysemy_trend
@@ -89,6 +101,10 @@ def render(results: Results) -> str:
         reference = paper_reference(results, table)
         if len(reference):
             parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.to_html(index=False, escape=True))
+    if len(results.context_gain):
+        parts.append("<h2>Context gain (Table 2): ρ with context − ρ without, same SCWS pairs</h2>"
+                     f"<p>{CONTEXT_GAIN_NOTE}</p>"
+                     + context_gain_table(results.context_gain).to_html(index=False, escape=True))
     comparison = results.comparison
     parts.append("<h2>Across models: the same metrics side by side</h2>"
                  + comparison.to_html(index=False, escape=True, float_format="%.4f"))
