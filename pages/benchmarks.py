@@ -12,9 +12,11 @@ from core.models.registry import list_models
 from core.viz import plots
 from core.viz.report import (
     CONTEXT_GAIN_NOTE,
+    DROPPED_NOTE,
     PAPER_REFERENCE_NOTE,
     context_gain_table,
     correlation_table,
+    dropped_table,
     figure_tag,
     paper_reference,
     polysemy_stacks,
@@ -118,6 +120,11 @@ if res.polysemy.empty:
     st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
 for stack in polysemy_stacks(res, scope):
     plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
+
+if len(res.dropped) and res.dropped.dropped.sum() > 0:
+    with st.expander("Dropped tokens per layer (over expert capacity)"):
+        st.caption(DROPPED_NOTE)
+        st.table(dropped_table(res.dropped).set_index("model"))
 
 st.subheader("Downloads")
 cols = st.columns(5)

@@ -152,6 +152,7 @@ COLUMNS = {
     "polysemy": ["model", "experts", "family", "stack", "lemma", "pos", "senses", "senses_all_pos", "mean_jss_T",
                  "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n"],
+    "dropped": ["model", "experts", "family", "texts", "stack", "layer_pos", "layer", "dropped", "tokens", "share"],
     "context_gain": ["model", "experts", "family", "stack", "dataset", "rho_without", "rho_with", "gain", "ci_low",
                      "ci_high", "p", "n"],
     "comparison": ["model", "family", "architecture", "experts", "top_k", "stack", "association ρ", "similarity ρ",
@@ -273,3 +274,26 @@ def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
     assert list(results.models.paper_reference) == [False, True]
     reference = paper_reference(results, "table1")
     assert set(reference.paper) == {f"google/switch-base-{E} (published)"} and len(reference) == 4
+
+
+def test_dropped_share_counts_every_traced_slot(tmp_path):
+    """A Switch model with expert capacity 1 drops most slots of a long text; the counter reports exactly that."""
+    from helpers import build_tiny_switch
+
+    from core.analysis.experiments import DropCounter
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    folder = build_tiny_switch(tmp_path / "cap1", num_experts=4, expert_capacity=1)
+    tracer = Tracer(load_model(str(folder), dtype="float32"))
+    texts = ["the river bank was steep and the water ran fast", "a bat flew"]
+    traces = tracer.trace(texts)
+    counter = DropCounter()
+    for t in traces:
+        counter.add("test texts", t)
+    frame = counter.frame({"model": "cap1"})
+    assert set(frame["stack"]) == {"encoder", "decoder"} and len(frame) == 4
+    for _, row in frame.iterrows():
+        expected = sum(int(t.stacks[row["stack"]].dropped[row.layer_pos].sum()) for t in traces)
+        assert row.dropped == expected and row.tokens == sum(len(t.tokens) for t in traces)
+    assert frame.share.between(0.3, 1).all()  # capacity 1 of 4 experts: most of 13+ tokens cannot be served

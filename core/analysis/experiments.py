@@ -16,6 +16,7 @@ from core.analysis.paper import published
 from core.analysis.polysemy import SenseCounts, polysemy_frames
 from core.analysis.results import Note, Results
 from core.analysis.wic import cohens_d_frame, kde_frame
+from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
 from core.types import STACKS, Stack
 
@@ -60,9 +61,30 @@ def no_progress(_desc: str, _total: int) -> Callable[[int], None]:
     return lambda _n: None
 
 
+class DropCounter:
+    """Dropped token-layer slots (over expert capacity) per (text set, stack, sparse layer), over every distinct
+    text traced: how much of what the analyses read was routed but never processed by its expert."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, Stack, int, int], list[int]] = {}
+
+    def add(self, texts: str, trace: RoutingTrace) -> None:
+        for stack, s in trace.stacks.items():
+            for li, block in enumerate(s.layers):
+                c = self.counts.setdefault((texts, stack, li, int(block)), [0, 0])
+                c[0] += int(s.dropped[li].sum())
+                c[1] += int(s.dropped.shape[1])
+
+    def frame(self, meta: dict) -> pd.DataFrame:
+        return pd.DataFrame([{**meta, "texts": texts, "stack": stack, "layer_pos": li, "layer": block,
+                              "dropped": d, "tokens": n, "share": d / n if n else np.nan}
+                             for (texts, stack, li, block), (d, n) in self.counts.items()])
+
+
 def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], desc: str,
-                  progress: ProgressFactory = no_progress) -> dict[str, np.ndarray]:
-    """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat."""
+                  progress: ProgressFactory = no_progress, drops: DropCounter | None = None) -> dict[str, np.ndarray]:
+    """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat.
+    `drops` counts the dropped slots of every traced text under the label `desc` names after the model."""
     by_text: dict[str, list[int]] = {}
     for i, t in enumerate(targets):
         by_text.setdefault(t.text, []).append(i)
@@ -72,6 +94,8 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
     for c in range(0, len(texts), CHUNK):
         chunk = texts[c : c + CHUNK]
         for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks)):
+            if drops is not None:
+                drops.add(desc.split(": ", 1)[-1], trace)
             for stack in trace.stacks:
                 for i in by_text[text]:
                     t = targets[i]
@@ -109,12 +133,13 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     lm = tracer.loaded
     meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family}
     stacks = STACKS
+    drops = DropCounter()
 
     # Words traced alone: WordSim353, SimLex-999, SCWS without context (docs/definitions.md).
     words = sorted({*data.wordsim.word1, *data.wordsim.word2, *data.simlex.word1, *data.simlex.word2,
                     *data.scws.word1, *data.scws.word2})
     word_index = {w: i for i, w in enumerate(words)}
-    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress)
+    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress, drops)
 
     def pair_jss(w1: Sequence[str], w2: Sequence[str]) -> dict[str, np.ndarray]:
         i1 = [word_index[w] for w in w1]
@@ -130,7 +155,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     scws_alone = pair_jss(data.scws.word1, data.scws.word2)
     ctx1 = [Target(c, s, e) for c, s, e in zip(data.scws.context1, data.scws.start1, data.scws.end1)]
     ctx2 = [Target(c, s, e) for c, s, e in zip(data.scws.context2, data.scws.start2, data.scws.end2)]
-    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress)
+    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress, drops)
     n = len(data.scws)
     scws_ctx = {s: jss(v[:n], v[n:]).mean(axis=1) for s, v in in_ctx.items()}
     gain_rows = []
@@ -144,7 +169,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     wic = data.wic
     s1 = [Target(t, word_index=i) for t, i in zip(wic.sentence1, wic.idx1)]
     s2 = [Target(t, word_index=i) for t, i in zip(wic.sentence2, wic.idx2)]
-    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress)
+    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress, drops)
     m = len(wic)
     layers = {st: list(tracer.routers[st]) for st in wic_routes}
     pair_rows = []
@@ -161,7 +186,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)
     t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
     return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True),
-            "context_gain": pd.DataFrame(gain_rows)}
+            "context_gain": pd.DataFrame(gain_rows), "dropped": drops.frame(meta)}
 
 
 DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not the paper's switch-base "
@@ -199,6 +224,7 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         polysemy_trend=trend,
         notes=notes,
         context_gain=pd.concat([m["context_gain"] for m in per_model], ignore_index=True),
+        dropped=pd.concat([m["dropped"] for m in per_model], ignore_index=True),
     )
 
 

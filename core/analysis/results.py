@@ -32,9 +32,11 @@ class Results:
     notes: list[Note] = field(default_factory=list)
     # Table 2's context gain with its paired bootstrap CI and p (results saved before it existed have none)
     context_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # share of dropped token-layer slots per text set, stack and layer (likewise absent from older results)
+    dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
-    OPTIONAL_FILES = ("context_gain",)
+    OPTIONAL_FILES = ("context_gain", "dropped")
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,16 @@ CONTEXT_GAIN_NOTE = ("Paired bootstrap (1,000 resamples of the SCWS pairs, both 
                      "95% percentile CI and a two-sided p. The paper calls the gain significant; here is the test.")
 
 
+DROPPED_NOTE = ("Share of token-layer slots over expert capacity (the token skipped its expert; its router "
+                "probabilities still count), per set of traced texts, stack and sparse layer.")
+
+
+def dropped_table(dropped: pd.DataFrame) -> pd.DataFrame:
+    out = dropped.copy()
+    out["dropped share"] = [f"{s:.2%} ({d:,} of {n:,})" for s, d, n in zip(out.share, out.dropped, out.tokens)]
+    return out[["model", "texts", "stack", "layer", "dropped share"]]
+
+
 def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     out = gain.copy()
     out["gain [95% CI]"] = [f"{g:+.4f} [{lo:+.3f}, {hi:+.3f}]" for g, lo, hi in zip(out.gain, out.ci_low, out.ci_high)]
@@ -105,6 +115,9 @@ def render(results: Results) -> str:
         parts.append("<h2>Context gain (Table 2): ρ with context − ρ without, same SCWS pairs</h2>"
                      f"<p>{CONTEXT_GAIN_NOTE}</p>"
                      + context_gain_table(results.context_gain).to_html(index=False, escape=True))
+    if len(results.dropped):
+        parts.append("<h2>Dropped tokens</h2>" f"<p>{DROPPED_NOTE}</p>"
+                     + dropped_table(results.dropped).to_html(index=False, escape=True))
     comparison = results.comparison
     parts.append("<h2>Across models: the same metrics side by side</h2>"
                  + comparison.to_html(index=False, escape=True, float_format="%.4f"))
