@@ -278,11 +278,10 @@ def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
 
 def test_dropped_share_counts_every_traced_slot(tmp_path):
     """A Switch model with expert capacity 1 drops most slots of a long text; the counter reports exactly that."""
-    from helpers import build_tiny_switch
-
     from core.analysis.experiments import DropCounter
     from core.models.loading import load_model
     from core.tracing.tracer import Tracer
+    from helpers import build_tiny_switch
 
     folder = build_tiny_switch(tmp_path / "cap1", num_experts=4, expert_capacity=1)
     tracer = Tracer(load_model(str(folder), dtype="float32"))
@@ -297,3 +296,40 @@ def test_dropped_share_counts_every_traced_slot(tmp_path):
         expected = sum(int(t.stacks[row["stack"]].dropped[row.layer_pos].sum()) for t in traces)
         assert row.dropped == expected and row.tokens == sum(len(t.tokens) for t in traces)
     assert frame.share.between(0.3, 1).all()  # capacity 1 of 4 experts: most of 13+ tokens cannot be served
+
+
+def test_across_models_mean_of_per_model_d_and_average_rows(tmp_path):
+    """Per-model results first; across models the mean of their d's (CI over models), pooled pairs kept apart; Tables
+    1–2 get an average row, beside the paper's Avg. only when every averaged model is a paper checkpoint."""
+    import dataclasses
+
+    from core.analysis.aggregate import MEAN_OF_MODELS
+    from core.analysis.paper import published
+    from core.models.registry import resolve
+
+    alpha = write_synthetic_data(tmp_path)
+    data = BenchmarkData.load(tmp_path)
+    tracers = []
+    for name, noise in (("google/switch-base-8", False), ("google/switch-base-16", True)):
+        t = FakeTracer(alpha, sense_planted=not noise)
+        t.loaded = dataclasses.replace(FakeLoaded(), entry=resolve(name), name=name)
+        tracers.append(t)
+    results = run(tracers, data, _sense_count)
+    d = results.cohens_d
+    per_model = d[d.model.isin(["google/switch-base-8", "google/switch-base-16"])]
+    mean = d[d.model == MEAN_OF_MODELS]
+    assert len(mean) == 4 and (d.model == "pooled").sum() == 4  # 2 stacks × 2 layers each
+    for _, row in mean.iterrows():
+        both = per_model[(per_model["stack"] == row["stack"]) & (per_model.layer_pos == row.layer_pos)].d
+        assert row.d == pytest.approx(both.mean()) and row.ci_low < row.d < row.ci_high
+    t1 = results.table1
+    avg = t1[t1.model.str.startswith("average over E = 8")]
+    assert len(avg) == 4
+    paper_avg = published().query("table == 'table1' and experts == 0")
+    for _, row in avg.iterrows():
+        models = t1[(t1.model.str.startswith("google/")) & (t1["stack"] == row["stack"]) & (t1.setting == row.setting)]
+        assert row.rho == pytest.approx(models.rho.mean())
+        expected = paper_avg[(paper_avg["stack"] == row["stack"]) & (paper_avg.setting == row.setting)].published_rho
+        assert row.published_rho == pytest.approx(float(expected.iloc[0]))
+    single = run([FakeTracer(alpha, sense_planted=True)], data, _sense_count)  # one model: nothing to average
+    assert not single.table1.model.str.startswith("average").any() and MEAN_OF_MODELS not in set(single.cohens_d.model)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import datasets
+from core.analysis.aggregate import average_rows, mean_of_models_d
 from core.analysis.metrics import correlation_gain, jss, spearman
 from core.analysis.paper import published
 from core.analysis.polysemy import SenseCounts, polysemy_frames
@@ -213,13 +214,22 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         notes.append(Note(DEMO_NOTE, caveat=True))
     caveats = dict.fromkeys(t.loaded.adapter.copy.caveat for t in tracers if t.loaded.adapter.copy.caveat)
     notes += [Note(c, caveat=True) for c in caveats]
+    paper_models = set(models.model[models.paper_checkpoint])
+    families = dict(zip(models.model, models.family))
+    tables = {}
+    for name in ("table1", "table2"):
+        table = pd.concat([m[name] for m in per_model], ignore_index=True)
+        paper_avg = published()
+        paper_avg = paper_avg[(paper_avg.table == name) & (paper_avg.experts == 0)]
+        tables[name] = pd.concat([table, average_rows(table, paper_models, paper_avg)], ignore_index=True)
+    cohens = cohens_d_frame(wic_pairs)
     return Results(
         models=models,
-        table1=pd.concat([m["table1"] for m in per_model], ignore_index=True),
-        table2=pd.concat([m["table2"] for m in per_model], ignore_index=True),
+        table1=tables["table1"],
+        table2=tables["table2"],
         wic_pairs=wic_pairs,
         wic_kde=kde_frame(wic_pairs),
-        cohens_d=cohens_d_frame(wic_pairs),
+        cohens_d=pd.concat([cohens, mean_of_models_d(cohens, families)], ignore_index=True),
         polysemy=poly,
         polysemy_trend=trend,
         notes=notes,

@@ -1,0 +1,65 @@
+"""Across expert counts (docs/definitions.md): per-model results first, then their mean with a CI over models.
+
+Pooling every model's WiC pairs into one Cohen's d mixes models whose baseline JSS differs and inflates the SD, so
+the pooled-pairs d stays labelled "pooled"; the aggregate is the mean of the per-model d's. Tables 1–2 get an
+average row over the expert counts present, set beside the paper's Avg. only for the paper's own checkpoints.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+MEAN_OF_MODELS = "mean of models"
+
+
+def _mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """Mean, its t-interval over the values (one per model) and a one-sample t-test p against 0."""
+    values = values[np.isfinite(values)]
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2 or np.std(values) == 0:
+        return mean, float("nan"), float("nan"), float("nan")
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high), float(stats.ttest_1samp(values, 0.0).pvalue)
+
+
+def _family_groups(frame: pd.DataFrame, families: dict[str, str]) -> list[tuple[str, pd.DataFrame]]:
+    """Per family with at least two models: (label suffix, that family's rows)."""
+    fam = frame.model.map(families)
+    several = len(set(fam.dropna())) > 1
+    return [(f" {f}" if several else "", g) for f, g in frame.groupby(fam, sort=False) if g.model.nunique() >= 2]
+
+
+def mean_of_models_d(cohens: pd.DataFrame, families: dict[str, str]) -> pd.DataFrame:
+    """Per family, stack and sparse layer: the mean of the per-model Cohen's d with a t-interval over models."""
+    per_model = cohens[cohens.model.isin(families)]
+    rows = []
+    for suffix, g in _family_groups(per_model, families):
+        for (stack, layer_pos), h in g.groupby(["stack", "layer_pos"], sort=True):
+            d, low, high, p = _mean_ci(h.d.to_numpy(dtype=float))
+            rows.append({"model": MEAN_OF_MODELS + suffix, "stack": stack, "layer_pos": int(layer_pos),
+                         "layer": int(h.layer.iloc[0]), "d": d, "ci_low": low, "ci_high": high, "p": p,
+                         "mean_T": np.nan, "mean_F": np.nan, "n_T": int(h.n_T.sum()), "n_F": int(h.n_F.sum())})
+    return pd.DataFrame(rows, columns=cohens.columns)
+
+
+def average_rows(table: pd.DataFrame, paper_models: Collection[str], paper_avg: pd.DataFrame) -> pd.DataFrame:
+    """Per family, stack and setting with two or more models: ρ averaged over the expert counts present. The
+    paper's Avg. stands beside it only when every averaged model is one of the paper's checkpoints."""
+    families = dict(zip(table.model, table.family))
+    rows = []
+    for suffix, g in _family_groups(table, families):
+        counts = ", ".join(str(e) for e in sorted(set(g.experts)))
+        for (stack, setting, dataset), h in g.groupby(["stack", "setting", "dataset"], sort=False):
+            rho, low, high, _p = _mean_ci(h.rho.to_numpy(dtype=float))
+            published = np.nan
+            if set(h.model) <= set(paper_models):
+                hit = paper_avg[(paper_avg["stack"] == stack) & (paper_avg.setting == setting)]
+                published = float(hit.published_rho.iloc[0]) if len(hit) else np.nan
+            rows.append({"model": f"average over E = {counts}{suffix}", "experts": 0, "family": h.family.iloc[0],
+                         "table": h.table.iloc[0], "stack": stack, "setting": setting, "dataset": dataset, "rho": rho,
+                         "p": np.nan, "n": int(h.n.sum()), "ci_low": low, "ci_high": high, "published_rho": published,
+                         "difference": rho - published})
+    return pd.DataFrame(rows, columns=table.columns)
