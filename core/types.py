@@ -12,3 +12,7 @@ Architecture = Literal["encoder-decoder", "decoder-only", "encoder (MoE-fied)"]
 # "switch", "moefied" or a decoder-only family name (core.models.adapters.decoder_only.DECODER_FAMILIES).
 Family = str
 Level = Literal["word", "token"]
+# Where a teacher-forced decoder's routing of token t is read: where t is the decoder's input (default), or where t
+# is predicted (the layout of transformers' `labels=`).
+DecoderRead = Literal["input", "label"]
+DECODER_READS: tuple[DecoderRead, ...] = ("input", "label")

@@ -9,6 +9,7 @@ from core.analysis.reproduce import reproduce, results_dir, saved_results
 from core.analysis.results import Results, result_models
 from core.errors import RoutingLensError
 from core.models.registry import list_models
+from core.types import DECODER_READS
 from core.viz import plots
 from core.viz.report import (
     CONTEXT_GAIN_NOTE,
@@ -21,6 +22,7 @@ from core.viz.report import (
     paper_reference,
     polysemy_stacks,
 )
+from ui.decoder_read import LABELS
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import try_load
@@ -40,6 +42,8 @@ with st.form("bench_run"):
                             default=[current] if current else [], key="bench_models")
     limit = st.number_input("Rows per dataset (0 = full datasets; small numbers give a quick look)", min_value=0,
                             value=100, step=50, key="bench_limit")
+    read = st.radio("Read decoder routing (Switch models)", DECODER_READS, format_func=LABELS.get, horizontal=True,
+                    key="bench_decoder_read")
     go = st.form_submit_button("Run analyses", type="primary")
 
 if go:
@@ -49,7 +53,8 @@ if go:
         tracers = [t for t in (try_load(n) for n in chosen) if t is not None]
         if len(tracers) == len(chosen):
             lim = int(limit) or None
-            out = results_dir([f"{t.loaded.entry.location}@{t.loaded.revision}" for t in tracers], lim)
+            out = results_dir([f"{t.loaded.entry.location}@{t.loaded.revision}" for t in tracers], lim,
+                              decoder_read=read)
             bar = st.progress(0.0, text="Starting…")
 
             def progress(desc: str, total: int):
@@ -62,7 +67,7 @@ if go:
                 return advance
 
             try:
-                reproduce(tracers, out, limit=lim, progress=progress)
+                reproduce(tracers, out, limit=lim, progress=progress, decoder_read=read)
                 st.session_state["bench_result"] = str(out)
                 bar.progress(1.0, text="Done. Traces are cached: a re-run or a larger run reuses them.")
             except RoutingLensError as err:

@@ -8,6 +8,7 @@ from core.models.registry import list_models
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 from core.tracing.words import find_word
 from core.viz import plots
+from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import cached_trace, try_load
@@ -72,9 +73,10 @@ for i, sentence in enumerate((s1, s2), start=1):
     else:
         spans.append(occ[0])
 
+decoder_read = decoder_read_control(tracer.loaded.adapter, "cmp_decoder_read")
 try:
-    t1 = cached_trace(tracer.loaded.name, s1, ("encoder", "decoder"))
-    t2 = cached_trace(tracer.loaded.name, s2, ("encoder", "decoder"))
+    t1 = cached_trace(tracer.loaded.name, s1, ("encoder", "decoder"), decoder_read)
+    t2 = cached_trace(tracer.loaded.name, s2, ("encoder", "decoder"), decoder_read)
     result = compare_word(t1, spans[0], t2, spans[1])
 except Exception as err:  # noqa: BLE001
     show_error(err)
@@ -97,8 +99,9 @@ if second_name:
         st.warning(f"{second_name} could not be loaded (the sidebar says why); showing {tracer.loaded.name} alone.")
     else:
         try:
-            u1 = cached_trace(other.loaded.name, s1, ("encoder", "decoder"))
-            u2 = cached_trace(other.loaded.name, s2, ("encoder", "decoder"))
+            read = decoder_read if decoder_read in other.loaded.adapter.decoder_reads else "input"
+            u1 = cached_trace(other.loaded.name, s1, ("encoder", "decoder"), read)
+            u2 = cached_trace(other.loaded.name, s2, ("encoder", "decoder"), read)
             second = (other, compare_word(u1, spans[0], u2, spans[1]))
         except Exception as err:  # noqa: BLE001
             show_error(err)
@@ -118,8 +121,8 @@ if second:
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
 plot(plots.jss_by_layer(curves, by_position=second is not None), key="cmp-jss")
-if "decoder" in result and not tracer.loaded.adapter.causal and tracer.loaded.adapter.stack_note("decoder"):
-    st.caption(tracer.loaded.adapter.stack_note("decoder") + ".")
+if "decoder" in result and not tracer.loaded.adapter.causal:
+    st.caption(NOTES[decoder_read] + ".")
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack), key=f"cmp-{stack}")
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

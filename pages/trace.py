@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.settings import MAX_TOKENS, SENTENCE_PREVIEW_CHARS, TRACE_MAX_SENTENCES, TRACE_TEXT_MAX_CHARS
 from core.viz import plots
+from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import cached_trace
@@ -26,7 +27,9 @@ else:
 level = c2.radio("Rows", ["word", "token"], format_func={"word": "words", "token": "subword tokens"}.get,
                  horizontal=True, key="trace_level")
 top_k = adapter.top_k if adapter else 1
-decoder_note = adapter.stack_note("decoder") if adapter and two_stacks else ""
+decoder_read = decoder_read_control(adapter, "trace_decoder_read", c1) if stack_choice != "encoder" else "input"
+decoder_note = (NOTES[decoder_read] if len(adapter.decoder_reads) > 1 else adapter.stack_note("decoder")) \
+    if adapter and two_stacks else ""
 c3.caption((decoder_note + ". " if decoder_note else "")
            + (f"Each token goes to its top-{top_k} experts: the grid colours the first, its hover and the CSV "
               "(is_selected) give all of them. " if top_k > 1 else "")
@@ -42,7 +45,7 @@ tag = adapter.copy.figure_tag
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
 for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     try:
-        trace = cached_trace(tracer.loaded.name, sentence, stacks)
+        trace = cached_trace(tracer.loaded.name, sentence, stacks, decoder_read)
     except Exception as err:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(err)
         continue

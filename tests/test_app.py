@@ -225,3 +225,21 @@ def test_placement_caption_follows_the_named_threshold(app_env, monkeypatch):
     at = _app()
     _no_exception(at)
     assert any("Placement" in c.value and "loads whole" in c.value for c in at.sidebar.caption)
+
+
+def test_decoder_reading_control_on_trace_and_compare(app_env, tiny_model_dir):
+    """Both readings are one click away on the pages, and the page's numbers follow the choice."""
+    at = _app()
+    _no_exception(at)
+    at.radio(key="trace_decoder_read").set_value("label").run()
+    _no_exception(at)
+    assert any("where it is predicted" in c.value for c in at.caption)
+    assert _charts(at) == 16
+    at = _app("pages/compare.py")
+    _no_exception(at)
+    input_jss = [m.value for m in at.metric]
+    at.radio(key="cmp_decoder_read").set_value("label").run()
+    _no_exception(at)
+    label_jss = [m.value for m in at.metric]
+    assert input_jss[0] == label_jss[0] and input_jss[1] != label_jss[1]  # encoder unchanged, decoder moves
+    assert any("where it is predicted" in c.value for c in at.caption)

@@ -59,7 +59,7 @@ class FakeTracer:
             return rng.dirichlet(np.ones(E))
         return UNIFORM
 
-    def trace(self, texts, stacks=("encoder", "decoder"), progress=None):
+    def trace(self, texts, stacks=("encoder", "decoder"), progress=None, decoder_read="input"):
         out = []
         for text in texts:
             spans = word_spans(text)
@@ -142,18 +142,18 @@ def test_kde_integrates_to_about_one(tmp_path):
 
 
 COLUMNS = {
-    "table1": ["model", "experts", "family", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
+    "table1": ["model", "experts", "family", "decoder_read", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
                "published_rho", "difference"],
-    "table2": ["model", "experts", "family", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
+    "table2": ["model", "experts", "family", "decoder_read", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
                "published_rho", "difference"],
-    "wic_pairs": ["model", "experts", "family", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
+    "wic_pairs": ["model", "experts", "family", "decoder_read", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
     "wic_kde": ["model", "stack", "label", "x", "density", "n"],
     "cohens_d": ["model", "stack", "layer_pos", "layer", "d", "ci_low", "ci_high", "p", "mean_T", "mean_F", "n_T", "n_F"],
     "polysemy": ["model", "experts", "family", "stack", "lemma", "pos", "senses", "senses_all_pos", "mean_jss_T",
                  "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n"],
-    "dropped": ["model", "experts", "family", "texts", "stack", "layer_pos", "layer", "dropped", "tokens", "share"],
-    "context_gain": ["model", "experts", "family", "stack", "dataset", "rho_without", "rho_with", "gain", "ci_low",
+    "dropped": ["model", "experts", "family", "decoder_read", "texts", "stack", "layer_pos", "layer", "dropped", "tokens", "share"],
+    "context_gain": ["model", "experts", "family", "decoder_read", "stack", "dataset", "rho_without", "rho_with", "gain", "ci_low",
                      "ci_high", "p", "n"],
     "comparison": ["model", "family", "architecture", "experts", "top_k", "stack", "association ρ", "similarity ρ",
                    "SCWS ρ without context", "SCWS ρ with context", "context gain", "WiC mean JSS same",

@@ -239,3 +239,38 @@ def test_eight_threads_never_share_the_tokenizer(tiny_model_dir):
         results = list(pool.map(hammer, range(8)))
     assert all(results)
     assert guarded.most_at_once == 1
+
+
+def test_label_reading_equals_the_labels_layout(tiny_loaded):
+    """decoder_read="label": row t is the decoder position where token t is predicted — exactly what transformers
+    computes with `labels=input_ids` (decoder_input_ids = shift_right(labels)); "input" is the next position."""
+    tracer = Tracer(tiny_loaded)
+    text = "I sat on the river bank"
+    label = tracer.trace(text, decoder_read="label")[0]
+    read_at_input = tracer.trace(text)[0]
+    assert label.decoder_read == "label" and read_at_input.decoder_read == "input"
+    ids = torch.tensor([tiny_loaded.tokenizer(text)["input_ids"]])
+    captured = {}
+    hooks = [module.register_forward_hook(lambda _m, _i, out, b=block: captured.__setitem__(b, out[2]))
+             for block, module in switch_routers(tiny_loaded.model)["decoder"]]
+    try:
+        with torch.inference_mode():
+            tiny_loaded.model(input_ids=ids, labels=ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    expected = np.stack([torch.softmax(captured[b].float(), -1)[0].numpy() for b in sorted(captured)])
+    np.testing.assert_allclose(label.stacks["decoder"].token_probs, expected, atol=1e-5)
+    # The input reading is the label reading shifted by one position: token t's input position is t + 1.
+    np.testing.assert_allclose(read_at_input.stacks["decoder"].token_probs[:, :-1],
+                               label.stacks["decoder"].token_probs[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(label.stacks["encoder"].token_probs, read_at_input.stacks["encoder"].token_probs)
+
+
+def test_decoder_only_models_refuse_the_label_reading(tmp_path):
+    from core.errors import InputError
+    from helpers import build_tiny_decoder
+
+    tracer = Tracer(load_model(str(build_tiny_decoder(tmp_path / "mix")), dtype="float32"))
+    with pytest.raises(InputError, match="only at input"):
+        tracer.trace("a bat flew", decoder_read="label")

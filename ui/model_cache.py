@@ -7,7 +7,7 @@ from core.errors import RoutingLensError
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.types import Stack
+from core.types import DecoderRead, Stack
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
@@ -19,8 +19,8 @@ def get_tracer(name: str) -> Tracer:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def cached_trace(name: str, text: str, stacks: tuple[Stack, ...]) -> RoutingTrace:
-    return get_tracer(name).trace([text], stacks=stacks)[0]
+def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> RoutingTrace:
+    return get_tracer(name).trace([text], stacks=stacks, decoder_read=decoder_read)[0]
 
 
 def try_load(name: str) -> Tracer | None:

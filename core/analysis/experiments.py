@@ -4,7 +4,7 @@ polysemy. Each distinct text is traced once per model; traces come from the cach
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from core.analysis.results import Note, Results
 from core.analysis.wic import cohens_d_frame, kde_frame
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.types import STACKS, Stack
+from core.types import STACKS, DecoderRead, Stack
 
 CHUNK = 256  # texts traced (and dropped from memory) at a time
 
@@ -83,7 +83,8 @@ class DropCounter:
 
 
 def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], desc: str,
-                  progress: ProgressFactory = no_progress, drops: DropCounter | None = None) -> dict[str, np.ndarray]:
+                  progress: ProgressFactory = no_progress, drops: DropCounter | None = None,
+                  decoder_read: DecoderRead = "input") -> dict[str, np.ndarray]:
     """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat.
     `drops` counts the dropped slots of every traced text under the label `desc` names after the model."""
     by_text: dict[str, list[int]] = {}
@@ -94,7 +95,7 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
     advance = progress(desc, len(texts))
     for c in range(0, len(texts), CHUNK):
         chunk = texts[c : c + CHUNK]
-        for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks)):
+        for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks, decoder_read=decoder_read)):
             if drops is not None:
                 drops.add(desc.split(": ", 1)[-1], trace)
             for stack in trace.stacks:
@@ -115,7 +116,7 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
 
 def _corr_row(meta: dict, table: str, stack: str, setting: str, dataset: str, x, y) -> dict:
     return {**meta, "table": table, "stack": stack, "setting": setting, "dataset": dataset,
-            **spearman(x, y).as_dict()}
+            **asdict(spearman(x, y))}
 
 
 def _with_published(frame: pd.DataFrame, table: str, applies: bool) -> pd.DataFrame:
@@ -129,10 +130,13 @@ def _with_published(frame: pd.DataFrame, table: str, applies: bool) -> pd.DataFr
     return merged
 
 
-def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory = no_progress) -> dict[str, pd.DataFrame]:
-    """All per-model frames for one traced model."""
+def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory = no_progress,
+                  decoder_read: DecoderRead = "input") -> dict[str, pd.DataFrame]:
+    """All per-model frames for one traced model. `decoder_read` applies to models whose adapter offers it (a
+    teacher-forced decoder); the others are read the one way they have, and their rows say so."""
     lm = tracer.loaded
-    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family}
+    read = decoder_read if decoder_read in lm.adapter.decoder_reads else lm.adapter.decoder_reads[0]
+    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family, "decoder_read": read}
     stacks = STACKS
     drops = DropCounter()
 
@@ -140,7 +144,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     words = sorted({*data.wordsim.word1, *data.wordsim.word2, *data.simlex.word1, *data.simlex.word2,
                     *data.scws.word1, *data.scws.word2})
     word_index = {w: i for i, w in enumerate(words)}
-    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress, drops)
+    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress, drops, read)
 
     def pair_jss(w1: Sequence[str], w2: Sequence[str]) -> dict[str, np.ndarray]:
         i1 = [word_index[w] for w in w1]
@@ -156,7 +160,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     scws_alone = pair_jss(data.scws.word1, data.scws.word2)
     ctx1 = [Target(c, s, e) for c, s, e in zip(data.scws.context1, data.scws.start1, data.scws.end1)]
     ctx2 = [Target(c, s, e) for c, s, e in zip(data.scws.context2, data.scws.start2, data.scws.end2)]
-    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress, drops)
+    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress, drops, read)
     n = len(data.scws)
     scws_ctx = {s: jss(v[:n], v[n:]).mean(axis=1) for s, v in in_ctx.items()}
     gain_rows = []
@@ -164,13 +168,13 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
         t2_rows.append(_corr_row(meta, "table2", stack, "without context", "SCWS", scws_alone[stack], data.scws.score))
         t2_rows.append(_corr_row(meta, "table2", stack, "with context", "SCWS", scws_ctx[stack], data.scws.score))
         gain_rows.append({**meta, "stack": stack, "dataset": "SCWS",
-                          **correlation_gain(scws_alone[stack], scws_ctx[stack], data.scws.score).as_dict()})
+                          **asdict(correlation_gain(scws_alone[stack], scws_ctx[stack], data.scws.score))})
 
     # WiC: the target word in sentence 1 vs sentence 2, per layer.
     wic = data.wic
     s1 = [Target(t, word_index=i) for t, i in zip(wic.sentence1, wic.idx1)]
     s2 = [Target(t, word_index=i) for t, i in zip(wic.sentence2, wic.idx2)]
-    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress, drops)
+    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress, drops, read)
     m = len(wic)
     layers = {st: list(tracer.routers[st]) for st in wic_routes}
     pair_rows = []
@@ -195,9 +199,9 @@ DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not 
 
 
 def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCounts,
-        progress: ProgressFactory = no_progress) -> Results:
+        progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input") -> Results:
     """All analyses over one or more models (one tracer each)."""
-    per_model = [analyse_model(t, data, progress) for t in tracers]
+    per_model = [analyse_model(t, data, progress, decoder_read) for t in tracers]
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
     poly, trend = polysemy_frames(wic_pairs, sense_counts)
     models = pd.DataFrame([{
@@ -205,6 +209,7 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
         "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
         "params": t.loaded.params, "figure_tag": t.loaded.adapter.copy.figure_tag,
+        "decoder_read": decoder_read if decoder_read in t.loaded.adapter.decoder_reads else "input",
         "paper_checkpoint": t.loaded.entry.is_paper_checkpoint,
         # the paper's values are shown for reference (never as a difference) beside its family's other models
         "paper_reference": t.loaded.adapter.compares_with_paper and not t.loaded.entry.is_paper_checkpoint,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -26,9 +26,6 @@ class Correlation:
     n: int
     ci_low: float
     ci_high: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def spearman(x, y, n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Correlation:
@@ -112,9 +109,6 @@ class CorrelationGain:
     ci_high: float
     p: float
     n: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _spearman_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

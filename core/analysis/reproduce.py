@@ -12,25 +12,28 @@ from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, n
 from core.analysis.wordnet import sense_counts, wordnet_setup
 from core.settings import cache_dir
 from core.tracing.tracer import Tracer
+from core.types import DecoderRead
 from core.viz.report import write_report
 
 
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
-              seed: int = 0, progress: ProgressFactory = no_progress) -> Results:
+              seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input") -> Results:
     """`data_dir`: the benchmark data folder (default: see core.analysis.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
-    results = run(tracers, data, functools.partial(sense_counts, data_root=root), progress=progress)
+    results = run(tracers, data, functools.partial(sense_counts, data_root=root), progress=progress,
+                  decoder_read=decoder_read)
     results.save(out)
     write_report(results, out)
     return results
 
 
-def results_dir(model_keys: list[str], limit: int | None, seed: int = 0) -> Path:
-    """Where the app keeps a run's outputs: one folder per (models, revisions, limit, seed)."""
-    key = hashlib.sha256(json.dumps([sorted(model_keys), limit, seed]).encode()).hexdigest()[:12]
+def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input") -> Path:
+    """Where the app keeps a run's outputs: one folder per (models, revisions, limit, seed, decoder reading)."""
+    spec = [sorted(model_keys), limit, seed] + ([decoder_read] if decoder_read != "input" else [])
+    key = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:12]
     return cache_dir() / "results" / key
 
 

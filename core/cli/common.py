@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 
 from core.models.loading import LoadedModel
-from core.types import PLACEMENTS
+from core.types import DECODER_READS, PLACEMENTS
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -23,6 +23,9 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
                         "bfloat16 is the fast path, and can flip near-tie routing choices")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the trace cache")
+    p.add_argument("--decoder-read", choices=DECODER_READS, default="input",
+                   help="where a Switch decoder's routing of a token is read: input (default; where the token is the "
+                        "decoder's input) or label (where it is predicted, the labels= layout)")
     p.add_argument("--placement", choices=PLACEMENTS, default="auto",
                    help="auto (default): one device if it fits, else accelerate device_map across GPU and CPU, "
                         "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")

@@ -23,7 +23,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                for name in args.model or [None]]
     out = Path(args.out)
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
-                        progress=tqdm_progress)
+                        progress=tqdm_progress, decoder_read=args.decoder_read)
     print(f"wrote {', '.join(n + '.csv' for n in (*results.FILES, *results.OPTIONAL_FILES, 'comparison'))} and {out / 'report.html'} in "
           f"{time.time() - started:.1f} s", file=sys.stderr)
     for note in results.notes:

@@ -34,7 +34,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise RoutingLensError(f"--stacks takes encoder, decoder or encoder,decoder (got {args.stacks!r}).")
     loaded = load_for_cli(args.model, args)
     tracer = Tracer(loaded, cache=None if args.no_cache else TraceCache(), max_tokens=args.max_tokens)
-    for trace in tracer.trace(args.text, stacks=stacks):
+    for trace in tracer.trace(args.text, stacks=stacks, decoder_read=args.decoder_read):
         if args.json:
             print(json.dumps(trace.to_json(), ensure_ascii=False))
             continue
@@ -44,6 +44,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print("tokens: " + " ".join(trace.tokens))
         for stack in trace.stacks:
             note = loaded.adapter.stack_note(stack)
+            if stack == "decoder" and trace.decoder_read == "label":
+                note = "decoder: each token's routing is read where it is predicted (--decoder-read label)"
             print(f"\n{stack}: top-1 expert and its probability per word and sparse layer"
                   + (f" ({note})" if note else "")
                   + (f"; the model uses its top-{loaded.top_k} (see --json 'selected')" if loaded.top_k > 1 else ""))

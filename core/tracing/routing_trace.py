@@ -57,6 +57,7 @@ class RoutingTrace:
     stacks: dict[Stack, StackRouting] = field(default_factory=dict)
     truncated: bool = False
     n_input_tokens: int = 0  # tokens before truncation
+    decoder_read: str = "input"  # where a teacher-forced decoder's routing was read (docs/definitions.md)
 
     # ---------- selection ----------
     def stack(self, name: Stack) -> StackRouting:
@@ -125,6 +126,7 @@ class RoutingTrace:
             "num_experts": self.num_experts,
             "truncated": self.truncated,
             "n_input_tokens": self.n_input_tokens,
+            "decoder_read": self.decoder_read,
         }
         for name, s in self.stacks.items():
             out[name] = {
@@ -154,6 +156,7 @@ class RoutingTrace:
             "text": self.text, "model": self.model, "revision": self.revision, "dtype": self.dtype,
             "num_experts": self.num_experts, "tokens": self.tokens, "words": self.words,
             "truncated": self.truncated, "n_input_tokens": self.n_input_tokens, "stacks": list(self.stacks),
+            "decoder_read": self.decoder_read,
         }
         return safetensors.numpy.save(arrays, metadata={self._META_KEY: json.dumps(header, ensure_ascii=False)})
 

@@ -20,7 +20,7 @@ from core.settings import MAX_TOKENS
 from core.tracing.cache import TraceCache, trace_key
 from core.tracing.routing_trace import RoutingTrace, StackRouting
 from core.tracing.words import assign_tokens, pool, pooling_matrix, word_spans
-from core.types import STACKS, Stack
+from core.types import STACKS, DecoderRead, Stack
 
 DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU slow down past a few thousand rows)
 DEFAULT_BATCH_SIZE = 64
@@ -106,7 +106,8 @@ class Tracer:
 
         return hook
 
-    def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...]) -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
+    def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...],
+                 decoder_read: DecoderRead = "input") -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
         """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool,
         selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S)."""
         device = self.loaded.input_device
@@ -126,7 +127,7 @@ class Tracer:
         try:
             self._captured.clear()
             with torch.inference_mode():
-                skip = self.adapter.run(model, ids, mask, stacks)
+                skip = self.adapter.run(model, ids, mask, stacks, decoder_read)
             out = {}
             n_rows = ids.shape[0]
             for key, (probs, dropped, selected) in self._captured.items():
@@ -157,7 +158,8 @@ class Tracer:
             batches.append(current)
         return batches
 
-    def _assemble(self, e: _Encoded, b: int, stacks: tuple[Stack, ...], captured) -> RoutingTrace:
+    def _assemble(self, e: _Encoded, b: int, stacks: tuple[Stack, ...], captured,
+                  decoder_read: DecoderRead = "input") -> RoutingTrace:
         n = len(e.ids)
         pooling = pooling_matrix(e.token_word, len(e.word_spans))
         routing = {}
@@ -192,22 +194,33 @@ class Tracer:
             stacks=routing,
             truncated=e.truncated,
             n_input_tokens=e.n_input_tokens,
+            decoder_read=decoder_read,
         )
 
     # ---------- public ----------
-    def key(self, text: str, stacks: tuple[Stack, ...]) -> str:
+    def key(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> str:
         lm = self.loaded
         # Quantised weights route differently from full precision; device_map / offload placements do not.
         precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
+        if decoder_read != "input" and "decoder" in stacks:
+            precision += f"-decoder-read-{decoder_read}"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
+
+    def check_decoder_read(self, decoder_read: DecoderRead) -> None:
+        if decoder_read not in self.adapter.decoder_reads:
+            raise InputError(f"{self.loaded.name} reads its decoder routing only at "
+                             f"{' or '.join(self.adapter.decoder_reads)} (asked: {decoder_read!r}).")
 
     def trace(
         self,
         texts: str | Sequence[str],
         stacks: Sequence[Stack] = STACKS,
         progress: Progress | None = None,
+        decoder_read: DecoderRead = "input",
     ) -> list[RoutingTrace]:
-        """Trace each text (cache first); results are in input order and independent of batching."""
+        """Trace each text (cache first); results are in input order and independent of batching. `decoder_read`:
+        where a teacher-forced decoder's routing of token t is read (docs/definitions.md)."""
+        self.check_decoder_read(decoder_read)
         if isinstance(texts, str):
             texts = [texts]
         stacks = tuple(s for s in STACKS if s in stacks)
@@ -220,7 +233,7 @@ class Tracer:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"Text {i + 1} is empty. Type a sentence to trace.")
-            hit = self._cached(text, stacks)
+            hit = self._cached(text, stacks, decoder_read)
             if hit is not None:
                 results[i] = hit
             else:
@@ -232,11 +245,11 @@ class Tracer:
         with self._lock:  # one tokenizer and one model, shared by every app session: one caller at a time
             encoded = [self.encode(t) for t in unique]
             for batch in self._batches(encoded):
-                captured = self._forward([encoded[i] for i in batch], stacks)
+                captured = self._forward([encoded[i] for i in batch], stacks, decoder_read)
                 for b, i in enumerate(batch):
-                    trace = self._assemble(encoded[i], b, stacks, captured)
+                    trace = self._assemble(encoded[i], b, stacks, captured, decoder_read)
                     if self.cache is not None:
-                        self.cache.put(self.key(unique[i], stacks), trace)
+                        self.cache.put(self.key(unique[i], stacks, decoder_read), trace)
                     for j in todo[unique[i]]:
                         results[j] = trace
                     done += len(todo[unique[i]])
@@ -244,10 +257,10 @@ class Tracer:
                     progress(done, len(texts))
         return results  # type: ignore[return-value]
 
-    def _cached(self, text: str, stacks: tuple[Stack, ...]) -> RoutingTrace | None:
+    def _cached(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> RoutingTrace | None:
         if self.cache is None:
             return None
-        hit = self.cache.get(self.key(text, stacks))
+        hit = self.cache.get(self.key(text, stacks, decoder_read))
         if hit is None and stacks == ("encoder",) and "decoder" in self.routers:
             full = self.cache.get(self.key(text, ("encoder", "decoder")))
             if full is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from core.types import Architecture, Family, Stack
+from core.types import Architecture, DecoderRead, Family, Stack
 
 # Routers by stack, as (block or layer index, module), in block order.
 Routers = dict[Stack, list[tuple[int, torch.nn.Module]]]
@@ -65,6 +65,7 @@ class ModelAdapter(ABC):
     causal: bool = False  # every stack sees left context only
     capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
     compares_with_paper: bool = False  # the paper's published values may stand beside this family's numbers
+    decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     copy: Copy
 
     # ---------- loading ----------
@@ -92,9 +93,10 @@ class ModelAdapter(ABC):
         """hook output of router (stack, block) → (probs (..., E) float32, dropped (...), selected (..., k))."""
 
     @abstractmethod
-    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
+            decoder_read: DecoderRead = "input") -> int:
         """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
-        positions of the decoder's rows to discard so they align with the input tokens."""
+        positions of the decoder's rows to discard so row t is token t's routing under `decoder_read`."""
 
     # ---------- copy ----------
     def stack_note(self, stack: Stack) -> str:

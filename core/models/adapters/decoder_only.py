@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
-from core.types import Stack
+from core.types import DecoderRead, Stack
 
 CAUSAL_NOTE = "Decoder-only: a token's routing depends only on the tokens to its left (causal attention)"
 # Router classes in transformers >= 5: a module returning (router_logits, top_k_weights, top_k_index).
@@ -104,7 +104,8 @@ class DecoderOnlyAdapter(ModelAdapter):
         probs = torch.softmax(logits.float(), dim=-1)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
-    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
+            decoder_read: DecoderRead = "input") -> int:
         """One causal pass of the base model (no LM head); right padding leaves real positions untouched."""
         model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True)
         return 0

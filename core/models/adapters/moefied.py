@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers
-from core.types import Stack
+from core.types import DecoderRead, Stack
 
 MOEFIED_CAVEAT = ("dense model MoE-fied after training; routing = activation mass per neuron cluster; "
                   "not a sparsely trained model")
@@ -80,6 +80,7 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
 
         return to_probs
 
-    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
+            decoder_read: DecoderRead = "input") -> int:
         model(input_ids=ids, attention_mask=mask, return_dict=True)
         return 0

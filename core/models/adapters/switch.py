@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
-from core.types import Stack
+from core.types import DecoderRead, Stack
 
 DECODER_NOTE = "decoder: each token's routing is read where it is the decoder's input (teacher forcing)"
 
@@ -26,6 +26,7 @@ class SwitchAdapter(ModelAdapter):
     stacks: tuple[Stack, ...] = ("encoder", "decoder")
     top_k = 1
     compares_with_paper = True
+    decoder_reads: tuple[DecoderRead, ...] = ("input", "label")
     copy = Copy(
         label="Switch Transformer (sparsely trained, top-1 routing)",
         stack_notes={"decoder": DECODER_NOTE},
@@ -59,9 +60,11 @@ class SwitchAdapter(ModelAdapter):
         probs = torch.softmax(logits.float(), dim=-1)
         return probs, dispatch.sum(dim=-1) == 0, probs.argmax(dim=-1, keepdim=True)
 
-    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...]) -> int:
-        """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head.
-        Returns 1: the start position is discarded."""
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
+            decoder_read: DecoderRead = "input") -> int:
+        """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head. Reading "input"
+        discards the start position (row t = position t+1, where token t is the input); reading "label" keeps it
+        (row t = position t, where token t is predicted, as with `labels=input_ids`)."""
         enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
         if "decoder" in stacks:
             # Position t+1 has token t as its input. Causality makes positions 0..n-1 identical to
@@ -70,4 +73,4 @@ class SwitchAdapter(ModelAdapter):
             model.decoder(input_ids=torch.cat([start, ids], dim=1),
                           attention_mask=torch.cat([torch.ones_like(start), mask], 1),
                           encoder_hidden_states=enc_out, encoder_attention_mask=mask, use_cache=False, return_dict=True)
-        return 1
+        return 1 if decoder_read == "input" else 0
