@@ -64,7 +64,7 @@ class ModelAdapter(ABC):
     num_experts: int
     causal: bool = False  # every stack sees left context only
     capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
-    compares_with_paper: bool = False  # the paper's published values may stand beside this family's numbers
+    compares_with_paper: bool = False  # the paper studied this family: its values are shown (for reference) beside it
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     copy: Copy
 
