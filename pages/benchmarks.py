@@ -19,6 +19,7 @@ from core.viz.report import (
     correlation_table,
     dropped_table,
     figure_tag,
+    layer_rho_table,
     paper_reference,
     polysemy_stacks,
 )
@@ -108,6 +109,9 @@ for table, title in (("table1", "Table 1 — words traced alone: WordSim353 (ass
     if len(reference):
         st.caption(PAPER_REFERENCE_NOTE)
         st.table(reference.set_index("paper"))
+    if len(res.layer_rho):
+        with st.expander("Per sparse layer"):
+            st.table(layer_rho_table(res.layer_rho[res.layer_rho.table == table]).set_index("model"))
 comparison = res.comparison
 if len(res.models) > 1:
     st.subheader("Across models: the same metrics side by side")

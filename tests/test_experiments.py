@@ -153,6 +153,8 @@ COLUMNS = {
                  "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n"],
     "dropped": ["model", "experts", "family", "decoder_read", "texts", "stack", "layer_pos", "layer", "dropped", "tokens", "share"],
+    "layer_rho": ["model", "experts", "family", "decoder_read", "table", "stack", "setting", "dataset", "rho", "p", "n",
+                  "ci_low", "ci_high", "layer_pos", "layer"],
     "context_gain": ["model", "experts", "family", "decoder_read", "stack", "dataset", "rho_without", "rho_with", "gain", "ci_low",
                      "ci_high", "p", "n"],
     "comparison": ["model", "family", "architecture", "experts", "top_k", "stack", "association ρ", "similarity ρ",
@@ -333,3 +335,14 @@ def test_across_models_mean_of_per_model_d_and_average_rows(tmp_path):
         assert row.published_rho == pytest.approx(float(expected.iloc[0]))
     single = run([FakeTracer(alpha, sense_planted=True)], data, _sense_count)  # one model: nothing to average
     assert not single.table1.model.str.startswith("average").any() and MEAN_OF_MODELS not in set(single.cohens_d.model)
+
+
+def test_per_layer_rho_sits_beside_the_stack_mean(tmp_path):
+    """Tables 1–2 per sparse layer: one row per table row and layer; the planted signal is in every layer."""
+    alpha = write_synthetic_data(tmp_path)
+    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), _sense_count)
+    layers = results.layer_rho
+    assert len(layers) == 2 * (len(results.table1) + len(results.table2))  # two sparse layers per stack
+    assert set(layers.layer) == {1, 3} and (layers.rho > 0.99).all() and (layers.n == 120).all()
+    merged = layers.merge(results.table1, on=["model", "stack", "setting"], suffixes=("_layer", "_mean"))
+    assert np.allclose(merged.rho_layer, merged.rho_mean)  # the fake routes both layers alike

@@ -147,22 +147,37 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress, drops, read)
 
     def pair_jss(w1: Sequence[str], w2: Sequence[str]) -> dict[str, np.ndarray]:
+        """(pairs, layers) JSS of the two words traced alone, per stack."""
         i1 = [word_index[w] for w in w1]
         i2 = [word_index[w] for w in w2]
-        return {s: jss(alone[s][i1], alone[s][i2]).mean(axis=1) for s in alone}
+        return {s: jss(alone[s][i1], alone[s][i2]) for s in alone}
+
+    layer_rows = []
+
+    def per_layer(table: str, setting: str, dataset: str, sims: dict[str, np.ndarray], score) -> None:
+        """Spearman ρ of each sparse layer's JSS, beside the stack mean (docs/definitions.md)."""
+        for stack, values in sims.items():
+            for li, (block, _module) in enumerate(tracer.routers[stack]):
+                layer_rows.append({**_corr_row(meta, table, stack, setting, dataset, values[:, li], score),
+                                   "layer_pos": li, "layer": int(block)})
 
     t1_rows, t2_rows = [], []
     for name, frame, task in (("WordSim353", data.wordsim, "association"), ("SimLex-999", data.simlex, "similarity")):
         sims = pair_jss(frame.word1, frame.word2)
+        per_layer("table1", task, name, sims, frame.score)
         for stack, vals in sims.items():
-            t1_rows.append(_corr_row(meta, "table1", stack, task, name, vals, frame.score))
+            t1_rows.append(_corr_row(meta, "table1", stack, task, name, vals.mean(axis=1), frame.score))
 
-    scws_alone = pair_jss(data.scws.word1, data.scws.word2)
+    scws_alone_layers = pair_jss(data.scws.word1, data.scws.word2)
+    scws_alone = {s: v.mean(axis=1) for s, v in scws_alone_layers.items()}
     ctx1 = [Target(c, s, e) for c, s, e in zip(data.scws.context1, data.scws.start1, data.scws.end1)]
     ctx2 = [Target(c, s, e) for c, s, e in zip(data.scws.context2, data.scws.start2, data.scws.end2)]
     in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress, drops, read)
     n = len(data.scws)
-    scws_ctx = {s: jss(v[:n], v[n:]).mean(axis=1) for s, v in in_ctx.items()}
+    scws_ctx_layers = {s: jss(v[:n], v[n:]) for s, v in in_ctx.items()}
+    scws_ctx = {s: v.mean(axis=1) for s, v in scws_ctx_layers.items()}
+    per_layer("table2", "without context", "SCWS", scws_alone_layers, data.scws.score)
+    per_layer("table2", "with context", "SCWS", scws_ctx_layers, data.scws.score)
     gain_rows = []
     for stack in scws_alone:
         t2_rows.append(_corr_row(meta, "table2", stack, "without context", "SCWS", scws_alone[stack], data.scws.score))
@@ -191,7 +206,13 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)
     t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
     return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True),
-            "context_gain": pd.DataFrame(gain_rows), "dropped": drops.frame(meta)}
+            "context_gain": pd.DataFrame(gain_rows), "dropped": drops.frame(meta),
+            "layer_rho": pd.DataFrame(layer_rows)}
+
+
+def _append(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `rows` below it; an empty `rows` leaves the column types alone (no object-typed floats)."""
+    return pd.concat([frame, rows], ignore_index=True) if len(rows) else frame
 
 
 DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not the paper's switch-base "
@@ -226,7 +247,7 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         table = pd.concat([m[name] for m in per_model], ignore_index=True)
         paper_avg = published()
         paper_avg = paper_avg[(paper_avg.table == name) & (paper_avg.experts == 0)]
-        tables[name] = pd.concat([table, average_rows(table, paper_models, paper_avg)], ignore_index=True)
+        tables[name] = _append(table, average_rows(table, paper_models, paper_avg))
     cohens = cohens_d_frame(wic_pairs)
     return Results(
         models=models,
@@ -234,12 +255,13 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         table2=tables["table2"],
         wic_pairs=wic_pairs,
         wic_kde=kde_frame(wic_pairs),
-        cohens_d=pd.concat([cohens, mean_of_models_d(cohens, families)], ignore_index=True),
+        cohens_d=_append(cohens, mean_of_models_d(cohens, families)),
         polysemy=poly,
         polysemy_trend=trend,
         notes=notes,
         context_gain=pd.concat([m["context_gain"] for m in per_model], ignore_index=True),
         dropped=pd.concat([m["dropped"] for m in per_model], ignore_index=True),
+        layer_rho=pd.concat([m["layer_rho"] for m in per_model], ignore_index=True),
     )
 
 

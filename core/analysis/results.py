@@ -34,9 +34,11 @@ class Results:
     context_gain: pd.DataFrame = field(default_factory=pd.DataFrame)
     # share of dropped token-layer slots per text set, stack and layer (likewise absent from older results)
     dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Tables 1–2 per sparse layer, beside the stack means of table1/table2
+    layer_rho: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
-    OPTIONAL_FILES = ("context_gain", "dropped")
+    OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho")
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,13 @@ DROPPED_NOTE = ("Share of token-layer slots over expert capacity (the token skip
                 "probabilities still count), per set of traced texts, stack and sparse layer.")
 
 
+def layer_rho_table(layer_rho: pd.DataFrame) -> pd.DataFrame:
+    out = layer_rho.copy()
+    out["ρ [95% CI]"] = [f"{r:.4f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(out.rho, out.ci_low, out.ci_high)]
+    out["p"] = out.p.map(lambda v: f"{v:.2g}")
+    return out[["model", "table", "stack", "setting", "layer", "ρ [95% CI]", "p", "n"]]
+
+
 def dropped_table(dropped: pd.DataFrame) -> pd.DataFrame:
     out = dropped.copy()
     out["dropped share"] = [f"{s:.2%} ({d:,} of {n:,})" for s, d, n in zip(out.share, out.dropped, out.tokens)]
@@ -115,6 +122,10 @@ def render(results: Results) -> str:
         parts.append("<h2>Context gain (Table 2): ρ with context − ρ without, same SCWS pairs</h2>"
                      f"<p>{CONTEXT_GAIN_NOTE}</p>"
                      + context_gain_table(results.context_gain).to_html(index=False, escape=True))
+    if len(results.layer_rho):
+        parts.append("<h2>Tables 1–2 per sparse layer</h2><p>Spearman ρ of each layer's JSS (the tables above use "
+                     "the mean over a stack's layers).</p>"
+                     + layer_rho_table(results.layer_rho).to_html(index=False, escape=True))
     if len(results.dropped):
         parts.append("<h2>Dropped tokens</h2>" f"<p>{DROPPED_NOTE}</p>"
                      + dropped_table(results.dropped).to_html(index=False, escape=True))
