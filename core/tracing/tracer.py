@@ -228,6 +228,8 @@ class Tracer:
             raise InputError("Choose at least one stack to trace: encoder and/or decoder.")
         # One-stack models (MoE-fied encoder, decoder-only MoE) return their one stack whatever is asked.
         stacks = tuple(s for s in stacks if s in self.routers) or tuple(s for s in STACKS if s in self.routers)
+        if "decoder" not in stacks:
+            decoder_read = "input"  # the reading concerns the decoder alone; encoder traces stay one cache entry
         results: list[RoutingTrace | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
         for i, text in enumerate(texts):
