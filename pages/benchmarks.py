@@ -130,6 +130,10 @@ if res.polysemy.empty:
 for stack in polysemy_stacks(res, scope):
     plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
 
+if len(res.expert_trend):
+    st.subheader("Trend over expert counts")
+    st.caption("Spearman ρ between a family's expert count and each headline number (n = models in the fit).")
+    st.table(res.expert_trend.set_index("number"))
 if len(res.dropped) and res.dropped.dropped.sum() > 0:
     with st.expander("Dropped tokens per layer (over expert capacity)"):
         st.caption(DROPPED_NOTE)

@@ -346,3 +346,26 @@ def test_per_layer_rho_sits_beside_the_stack_mean(tmp_path):
     assert set(layers.layer) == {1, 3} and (layers.rho > 0.99).all() and (layers.n == 120).all()
     merged = layers.merge(results.table1, on=["model", "stack", "setting"], suffixes=("_layer", "_mean"))
     assert np.allclose(merged.rho_layer, merged.rho_mean)  # the fake routes both layers alike
+
+
+def test_trend_over_expert_counts_needs_three_and_finds_a_planted_decline(tmp_path):
+    import dataclasses
+
+    alpha = write_synthetic_data(tmp_path)
+    data = BenchmarkData.load(tmp_path)
+    keys = list(alpha)
+    rng = np.random.default_rng(7)
+    tracers = []
+    for experts, shuffled in ((8, 0), (16, len(keys) // 2), (32, len(keys))):
+        mixed = dict(alpha)
+        picked = rng.choice(keys, size=shuffled, replace=False)
+        for k, v in zip(picked, rng.permutation([alpha[k] for k in picked])):
+            mixed[k] = v  # the more experts, the more of the planted signal is shuffled away
+        t = FakeTracer(mixed, sense_planted=True)
+        t.loaded = dataclasses.replace(FakeLoaded(), name=f"fake-{experts}", num_experts=experts)
+        tracers.append(t)
+    trend = run(tracers, data, _sense_count).expert_trend
+    assoc = trend[trend.number == "table1 association"]
+    assert len(assoc) == 2 and (assoc.n == 3).all() and (assoc.experts == "8, 16, 32").all()
+    assert (assoc.rho_over_experts == -1).all()
+    assert run(tracers[:2], data, _sense_count).expert_trend.empty  # two expert counts: no trend is reported

@@ -64,3 +64,25 @@ def average_rows(table: pd.DataFrame, paper_models: Collection[str], paper_avg: 
                          "p": np.nan, "n": int(h.n.sum()), "ci_low": low, "ci_high": high, "published_rho": published,
                          "difference": rho - published})
     return pd.DataFrame(rows, columns=table.columns)
+
+
+MIN_EXPERT_COUNTS = 3  # a trend over fewer expert counts says nothing
+
+
+def expert_trend(tables: pd.DataFrame, cohens: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Per family with at least three expert counts: Spearman ρ between the expert count and each headline number
+    (Tables 1–2 ρ per stack and setting; the stack's mean layer-wise Cohen's d), with n = the models in the fit."""
+    info = models.set_index("model")
+    d_means = (cohens[cohens.model.isin(info.index)].groupby(["model", "stack"], as_index=False).d.mean()
+               .assign(setting="WiC Cohen's d (mean over layers)", value=lambda f: f.d))
+    rho = tables[tables.model.isin(info.index)].assign(setting=lambda f: f.table + " " + f.setting, value=lambda f: f.rho)
+    values = pd.concat([rho[["model", "stack", "setting", "value"]], d_means[["model", "stack", "setting", "value"]]])
+    values = values.assign(family=values.model.map(info.family), experts=values.model.map(info.experts))
+    rows = []
+    for (family, stack, setting), g in values.groupby(["family", "stack", "setting"], sort=False):
+        if g.experts.nunique() < MIN_EXPERT_COUNTS:
+            continue
+        rho, p = (stats.spearmanr(g.experts, g.value) if g.value.nunique() > 1 else (np.nan, np.nan))  # constant: none
+        rows.append({"family": family, "stack": stack, "number": setting, "rho_over_experts": float(rho),
+                     "p": float(p), "n": len(g), "experts": ", ".join(str(e) for e in sorted(set(g.experts)))})
+    return pd.DataFrame(rows, columns=["family", "stack", "number", "rho_over_experts", "p", "n", "experts"])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import datasets
-from core.analysis.aggregate import average_rows, mean_of_models_d
+from core.analysis.aggregate import average_rows, expert_trend, mean_of_models_d
 from core.analysis.metrics import correlation_gain, jss, spearman
 from core.analysis.paper import published
 from core.analysis.polysemy import SenseCounts, polysemy_frames
@@ -262,6 +262,8 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         context_gain=pd.concat([m["context_gain"] for m in per_model], ignore_index=True),
         dropped=pd.concat([m["dropped"] for m in per_model], ignore_index=True),
         layer_rho=pd.concat([m["layer_rho"] for m in per_model], ignore_index=True),
+        expert_trend=expert_trend(pd.concat([m[t] for m in per_model for t in ("table1", "table2")], ignore_index=True),
+                                  cohens, models),
     )
 
 

@@ -36,9 +36,11 @@ class Results:
     dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Tables 1–2 per sparse layer, beside the stack means of table1/table2
     layer_rho: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # per family with ≥ 3 expert counts: Spearman ρ of each headline number over the expert count
+    expert_trend: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
-    OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho")
+    OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend")
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

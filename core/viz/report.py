@@ -126,6 +126,10 @@ def render(results: Results) -> str:
         parts.append("<h2>Tables 1–2 per sparse layer</h2><p>Spearman ρ of each layer's JSS (the tables above use "
                      "the mean over a stack's layers).</p>"
                      + layer_rho_table(results.layer_rho).to_html(index=False, escape=True))
+    if len(results.expert_trend):
+        parts.append("<h2>Trend over expert counts</h2><p>Spearman ρ between a family's expert count and each "
+                     "headline number (n = models in the fit).</p>"
+                     + results.expert_trend.to_html(index=False, escape=True, float_format="%.3f"))
     if len(results.dropped):
         parts.append("<h2>Dropped tokens</h2>" f"<p>{DROPPED_NOTE}</p>"
                      + dropped_table(results.dropped).to_html(index=False, escape=True))
