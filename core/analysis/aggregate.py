@@ -75,8 +75,8 @@ def expert_trend(tables: pd.DataFrame, cohens: pd.DataFrame, models: pd.DataFram
     info = models.set_index("model")
     d_means = (cohens[cohens.model.isin(info.index)].groupby(["model", "stack"], as_index=False).d.mean()
                .assign(setting="WiC Cohen's d (mean over layers)", value=lambda f: f.d))
-    rho = tables[tables.model.isin(info.index)].assign(setting=lambda f: f.table + " " + f.setting, value=lambda f: f.rho)
-    values = pd.concat([rho[["model", "stack", "setting", "value"]], d_means[["model", "stack", "setting", "value"]]])
+    rhos = tables[tables.model.isin(info.index)].assign(setting=lambda f: f.table + " " + f.setting, value=lambda f: f.rho)
+    values = pd.concat([rhos[["model", "stack", "setting", "value"]], d_means[["model", "stack", "setting", "value"]]])
     values = values.assign(family=values.model.map(info.family), experts=values.model.map(info.experts))
     rows = []
     for (family, stack, setting), g in values.groupby(["family", "stack", "setting"], sort=False):
