@@ -20,6 +20,7 @@ from core.viz.report import (
     dropped_table,
     figure_tag,
     layer_rho_table,
+    models_table,
     paper_reference,
     polysemy_stacks,
 )
@@ -91,7 +92,7 @@ except RoutingLensError as err:
     show_error(err)
     st.stop()
 
-st.dataframe(res.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore"), hide_index=True)
+st.dataframe(models_table(res), hide_index=True)
 for note in res.notes:
     if note.caveat:
         st.warning(note.text)

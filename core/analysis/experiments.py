@@ -82,22 +82,22 @@ class DropCounter:
                              for (texts, stack, li, block), (d, n) in self.counts.items()])
 
 
-def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], desc: str,
+def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], label: str,
                   progress: ProgressFactory = no_progress, drops: DropCounter | None = None,
                   decoder_read: DecoderRead = "input") -> dict[str, np.ndarray]:
     """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat.
-    `drops` counts the dropped slots of every traced text under the label `desc` names after the model."""
+    `label` names the set of texts (progress bar, and `drops`, which counts the dropped slots of every text)."""
     by_text: dict[str, list[int]] = {}
     for i, t in enumerate(targets):
         by_text.setdefault(t.text, []).append(i)
     texts = list(by_text)
     out: dict[str, np.ndarray] = {}
-    advance = progress(desc, len(texts))
+    advance = progress(f"{tracer.loaded.name}: {label}", len(texts))
     for c in range(0, len(texts), CHUNK):
         chunk = texts[c : c + CHUNK]
         for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks, decoder_read=decoder_read)):
             if drops is not None:
-                drops.add(desc.split(": ", 1)[-1], trace)
+                drops.add(label, trace)
             for stack in trace.stacks:
                 for i in by_text[text]:
                     t = targets[i]
@@ -144,7 +144,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     words = sorted({*data.wordsim.word1, *data.wordsim.word2, *data.simlex.word1, *data.simlex.word2,
                     *data.scws.word1, *data.scws.word2})
     word_index = {w: i for i, w in enumerate(words)}
-    alone = route_targets(tracer, [Target(w) for w in words], stacks, f"{lm.name}: words alone", progress, drops, read)
+    alone = route_targets(tracer, [Target(w) for w in words], stacks, "words alone", progress, drops, read)
 
     def pair_jss(w1: Sequence[str], w2: Sequence[str]) -> dict[str, np.ndarray]:
         """(pairs, layers) JSS of the two words traced alone, per stack."""
@@ -172,7 +172,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     scws_alone = {s: v.mean(axis=1) for s, v in scws_alone_layers.items()}
     ctx1 = [Target(c, s, e) for c, s, e in zip(data.scws.context1, data.scws.start1, data.scws.end1)]
     ctx2 = [Target(c, s, e) for c, s, e in zip(data.scws.context2, data.scws.start2, data.scws.end2)]
-    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, f"{lm.name}: SCWS contexts", progress, drops, read)
+    in_ctx = route_targets(tracer, ctx1 + ctx2, stacks, "SCWS contexts", progress, drops, read)
     n = len(data.scws)
     scws_ctx_layers = {s: jss(v[:n], v[n:]) for s, v in in_ctx.items()}
     scws_ctx = {s: v.mean(axis=1) for s, v in scws_ctx_layers.items()}
@@ -189,18 +189,18 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     wic = data.wic
     s1 = [Target(t, word_index=i) for t, i in zip(wic.sentence1, wic.idx1)]
     s2 = [Target(t, word_index=i) for t, i in zip(wic.sentence2, wic.idx2)]
-    wic_routes = route_targets(tracer, s1 + s2, stacks, f"{lm.name}: WiC sentences", progress, drops, read)
+    wic_routes = route_targets(tracer, s1 + s2, stacks, "WiC sentences", progress, drops, read)
     m = len(wic)
     layers = {st: list(tracer.routers[st]) for st in wic_routes}
     pair_rows = []
     for stack, v in wic_routes.items():
-        per_layer = jss(v[:m], v[m:])  # (pairs, L)
+        layer_jss = jss(v[:m], v[m:])  # (pairs, L)
         blocks = [b for b, _ in layers[stack]]
         for li, block in enumerate(blocks):
             pair_rows.append(pd.DataFrame({
                 **meta, "pair": np.arange(m), "split": wic.split.to_numpy(), "lemma": wic.lemma.to_numpy(),
                 "pos": wic.pos.to_numpy(), "label": np.where(wic.label.to_numpy(), "T", "F"), "stack": stack,
-                "layer_pos": li, "layer": block, "jss": per_layer[:, li],
+                "layer_pos": li, "layer": block, "jss": layer_jss[:, li],
             }))
     applies = lm.entry.is_paper_checkpoint  # other models only share an expert count with the paper's
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)

@@ -40,13 +40,7 @@ def spearman(x, y, n_resamples: int = 1000, seed: int = 0, confidence: float = 0
     res = stats.spearmanr(x, y)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_resamples, n))
-    rx = stats.rankdata(x[idx], axis=1)
-    ry = stats.rankdata(y[idx], axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    denom = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = (rx * ry).sum(axis=1) / denom
+    boot = _spearman_along(x[idx], y[idx], axis=1)
     boot = boot[np.isfinite(boot)]
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan)

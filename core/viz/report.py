@@ -20,11 +20,17 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.note{backgr
 """
 
 
-def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Readable table: one row per model, stack and setting with ρ [CI], p, n, published ρ and the difference."""
+def _with_rho_ci(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ρ shown beside its CI ("ρ [95% CI]") and p written short."""
     out = frame.copy()
     out["ρ [95% CI]"] = [f"{r:.4f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(out.rho, out.ci_low, out.ci_high)]
     out["p"] = out.p.map(lambda v: f"{v:.2g}")
+    return out
+
+
+def correlation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Readable table: one row per model, stack and setting with ρ [CI], p, n, published ρ and the difference."""
+    out = _with_rho_ci(frame)
     out["published ρ"] = out.published_rho.map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     out["difference"] = out.difference.map(lambda v: "" if pd.isna(v) else f"{v:+.4f}")
     return out[["model", "experts", "stack", "setting", "dataset", "ρ [95% CI]", "p", "n", "published ρ", "difference"]]
@@ -43,10 +49,7 @@ DROPPED_NOTE = ("Share of token-layer slots over expert capacity (the token skip
 
 
 def layer_rho_table(layer_rho: pd.DataFrame) -> pd.DataFrame:
-    out = layer_rho.copy()
-    out["ρ [95% CI]"] = [f"{r:.4f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(out.rho, out.ci_low, out.ci_high)]
-    out["p"] = out.p.map(lambda v: f"{v:.2g}")
-    return out[["model", "table", "stack", "setting", "layer", "ρ [95% CI]", "p", "n"]]
+    return _with_rho_ci(layer_rho)[["model", "table", "stack", "setting", "layer", "ρ [95% CI]", "p", "n"]]
 
 
 def dropped_table(dropped: pd.DataFrame) -> pd.DataFrame:
@@ -61,6 +64,11 @@ def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     out["p"] = out.p.map(lambda v: f"{v:.2g}")
     out["ρ without → with"] = [f"{a:.4f} → {b:.4f}" for a, b in zip(out.rho_without, out.rho_with)]
     return out[["model", "experts", "stack", "ρ without → with", "gain [95% CI]", "p", "n"]]
+
+
+def models_table(results: Results) -> pd.DataFrame:
+    """models.csv as shown to a reader: without the columns that only steer figures and reference tables."""
+    return results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore")
 
 
 def polysemy_stacks(results: Results, scope: str) -> list[str]:
@@ -109,7 +117,7 @@ def render(results: Results) -> str:
              "</head><body><h1>Routing Lens — reproduction report</h1>",
              f"<p>Reproducing {html.escape(CITATION)}. Definitions: docs/definitions.md in Routing Lens (JSS = 1 − "
              "base-2 JSD; Spearman ρ with p, n and a bootstrap 95% CI).</p>"]
-    parts.append("<h2>Models</h2>" + results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore").to_html(index=False, escape=True))
+    parts.append("<h2>Models</h2>" + models_table(results).to_html(index=False, escape=True))
     for note in results.notes:
         parts.append(f"<p class='note'>{html.escape(note.text)}</p>")
     for table, title in (("table1", "Table 1 — word similarity (words traced alone)"),
