@@ -107,3 +107,36 @@ def test_context_gain_finds_a_planted_gain_and_no_gain_in_a_null():
     assert g.gain == pytest.approx(g.rho_with - g.rho_without) and g.ci_low > 0.2 and g.p < 0.01 and g.n == 600
     null = correlation_gain(without, y + rng.normal(scale=2.0, size=600), y)
     assert null.ci_low < 0 < null.ci_high and null.p > 0.05
+
+
+@pytest.mark.parametrize(("r12", "r13", "r23", "n", "t", "df", "p"), [
+    (0.80, 0.72, 0.89, 26, 1.361, 23, 0.187),  # Howell, Statistical Methods for Psychology (6th ed., p. 262)
+    (0.20, 0.45, 0.80, 100, -4.56, 97, 1.5e-05),  # bruceR::cor_diff documentation: t(97) = -4.56, p = 1e-05
+])
+def test_williams_test_matches_published_worked_examples(r12, r13, r23, n, t, df, p):
+    from core.analysis.metrics import williams_test
+
+    res = williams_test(r12, r13, r23, n)
+    assert res.t == pytest.approx(t, abs=0.005) and res.df == df and res.p == pytest.approx(p, rel=0.05, abs=5e-4)
+
+
+def test_williams_test_hand_cases_and_its_place_in_the_context_gain():
+    from core.analysis.metrics import correlation_gain, williams_test
+
+    assert williams_test(0.5, 0.5, 0.3, 50).t == 0.0  # equal correlations: no difference
+    a, b = williams_test(0.6, 0.3, 0.4, 80), williams_test(0.3, 0.6, 0.4, 80)
+    assert a.t == pytest.approx(-b.t) and a.p == pytest.approx(b.p)  # antisymmetric, same two-sided p
+    # a higher correlation between the two measures makes the same difference more significant
+    assert williams_test(0.6, 0.3, 0.8, 80).p < williams_test(0.6, 0.3, 0.1, 80).p
+    assert np.isnan(williams_test(0.5, 0.4, 0.3, 3).t)
+
+    rng = np.random.default_rng(9)
+    y = rng.normal(size=400)
+    without = y + rng.normal(scale=2.0, size=400)
+    with_ = y + rng.normal(scale=0.7, size=400)
+    g = correlation_gain(without, with_, y)
+    r23 = stats.spearmanr(with_, without).statistic
+    assert g.williams_t == pytest.approx(williams_test(g.rho_with, g.rho_without, r23, 400).t)
+    assert g.williams_t > 0 and g.williams_p < 0.01
+    null = correlation_gain(without, y + rng.normal(scale=2.0, size=400), y)
+    assert null.williams_p > 0.05
