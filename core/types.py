@@ -16,3 +16,9 @@ Level = Literal["word", "token"]
 # is predicted (the layout of transformers' `labels=`).
 DecoderRead = Literal["input", "label"]
 DECODER_READS: tuple[DecoderRead, ...] = ("input", "label")
+# How two routing distributions' similarity is read: 1 − JSD (base 2; the default) or 1 − JS distance (√JSD).
+Similarity = Literal["1-JSD", "1-JS distance"]
+SIMILARITIES: tuple[Similarity, ...] = ("1-JSD", "1-JS distance")
+# Which WordNet count the polysemy trend uses: lemma-exact senses of the WiC part of speech (default), or all synsets
+# the lemma reaches in any part of speech (`len(wordnet.synsets(lemma))`).
+SenseCount = Literal["senses", "senses_all_pos"]

@@ -59,7 +59,7 @@ def average_rows(table: pd.DataFrame, paper_models: Collection[str], paper_avg: 
                 hit = paper_avg[(paper_avg["stack"] == stack) & (paper_avg.setting == setting)]
                 published = float(hit.published_rho.iloc[0]) if len(hit) else np.nan
             rows.append({"model": f"average over E = {counts}{suffix}", "experts": 0, "family": h.family.iloc[0],
-                         **({"decoder_read": h.decoder_read.iloc[0]} if "decoder_read" in h else {}),
+                         **{c: ", ".join(dict.fromkeys(map(str, h[c]))) for c in ("decoder_read", "dtype") if c in h},
                          "table": h.table.iloc[0], "stack": stack, "setting": setting, "dataset": dataset, "rho": rho,
                          "p": np.nan, "n": int(h.n.sum()), "ci_low": low, "ci_high": high, "published_rho": published,
                          "difference": rho - published})

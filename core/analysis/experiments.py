@@ -12,14 +12,16 @@ import pandas as pd
 
 from core.analysis import datasets
 from core.analysis.aggregate import average_rows, expert_trend, mean_of_models_d
-from core.analysis.metrics import correlation_gain, jss, spearman
+from core.analysis.metrics import correlation_gain, spearman
+from core.analysis.metrics import jss as similarity_of
 from core.analysis.paper import published
 from core.analysis.polysemy import SenseCounts, polysemy_frames
 from core.analysis.results import Note, Results
+from core.analysis.scws import footnote_frame, identical
 from core.analysis.wic import cohens_d_frame, kde_frame
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.types import STACKS, DecoderRead, Stack
+from core.types import STACKS, DecoderRead, SenseCount, Similarity, Stack
 
 CHUNK = 256  # texts traced (and dropped from memory) at a time
 
@@ -131,12 +133,17 @@ def _with_published(frame: pd.DataFrame, table: str, applies: bool) -> pd.DataFr
 
 
 def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory = no_progress,
-                  decoder_read: DecoderRead = "input") -> dict[str, pd.DataFrame]:
+                  decoder_read: DecoderRead = "input", similarity: Similarity = "1-JSD") -> dict[str, pd.DataFrame]:
     """All per-model frames for one traced model. `decoder_read` applies to models whose adapter offers it (a
-    teacher-forced decoder); the others are read the one way they have, and their rows say so."""
+    teacher-forced decoder); the others are read the one way they have, and their rows say so. Every row carries
+    the precision the routing was computed in."""
     lm = tracer.loaded
     read = decoder_read if decoder_read in lm.adapter.decoder_reads else lm.adapter.decoder_reads[0]
-    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family, "decoder_read": read}
+    meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family, "decoder_read": read, "dtype": lm.dtype}
+
+    def jss(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return similarity_of(p, q, similarity)
+
     stacks = STACKS
     drops = DropCounter()
 
@@ -178,10 +185,14 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     scws_ctx = {s: v.mean(axis=1) for s, v in scws_ctx_layers.items()}
     per_layer("table2", "without context", "SCWS", scws_alone_layers, data.scws.score)
     per_layer("table2", "with context", "SCWS", scws_ctx_layers, data.scws.score)
-    gain_rows = []
+    gain_rows, subset_rows = [], []
+    different = ~identical(data.scws).to_numpy()
     for stack in scws_alone:
         t2_rows.append(_corr_row(meta, "table2", stack, "without context", "SCWS", scws_alone[stack], data.scws.score))
         t2_rows.append(_corr_row(meta, "table2", stack, "with context", "SCWS", scws_ctx[stack], data.scws.score))
+        for setting, values in (("without context", scws_alone[stack]), ("with context", scws_ctx[stack])):
+            subset_rows.append({**_corr_row(meta, "table2", stack, setting, "SCWS", values[different],
+                                            data.scws.score[different]), "subset": "different words only"})
         gain_rows.append({**meta, "stack": stack, "dataset": "SCWS",
                           **asdict(correlation_gain(scws_alone[stack], scws_ctx[stack], data.scws.score))})
 
@@ -207,7 +218,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     t2 = _with_published(pd.DataFrame(t2_rows), "table2", applies)
     return {"table1": t1, "table2": t2, "wic_pairs": pd.concat(pair_rows, ignore_index=True),
             "context_gain": pd.DataFrame(gain_rows), "dropped": drops.frame(meta),
-            "layer_rho": pd.DataFrame(layer_rows)}
+            "layer_rho": pd.DataFrame(layer_rows), "scws_different": pd.DataFrame(subset_rows)}
 
 
 def _append(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -220,11 +231,13 @@ DEMO_NOTE = ("Demo models are tiny teaching models trained by Routing Lens, not 
 
 
 def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCounts,
-        progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input") -> Results:
-    """All analyses over one or more models (one tracer each)."""
-    per_model = [analyse_model(t, data, progress, decoder_read) for t in tracers]
+        progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input", similarity: Similarity = "1-JSD",
+        senses: SenseCount = "senses") -> Results:
+    """All analyses over one or more models (one tracer each); the keyword choices are docs/definitions.md's open
+    ones (their defaults are the project's reading of the paper)."""
+    per_model = [analyse_model(t, data, progress, decoder_read, similarity) for t in tracers]
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
-    poly, trend = polysemy_frames(wic_pairs, sense_counts)
+    poly, trend = polysemy_frames(wic_pairs, sense_counts, senses)
     models = pd.DataFrame([{
         "model": t.loaded.name, "experts": t.loaded.num_experts, "family": t.loaded.family,
         "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
@@ -262,6 +275,8 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         context_gain=pd.concat([m["context_gain"] for m in per_model], ignore_index=True),
         dropped=pd.concat([m["dropped"] for m in per_model], ignore_index=True),
         layer_rho=pd.concat([m["layer_rho"] for m in per_model], ignore_index=True),
+        scws_footnote=footnote_frame(data.scws),
+        scws_different=pd.concat([m["scws_different"] for m in per_model], ignore_index=True),
         expert_trend=expert_trend(pd.concat([m[t] for m in per_model for t in ("table1", "table2")], ignore_index=True),
                                   cohens, models),
     )

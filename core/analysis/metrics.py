@@ -8,13 +8,17 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from core.types import Similarity
 
-def jss(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen–Shannon similarity 1 − JSD (base-2 logs) along the last axis; 1 = identical, 0 = disjoint."""
+
+def jss(p: np.ndarray, q: np.ndarray, measure: Similarity = "1-JSD") -> np.ndarray:
+    """Jensen–Shannon similarity 1 − JSD (base-2 logs) along the last axis; 1 = identical, 0 = disjoint.
+    `measure="1-JS distance"` gives 1 − √JSD instead (the paper does not say which; the sensitivity table shows
+    what the choice changes)."""
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     distance = jensenshannon(p, q, base=2, axis=-1)  # scipy returns sqrt(JSD)
-    return np.clip(1.0 - np.square(distance), 0.0, 1.0)
+    return np.clip(1.0 - (distance if measure == "1-JS distance" else np.square(distance)), 0.0, 1.0)
 
 
 @dataclass(frozen=True)

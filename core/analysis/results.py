@@ -38,14 +38,26 @@ class Results:
     layer_rho: pd.DataFrame = field(default_factory=pd.DataFrame)
     # per family with ≥ 3 expert counts: Spearman ρ of each headline number over the expert count
     expert_trend: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the paper's footnote 2 recomputed (identical-word SCWS pairs), and Table 2 without those pairs
+    scws_footnote: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scws_different: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # each paper claim per model and stack: supported or not, how strongly (core.analysis.claims)
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # every headline number under each alternative open choice (reproduce --sensitivity)
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
-    OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend")
+    OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend", "scws_footnote", "scws_different",
+                      "claims", "sensitivity")
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         for name in (*self.FILES, *self.OPTIONAL_FILES):
-            getattr(self, name).to_csv(out / f"{name}.csv", index=False)
+            frame = getattr(self, name)
+            if name in self.FILES or len(frame.columns):
+                frame.to_csv(out / f"{name}.csv", index=False)
+            else:  # never computed (no --sensitivity): no file, and none left from an earlier run in the same folder
+                (out / f"{name}.csv").unlink(missing_ok=True)
         self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("".join(n.text + "\n" for n in self.notes), encoding="utf-8")
         (out / "notes.json").write_text(json.dumps([asdict(n) for n in self.notes], ensure_ascii=False),

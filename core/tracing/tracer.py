@@ -6,6 +6,7 @@ head and, when only the encoder is asked for, the whole decoder.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,8 +54,12 @@ class Tracer:
         max_tokens: int = MAX_TOKENS,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        capacity: bool = True,
     ) -> None:
+        """`capacity=False` traces with every expert's capacity lifted (nothing dropped; adapters without a capacity
+        are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key."""
         self.loaded = loaded
+        self.capacity = capacity
         self.cache = cache
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -126,7 +131,8 @@ class Tracer:
         ]
         try:
             self._captured.clear()
-            with torch.inference_mode():
+            lifted = self.adapter.without_capacity(model) if not self.capacity else contextlib.nullcontext()
+            with torch.inference_mode(), lifted:
                 skip = self.adapter.run(model, ids, mask, stacks, decoder_read)
             out = {}
             n_rows = ids.shape[0]
@@ -204,6 +210,8 @@ class Tracer:
         precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
         if decoder_read != "input" and "decoder" in stacks:
             precision += f"-decoder-read-{decoder_read}"
+        if not self.capacity and self.adapter.capacity is not None:
+            precision += "-no-capacity"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
 
     def check_decoder_read(self, decoder_read: DecoderRead) -> None:

@@ -41,7 +41,9 @@ PAPER_REFERENCE_NOTE = ("The paper's values for its own checkpoints with the sam
 
 
 CONTEXT_GAIN_NOTE = ("Paired bootstrap (1,000 resamples of the SCWS pairs, both correlations recomputed on each): "
-                     "95% percentile CI and a two-sided p. The paper calls the gain significant; here is the test.")
+                     "95% percentile CI and a two-sided p; beside it, Williams's t for two dependent correlations sharing the "
+                     "ratings (df = n − 3; an approximation for Spearman ρ). The paper calls the gain significant; "
+                     "here are the tests.")
 
 
 DROPPED_NOTE = ("Share of token-layer slots over expert capacity (the token skipped its expert; its router "
@@ -63,7 +65,11 @@ def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     out["gain [95% CI]"] = [f"{g:+.4f} [{lo:+.3f}, {hi:+.3f}]" for g, lo, hi in zip(out.gain, out.ci_low, out.ci_high)]
     out["p"] = out.p.map(lambda v: f"{v:.2g}")
     out["ρ without → with"] = [f"{a:.4f} → {b:.4f}" for a, b in zip(out.rho_without, out.rho_with)]
-    return out[["model", "experts", "stack", "ρ without → with", "gain [95% CI]", "p", "n"]]
+    cols = ["model", "experts", "stack", "ρ without → with", "gain [95% CI]", "p", "n"]
+    if "williams_t" in out:  # results saved before the analytic test existed have none
+        out["Williams t (p)"] = [f"{t:+.2f} ({p:.2g})" for t, p in zip(out.williams_t, out.williams_p)]
+        cols.insert(-1, "Williams t (p)")
+    return out[cols]
 
 
 def models_table(results: Results) -> pd.DataFrame:

@@ -6,6 +6,7 @@ object per loaded model, with shape-annotated methods.
 """
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +98,11 @@ class ModelAdapter(ABC):
             decoder_read: DecoderRead = "input") -> int:
         """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
         positions of the decoder's rows to discard so row t is token t's routing under `decoder_read`."""
+
+    def without_capacity(self, model: torch.nn.Module) -> contextlib.AbstractContextManager[None]:
+        """While open, no expert has a capacity limit (nothing is dropped): the sensitivity table's "capacity off".
+        A family without a capacity has nothing to lift."""
+        return contextlib.nullcontext()
 
     # ---------- copy ----------
     def stack_note(self, stack: Stack) -> str:

@@ -2,6 +2,8 @@
 forcing (docs/definitions.md)."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -52,6 +54,20 @@ class SwitchAdapter(ModelAdapter):
 
     def converter(self, stack: Stack, block: int) -> Converter:
         return self.to_probs
+
+    @contextlib.contextmanager
+    def without_capacity(self, model: torch.nn.Module) -> Iterator[None]:
+        """transformers' Top1Router masks tokens whose priority exceeds `expert_capacity`; lift it on every router
+        for the duration (restored afterwards, also on error)."""
+        routers = [module for found in self.routers(model).values() for _block, module in found]
+        saved = [r.expert_capacity for r in routers]
+        try:
+            for r in routers:
+                r.expert_capacity = 2**31 - 1
+            yield
+        finally:
+            for r, capacity in zip(routers, saved):
+                r.expert_capacity = capacity
 
     @staticmethod
     def to_probs(output) -> Captured:
