@@ -30,6 +30,7 @@ class FakeLoaded:
     num_experts: int = E
     revision: str = "r"
     dtype: str = "float32"
+    device: str = "cpu"
     params: int = 0
     entry: ModelEntry = ModelEntry("fake", "local", "/fake")
     family: str = "switch"

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.analysis import datadir
+from core.analysis.claims import claims_frame
 from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
+from core.analysis.results import Note
+from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.analysis.wordnet import sense_counts, wordnet_setup
 from core.settings import cache_dir
 from core.tracing.tracer import Tracer
@@ -17,14 +20,25 @@ from core.viz.report import write_report
 
 
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
-              seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input") -> Results:
+              seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
+              sensitivity: bool = False, retrace: Retrace | None = None) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.analysis.datadir); WordNet's lexnames is read from
-    there too, so a run whose data lives only there still finds it."""
+    there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
+    `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
+    precision; without it precision is left out, with a note)."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
-    results = run(tracers, data, functools.partial(sense_counts, data_root=root), progress=progress,
-                  decoder_read=decoder_read)
+    counts = functools.partial(sense_counts, data_root=root)
+    results = run(tracers, data, counts, progress=progress, decoder_read=decoder_read)
+    results.claims = claims_frame(results)
+    if sensitivity:
+        variants, notes = run_variants(tracers, data, counts, results, retrace, progress, decoder_read)
+        if retrace is None:
+            notes.append(Note("Sensitivity to precision not computed: no way to reload the models was given."))
+        results.sensitivity = sensitivity_table(results, variants)
+        results.claims = claims_with_survival(results, variants)
+        results.notes += notes
     results.save(out)
     write_report(results, out)
     return results

@@ -204,6 +204,11 @@ class Tracer:
         )
 
     # ---------- public ----------
+    def without_capacity(self) -> Tracer:
+        """A tracer over the same model and cache with every expert's capacity lifted (see `capacity`)."""
+        return Tracer(self.loaded, cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
+                      batch_size=self.batch_size, capacity=False)
+
     def key(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> str:
         lm = self.loaded
         # Quantised weights route differently from full precision; device_map / offload placements do not.

@@ -72,6 +72,42 @@ def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
+CLAIMS_NOTE = ("Each of the paper's claims tested on this run, per model and stack: whether the numbers support it, "
+               "and the evidence. With --sensitivity, whether the verdict is the same under every alternative choice "
+               "(precision, decoder reading, JSS measure, sense counting, expert capacity, aggregation).")
+SENSITIVITY_NOTE = ("Every headline number under each alternative choice, one at a time. 'largest swing' is the largest "
+                    "change from the default, beside the default's CI half-width; 'flips under' names the choices "
+                    "under which the number's sign or significance (p < 0.05, or a CI excluding 0) changes.")
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    out = claims.copy()
+    out["supported"] = out.supported.map(lambda v: "yes" if bool(v) else "no")
+    cols = ["claim", "model", "stack", "supported", "evidence"]
+    if "survives" in out:
+        out["survives every choice"] = [("yes" if bool(ok) else f"no — changed by {by}")
+                                        for ok, by in zip(out.survives, out.changed_by.fillna(""))]
+        cols.append("survives every choice")
+    return out[cols]
+
+
+def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
+    """sensitivity.csv as read: the default value with its CI, each alternative's value, the swing and the flips."""
+    fixed = {"number", "model", "stack", "layer", "value", "ci_low", "ci_high", "p", "significant", "largest swing",
+             "under", "CI half-width", "flips under"}
+    out = pd.DataFrame({"number": table.number, "model": table.model, "stack": table["stack"],
+                        "layer": table.layer.map(lambda v: "" if pd.isna(v) else str(int(v)))})
+    out["default [95% CI]"] = [f"{v:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if pd.notna(lo) else "")
+                               for v, lo, hi in zip(table.value, table.ci_low, table.ci_high)]
+    out["p"] = table.p.map(lambda v: "" if pd.isna(v) else f"{v:.2g}")
+    for col in [c for c in table.columns if c not in fixed]:
+        out[col] = table[col].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
+    out["largest swing (CI half-width)"] = [("" if pd.isna(w) else f"{w:.3f} ({h:.3f})" if pd.notna(h) else f"{w:.3f}")
+                                            for w, h in zip(table["largest swing"], table["CI half-width"])]
+    out["flips under"] = table["flips under"].fillna("")
+    return out
+
+
 def models_table(results: Results) -> pd.DataFrame:
     """models.csv as shown to a reader: without the columns that only steer figures and reference tables."""
     return results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore")
@@ -132,6 +168,12 @@ def render(results: Results) -> str:
         reference = paper_reference(results, table)
         if len(reference):
             parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.to_html(index=False, escape=True))
+    if len(results.claims):
+        parts.append(f"<h2>The paper's claims on this run</h2><p>{CLAIMS_NOTE}</p>"
+                     + claims_table(results.claims).to_html(index=False, escape=True))
+    if len(results.sensitivity):
+        parts.append(f"<h2>Sensitivity to the open choices</h2><p>{SENSITIVITY_NOTE}</p>"
+                     + sensitivity_display(results.sensitivity).to_html(index=False, escape=True))
     if len(results.context_gain):
         parts.append("<h2>Context gain (Table 2): ρ with context − ρ without, same SCWS pairs</h2>"
                      f"<p>{CONTEXT_GAIN_NOTE}</p>"
@@ -144,6 +186,14 @@ def render(results: Results) -> str:
         parts.append("<h2>Trend over expert counts</h2><p>Spearman ρ between a family's expert count and each "
                      "headline number (n = models in the fit).</p>"
                      + results.expert_trend.to_html(index=False, escape=True, float_format="%.3f"))
+    if len(results.scws_footnote):
+        parts.append("<h2>SCWS identical-word pairs (the paper's footnote 2)</h2>"
+                     + results.scws_footnote.to_html(index=False, escape=True, float_format="%.3f"))
+    if len(results.scws_different):
+        parts.append("<h2>Table 2 on different-word SCWS pairs only</h2>"
+                     + correlation_table(results.scws_different.assign(published_rho=float("nan"),
+                                                                       difference=float("nan")))
+                     .drop(columns=["published ρ", "difference"]).to_html(index=False, escape=True))
     if len(results.dropped):
         parts.append("<h2>Dropped tokens</h2>" f"<p>{DROPPED_NOTE}</p>"
                      + dropped_table(results.dropped).to_html(index=False, escape=True))
