@@ -11,6 +11,7 @@ BUNDLED_MODELS_DIR = REPO_ROOT / "models"
 MODEL_ENV = "ROUTING_LENS_MODEL"  # the app's default model (tests and deployments set it)
 CACHE_ENV = "ROUTING_LENS_CACHE"  # the runtime cache folder (default cache/)
 DATA_ENV = "ROUTING_LENS_DATA"  # the benchmark data folder (after --data-dir, before the defaults)
+DTYPE_ENV = "ROUTING_LENS_DTYPE"  # the app's precision (default: float32 where it fits; see the precision policy)
 
 # ---------- named limits ----------
 MAX_TOKENS = 512  # longer inputs are truncated (and the trace says so)
@@ -19,6 +20,9 @@ TRACE_TEXT_MAX_CHARS = 20_000  # what the Trace page's text box accepts
 SENTENCE_PREVIEW_CHARS = 300  # a longer sentence is shown cut, with an ellipsis
 COMPARE_SENTENCE_MAX_CHARS = 5_000
 COMPARE_WORD_MAX_CHARS = 100
+# Compare re-checks a half-precision pair in float32: a notice when the mean JSS moves by more than this, or a
+# top-1 expert flips.
+PRECISION_JSS_TOLERANCE = 0.02
 LEARN_SENTENCE_MAX_CHARS = 2_000
 # From this size on the sidebar shows how the model was placed, even when it loaded whole onto one device.
 PLACEMENT_CAPTION_MIN_PARAMS = 500_000_000
@@ -32,3 +36,8 @@ def cache_dir() -> Path:
 def env_model() -> str | None:
     """The model named by `ROUTING_LENS_MODEL`, if any."""
     return os.environ.get(MODEL_ENV) or None
+
+
+def env_dtype() -> str | None:
+    """The app's precision named by `ROUTING_LENS_DTYPE` (float32, bfloat16, float16), if any."""
+    return os.environ.get(DTYPE_ENV) or None

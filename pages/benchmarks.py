@@ -12,9 +12,12 @@ from core.models.registry import list_models
 from core.types import DECODER_READS
 from core.viz import plots
 from core.viz.report import (
+    CLAIMS_NOTE,
     CONTEXT_GAIN_NOTE,
     DROPPED_NOTE,
     PAPER_REFERENCE_NOTE,
+    SENSITIVITY_NOTE,
+    claims_table,
     context_gain_table,
     correlation_table,
     dropped_table,
@@ -23,11 +26,12 @@ from core.viz.report import (
     models_table,
     paper_reference,
     polysemy_stacks,
+    sensitivity_display,
 )
 from ui.decoder_read import LABELS
 from ui.errors import show_error
 from ui.figures import plot
-from ui.model_cache import try_load
+from ui.model_cache import get_tracer, try_load
 from ui.sidebar import sidebar
 
 st.title("Benchmarks: the paper's analyses")
@@ -46,6 +50,9 @@ with st.form("bench_run"):
                             value=100, step=50, key="bench_limit")
     read = st.radio("Read decoder routing (Switch models)", DECODER_READS, format_func=LABELS.get, horizontal=True,
                     key="bench_decoder_read")
+    with_sensitivity = st.checkbox("Sensitivity table: rerun under every alternative choice (precision, decoder "
+                                   "reading, JSS measure, sense counting, expert capacity, aggregation; about 4× "
+                                   "the time)", key="bench_sensitivity")
     go = st.form_submit_button("Run analyses", type="primary")
 
 if go:
@@ -56,7 +63,8 @@ if go:
         if len(tracers) == len(chosen):
             lim = int(limit) or None
             out = results_dir([f"{t.loaded.entry.location}@{t.loaded.revision}" for t in tracers], lim,
-                              decoder_read=read)
+                              decoder_read=read, sensitivity=with_sensitivity)
+            asked = {id(t): n for t, n in zip(tracers, chosen)}
             bar = st.progress(0.0, text="Starting…")
 
             def progress(desc: str, total: int):
@@ -69,7 +77,8 @@ if go:
                 return advance
 
             try:
-                reproduce(tracers, out, limit=lim, progress=progress, decoder_read=read)
+                reproduce(tracers, out, limit=lim, progress=progress, decoder_read=read, sensitivity=with_sensitivity,
+                          retrace=lambda t, dtype: get_tracer(asked[id(t)], dtype))
                 st.session_state["bench_result"] = str(out)
                 bar.progress(1.0, text="Done. Traces are cached: a re-run or a larger run reuses them.")
             except RoutingLensError as err:
@@ -98,6 +107,10 @@ for note in res.notes:
         st.warning(note.text)
     else:
         st.caption(note.text)
+if len(res.claims):
+    st.subheader("The paper's claims on this run")
+    st.caption(CLAIMS_NOTE)
+    st.table(claims_table(res.claims).set_index("claim"))
 for table, title in (("table1", "Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)"),
                      ("table2", "Table 2 — SCWS without and with context")):
     st.subheader(title)
@@ -139,6 +152,18 @@ if len(res.dropped) and res.dropped.dropped.sum() > 0:
     with st.expander("Dropped tokens per layer (over expert capacity)"):
         st.caption(DROPPED_NOTE)
         st.table(dropped_table(res.dropped).set_index("model"))
+
+if len(res.sensitivity):
+    st.subheader("Sensitivity to the open choices")
+    st.caption(SENSITIVITY_NOTE)
+    flipped = res.sensitivity[res.sensitivity["flips under"].fillna("") != ""]
+    if len(flipped):
+        st.warning(f"{len(flipped)} of {len(res.sensitivity)} headline numbers change sign or significance under "
+                   "some choice (the 'flips under' column).")
+    st.table(sensitivity_display(res.sensitivity).set_index("number"))
+elif len(res.claims):
+    st.caption("Tick *Sensitivity table* above (or run `python -m core reproduce --sensitivity`) to see whether "
+               "each claim survives every open choice.")
 
 st.subheader("Downloads")
 cols = st.columns(5)

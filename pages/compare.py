@@ -12,6 +12,7 @@ from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import cached_trace, try_load
+from ui.precision import precision_notice
 from ui.sidebar import sidebar
 
 st.title("Compare: one word, two contexts")
@@ -81,6 +82,10 @@ try:
 except Exception as err:  # noqa: BLE001
     show_error(err)
     st.stop()
+
+precision_notice(tracer, result, lambda: compare_word(
+    cached_trace(tracer.loaded.name, s1, ("encoder", "decoder"), decoder_read, "float32"), spans[0],
+    cached_trace(tracer.loaded.name, s2, ("encoder", "decoder"), decoder_read, "float32"), spans[1]))
 
 others = [e.name for e in list_models() if e.name != tracer.loaded.name]
 if st.query_params.get("model2") in others and "cmp_model2" not in st.session_state:

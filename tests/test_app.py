@@ -152,6 +152,23 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
     assert list(shown["stack"]) == ["encoder", "decoder", "encoder", "decoder"]
     if not _charts(at) > 2:
         assert any("Figure 3 needs" in i.value for i in at.info)
+    claims = next(t.value for t in at.table if t.value.index.name == "claim")
+    assert set(claims.supported) <= {"yes", "no"} and "survives every choice" not in claims
+    assert any("--sensitivity" in c.value for c in at.caption)
+
+
+def test_benchmarks_page_runs_and_shows_the_sensitivity_table(app_env, tmp_cache):
+    at = _app("pages/benchmarks.py")
+    at.number_input(key="bench_limit").set_value(20)
+    at.checkbox(key="bench_sensitivity").check()
+    at.button[0].click().run()
+    _no_exception(at)
+    assert any(s.value == "Sensitivity to the open choices" for s in at.subheader)
+    table = next(t.value for t in at.table if t.value.index.name == "number")
+    for col in ("precision: bfloat16", "decoder reading: label", "capacity: off", "flips under"):
+        assert col in table.columns, col
+    claims = next(t.value for t in at.table if t.value.index.name == "claim")
+    assert "survives every choice" in claims
 
 
 def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkeypatch):
@@ -160,9 +177,9 @@ def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkey
     calls = []
     real = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
-    from ui.model_cache import get_tracer
+    from ui.model_cache import _load
 
-    get_tracer.clear()
+    _load.clear()
     from streamlit import config
 
     # Each AppTest compiles the script in its own thread; keep magic's ast.parse out of it (CPython 3.11's AST
@@ -243,3 +260,37 @@ def test_decoder_reading_control_on_trace_and_compare(app_env, tiny_model_dir):
     label_jss = [m.value for m in at.metric]
     assert input_jss[0] == label_jss[0] and input_jss[1] != label_jss[1]  # encoder unchanged, decoder moves
     assert any("where it is predicted" in c.value for c in at.caption)
+
+
+def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_model_dir, monkeypatch):
+    from core.analysis.compare import precision_check
+    from core.settings import PRECISION_JSS_TOLERANCE
+
+    monkeypatch.setenv("ROUTING_LENS_DTYPE", "bfloat16")
+    s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
+    at = _app("pages/compare.py")
+    at.text_input(key="cmp_s1").set_value(s1)
+    at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_w").set_value("bank").run()
+    _no_exception(at)
+    spans = ((s1.index("bank"), s1.index("bank") + 4), (4, 8))
+    pairs = {}
+    for dtype in ("bfloat16", "float32"):
+        t1, t2 = Tracer(load_model(str(tiny_model_dir), dtype=dtype)).trace([s1, s2])
+        pairs[dtype] = compare_word(t1, spans[0], t2, spans[1])
+    checks = precision_check(pairs["bfloat16"], pairs["float32"])
+    assert {c.stack for c in checks} == {"encoder", "decoder"}
+    moved = [c for c in checks if c.moved(PRECISION_JSS_TOLERANCE)]
+    warnings = " ".join(w.value for w in at.warning)
+    captions = " ".join(c.value for c in at.caption)
+    if moved:
+        assert "rounding, not context" in warnings
+        for c in moved:
+            assert f"{c.jss_shown:.3f}" in warnings and f"{c.jss_float32:.3f}" in warnings
+    else:
+        assert "checked against float32" in captions and "rounding" not in warnings
+
+    monkeypatch.setenv("ROUTING_LENS_DTYPE", "float32")
+    at = _app("pages/compare.py")
+    _no_exception(at)
+    assert any("Computed in float32" in c.value for c in at.caption)

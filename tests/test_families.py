@@ -256,11 +256,14 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     shown = at.dataframe[1].value  # Table 1
     assert sorted(shown["stack"]) == ["decoder"] * 4 + ["encoder"] * 2  # Switch: both stacks; Mixtral: its one
     assert shown["published ρ"].eq("").all()  # neither is the paper's checkpoint: no value beside either
-    reference = at.table[0].value  # the paper's switch-base-8 values, as a separate reference for the Switch demo
+    # the paper's switch-base-8 values, as a separate reference for the Switch demo
+    reference = next(t.value for t in at.table if t.value.index.name == "paper")
     assert set(reference.index) == {"google/switch-base-8 (published)"} and len(reference) == 4
     comparison = at.dataframe[3].value
     assert set(comparison.architecture) == {"encoder-decoder", "decoder-only"}
     assert any(w.value.startswith("Decoder-only") for w in at.warning)
+    claims = next(t.value for t in at.table if t.value.index.name == "claim")
+    assert set(claims.model) == {tracers[0].loaded.name, tracers[1].loaded.name}
     assert at.selectbox(key="bench_scope").options[:2] == ["pooled switch", "pooled mixtral"]
 
 

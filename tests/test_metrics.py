@@ -140,3 +140,18 @@ def test_williams_test_hand_cases_and_its_place_in_the_context_gain():
     assert g.williams_t > 0 and g.williams_p < 0.01
     null = correlation_gain(without, y + rng.normal(scale=2.0, size=400), y)
     assert null.williams_p > 0.05
+
+
+def test_precision_check_flags_flips_and_jss_moves():
+    from core.analysis.compare import StackComparison, precision_check
+
+    a = np.array([[0.6, 0.4], [0.9, 0.1]])
+    b = np.array([[0.5, 0.5], [0.2, 0.8]])
+    shown = {"encoder": StackComparison([1, 3], a, b, np.array([0.9, 0.5]))}
+    same = {"encoder": StackComparison([1, 3], a, b, np.array([0.9, 0.49]))}
+    flipped = {"encoder": StackComparison([1, 3], a[:, ::-1], b, np.array([0.9, 0.5]))}
+    assert not precision_check(shown, same)[0].moved(0.02)  # 0.005 apart, same experts
+    assert precision_check(shown, same)[0].moved(0.001)
+    check = precision_check(shown, flipped)[0]
+    assert check.flipped_layers == [1, 3] and check.moved(1.0)
+    assert precision_check(shown, {}) == []

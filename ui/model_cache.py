@@ -4,23 +4,37 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import RoutingLensError
+from core.settings import env_dtype
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.types import DecoderRead, Stack
+from core.types import DecoderRead, DType, Stack
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
-def get_tracer(name: str) -> Tracer:
+def _load(name: str, dtype: str | None) -> Tracer:
     """Shared by all sessions; `Tracer` serialises tokenisation and forward passes with a lock."""
     from core.models.loading import load_model
 
-    return Tracer(load_model(name), cache=TraceCache())
+    return Tracer(load_model(name, dtype=dtype), cache=TraceCache())
+
+
+def get_tracer(name: str, dtype: DType | None = None) -> Tracer:
+    """`dtype` None: the server's precision (ROUTING_LENS_DTYPE, else the precision policy: float32 where it fits),
+    resolved before the resource cache so that each precision is its own entry."""
+    return _load(name, dtype or env_dtype())
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> RoutingTrace:
-    return get_tracer(name).trace([text], stacks=stacks, decoder_read=decoder_read)[0]
+def _trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead, dtype: str | None
+           ) -> RoutingTrace:
+    return _load(name, dtype).trace([text], stacks=stacks, decoder_read=decoder_read)[0]
+
+
+def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
+                 dtype: DType | None = None) -> RoutingTrace:
+    """One text's trace, memoised per (model, text, stacks, reading, precision)."""
+    return _trace(name, text, stacks, decoder_read, dtype or env_dtype())
 
 
 def try_load(name: str) -> Tracer | None:

@@ -51,6 +51,33 @@ def compare_word(t1: RoutingTrace, span1: tuple[int, int], t2: RoutingTrace, spa
     return out
 
 
+@dataclass(frozen=True)
+class PrecisionCheck:
+    """One stack of a Compare pair in the shown precision against float32: mean JSS in each, and the sparse layers
+    whose top-1 expert for the word (in either sentence) differs between the two precisions."""
+
+    stack: str
+    jss_shown: float
+    jss_float32: float
+    flipped_layers: list[int]
+
+    def moved(self, tolerance: float) -> bool:
+        return bool(self.flipped_layers) or abs(self.jss_shown - self.jss_float32) > tolerance
+
+
+def precision_check(shown: dict[str, StackComparison], float32: dict[str, StackComparison]) -> list[PrecisionCheck]:
+    """Compare the same word pair computed in two precisions (half precision flips near-tie top-1 choices, and a
+    flip changes everything routed after it)."""
+    checks = []
+    for stack, a in shown.items():
+        b = float32.get(stack)
+        if b is None:
+            continue
+        flips = (a.p1.argmax(-1) != b.p1.argmax(-1)) | (a.p2.argmax(-1) != b.p2.argmax(-1))
+        checks.append(PrecisionCheck(stack, a.mean_jss, b.mean_jss, [a.layers[i] for i in np.flatnonzero(flips)]))
+    return checks
+
+
 def capacity_drops(top1: np.ndarray, capacity: int) -> np.ndarray:
     """Which tokens an expert with room for `capacity` tokens would drop: tokens are served in order,
     and a token whose chosen expert is already full is dropped (Switch's top-1 dispatch)."""

@@ -44,9 +44,12 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
     return results
 
 
-def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input") -> Path:
-    """Where the app keeps a run's outputs: one folder per (models, revisions, limit, seed, decoder reading)."""
+def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input",
+                sensitivity: bool = False) -> Path:
+    """Where the app keeps a run's outputs: one folder per (models, revisions, limit, seed, decoder reading,
+    with or without the sensitivity table)."""
     spec = [sorted(model_keys), limit, seed] + ([decoder_read] if decoder_read != "input" else [])
+    spec += ["sensitivity"] if sensitivity else []
     key = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:12]
     return cache_dir() / "results" / key
 
