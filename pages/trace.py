@@ -41,7 +41,7 @@ if tracer is None:
 if not sentences:
     st.info("Type a sentence above to see how it is routed.")
     st.stop()
-tag = adapter.copy.figure_tag
+tag = adapter.copy.figure_tag + f" · {tracer.loaded.dtype}"
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
 for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     try:

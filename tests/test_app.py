@@ -1,6 +1,7 @@
 """Every page through streamlit's AppTest on a tiny model, including hostile input."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -154,6 +155,9 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
         assert any("Figure 3 needs" in i.value for i in at.info)
     claims = next(t.value for t in at.table if t.value.index.name == "claim")
     assert set(claims.supported) <= {"yes", "no"} and "survives every choice" not in claims
+    # every figure title says the precision the routing was computed in
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles and all(t.endswith("· float32") for t in titles if t.startswith("Fig."))
     assert any("--sensitivity" in c.value for c in at.caption)
 
 

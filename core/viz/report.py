@@ -138,16 +138,17 @@ def paper_reference(results: Results, table: str) -> pd.DataFrame:
 
 
 def figure_tag(results: Results, scope: str) -> str:
-    """The figure tag of a scope's models (their adapters' copy, saved in models.csv) when they all share one."""
+    """Appended to a scope's figure titles: its models' shared family tag (adapter copy, saved in models.csv) and the
+    precision its routing was computed in."""
     models = results.models
-    if "figure_tag" not in models:
-        return ""
     if scope.startswith("pooled "):
         models = models[models.family == scope.split(" ", 1)[1]]
-    elif scope != "pooled":
+    elif scope != "pooled" and scope in set(models.model):
         models = models[models.model == scope]
-    tags = {"" if pd.isna(t) else str(t) for t in models.figure_tag}
-    return tags.pop() if len(tags) == 1 else ""
+    tags = {"" if pd.isna(t) else str(t) for t in models.figure_tag} if "figure_tag" in models else {""}
+    tag = tags.pop() if len(tags) == 1 else ""
+    dtypes = ", ".join(dict.fromkeys(map(str, models.dtype))) if "dtype" in models and len(models) else ""
+    return tag + (f" · {dtypes}" if dtypes else "")
 
 
 def _fig_html(fig, first: bool) -> str:
