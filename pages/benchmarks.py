@@ -94,12 +94,21 @@ if "bench_result" not in st.session_state:
     st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
     st.stop()
 
-try:
-    folder = Path(st.session_state["bench_result"])
-    res = Results.load(folder)
-except RoutingLensError as err:
-    show_error(err)
+def _first_readable(chosen: Path) -> tuple[Path, Results] | None:
+    """The chosen result, else the newest readable one; corrupt or partial folders are named and skipped."""
+    for candidate in [chosen] + [p for p in saved if p != chosen]:
+        try:
+            return candidate, Results.load(candidate)
+        except RoutingLensError:
+            st.warning(f"Skipped the saved result {candidate.name}: it is incomplete or corrupt.")
+    return None
+
+
+loaded = _first_readable(Path(st.session_state["bench_result"]))
+if loaded is None:
+    st.info("No readable results: choose models and press **Run analyses**.")
     st.stop()
+folder, res = loaded
 
 st.dataframe(models_table(res), hide_index=True)
 for note in res.notes:

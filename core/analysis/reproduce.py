@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, n
 from core.analysis.results import Note
 from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.analysis.wordnet import sense_counts, wordnet_setup
+from core.errors import DataError
 from core.settings import cache_dir
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead
@@ -39,9 +42,30 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.sensitivity = sensitivity_table(results, variants)
         results.claims = claims_with_survival(results, variants)
         results.notes += notes
-    results.save(out)
-    write_report(results, out)
+    save_atomically(results, Path(out))
     return results
+
+
+def save_atomically(results: Results, out: Path) -> None:
+    """CSVs and report into a temporary sibling folder, renamed onto `out` at the end: an interrupted or failed
+    write (disk full, kill -9) leaves the previous result or none, never a half-written one."""
+    out = out.resolve()
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        results.save(tmp)
+        write_report(results, tmp)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():
+            os.replace(old, out)  # put the previous result back
+        raise DataError(f"Could not write the results to {out.name}/: {err.strerror or err}. Free some disk space "
+                        "or choose another --out folder; nothing was left half-written.") from None
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input",
@@ -57,5 +81,6 @@ def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder
 def saved_results() -> list[Path]:
     """Result folders the app can show, newest first."""
     root = cache_dir() / "results"
-    found = [p for p in root.glob("*") if (p / "models.csv").is_file()] if root.is_dir() else []
+    found = ([p for p in root.glob("*") if not p.name.startswith(".") and (p / "models.csv").is_file()]
+             if root.is_dir() else [])
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

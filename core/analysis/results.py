@@ -76,9 +76,16 @@ class Results:
         if missing:
             raise DataError(f"{folder.name} is not a complete result folder: missing "
                             f"{', '.join(m + '.csv' for m in missing)}.")
-        frames = {n: pd.read_csv(folder / f"{n}.csv") for n in cls.FILES}
-        frames |= {n: pd.read_csv(folder / f"{n}.csv") for n in cls.OPTIONAL_FILES if (folder / f"{n}.csv").is_file()}
-        return cls(**frames, notes=read_notes(folder))
+        try:
+            frames = {n: pd.read_csv(folder / f"{n}.csv") for n in cls.FILES}
+            frames |= {n: pd.read_csv(folder / f"{n}.csv") for n in cls.OPTIONAL_FILES
+                       if (folder / f"{n}.csv").is_file()}
+            results = cls(**frames, notes=read_notes(folder))
+            results.comparison  # noqa: B018 - derived from every frame: fails here on a corrupt one, not on a page
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, pd.errors.ParserError) as err:
+            raise DataError(f"{folder.name} is not a readable result folder (a file is corrupt or cut short: "
+                            f"{type(err).__name__}).") from None
+        return results
 
 
 def read_notes(folder: Path) -> list[Note]:

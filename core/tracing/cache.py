@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from core.settings import cache_dir
 from core.tracing.routing_trace import RoutingTrace
 from core.types import Stack
 
+log = logging.getLogger(__name__)
 MAGIC = b"RLTRACE4"
 FORMAT_VERSION = 4  # bump when the meaning or format of a trace changes, so old entries are not reused
 
@@ -42,6 +44,7 @@ class TraceCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else cache_dir() / "traces"
         self.discarded = 0  # corrupt entries found and removed (for tests and reports)
+        self.failed_writes = 0  # entries that could not be written (disk full, read-only, permissions)
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.rlt"
@@ -66,6 +69,17 @@ class TraceCache:
         return None
 
     def put(self, key: str, trace: RoutingTrace) -> None:
+        """Store a trace. The cache only saves time: a write that fails (disk full, read-only, no permission) is
+        logged once per cache and the caller keeps its result."""
+        try:
+            self._write(key, trace)
+        except OSError as err:
+            if not self.failed_writes:
+                log.warning("trace cache: could not write to %s (%s); results are returned but not cached",
+                            self.root, err.strerror or err)
+            self.failed_writes += 1
+
+    def _write(self, key: str, trace: RoutingTrace) -> None:
         payload = trace.to_bytes()
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
