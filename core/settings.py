@@ -11,9 +11,13 @@ BUNDLED_MODELS_DIR = REPO_ROOT / "models"
 MODEL_ENV = "ROUTING_LENS_MODEL"  # the app's default model (tests and deployments set it)
 CACHE_ENV = "ROUTING_LENS_CACHE"  # the runtime cache folder (default cache/)
 DATA_ENV = "ROUTING_LENS_DATA"  # the benchmark data folder (after --data-dir, before the defaults)
+DEPLOY_ENV = "ROUTING_LENS_DEPLOY"  # "1": deployment mode for a shared server (README "Serving a class")
+ALLOWLIST_ENV = "ROUTING_LENS_ALLOWLIST"  # deployment mode: model names allowed beyond the bundled and MoE-fied ones
 DTYPE_ENV = "ROUTING_LENS_DTYPE"  # the app's precision (default: float32 where it fits; see the precision policy)
 
 # ---------- named limits ----------
+DEPLOY_MAX_ROWS = 200  # deployment mode: rows per dataset a Benchmarks run may ask for
+DEPLOY_MAX_MODELS = 2  # deployment mode: models per Benchmarks run
 MAX_TOKENS = 512  # longer inputs are truncated (and the trace says so)
 TRACE_MAX_SENTENCES = 10  # sentences the Trace page draws at once
 TRACE_TEXT_MAX_CHARS = 20_000  # what the Trace page's text box accepts

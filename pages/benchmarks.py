@@ -29,9 +29,11 @@ from core.viz.report import (
     sensitivity_display,
 )
 from ui.decoder_read import LABELS
+from ui.deployment import deployment
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import get_tracer, try_load
+from ui.run_queue import run_queue
 from ui.sidebar import sidebar
 
 st.title("Benchmarks: the paper's analyses")
@@ -41,24 +43,33 @@ st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC sa
            "the published values. Any registered model runs here; choose several (e.g. a Switch and a decoder-only "
            "model) to compare them.")
 
+dep = deployment()
 with st.form("bench_run"):
-    names = [e.name for e in list_models()]
+    names = [e.name for e in list_models() if dep.allows(e.name)]
     current = tracer.loaded.name if tracer else None
     chosen = st.multiselect("Models", names + ([current] if current and current not in names else []),
-                            default=[current] if current else [], key="bench_models")
-    limit = st.number_input("Rows per dataset (0 = full datasets; small numbers give a quick look)", min_value=0,
-                            value=100, step=50, key="bench_limit")
+                            default=[current] if current else [], key="bench_models",
+                            max_selections=dep.max_models if dep.locked else None)
+    if dep.locked:  # a shared server: capped runs, queued one at a time, results shared by everyone
+        limit = st.number_input(f"Rows per dataset (at most {dep.max_rows} on this server)", min_value=3,
+                                max_value=dep.max_rows, value=min(100, dep.max_rows), step=50, key="bench_limit")
+    else:
+        limit = st.number_input("Rows per dataset (0 = full datasets; small numbers give a quick look)", min_value=0,
+                                value=100, step=50, key="bench_limit")
     read = st.radio("Read decoder routing (Switch models)", DECODER_READS, format_func=LABELS.get, horizontal=True,
                     key="bench_decoder_read")
     with_sensitivity = st.checkbox("Sensitivity table: rerun under every alternative choice (precision, decoder "
                                    "reading, JSS measure, sense counting, expert capacity, aggregation; about 4× "
-                                   "the time)", key="bench_sensitivity")
+                                   "the time)", key="bench_sensitivity", disabled=dep.locked,
+                                   help="Not on a shared server: run `python -m core reproduce --sensitivity`."
+                                   if dep.locked else None)
     go = st.form_submit_button("Run analyses", type="primary")
 
 if go:
     if not chosen:
         st.warning("Choose at least one model.")
     else:
+        chosen = [n for n in chosen if dep.allows(n)]  # the allowlist, whatever the widget state says
         tracers = [t for t in (try_load(n) for n in chosen) if t is not None]
         if len(tracers) == len(chosen):
             lim = int(limit) or None
@@ -77,10 +88,16 @@ if go:
                 return advance
 
             try:
-                reproduce(tracers, out, limit=lim, progress=progress, decoder_read=read, sensitivity=with_sensitivity,
-                          retrace=lambda t, dtype: get_tracer(asked[id(t)], dtype))
+                with run_queue().turn(lambda ahead: bar.progress(0.0, text=f"Queued: {ahead} run"
+                                                                 f"{'s' if ahead > 1 else ''} ahead of yours…")):
+                    if dep.locked and (out / "models.csv").is_file():
+                        bar.progress(1.0, text="Already computed on this server: showing the shared result.")
+                    else:
+                        reproduce(tracers, out, limit=lim, progress=progress, decoder_read=read,
+                                  sensitivity=with_sensitivity and not dep.locked,
+                                  retrace=lambda t, dtype: get_tracer(asked[id(t)], dtype))
+                        bar.progress(1.0, text="Done. Traces are cached: a re-run or a larger run reuses them.")
                 st.session_state["bench_result"] = str(out)
-                bar.progress(1.0, text="Done. Traces are cached: a re-run or a larger run reuses them.")
             except RoutingLensError as err:
                 show_error(err)
 

@@ -9,6 +9,7 @@ from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 from core.tracing.words import find_word
 from core.viz import plots
 from ui.decoder_read import NOTES, decoder_read_control
+from ui.deployment import NOT_OFFERED, deployment
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import cached_trace, try_load
@@ -26,8 +27,10 @@ def _presets():
 
 presets = _presets()
 qp = st.query_params
-defaults = {"s1": qp.get("s1", presets[0].sentence1), "s2": qp.get("s2", presets[0].sentence2),
-            "w": qp.get("w", presets[0].word)}
+# a link's text is capped like typed text (the same limits as the inputs below)
+defaults = {"s1": qp.get("s1", presets[0].sentence1)[:COMPARE_SENTENCE_MAX_CHARS],
+            "s2": qp.get("s2", presets[0].sentence2)[:COMPARE_SENTENCE_MAX_CHARS],
+            "w": qp.get("w", presets[0].word)[:COMPARE_WORD_MAX_CHARS]}
 for key, value in defaults.items():
     st.session_state.setdefault(f"cmp_{key}", value)
 
@@ -87,9 +90,13 @@ precision_notice(tracer, result, lambda: compare_word(
     cached_trace(tracer.loaded.name, s1, ("encoder", "decoder"), decoder_read, "float32"), spans[0],
     cached_trace(tracer.loaded.name, s2, ("encoder", "decoder"), decoder_read, "float32"), spans[1]))
 
-others = [e.name for e in list_models() if e.name != tracer.loaded.name]
-if st.query_params.get("model2") in others and "cmp_model2" not in st.session_state:
-    st.session_state["cmp_model2"] = st.query_params["model2"]
+dep = deployment()
+others = [e.name for e in list_models() if e.name != tracer.loaded.name and dep.allows(e.name)]
+linked2 = st.query_params.get("model2")
+if linked2 in others and "cmp_model2" not in st.session_state:
+    st.session_state["cmp_model2"] = linked2
+elif linked2 and linked2 not in others and "cmp_model2" not in st.session_state:
+    st.info(NOT_OFFERED.replace("the default model", "the first model alone"))
 second_name = st.selectbox("Side by side with a second model (optional)", others, index=None, key="cmp_model2",
                            placeholder="e.g. a decoder-only model beside a Switch model",
                            help="The same word and sentences through another model: its JSS per layer joins the chart.")

@@ -15,6 +15,7 @@ from core.models.placement import estimate_bytes, placement_hint
 from core.models.registry import ModelEntry, default_model_name, list_models
 from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
 from core.tracing.tracer import Tracer
+from ui.deployment import NOT_OFFERED, Deployment, deployment, url_model
 from ui.model_cache import try_load
 
 Slot = Literal["main", "context"]
@@ -36,6 +37,15 @@ def default_model(slot: Slot = "main") -> str:
         except ImportError:
             pass
     return name
+
+
+def allowed_default(slot: Slot, dep: Deployment) -> str:
+    """The slot's default where the deployment allows it, else the first allowlisted model."""
+    name = default_model(slot)
+    if dep.allows(name):
+        return name
+    allowed = [e.name for e in list_models() if dep.allows(e.name)]
+    return allowed[0] if allowed else name
 
 
 def describe(entry: ModelEntry) -> str:
@@ -74,18 +84,26 @@ def sidebar(slot: Slot = "main") -> Tracer | None:
     """Render the model picker and return the model of the page's slot; a model that fails to load leaves the
     previous one in use."""
     key = SLOT_KEYS[slot]
+    dep = deployment()
     if key not in st.session_state:
-        st.session_state[key] = (st.query_params.get("model") if slot == "context" else None) or default_model(slot)
-    entries = list_models()
+        linked = st.query_params.get("model") if slot == "context" else None
+        accepted = url_model(linked, dep)
+        if linked and not accepted:
+            st.info(NOT_OFFERED)
+        st.session_state[key] = accepted or allowed_default(slot, dep)
+    entries = [e for e in list_models() if dep.allows(e.name)]
     names = [e.name for e in entries]
     current = st.session_state[key]
-    options = names + ([current] if current not in names else []) + [LOCAL_CHOICE]
+    if not dep.allows(current):  # e.g. a choice made before the server was locked down
+        current = st.session_state[key] = allowed_default(slot, dep)
+    # deployment mode: the allowlist only; no local folders, no free-form Hub ids
+    options = names + ([current] if current not in names else []) + ([] if dep.locked else [LOCAL_CHOICE])
     labels = {e.name: describe(e) for e in entries}
     with st.sidebar:
         st.header("Model")
         choice = st.selectbox("Mixture-of-experts model", options, index=options.index(current),
                               format_func=lambda n: labels.get(n, n), key=f"{key}_picker")
-        if choice == LOCAL_CHOICE:
+        if choice == LOCAL_CHOICE and not dep.locked:
             folder = st.text_input("Folder with config.json and weights", key=f"{key}_local_folder").strip()
             choice = folder or current
         if choice != current:

@@ -1,0 +1,136 @@
+"""Deployment mode: in a locked-down server no URL and no widget loads, downloads or reveals anything outside the
+allowlist; and in either mode a link's `model` never loads a path. Every entry point: URL parameters, the sidebar,
+Compare's second model, Benchmarks."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.deployment import NOT_OFFERED, Deployment, default_allowlist, url_model
+from ui.run_queue import RunQueue
+
+TIMEOUT = 120
+PROBES = ["/etc", "../../root", "/root/.ssh", "models/../../etc", "C:\\Windows", "google/switch-base-128",
+          "bert-base-uncased", "<script>alert(1)</script>", "x" * 20_000]
+
+
+def _compare(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file("../pages/compare.py", default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    """Everything the page shows a visitor, as one string."""
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "text", "title", "subheader", "metric"):
+        parts += [str(getattr(e, "value", "")) + str(getattr(e, "label", "")) for e in at.get(kind)]
+    parts += [str(e.value) + str(e.options) for e in at.selectbox]
+    return "\n".join(parts)
+
+
+@pytest.fixture()
+def served(tiny_model_dir, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    monkeypatch.delenv("ROUTING_LENS_DEPLOY", raising=False)
+    monkeypatch.delenv("ROUTING_LENS_ALLOWLIST", raising=False)
+    return tiny_model_dir
+
+
+def test_url_model_only_ever_names_a_registered_allowed_model():
+    open_ = Deployment(False, frozenset())
+    locked = Deployment(True, frozenset(default_allowlist()))
+    for probe in PROBES[:5]:
+        assert url_model(probe, open_) is None and url_model(probe, locked) is None  # a path: never, in either mode
+    assert url_model("google/switch-base-8", open_) == "google/switch-base-8"  # registered, researcher mode
+    assert url_model("google/switch-base-8", locked) is None  # not on the allowlist
+    assert url_model("demo-switch-8", locked) == "demo-switch-8"
+    assert set(default_allowlist()) >= {"demo-switch-8", "moefied-minilm-8"}
+    assert not any(n.startswith("google/") for n in default_allowlist())
+
+
+@pytest.mark.parametrize("probe", PROBES[:4])
+def test_a_link_never_loads_a_path_even_outside_deployment_mode(served, probe):
+    at = _compare({"model": probe})
+    assert not at.exception
+    assert at.session_state["model_ctx"] == str(served)  # the default, not the link's path
+    shown = _texts(at)
+    assert NOT_OFFERED in shown
+    assert "config.json" not in shown and "does not exist" not in shown and "/root" not in shown
+
+
+def test_locked_sidebar_offers_the_allowlist_only(served, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    picker = at.sidebar.selectbox(key="model_picker")
+    allowed = set(default_allowlist()) | {str(served)}
+    names = {o.split(" — ")[0] for o in picker.options}  # options are shown as "name — description"
+    assert names <= allowed and "Local folder…" not in names and len(names) >= 3
+    assert not any(o.startswith("google/") for o in picker.options)
+
+
+@pytest.mark.parametrize("probe", ["google/switch-base-8", "/etc", "<script>alert(1)</script>", "x" * 20_000])
+def test_locked_links_load_nothing_outside_the_allowlist(served, monkeypatch, probe):
+    monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
+    at = _compare({"model": probe, "model2": probe, "s1": "<script>alert(1)</script> bank " + "y" * 9000,
+                   "s2": "the bank", "w": "bank"})
+    assert not at.exception
+    assert at.session_state["model_ctx"] == str(served)
+    second = at.selectbox(key="cmp_model2")
+    assert second.value is None and set(second.options) <= set(default_allowlist())
+    shown = _texts(at)
+    assert NOT_OFFERED in shown and "config.json" not in shown and "Hugging Face" not in shown
+    assert len(at.text_input(key="cmp_s1").value) <= 5_000  # a link's text is capped like typed text
+
+
+def test_locked_benchmarks_caps_runs_and_offers_the_allowlist_only(served, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/benchmarks.py")
+    at.run()
+    assert not at.exception
+    models = at.multiselect(key="bench_models")
+    assert set(models.options) <= set(default_allowlist()) | {str(served)}
+    rows = at.number_input(key="bench_limit")
+    assert rows.max == 200 and rows.min == 3  # no full-dataset run from a shared server
+    assert at.checkbox(key="bench_sensitivity").disabled
+    at.button[0].click().run()  # a capped run goes through the queue
+    assert not at.exception
+    assert len(at.dataframe) >= 3
+
+
+def test_run_queue_serves_in_order_and_tells_each_its_place():
+    queue = RunQueue()
+    order, places = [], {}
+    first_in = threading.Event()
+
+    def first():
+        with queue.turn():
+            first_in.set()
+            time.sleep(0.4)
+            order.append(0)
+
+    def later(i: int):
+        with queue.turn(lambda ahead: places.setdefault(i, ahead), poll_s=0.05):
+            order.append(i)
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    first_in.wait(5)
+    for i in (1, 2):
+        t = threading.Thread(target=later, args=(i,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.1)
+    for t in threads:
+        t.join(10)
+    assert order == [0, 1, 2]
+    assert places == {1: 1, 2: 2}  # one run ahead of the second visitor, two ahead of the third
