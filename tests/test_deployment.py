@@ -134,3 +134,20 @@ def test_run_queue_serves_in_order_and_tells_each_its_place():
         t.join(10)
     assert order == [0, 1, 2]
     assert places == {1: 1, 2: 2}  # one run ahead of the second visitor, two ahead of the third
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("/root has no config.json", "root has no config.json"),
+    ("Could not load '/srv/app/cache/m': OSError: No such file: '/srv/app/cache/m/config.json'",
+     "Could not load 'm': OSError: No such file: 'config.json'"),
+    ("C:\\Users\\ann\\data.csv is bad", "data.csv is bad"),
+    ("~/cache/traces/ab/x.rlt is corrupt", "x.rlt is corrupt"),
+    ("google/switch-base-8 and a/b, 3/4, and / or, http://x.org/a", "google/switch-base-8 and a/b, 3/4, and / or, "
+                                                                   "http://x.org/a"),
+])
+def test_messages_shown_to_a_visitor_never_carry_a_server_path(raw, shown):
+    from core.errors import DataError
+    from ui.errors import message, scrub
+
+    assert scrub(raw) == shown
+    assert "/srv" not in message(DataError(raw)) and "/srv" not in message(OSError(raw))

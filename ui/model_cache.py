@@ -9,6 +9,7 @@ from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead, DType, Stack
+from ui.errors import scrub
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
@@ -42,7 +43,7 @@ def try_load(name: str) -> Tracer | None:
     try:
         return get_tracer(name)
     except RoutingLensError as err:
-        st.sidebar.error(str(err))
+        st.sidebar.error(scrub(str(err)))
     except Exception as err:  # noqa: BLE001 - never a traceback in the app
-        st.sidebar.error(f"Could not load {name!r}: {type(err).__name__}: {err}")
+        st.sidebar.error(scrub(f"Could not load {name!r}: {type(err).__name__}: {err}"))
     return None

@@ -60,15 +60,17 @@ def load_wordsim353(root: Path | None = None, split: str = "combined") -> pd.Dat
     if split == "combined":
         path = checked_file(root, "wordsim353", "combined.csv")
         rows = []
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{path} is empty.")
+        reader = csv.reader(_lines(path))  # _lines: invalid UTF-8 is a DataError, not a traceback
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path} is empty.")
+        try:
             for lineno, rec in enumerate(reader, start=2):
                 if len(rec) != 3:
                     raise DataError(f"{path}, line {lineno}: expected 3 comma-separated fields, found {len(rec)}.")
                 rows.append((rec[0].strip(), rec[1].strip(), _float(path, lineno, rec[2])))
+        except csv.Error as err:
+            raise DataError(f"{path} is not valid CSV ({err}).") from None
     elif split in ("sim", "rel"):
         path = checked_file(root, "wordsim353", f"EN-WS-353-{split.upper()}.txt")
         rows = []

@@ -1,0 +1,173 @@
+"""Property-based fuzzing (hypothesis): arbitrary Unicode, words, spans, CLI arguments and mutated dataset files.
+The only exception allowed anywhere is the project's own (RoutingLensError: a message for the user); pooled rows
+sum to 1; spans stay inside the text.
+
+CI runs a seeded, small number of examples per property (`ROUTING_LENS_FUZZ_EXAMPLES`, default 60);
+`python -m bench.fuzz` runs the long campaign and prints the example counts.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_experiments import write_synthetic_data
+
+from core.errors import RoutingLensError
+from core.tracing.words import assign_tokens, find_word, pool, pooling_matrix, word_spans
+
+EXAMPLES = int(os.environ.get("ROUTING_LENS_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.data_too_large])
+
+# Control characters, combining marks, RTL, CJK, emoji, zero-width and lone surrogates (escaped: a str cannot carry
+# them to a tokenizer, so they are written as the backslash escape a browser's text box would send).
+ODD = ["\u0000", "\u0007", "\u001b", "\u0301", "\u0327", "\u200b", "\u200d", "\u2028", "\ufeff", "\u202e", "ש", "ل",
+       "中", "文", "🙂", "👩‍👩‍👧", "\\ud800", "\t", "\n", " ", "bank", "<b>", "</b>", "&amp;", "'", "’", "-"]
+texts = st.lists(st.one_of(st.text(max_size=40), st.sampled_from(ODD)), max_size=40).map("".join)
+long_texts = st.one_of(texts, st.integers(0, 20_000).map(lambda n: ("bank 🙂 " * (n // 7 + 1))[:n]))
+
+
+@FUZZ
+@given(long_texts)
+def test_word_spans_stay_inside_and_cover_every_word(text):
+    spans = word_spans(text)
+    assert ((spans[:, 0] >= 0) & (spans[:, 1] <= len(text)) & (spans[:, 0] < spans[:, 1])).all()
+    assert [text[s:e] for s, e in spans] == text.split()
+
+
+@FUZZ
+@given(texts, st.one_of(st.text(max_size=12), st.sampled_from(ODD)))
+def test_find_word_spans_match_the_word(text, word):
+    for s, e in find_word(text, word):
+        assert 0 <= s < e <= len(text)
+        assert re.fullmatch(re.escape(word.strip()), text[s:e], re.IGNORECASE)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=30), long_texts,
+       st.integers(1, 8))
+def test_alignment_and_pooling_rows_sum_to_one(token_spans, text, experts):
+    spans = word_spans(text[:60])
+    token_word = assign_tokens(np.asarray(token_spans, dtype=np.int32).reshape(-1, 2), spans)
+    assert ((token_word >= -1) & (token_word < max(len(spans), 1))).all()
+    matrix = pooling_matrix(token_word, len(spans))
+    probs = np.random.default_rng(0).dirichlet(np.ones(experts), size=(2, len(token_spans))).astype(np.float32)
+    pooled = pool(probs, matrix)
+    has_token = np.isin(np.arange(len(spans)), token_word)
+    assert np.allclose(pooled[:, has_token].sum(-1), 1.0, atol=1e-5)
+    assert np.allclose(pooled[:, ~has_token], 0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_tracer(tiny_model_dir):
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    return Tracer(load_model(str(tiny_model_dir), dtype="float32"), max_tokens=64)
+
+
+@FUZZ
+@given(long_texts)
+def test_encode_raises_only_input_errors_and_aligns_inside_the_text(tiny_tracer, text):
+    try:
+        e = tiny_tracer.encode(text)
+    except RoutingLensError:
+        return
+    assert len(e.ids) <= 64 and len(e.ids) == len(e.tokens) == len(e.token_word)
+    assert ((e.word_spans[:, 0] >= 0) & (e.word_spans[:, 1] <= len(text))).all()
+    assert ((e.token_word >= -1) & (e.token_word < len(e.word_spans))).all()
+    assert set(range(len(e.word_spans))) <= set(e.token_word.tolist())  # every kept word has a token
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
+@given(texts, texts, st.one_of(st.text(max_size=8), st.sampled_from(ODD)))
+def test_trace_and_compare_word_on_odd_text(tiny_tracer, s1, s2, word):
+    from core.analysis.compare import compare_word
+
+    try:
+        t1, t2 = tiny_tracer.trace([s1, s2])
+    except RoutingLensError:
+        return
+    for t in (t1, t2):
+        for routing in t.stacks.values():
+            assert np.allclose(routing.word_probs.sum(-1), 1.0, atol=1e-4)
+    o1, o2 = find_word(s1, word), find_word(s2, word)
+    if o1 and o2:
+        try:
+            result = compare_word(t1, o1[0], t2, o2[0])
+        except RoutingLensError:
+            return
+        for comp in result.values():
+            assert ((comp.jss >= 0) & (comp.jss <= 1)).all()
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
+@given(st.lists(st.one_of(st.sampled_from(["--text", "--stacks", "--max-tokens", "--level", "--json", "--model",
+                                           "--limit", "--decoder-read", "--dtype", "encoder", "decoder", "-1", "0",
+                                           "3", "nan", "label", "float64"]), texts), max_size=6))
+def test_cli_argument_handling_never_tracebacks(tiny_model_dir, tmp_path_factory, args):
+    from core.cli import main
+
+    os.environ["ROUTING_LENS_CACHE"] = str(tmp_path_factory.getbasetemp() / "fuzz-cache")
+    argv = ["trace", "--model", str(tiny_model_dir), *[a for a in args if a != "--model"]]
+    try:
+        rc = main(argv)
+    except SystemExit as exit_:  # argparse: a usage message and status 2
+        assert exit_.code in (0, 2)
+        return
+    assert rc in (0, 2)
+
+
+FILES = ["wordsim353/combined.csv", "simlex999/SimLex-999.txt", "scws/ratings.txt", "wic/train/train.data.txt",
+         "wic/train/train.gold.txt"]
+mutations = st.lists(st.tuples(st.sampled_from(["replace", "delete", "truncate", "bytes", "fields"]),
+                               st.integers(0, 200), st.one_of(texts, st.sampled_from(ODD))), min_size=1, max_size=4)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pristine")
+    write_synthetic_data(root, n=20)
+    return root
+
+
+def _mutate(path: Path, ops) -> None:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    for op, at, text in ops:
+        i = at % max(len(lines), 1)
+        if op == "replace":
+            lines[i] = text.encode("utf-8", "surrogatepass")
+        elif op == "delete" and lines:
+            del lines[i]
+        elif op == "truncate":
+            lines = b"\n".join(lines)[: at * 7].split(b"\n")
+        elif op == "bytes":
+            lines[i] = lines[i][: at % 9] + b"\xff\xfe\x00" + text.encode("utf-8", "surrogatepass")
+        elif op == "fields":
+            lines[i] = lines[i].replace(b"\t", b",").replace(b",", b"\t\t", 1)
+    path.write_bytes(b"\n".join(lines))
+
+
+@FUZZ
+@given(st.sampled_from(FILES), mutations)
+def test_dataset_loaders_fed_mutated_files_raise_only_data_errors(pristine, tmp_path_factory, target, ops):
+    from core.analysis import datasets
+
+    root = tmp_path_factory.mktemp("mutated")
+    shutil.rmtree(root)
+    shutil.copytree(pristine, root)
+    _mutate(root / target, ops)
+    for load in (datasets.load_wordsim353, datasets.load_simlex999, datasets.load_scws, datasets.load_wic):
+        try:
+            frame = load(root)
+        except RoutingLensError:
+            continue
+        assert len(frame) >= 0
