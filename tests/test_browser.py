@@ -122,3 +122,30 @@ def test_every_page_renders_and_screenshots(server, browser, tmp_path):
                 across.first.evaluate("e => e.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(Path(target) / "across-models.png"))
+
+
+HOSTILE_URL_VALUES = ["<img src=x onerror=alert(1)>", "<script>window.__pwned = 1; alert(2)</script>",
+                      "[click me](javascript:alert(3))", "x" * 20_000, "../../../../etc/passwd", "/root", "/etc"]
+
+
+@pytest.mark.parametrize("value", HOSTILE_URL_VALUES, ids=range(len(HOSTILE_URL_VALUES)))
+def test_hostile_compare_links_run_no_script_reveal_no_path_load_nothing(server, browser, value):
+    import urllib.parse
+
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    query = urllib.parse.urlencode({"s1": f"the bank {value}", "s2": f"{value} a bank", "w": value, "model": value,
+                                    "model2": value})
+    page.goto(f"{server}/compare?{query}")
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    _settle(page)
+    page.wait_for_timeout(1000)
+    assert page.evaluate("() => window.__pwned === undefined") and dialogs == []
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    body = page.inner_text("body")
+    for leak in ("config.json", "passwd", "does not exist", "/root", "No such file"):
+        assert leak not in body, leak
+    if value.startswith(("/", "..")):
+        assert "does not offer" in body  # the neutral notice, nothing about the server's disk
