@@ -13,6 +13,7 @@ CACHE_ENV = "ROUTING_LENS_CACHE"  # the runtime cache folder (default cache/)
 DATA_ENV = "ROUTING_LENS_DATA"  # the benchmark data folder (after --data-dir, before the defaults)
 DEPLOY_ENV = "ROUTING_LENS_DEPLOY"  # "1": deployment mode for a shared server (README "Serving a class")
 ALLOWLIST_ENV = "ROUTING_LENS_ALLOWLIST"  # deployment mode: model names allowed beyond the bundled and MoE-fied ones
+MODEL_MEMORY_ENV = "ROUTING_LENS_MODEL_MEMORY_GIB"  # the app's budget for models held in memory (default: half the RAM)
 DTYPE_ENV = "ROUTING_LENS_DTYPE"  # the app's precision (default: float32 where it fits; see the precision policy)
 
 # ---------- named limits ----------
@@ -45,3 +46,16 @@ def env_model() -> str | None:
 def env_dtype() -> str | None:
     """The app's precision named by `ROUTING_LENS_DTYPE` (float32, bfloat16, float16), if any."""
     return os.environ.get(DTYPE_ENV) or None
+
+
+def model_memory_budget() -> int:
+    """Bytes of model weights the app keeps in memory at once: `ROUTING_LENS_MODEL_MEMORY_GIB`, else half the RAM."""
+    value = os.environ.get(MODEL_MEMORY_ENV)
+    if value:
+        try:
+            return int(float(value) * 2**30)
+        except ValueError:
+            pass
+    import psutil
+
+    return int(psutil.virtual_memory().total // 2)

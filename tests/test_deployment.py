@@ -151,3 +151,19 @@ def test_messages_shown_to_a_visitor_never_carry_a_server_path(raw, shown):
 
     assert scrub(raw) == shown
     assert "/srv" not in message(DataError(raw)) and "/srv" not in message(OSError(raw))
+
+
+def test_models_in_memory_are_bounded_by_a_memory_budget(tiny_model_dir, tiny_model_dir_4, tmp_cache, monkeypatch):
+    from ui import model_cache
+
+    model_cache._load.clear()
+    model_cache._resident.clear()
+    first = model_cache.get_tracer(str(tiny_model_dir))
+    size = sum(p.numel() * p.element_size() for p in first.loaded.model.parameters())
+    monkeypatch.setenv("ROUTING_LENS_MODEL_MEMORY_GIB", str(1.5 * size / 2**30))  # room for one of them, not two
+    assert model_cache.get_tracer(str(tiny_model_dir)) is first  # held, not reloaded
+    model_cache.get_tracer(str(tiny_model_dir_4))
+    assert [name for name, _ in model_cache.resident_models()] == [str(tiny_model_dir_4)]  # the first was evicted
+    monkeypatch.setenv("ROUTING_LENS_MODEL_MEMORY_GIB", "100")
+    model_cache.get_tracer(str(tiny_model_dir))
+    assert len(model_cache.resident_models()) == 2  # a budget with room keeps both

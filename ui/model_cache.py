@@ -1,10 +1,12 @@
 """One model copy per server process (st.cache_resource), traces cached (st.cache_data + the core disk cache)."""
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from core.errors import RoutingLensError
-from core.settings import env_dtype
+from core.settings import env_dtype, model_memory_budget
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
@@ -12,7 +14,7 @@ from core.types import DecoderRead, DType, Stack
 from ui.errors import scrub
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the model (once per server process)…", max_entries=16)
 def _load(name: str, dtype: str | None) -> Tracer:
     """Shared by all sessions; `Tracer` serialises tokenisation and forward passes with a lock."""
     from core.models.loading import load_model
@@ -20,16 +22,37 @@ def _load(name: str, dtype: str | None) -> Tracer:
     return Tracer(load_model(name, dtype=dtype), cache=TraceCache())
 
 
+_resident: dict[tuple[str, str | None], int] = {}  # models held by _load → their weights' bytes
+_resident_lock = threading.Lock()
+
+
+def resident_models() -> dict[tuple[str, str | None], int]:
+    with _resident_lock:
+        return dict(_resident)
+
+
 def get_tracer(name: str, dtype: DType | None = None) -> Tracer:
     """`dtype` None: the server's precision (ROUTING_LENS_DTYPE, else the precision policy: float32 where it fits),
-    resolved before the resource cache so that each precision is its own entry."""
-    return _load(name, dtype or env_dtype())
+    resolved before the resource cache so that each precision is its own entry. Models in memory are bounded by
+    a memory budget (ROUTING_LENS_MODEL_MEMORY_GIB): a model that would not fit beside the others evicts them
+    (sessions still holding one finish with it)."""
+    key = (name, dtype or env_dtype())
+    tracer = _load(*key)
+    with _resident_lock:
+        if key not in _resident:
+            size = int(sum(p.numel() * p.element_size() for p in tracer.loaded.model.parameters()))
+            if _resident and sum(_resident.values()) + size > model_memory_budget():
+                _load.clear()
+                _resident.clear()
+                tracer = _load(*key)  # the one model now held
+            _resident[key] = size
+    return tracer
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead, dtype: str | None
            ) -> RoutingTrace:
-    return _load(name, dtype).trace([text], stacks=stacks, decoder_read=decoder_read)[0]
+    return get_tracer(name, dtype).trace([text], stacks=stacks, decoder_read=decoder_read)[0]
 
 
 def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
