@@ -305,3 +305,18 @@ def test_top_k_selections_survive_the_trace_cache(mixtral_dir, tmp_path):
     np.testing.assert_array_equal(again.stacks["decoder"].selected, first.stacks["decoder"].selected)
     assert again.stacks["decoder"].top_k == 2
     assert again.to_json()["decoder"]["selected"] == first.stacks["decoder"].selected.tolist()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_stopping_at_the_last_router_changes_nothing(family_dirs, family):
+    """The pass stops once the last router has fired; every probability, choice and drop is what the full pass
+    gives (and the model is left usable for the next pass)."""
+    loaded = load_model(str(family_dirs[family]), dtype="float32")
+    texts = [TEXT, "a short one", "spring water runs down to the river bank"]
+    full = Tracer(loaded, stop_early=False).trace(texts)
+    early = Tracer(loaded).trace(texts)
+    for a, b in zip(full, early):
+        for stack, s in a.stacks.items():
+            t = b.stacks[stack]
+            assert torch.equal(torch.from_numpy(s.token_probs), torch.from_numpy(t.token_probs))
+            assert (s.selected == t.selected).all() and (s.dropped == t.dropped).all()

@@ -274,3 +274,34 @@ def test_decoder_only_models_refuse_the_label_reading(tmp_path):
     tracer = Tracer(load_model(str(build_tiny_decoder(tmp_path / "mix")), dtype="float32"))
     with pytest.raises(InputError, match="only at input"):
         tracer.trace("a bat flew", decoder_read="label")
+
+
+@pytest.mark.parametrize("stacks", [("encoder", "decoder"), ("encoder",), ("decoder",)])
+@pytest.mark.parametrize("read", ["input", "label"])
+def test_stopping_at_the_last_router_changes_nothing_on_switch(tiny_loaded, stacks, read):
+    texts = ["the river bank", "a bank raised its rates again this year", "spring"]
+    full = Tracer(tiny_loaded, stop_early=False).trace(texts, stacks=stacks, decoder_read=read)
+    early = Tracer(tiny_loaded).trace(texts, stacks=stacks, decoder_read=read)
+    for a, b in zip(full, early):
+        assert a.stacks.keys() == b.stacks.keys()
+        for stack, s in a.stacks.items():
+            t = b.stacks[stack]
+            assert np.array_equal(s.token_probs, t.token_probs) and np.array_equal(s.dropped, t.dropped)
+            assert np.array_equal(s.selected, t.selected)
+
+
+def test_the_pass_really_stops_at_the_last_router(tiny_loaded):
+    model = tiny_loaded.model
+    calls = {"encoder": 0, "decoder": 0}
+    hooks = [getattr(model, s).final_layer_norm.register_forward_hook(
+        lambda *_a, s=s: calls.__setitem__(s, calls[s] + 1)) for s in calls]
+    try:
+        Tracer(tiny_loaded).trace(["the river bank"], stacks=("encoder",))
+        assert calls == {"encoder": 0, "decoder": 0}  # the encoder stopped at its last router
+        Tracer(tiny_loaded).trace(["the river bank"])
+        assert calls == {"encoder": 1, "decoder": 0}  # the decoder needs the whole encoder, then stops early
+        Tracer(tiny_loaded, stop_early=False).trace(["a bank"])
+        assert calls == {"encoder": 2, "decoder": 1}
+    finally:
+        for h in hooks:
+            h.remove()

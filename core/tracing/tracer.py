@@ -29,6 +29,11 @@ DEFAULT_BATCH_SIZE = 64
 Progress = Callable[[int, int], None]
 
 
+class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by the hook of the last router a pass reads: nothing computed after it is needed (the last sparse
+    block's experts, the blocks after it, the final norm), so the pass stops there."""
+
+
 @dataclass
 class _Encoded:
     """One text after tokenisation and word alignment, before the forward pass."""
@@ -55,11 +60,13 @@ class Tracer:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         batch_size: int = DEFAULT_BATCH_SIZE,
         capacity: bool = True,
+        stop_early: bool = True,
     ) -> None:
         """`capacity=False` traces with every expert's capacity lifted (nothing dropped; adapters without a capacity
         are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key."""
         self.loaded = loaded
         self.capacity = capacity
+        self.stop_early = stop_early  # stop each pass at the last router it reads (see _LastRouterDone)
         self.cache = cache
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -103,13 +110,20 @@ class Tracer:
         return _Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
 
     # ---------- hooks ----------
-    def _hook(self, stack: Stack, block: int):
+    def _hook(self, stack: Stack, block: int, last: bool = False):
         convert = self.adapter.converter(stack, block)
 
         def hook(_module, _inputs, output):
             self._captured[(stack, block)] = convert(output)
+            if last:
+                raise _LastRouterDone
 
         return hook
+
+    def _stops_early(self) -> bool:
+        """Stop each pass at its last router, except where accelerate's placement hooks wrap the modules (their
+        post-forward, which offloads weights again, must run)."""
+        return self.stop_early and not getattr(self.loaded.model, "hf_device_map", None)
 
     def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...],
                  decoder_read: DecoderRead = "input") -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
@@ -124,16 +138,19 @@ class Tracer:
             mask[i, : len(e.ids)] = 1
         ids, mask = ids.to(device), mask.to(device)
         model = self.loaded.model
-        handles = [
-            module.register_forward_hook(self._hook(stack, block))
-            for stack in stacks
-            for block, module in self.routers.get(stack, [])
-        ]
+        asked = [(stack, block, module) for stack in stacks for block, module in self.routers.get(stack, [])]
+        stop = self._stops_early()
+        handles = [module.register_forward_hook(self._hook(stack, block, last=stop and i == len(asked) - 1))
+                   for i, (stack, block, module) in enumerate(asked)]
         try:
             self._captured.clear()
             lifted = self.adapter.without_capacity(model) if not self.capacity else contextlib.nullcontext()
             with torch.inference_mode(), lifted:
-                skip = self.adapter.run(model, ids, mask, stacks, decoder_read)
+                try:
+                    self.adapter.run(model, ids, mask, stacks, decoder_read)
+                except _LastRouterDone:
+                    pass
+            skip = self.adapter.decoder_offset(decoder_read)
             out = {}
             n_rows = ids.shape[0]
             for key, (probs, dropped, selected) in self._captured.items():

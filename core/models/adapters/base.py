@@ -99,6 +99,11 @@ class ModelAdapter(ABC):
         """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
         positions of the decoder's rows to discard so row t is token t's routing under `decoder_read`."""
 
+    def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
+        """How many leading decoder positions `run` adds before token 0 under `decoder_read` (what it returns), known
+        without running: the tracer may stop a pass early, before `run` returns."""
+        return 0
+
     def without_capacity(self, model: torch.nn.Module) -> contextlib.AbstractContextManager[None]:
         """While open, no expert has a capacity limit (nothing is dropped): the sensitivity table's "capacity off".
         A family without a capacity has nothing to lift."""

@@ -89,4 +89,7 @@ class SwitchAdapter(ModelAdapter):
             model.decoder(input_ids=torch.cat([start, ids], dim=1),
                           attention_mask=torch.cat([torch.ones_like(start), mask], 1),
                           encoder_hidden_states=enc_out, encoder_attention_mask=mask, use_cache=False, return_dict=True)
+        return self.decoder_offset(decoder_read)
+
+    def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
         return 1 if decoder_read == "input" else 0
