@@ -124,3 +124,50 @@ def test_kill_9_during_reproduce_then_rerun_gives_the_uninterrupted_result(tiny_
     for name in names:
         pd.testing.assert_frame_equal(pd.read_csv(killed / name), pd.read_csv(clean / name), check_exact=False,
                                       rtol=1e-6, obj=name)
+
+
+def test_kill_9_during_train_demo_then_rerun_gives_the_uninterrupted_model(tmp_path):
+    from safetensors.torch import load_file
+
+    env = {**os.environ, "ROUTING_LENS_CACHE": str(tmp_path / "cache")}
+
+    def train(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "core", "train-demo", "--experts", "4", "--tiny", "--steps",
+                                 "40", "--seed", "2", "--threads", "1", "--out", str(out)], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    killed = tmp_path / "killed"
+    proc = train(killed)
+    time.sleep(8)  # mid-way: the corpus is built and training has begun
+    if proc.poll() is not None:
+        pytest.fail("train-demo finished before it could be killed: raise --steps in this test")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not killed.exists()  # no half-written model where the model belongs
+    assert train(killed).wait() == 0
+    clean = tmp_path / "clean"
+    assert train(clean).wait() == 0
+    a, b = load_file(killed / "model.safetensors"), load_file(clean / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_write_folder_restores_the_previous_folder_and_clears_dead_writers_leftovers(tmp_path):
+    from core.atomic_folder import write_folder
+
+    out = tmp_path / "result"
+    write_folder(out, lambda tmp: (tmp / "a.csv").write_text("first"))
+    dead = tmp_path / ".result.tmp-999999999"  # left by a writer killed during its save
+    dead.mkdir()
+    alive = tmp_path / f".result.tmp-{os.getppid()}"  # another live writer's: left alone
+    alive.mkdir()
+
+    def fail(tmp):
+        (tmp / "a.csv").write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_folder(out, fail)
+    assert (out / "a.csv").read_text() == "first" and not dead.exists() and alive.exists()
+    write_folder(out, lambda tmp: (tmp / "b.csv").write_text("second"))
+    assert [p.name for p in out.iterdir()] == ["b.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "result"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, n
 from core.analysis.results import Note
 from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.analysis.wordnet import sense_counts, wordnet_setup
+from core.atomic_folder import write_folder
 from core.errors import DataError
 from core.settings import cache_dir
 from core.tracing.tracer import Tracer
@@ -47,25 +46,18 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
 
 
 def save_atomically(results: Results, out: Path) -> None:
-    """CSVs and report into a temporary sibling folder, renamed onto `out` at the end: an interrupted or failed
-    write (disk full, kill -9) leaves the previous result or none, never a half-written one."""
-    out = out.resolve()
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """CSVs and report written all at once (core.atomic_folder): an interrupted or failed write (disk full, kill -9)
+    leaves the previous result or none, never a half-written one."""
+
+    def fill(tmp: Path) -> None:
         results.save(tmp)
         write_report(results, tmp)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
+
+    try:
+        write_folder(out, fill)
     except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            os.replace(old, out)  # put the previous result back
-        raise DataError(f"Could not write the results to {out.name}/: {err.strerror or err}. Free some disk space "
-                        "or choose another --out folder; nothing was left half-written.") from None
-    shutil.rmtree(old, ignore_errors=True)
+        raise DataError(f"Could not write the results to {Path(out).name}/: {err.strerror or err}. Free some disk "
+                        "space or choose another --out folder; nothing was left half-written.") from None
 
 
 def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input",

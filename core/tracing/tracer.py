@@ -30,8 +30,7 @@ Progress = Callable[[int, int], None]
 
 
 class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by the hook of the last router a pass reads: nothing computed after it is needed (the last sparse
-    block's experts, the blocks after it, the final norm), so the pass stops there."""
+    """Raised by the last router's hook: nothing after it is needed (its experts, later blocks), so the pass stops."""
 
 
 @dataclass
@@ -121,8 +120,7 @@ class Tracer:
         return hook
 
     def _stops_early(self) -> bool:
-        """Stop each pass at its last router, except where accelerate's placement hooks wrap the modules (their
-        post-forward, which offloads weights again, must run)."""
+        """Not under accelerate's placement hooks: their post-forward (which offloads weights again) must run."""
         return self.stop_early and not getattr(self.loaded.model, "hf_device_map", None)
 
     def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...],

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.atomic_folder import write_folder
 from core.training.corpus import sentences
 from core.training.settings import TrainSettings
 
@@ -125,21 +124,16 @@ def wic_check(folder: Path, n_pairs: int) -> dict | None:
 
 
 def save_atomically(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str]) -> None:
-    """The output folder is written as a temporary sibling and renamed into place: never half-written."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    """The output folder is written all at once (core.atomic_folder): never half-written."""
     model = model.eval().to(torch.float16)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "training_stats.json").write_text(json.dumps(stats, indent=2))
-    (tmp / "MODEL_CARD.md").write_text(card(stats))
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_stats.json").write_text(json.dumps(stats, indent=2))
+        (tmp / "MODEL_CARD.md").write_text(card(stats))
+
+    write_folder(Path(out), fill)
 
 
 def finish(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str], wic_pairs: int) -> dict:
