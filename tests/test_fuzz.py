@@ -171,3 +171,21 @@ def test_dataset_loaders_fed_mutated_files_raise_only_data_errors(pristine, tmp_
         except RoutingLensError:
             continue
         assert len(frame) >= 0
+
+
+def _assign_reference(token_spans: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """The per-token scan the vectorised assign_tokens replaced."""
+    out = np.full(len(token_spans), -1, dtype=np.int32)
+    for i, (s, e) in enumerate(token_spans):
+        hit = np.nonzero((spans[:, 0] < e) & (spans[:, 1] > s))[0] if e > s else []
+        if len(hit):
+            out[i] = hit[0]
+    return out
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 70), st.integers(0, 70)), max_size=40), texts)
+def test_vectorised_alignment_equals_the_per_token_scan(token_spans, text):
+    spans = word_spans(text[:60])
+    tokens = np.asarray(token_spans, dtype=np.int32).reshape(-1, 2)
+    assert np.array_equal(assign_tokens(tokens, spans), _assign_reference(tokens, spans))

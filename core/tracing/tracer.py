@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,8 +18,9 @@ from core.models.adapters import Captured
 from core.models.loading import LoadedModel
 from core.settings import MAX_TOKENS
 from core.tracing.cache import TraceCache, trace_key
+from core.tracing.encoding import Encoded, encode_texts
 from core.tracing.routing_trace import RoutingTrace, StackRouting
-from core.tracing.words import assign_tokens, pool, pooling_matrix, word_spans
+from core.tracing.words import pool, pooling_matrix
 from core.types import STACKS, DecoderRead, Stack
 
 DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU slow down past a few thousand rows)
@@ -31,21 +31,6 @@ Progress = Callable[[int, int], None]
 
 class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
     """Raised by the last router's hook: nothing after it is needed (its experts, later blocks), so the pass stops."""
-
-
-@dataclass
-class _Encoded:
-    """One text after tokenisation and word alignment, before the forward pass."""
-
-    text: str
-    ids: list[int]
-    tokens: list[str]
-    token_spans: np.ndarray
-    token_word: np.ndarray
-    word_spans: np.ndarray
-    word_source: np.ndarray  # index of each kept word among all whitespace words of the text
-    truncated: bool
-    n_input_tokens: int
 
 
 class Tracer:
@@ -81,32 +66,15 @@ class Tracer:
         self.eos_id = tok.eos_token_id
 
     # ---------- tokenisation ----------
-    def encode(self, text: str) -> _Encoded:
+    def encode(self, text: str) -> Encoded:
         """Tokenise with offsets, truncate to `max_tokens` (keeping EOS), align tokens to words.
         Not thread-safe (fast tokenizers raise "Already borrowed" under concurrent use): `trace` calls it under
         the tracer's lock."""
-        if not isinstance(text, str) or not text.strip():
-            raise InputError("The text is empty. Type a sentence to trace.")
-        enc = self.loaded.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True, verbose=False)
-        ids = list(enc["input_ids"])
-        if not ids:
-            raise InputError("The tokenizer produced no tokens for this text. Type a sentence with words in it.")
-        spans = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
-        n_input = len(ids)
-        truncated = n_input > self.max_tokens
-        if truncated:  # keep the end-of-sequence token where the tokenizer adds one (T5 does; most causal LMs do not)
-            ends_with_eos = self.eos_id is not None and ids[-1] == self.eos_id
-            keep = self.max_tokens - (1 if ends_with_eos else 0)
-            ids = ids[:keep] + ([self.eos_id] if ends_with_eos else [])
-            spans = np.concatenate([spans[:keep], np.zeros((len(ids) - keep, 2), np.int32)])
-        all_words = word_spans(text)
-        token_word_all = assign_tokens(spans, all_words)
-        kept = np.unique(token_word_all[token_word_all >= 0])  # words that have at least one token
-        remap = np.full(len(all_words), -1, dtype=np.int32)
-        remap[kept] = np.arange(len(kept), dtype=np.int32)
-        token_word = np.where(token_word_all >= 0, remap[np.maximum(token_word_all, 0)], -1).astype(np.int32)
-        tokens = self.loaded.tokenizer.convert_ids_to_tokens(ids)
-        return _Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
+        return self.encode_many([text])[0]
+
+    def encode_many(self, texts: Sequence[str]) -> list[Encoded]:
+        """`encode` for many texts with one tokenizer call (the fast tokenizer batches them in Rust)."""
+        return encode_texts(self.loaded.tokenizer, texts, self.max_tokens, self.eos_id)
 
     # ---------- hooks ----------
     def _hook(self, stack: Stack, block: int, last: bool = False):
@@ -123,7 +91,7 @@ class Tracer:
         """Not under accelerate's placement hooks: their post-forward (which offloads weights again) must run."""
         return self.stop_early and not getattr(self.loaded.model, "hf_device_map", None)
 
-    def _forward(self, batch: list[_Encoded], stacks: tuple[Stack, ...],
+    def _forward(self, batch: list[Encoded], stacks: tuple[Stack, ...],
                  decoder_read: DecoderRead = "input") -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
         """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool,
         selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S)."""
@@ -164,7 +132,7 @@ class Tracer:
                 h.remove()
             self._captured.clear()
 
-    def _batches(self, encoded: list[_Encoded]) -> list[list[int]]:
+    def _batches(self, encoded: list[Encoded]) -> list[list[int]]:
         """Length buckets: indices sorted by length, cut so that padded tokens per batch stay bounded."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids), reverse=True)
         batches: list[list[int]] = []
@@ -179,7 +147,7 @@ class Tracer:
             batches.append(current)
         return batches
 
-    def _assemble(self, e: _Encoded, b: int, stacks: tuple[Stack, ...], captured,
+    def _assemble(self, e: Encoded, b: int, stacks: tuple[Stack, ...], captured,
                   decoder_read: DecoderRead = "input") -> RoutingTrace:
         n = len(e.ids)
         pooling = pooling_matrix(e.token_word, len(e.word_spans))
@@ -273,7 +241,7 @@ class Tracer:
         if progress:
             progress(done, len(texts))
         with self._lock:  # one tokenizer and one model, shared by every app session: one caller at a time
-            encoded = [self.encode(t) for t in unique]
+            encoded = self.encode_many(unique)
             for batch in self._batches(encoded):
                 captured = self._forward([encoded[i] for i in batch], stacks, decoder_read)
                 for b, i in enumerate(batch):

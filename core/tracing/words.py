@@ -15,23 +15,26 @@ def word_spans(text: str) -> np.ndarray:
 
 
 def assign_tokens(token_spans: np.ndarray, spans: np.ndarray) -> np.ndarray:
-    """For each token, the index of the span it overlaps (first one), or -1 (special tokens, bare '▁')."""
+    """For each token, the index of the span it overlaps (first one), or -1 (special tokens, bare '▁'). `spans` are
+    sorted and disjoint (word_spans), so the first span ending after a token's start is the only candidate: one
+    searchsorted for all tokens instead of a scan per token."""
+    token_spans = np.asarray(token_spans).reshape(-1, 2)
     out = np.full(len(token_spans), -1, dtype=np.int32)
-    for i, (s, e) in enumerate(token_spans):
-        if e <= s:
-            continue
-        hit = np.nonzero((spans[:, 0] < e) & (spans[:, 1] > s))[0]
-        if hit.size:
-            out[i] = hit[0]
+    if not len(spans) or not len(token_spans):
+        return out
+    start, end = token_spans[:, 0], token_spans[:, 1]
+    first = np.searchsorted(spans[:, 1], start, side="right")
+    hit = (end > start) & (first < len(spans))
+    hit &= spans[np.minimum(first, len(spans) - 1), 0] < end
+    out[hit] = first[hit]
     return out
 
 
 def pooling_matrix(token_word: np.ndarray, n_words: int) -> np.ndarray:
     """(W, T) matrix whose rows average the tokens of each word; a word with no token gets a zero row."""
     m = np.zeros((n_words, len(token_word)), dtype=np.float32)
-    for t, w in enumerate(token_word):
-        if w >= 0:
-            m[w, t] = 1.0
+    tokens = np.flatnonzero(np.asarray(token_word) >= 0)
+    m[np.asarray(token_word)[tokens], tokens] = 1.0
     counts = m.sum(axis=1, keepdims=True)
     return np.divide(m, counts, out=np.zeros_like(m), where=counts > 0)
 

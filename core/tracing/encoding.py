@@ -1,0 +1,60 @@
+"""Tokenisation with character offsets, truncation and token → word alignment, for a batch of texts at once."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError
+from core.tracing.words import assign_tokens, word_spans
+
+
+@dataclass
+class Encoded:
+    """One text after tokenisation and word alignment, before the forward pass."""
+
+    text: str
+    ids: list[int]
+    tokens: list[str]
+    token_spans: np.ndarray
+    token_word: np.ndarray
+    word_spans: np.ndarray
+    word_source: np.ndarray  # index of each kept word among all whitespace words of the text
+    truncated: bool
+    n_input_tokens: int
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int, eos_id: int | None) -> list[Encoded]:
+    """One tokenizer call for all `texts` (a fast tokenizer batches them in Rust), then per text: truncation to
+    `max_tokens` keeping EOS, and the token → word alignment. Not thread-safe (the tokenizer is not)."""
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The text is empty. Type a sentence to trace.")
+    if not texts:
+        return []
+    enc = tokenizer(list(texts), return_offsets_mapping=True, add_special_tokens=True, verbose=False)
+    return [_align(tokenizer, t, list(i), o, max_tokens, eos_id)
+            for t, i, o in zip(texts, enc["input_ids"], enc["offset_mapping"])]
+
+
+def _align(tokenizer: Any, text: str, ids: list[int], offsets, max_tokens: int, eos_id: int | None) -> Encoded:
+    if not ids:
+        raise InputError("The tokenizer produced no tokens for this text. Type a sentence with words in it.")
+    spans = np.asarray(offsets, dtype=np.int32).reshape(-1, 2)
+    n_input = len(ids)
+    truncated = n_input > max_tokens
+    if truncated:  # keep the end-of-sequence token where the tokenizer adds one (T5 does; most causal LMs do not)
+        ends_with_eos = eos_id is not None and ids[-1] == eos_id
+        keep = max_tokens - (1 if ends_with_eos else 0)
+        ids = ids[:keep] + ([eos_id] if ends_with_eos else [])
+        spans = np.concatenate([spans[:keep], np.zeros((len(ids) - keep, 2), np.int32)])
+    all_words = word_spans(text)
+    token_word_all = assign_tokens(spans, all_words)
+    kept = np.unique(token_word_all[token_word_all >= 0])  # words that have at least one token
+    remap = np.full(len(all_words), -1, dtype=np.int32)
+    remap[kept] = np.arange(len(kept), dtype=np.int32)
+    token_word = np.where(token_word_all >= 0, remap[np.maximum(token_word_all, 0)], -1).astype(np.int32)
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    return Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
