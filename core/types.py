@@ -22,3 +22,7 @@ SIMILARITIES: tuple[Similarity, ...] = ("1-JSD", "1-JS distance")
 # Which WordNet count the polysemy trend uses: lemma-exact senses of the WiC part of speech (default), or all synsets
 # the lemma reaches in any part of speech (`len(wordnet.synsets(lemma))`).
 SenseCount = Literal["senses", "senses_all_pos"]
+# How experts are computed: the library's per-expert loop, one grouped matmul over all experts, or the best this
+# machine supports (grouped where torch has it).
+ExpertsKernel = Literal["auto", "loop", "grouped"]
+EXPERTS_KERNELS: tuple[ExpertsKernel, ...] = ("auto", "loop", "grouped")

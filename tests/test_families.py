@@ -320,3 +320,16 @@ def test_stopping_at_the_last_router_changes_nothing(family_dirs, family):
             t = b.stacks[stack]
             assert torch.equal(torch.from_numpy(s.token_probs), torch.from_numpy(t.token_probs))
             assert (s.selected == t.selected).all() and (s.dropped == t.dropped).all()
+
+
+def test_experts_kernel_choice_on_a_decoder_only_family(mixtral_dir):
+    """transformers' own switch for decoder-only families: the loop ("eager") and grouped GEMM give the same
+    routing."""
+    loop = load_model(str(mixtral_dir), dtype="float32", experts_kernel="loop")
+    grouped = load_model(str(mixtral_dir), dtype="float32", experts_kernel="grouped")
+    assert (loop.experts_kernel, grouped.experts_kernel) == ("loop", "grouped")
+    texts = [TEXT, "a short one"]
+    for x, y in zip(Tracer(loop).trace(texts), Tracer(grouped).trace(texts)):
+        s, t = x.stacks["decoder"], y.stacks["decoder"]
+        np.testing.assert_allclose(s.token_probs, t.token_probs, rtol=0, atol=1e-6)
+        assert np.array_equal(s.selected, t.selected)

@@ -305,3 +305,35 @@ def test_the_pass_really_stops_at_the_last_router(tiny_loaded):
     finally:
         for h in hooks:
             h.remove()
+
+
+def test_grouped_experts_equal_the_library_loop_on_switch(tiny_model_dir):
+    """The grouped kernel against transformers' own forward: every router probability (1e-6 in fp32), every top-1
+    choice and drop, and the model's output, on texts long enough to drop tokens at a small capacity."""
+    texts = ["the river bank was steep and the bank of the river was wet " * 3, "a bank raised its rates", "spring"]
+    loop = load_model(str(tiny_model_dir), dtype="float32", experts_kernel="loop")
+    grouped = load_model(str(tiny_model_dir), dtype="float32", experts_kernel="grouped")
+    assert loop.experts_kernel == "loop" and grouped.experts_kernel == "grouped"
+    for lm in (loop, grouped):
+        for _, module in switch_routers(lm.model)["encoder"] + switch_routers(lm.model)["decoder"]:
+            module.expert_capacity = 4  # force drops
+    a, b = (Tracer(lm, stop_early=False).trace(texts) for lm in (loop, grouped))
+    dropped = 0
+    for x, y in zip(a, b):
+        for stack, s in x.stacks.items():
+            t = y.stacks[stack]
+            np.testing.assert_allclose(s.token_probs, t.token_probs, rtol=0, atol=1e-6)
+            assert np.array_equal(s.top1, t.top1) and np.array_equal(s.dropped, t.dropped)
+            dropped += int(s.dropped.sum())
+    assert dropped > 0  # the drop path was exercised
+    ids = loop.tokenizer(texts[:2], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        out = [lm.model(**ids, decoder_input_ids=ids["input_ids"]).logits for lm in (loop, grouped)]
+    torch.testing.assert_close(out[0], out[1], rtol=1e-5, atol=1e-5)
+    # the grouped model's experts share storage with the stacked tensors: no memory doubled
+    experts = next(m for m in grouped.model.modules() if type(m).__name__ == "SwitchTransformersExperts")
+    assert experts["expert_1"].wi.weight.data_ptr() == experts._rl_wi[1].data_ptr()
+    # and loop restores the library's forward on the same model
+    from core.models.adapters.switch_experts import set_switch_experts_kernel
+
+    assert set_switch_experts_kernel(grouped.model, "loop") == "loop" and "forward" not in experts.__dict__

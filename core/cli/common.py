@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 
 from core.models.loading import LoadedModel
-from core.types import DECODER_READS, PLACEMENTS
+from core.types import DECODER_READS, EXPERTS_KERNELS, PLACEMENTS
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -26,6 +26,9 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
     p.add_argument("--decoder-read", choices=DECODER_READS, default="input",
                    help="where a Switch decoder's routing of a token is read: input (default; where the token is the "
                         "decoder's input) or label (where it is predicted, the labels= layout)")
+    p.add_argument("--experts-kernel", choices=EXPERTS_KERNELS, default="auto",
+                   help="how experts are computed: auto (default: one grouped matmul over all experts where torch "
+                        "has one), loop (the library's per-expert loop) or grouped; the numbers are the same")
     p.add_argument("--placement", choices=PLACEMENTS, default="auto",
                    help="auto (default): one device if it fits, else accelerate device_map across GPU and CPU, "
                         "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")
@@ -39,9 +42,11 @@ def load_for_cli(name: str | None, args: argparse.Namespace) -> LoadedModel:
     chosen = name or default_model_name()
     loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype,
                         placement=getattr(args, "placement", "auto"),
+                        experts_kernel=getattr(args, "experts_kernel", "auto"),
                         on_plan=lambda plan: print(f"plan: {plan.summary}", file=sys.stderr))
     copy = loaded.adapter.copy
-    msg = f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device}) — {copy.label}"
+    msg = (f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device}, experts: "
+           f"{loaded.experts_kernel}) — {copy.label}")
     if loaded.entry.is_demo:
         msg += " — a teaching model trained by Routing Lens"
         if loaded.adapter.compares_with_paper:

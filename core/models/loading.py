@@ -21,7 +21,7 @@ from core.models.hub import hub_config, hub_failure_message, hub_model_cached
 from core.models.placement import LoadPlan, machine_budget, offload_folder, plan_placement
 from core.models.registry import ModelEntry, check_local_folder, resolve
 from core.settings import cache_dir
-from core.types import Architecture, DType, Placement, Stack
+from core.types import Architecture, DType, ExpertsKernel, Placement, Stack
 
 
 @dataclass
@@ -40,6 +40,7 @@ class LoadedModel:
     notes: tuple[str, ...] = field(default_factory=tuple)
     placement: Placement = "single"
     plan_summary: str = ""
+    experts_kernel: str = "library"  # how the experts are computed: loop, grouped, or the library's own
 
     @classmethod
     def from_memory(cls, name: str, model: Any, tokenizer: Any, dtype: DType) -> LoadedModel:
@@ -221,9 +222,11 @@ def load_model(
     placement: Placement = "auto",
     max_memory: dict | None = None,
     on_plan: Callable[[LoadPlan], None] | None = None,
+    experts_kernel: ExpertsKernel = "auto",
 ) -> LoadedModel:
     """Resolve, plan (memory check and placement) and load a model and its tokenizer, in eval mode.
-    `on_plan` sees the plan before any weight is read (the CLI prints it)."""
+    `on_plan` sees the plan before any weight is read (the CLI prints it). `experts_kernel`: how experts are
+    computed (the adapter's `set_experts_kernel`; numerically the same)."""
     entry = resolve(name)
     config = load_config(entry, revision)
     adapter = _adapter(entry, config)
@@ -238,6 +241,7 @@ def load_model(
         verify_packaged_weights(Path(location))
     model, tokenizer = weights_and_tokenizer(adapter.model_class(), location, plan, revision)
     adapter.after_load(model)
+    kernel = adapter.set_experts_kernel(model, experts_kernel)
     base = (getattr(config, "_commit_hash", None) or revision or "main") if _is_hub(entry) else folder_fingerprint(Path(location))
     device_label = plan.device
     if plan.uses_device_map:
@@ -247,4 +251,5 @@ def load_model(
         entry = dataclasses.replace(entry, family=adapter.family, num_experts=adapter.num_experts)
     return LoadedModel(entry=entry, model=model, tokenizer=tokenizer, config=config, adapter=adapter,
                        revision=base + adapter.revision_tag(), device=device_label, dtype=plan.dtype,
-                       params=plan.params, notes=plan.notes, placement=plan.placement, plan_summary=plan.summary)
+                       params=plan.params, notes=plan.notes, placement=plan.placement, plan_summary=plan.summary,
+                       experts_kernel=kernel)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from core.types import Architecture, DecoderRead, Family, Stack
+from core.types import Architecture, DecoderRead, ExpertsKernel, Family, Stack
 
 # Routers by stack, as (block or layer index, module), in block order.
 Routers = dict[Stack, list[tuple[int, torch.nn.Module]]]
@@ -98,6 +98,20 @@ class ModelAdapter(ABC):
             decoder_read: DecoderRead = "input") -> int:
         """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
         positions of the decoder's rows to discard so row t is token t's routing under `decoder_read`."""
+
+    def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
+        """Choose how the experts are computed; returns the kernel in use. Default: transformers' own switch for the
+        families that have one (`set_experts_implementation`: "eager" is the loop, "grouped_mm" the grouped GEMM;
+        "auto" keeps the library's default); other models report "library"."""
+        if not hasattr(model, "set_experts_implementation") or not hasattr(model.config, "_experts_implementation"):
+            return "library"
+        if kernel != "auto":
+            try:
+                model.set_experts_implementation("eager" if kernel == "loop" else "grouped_mm")
+            except (ValueError, ImportError, RuntimeError):
+                return "library"
+        used = getattr(model.config, "_experts_implementation", None)
+        return {"eager": "loop", "grouped_mm": "grouped"}.get(str(used), "library")
 
     def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
         """How many leading decoder positions `run` adds before token 0 under `decoder_read` (what it returns), known

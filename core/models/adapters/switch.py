@@ -9,7 +9,8 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
-from core.types import DecoderRead, Stack
+from core.models.adapters.switch_experts import set_switch_experts_kernel
+from core.types import DecoderRead, ExpertsKernel, Stack
 
 DECODER_NOTE = "decoder: each token's routing is read where it is the decoder's input (teacher forcing)"
 
@@ -90,6 +91,10 @@ class SwitchAdapter(ModelAdapter):
                           attention_mask=torch.cat([torch.ones_like(start), mask], 1),
                           encoder_hidden_states=enc_out, encoder_attention_mask=mask, use_cache=False, return_dict=True)
         return self.decoder_offset(decoder_read)
+
+    def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
+        """Switch's experts are a ModuleDict transformers always loops over: the grouped forward is ours."""
+        return set_switch_experts_kernel(model, kernel)
 
     def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
         return 1 if decoder_read == "input" else 0
