@@ -1,9 +1,13 @@
-"""Tracing throughput: naive per-sentence full forward vs this engine, against the machine's FLOP bound.
+"""Tracing throughput: the naive per-sentence pass, the competent batched script, and this engine (per experts
+kernel), against the machine's FLOP bound.
 
     python -m bench.trace_throughput [--experts 8 32 128] [--sentences 300] [--naive-sentences 40]
+                                     [--dtypes float32 bfloat16] [--kernels loop grouped]
 
 Random-init models of the real google/switch-base-N shape (no download); the bundled demo tokenizer
-(vocabulary ids are valid indices of the 32k embedding). Prints tokens/s, speed-up and % of bound.
+(vocabulary ids are valid indices of the 32k embedding). Prints tokens/s, ratios and % of bound. The competent
+script: transformers' SwitchTransformersForConditionalGeneration, batches of 32 sorted by length,
+output_router_logits=True, softmax of every router's logits (what a user writes in ten minutes).
 """
 from __future__ import annotations
 
@@ -79,8 +83,26 @@ def naive(model, tok, texts: list[str]) -> tuple[float, int]:
     return n_tok / (time.perf_counter() - t), n_tok
 
 
-def engine(model, tok, texts: list[str], dtype: str, experts: int, batch_tokens: int) -> tuple[float, int]:
+def competent(model, tok, texts: list[str], batch: int = 32) -> tuple[float, int]:
+    """Batches of 32 sorted by length, full forward with output_router_logits=True, softmax of each router."""
+    order = sorted(texts, key=len)
+    n_tok = 0
+    t = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(order), batch):
+            enc = tok(order[i : i + batch], return_tensors="pt", padding=True)
+            out = model(**enc, decoder_input_ids=model._shift_right(enc["input_ids"]), output_router_logits=True)
+            for logits in (out.encoder_router_logits, out.decoder_router_logits):
+                for r in logits if isinstance(logits, (tuple, list)) else [logits]:
+                    torch.softmax((r[0] if isinstance(r, tuple) else r).float(), dim=-1)
+            n_tok += int(enc["attention_mask"].sum())
+    return n_tok / (time.perf_counter() - t), n_tok
+
+
+def engine(model, tok, texts: list[str], dtype: str, experts: int, batch_tokens: int,
+           kernel: str = "auto") -> tuple[float, int]:
     loaded = LoadedModel.from_memory(f"random-switch-base-{experts}", model, tok, dtype)
+    loaded.experts_kernel = loaded.adapter.set_experts_kernel(model, kernel)
     tracer = Tracer(loaded, cache=None, batch_tokens=batch_tokens)
     tracer.trace(texts[:8])  # warm-up
     t = time.perf_counter()
@@ -97,14 +119,17 @@ def main() -> None:
     ap.add_argument("--naive-sentences", type=int, default=40)
     ap.add_argument("--batch-tokens", type=int, default=4096)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
+                    help="leave bfloat16 out on a CPU without native bf16 (emulated: slow, and its peak probe too)")
+    ap.add_argument("--kernels", nargs="+", default=["loop", "grouped"], choices=["loop", "grouped"])
     args = ap.parse_args()
     from transformers import SwitchTransformersForConditionalGeneration
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu count {os.cpu_count()}")
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    print(f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    peaks = {d: matmul_peak(getattr(torch, d)) for d in args.dtypes}
+    print("matmul peak: " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
     tok = tokenizer()
     texts = sentences(args.sentences)
     for experts in args.experts:
@@ -117,22 +142,25 @@ def main() -> None:
         flop_per_tok = 2 * active
         print(f"\nswitch-base-{experts} shape: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, "
               f"{active / 1e6:.0f}M active per token (enc+dec, no embeddings/LM head) -> {flop_per_tok / 1e9:.2f} GFLOP/token")
-        print(f"bound: fp32 {peak32 * 1e9 / flop_per_tok:.0f} tok/s, bf16 {peak16 * 1e9 / flop_per_tok:.0f} tok/s")
+        print("bound: " + ", ".join(f"{d} {p * 1e9 / flop_per_tok:.0f} tok/s" for d, p in peaks.items()))
         naive_tps = None
         if not args.skip_naive and fp32_fits:
             naive_tps, n = naive(model, tok, texts[: args.naive_sentences])
             print(f"(a) naive fp32, one sentence at a time, full forward + LM head: {naive_tps:.0f} tok/s ({n} tokens)")
-        if fp32_fits:
-            fp32_tps, _ = engine(model, tok, texts, "float32", experts, args.batch_tokens)
-            print(f"(b0) engine fp32 batched: {fp32_tps:.0f} tok/s "
-                  f"({100 * fp32_tps * flop_per_tok / (peak32 * 1e9):.0f}% of fp32 bound)")
-        model = model.to(torch.bfloat16)
-        gc.collect()
-        bf16_tps, n = engine(model, tok, texts, "bfloat16", experts, args.batch_tokens)
-        pct = 100 * bf16_tps * flop_per_tok / (peak16 * 1e9)
-        print(f"(b) engine bf16 batched ({n} tokens, {len(texts)} sentences): {bf16_tps:.0f} tok/s = {pct:.0f}% of bf16 bound")
-        if naive_tps:
-            print(f"speed-up (b)/(a): {bf16_tps / naive_tps:.1f}x")
+        for dtype in args.dtypes:
+            if dtype == "float32" and not fp32_fits:
+                continue
+            model = model.to(getattr(torch, dtype))
+            gc.collect()
+            script_tps, n = competent(model, tok, texts)
+            print(f"(c) competent script {dtype}, batches of 32 by length: {script_tps:.0f} tok/s ({n} tokens)")
+            for kernel in args.kernels:
+                tps, n = engine(model, tok, texts, dtype, experts, args.batch_tokens, kernel)
+                pct = 100 * tps * flop_per_tok / (peaks[dtype] * 1e9)
+                ratios = f"{tps / script_tps:.2f}x the script" + (f", {tps / naive_tps:.1f}x naive" if naive_tps else "")
+                print(f"(e) engine {dtype}, experts {kernel}: {tps:.0f} tok/s = {pct:.0f}% of the {dtype} bound; {ratios}")
+            for b in (m for m in model.modules() if type(m).__name__ == "SwitchTransformersExperts"):
+                b.__dict__.pop("forward", None)
         print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
         del model
         gc.collect()

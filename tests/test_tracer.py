@@ -337,3 +337,18 @@ def test_grouped_experts_equal_the_library_loop_on_switch(tiny_model_dir):
     from core.models.adapters.switch_experts import set_switch_experts_kernel
 
     assert set_switch_experts_kernel(grouped.model, "loop") == "loop" and "forward" not in experts.__dict__
+
+
+def test_grouped_experts_follow_a_dtype_change(tiny_model_dir):
+    from core.models.adapters.switch_experts import set_switch_experts_kernel
+
+    lm = load_model(str(tiny_model_dir), dtype="float32", experts_kernel="grouped")
+    reference = load_model(str(tiny_model_dir), dtype="float32", experts_kernel="loop")
+    for m in (lm, reference):
+        m.model.to(torch.bfloat16)
+    set_switch_experts_kernel(lm.model, "grouped")  # restacks: the old stack no longer backs the weights
+    ids = lm.tokenizer(["the river bank"], return_tensors="pt")
+    with torch.inference_mode():
+        a, b = (m.model(**ids, decoder_input_ids=ids["input_ids"]).logits for m in (lm, reference))
+    assert a.dtype == torch.bfloat16
+    torch.testing.assert_close(a.float(), b.float(), rtol=2e-2, atol=2e-2)

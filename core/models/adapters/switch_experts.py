@@ -23,8 +23,9 @@ def grouped_mm() -> Callable | None:
 
 def _stack(experts: torch.nn.Module) -> None:
     """Restack wi / wo of every expert into one tensor each; the experts' parameters become views of it."""
-    if getattr(experts, "_rl_wi", None) is not None:
-        return
+    wi, first = getattr(experts, "_rl_wi", None), experts["expert_0"].wi.weight
+    if wi is not None and wi.dtype == first.dtype and wi.device == first.device and wi[0].data_ptr() == first.data_ptr():
+        return  # still the storage of the experts' weights (a .to() since would have replaced them: restack)
     modules = [experts[f"expert_{i}"] for i in range(experts.num_experts)]
     wi = torch.stack([m.wi.weight.detach() for m in modules])  # (E, d_ff, d_model)
     wo = torch.stack([m.wo.weight.detach() for m in modules])  # (E, d_model, d_ff)
