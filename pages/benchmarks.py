@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.analysis.reproduce import reproduce, results_dir, saved_results
-from core.analysis.results import Results, result_models
+from core.analysis.results import Results, result_label
 from core.errors import RoutingLensError
 from core.models.registry import list_models
 from core.types import DECODER_READS
@@ -106,7 +106,7 @@ if "bench_result" not in st.session_state and saved:
     st.session_state["bench_result"] = str(saved[0])
 if saved:
     st.selectbox("Show results", [str(p) for p in saved], key="bench_result",
-                 format_func=lambda p: f"{Path(p).name} — {', '.join(result_models(Path(p))) or 'no models.csv'}")
+                 format_func=lambda p: result_label(Path(p)))
 if "bench_result" not in st.session_state:
     st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
     st.stop()
@@ -133,6 +133,12 @@ for note in res.notes:
         st.warning(note.text)
     else:
         st.caption(note.text)
+subsample = next((n.text for n in res.notes if n.text.startswith("--limit")), None)
+if subsample and len(res.table1):
+    half = float(((res.table1.ci_high - res.table1.ci_low) / 2).median())
+    st.info(f"A subsample: a typical ρ here is known to about ±{half:.2f} (the median half-width of Table 1's 95% "
+            "CIs). CIs narrow roughly with the square root of the pairs: the full data (WordSim353 353, SimLex-999 "
+            "999, SCWS 2,003, WiC 7,466 pairs) is what the paper's numbers rest on.")
 if len(res.claims):
     st.subheader("The paper's claims on this run")
     st.caption(CLAIMS_NOTE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -159,6 +160,7 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert titles and all(t.endswith("· float32") for t in titles if t.startswith("Fig."))
     assert any("--sensitivity" in c.value for c in at.caption)
+    assert any("A subsample: a typical ρ here is known to about ±" in i.value for i in at.info)  # 20 rows: said
 
 
 def test_benchmarks_page_runs_and_shows_the_sensitivity_table(app_env, tmp_cache):
@@ -232,7 +234,11 @@ def test_benchmarks_page_labels_results_from_models_csv_alone(app_env, tmp_cache
     _no_exception(at)
     box = at.selectbox(key="bench_result")
     assert box.value == str(newer)
-    assert any(older.name in label and tracer.loaded.name in label for label in box.options), box.options
+    labels = box.options  # AppTest lists the formatted labels
+    # listed by models, precision, rows and date — never by the folder's hash
+    assert any(Path(tracer.loaded.name).name in label and "10 rows per dataset" in label and "float32" in label
+               for label in labels), labels
+    assert not any(older.name in label or newer.name in label for label in labels)
 
 
 def test_placement_caption_follows_the_named_threshold(app_env, monkeypatch):

@@ -100,9 +100,18 @@ def read_notes(folder: Path) -> list[Note]:
         return []
 
 
-def result_models(folder: Path) -> list[str]:
-    """The models of a saved result, from models.csv alone (a select box label must not read every CSV)."""
+def result_label(folder: Path) -> str:
+    """How a saved result is listed: its models, precision, rows and date — from models.csv, notes.json and the
+    folder's time alone (never every CSV), and never the folder's hash."""
+    import datetime
+    import re
+
     try:
-        return [str(m) for m in pd.read_csv(folder / "models.csv", usecols=["model"]).model]
+        models = pd.read_csv(folder / "models.csv", usecols=lambda c: c in ("model", "dtype"))
     except (OSError, ValueError):
-        return []
+        return f"{folder.name} (no models.csv)"
+    dtypes = ", ".join(dict.fromkeys(map(str, models["dtype"]))) if "dtype" in models else "?"
+    limit = next((m.group(1) for n in read_notes(folder) if (m := re.match(r"--limit (\d+)", n.text))), None)
+    rows = f"{limit} rows per dataset" if limit else "full data"
+    when = datetime.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    return f"{', '.join(map(str, models.model))} · {dtypes} · {rows} · {when}"
