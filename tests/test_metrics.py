@@ -155,3 +155,14 @@ def test_precision_check_flags_flips_and_jss_moves():
     check = precision_check(shown, flipped)[0]
     assert check.flipped_layers == [1, 3] and check.moved(1.0)
     assert precision_check(shown, {}) == []
+
+
+def test_compare_figure_marks_top1_flips_and_scales_to_the_data():
+    from core.viz.plots import compare_distributions
+
+    p1 = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    p2 = np.array([[0.5, 0.4, 0.1], [0.25, 0.1, 0.65]])
+    fig = compare_distributions(p1, p2, [1, 3], "encoder")
+    titles = [a.text for a in fig.layout.annotations]
+    assert "same top-1 e0" in titles[0] and "top-1 e1 → e2 (flipped)" in titles[1]
+    assert fig.layout.yaxis.range[1] == pytest.approx(0.77)  # 1.1 × the largest probability, not 1

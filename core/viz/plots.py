@@ -120,22 +120,25 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
 # ---------------- compare page ----------------
 def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], stack: str,
                           names: tuple[str, str] = ("sentence 1", "sentence 2")) -> go.Figure:
-    """Per layer, the word's routing in the two sentences side by side, with the layer's JSS in the title."""
+    """Per layer, the word's routing in the two sentences side by side; the title says the layer's JSS and whether
+    the top-1 expert flipped between the sentences. The y axis is scaled to the largest probability shown."""
     from plotly.subplots import make_subplots
 
     n_layers, n_exp = p1.shape
     sims = jss(p1, p2)
     cols = min(3, n_layers)
     rows = int(np.ceil(n_layers / cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"block {b}: JSS {s:.3f}" for b, s in zip(layers, sims)],
-                        shared_yaxes=True)
+    top1, top2 = p1.argmax(-1), p2.argmax(-1)
+    titles = [f"block {b}: JSS {s:.3f} · " + (f"top-1 e{a} → e{c} (flipped)" if a != c else f"same top-1 e{a}")
+              for b, s, a, c in zip(layers, sims, top1, top2)]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True)
     experts = [f"e{e}" for e in range(n_exp)]
     for li in range(n_layers):
         r, c = divmod(li, cols)
         for p, name, color in ((p1, names[0], "#0072B2"), (p2, names[1], "#E69F00")):
             fig.add_bar(x=experts, y=p[li], name=name, marker_color=color, showlegend=li == 0, row=r + 1, col=c + 1,
                         hovertemplate=f"{name}<br>" + "%{x}: p = %{y:.3f}<extra></extra>")
-    fig.update_yaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, min(1.0, 1.1 * float(max(p1.max(), p2.max())))], title_text="probability", col=1)
     return _style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
 
 
