@@ -3,7 +3,8 @@
     python -m bench.fuzz [--examples 10000]
 
 CI runs the same properties with a small seeded number (ROUTING_LENS_FUZZ_EXAMPLES, default 60). Properties that
-trace through the tiny model or run the CLI use a quarter of the examples (each is a forward pass).
+trace through the tiny model use a quarter of the examples (each is a forward pass), the CLI property a fiftieth
+(each loads the model).
 """
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def test_trace_and_compare_word_on_odd_text(tiny_tracer, s1, s2, word):
             assert ((comp.jss >= 0) & (comp.jss <= 1)).all()
 
 
-@settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
+@settings(FUZZ, max_examples=max(EXAMPLES // 50, 10))  # each example loads the model: 200 in the long campaign
 @given(st.lists(st.one_of(st.sampled_from(["--text", "--stacks", "--max-tokens", "--level", "--json", "--model",
                                            "--limit", "--decoder-read", "--dtype", "encoder", "decoder", "-1", "0",
                                            "3", "nan", "label", "float64"]), texts), max_size=6))
