@@ -77,3 +77,16 @@ def test_keys_differ_across_library_versions(monkeypatch):
     monkeypatch.setattr(torch, "__version__", "2.1.0")
     older_both = trace_key(**base)
     assert len({now, older_transformers, older_both}) == 3
+
+
+def test_half_precision_keys_say_the_experts_kernel(tiny_model_dir):
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    keys = {}
+    for dtype in ("float32", "bfloat16"):
+        for kernel in ("loop", "grouped"):
+            keys[dtype, kernel] = Tracer(load_model(str(tiny_model_dir), dtype=dtype, experts_kernel=kernel)).key(
+                "the bank", ("encoder", "decoder"))
+    assert keys["float32", "loop"] == keys["float32", "grouped"]  # equal to 1e-6: one cache entry
+    assert keys["bfloat16", "loop"] != keys["bfloat16", "grouped"]  # half-precision sums may round differently

@@ -198,6 +198,8 @@ class Tracer:
         precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
         if decoder_read != "input" and "decoder" in stacks:
             precision += f"-decoder-read-{decoder_read}"
+        if lm.dtype != "float32" and lm.experts_kernel == "grouped":  # equal to the loop to 1e-6 in fp32 only
+            precision += "-grouped"
         if not self.capacity and self.adapter.capacity is not None:
             precision += "-no-capacity"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
