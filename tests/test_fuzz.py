@@ -142,7 +142,8 @@ def _mutate(path: Path, ops) -> None:
     data = path.read_bytes()
     lines = data.split(b"\n")
     for op, at, text in ops:
-        i = at % max(len(lines), 1)
+        lines = lines or [b""]  # a file truncated and emptied still has a (blank) line to mutate
+        i = at % len(lines)
         if op == "replace":
             lines[i] = text.encode("utf-8", "surrogatepass")
         elif op == "delete" and lines:
