@@ -13,6 +13,7 @@ from ui.deployment import NOT_OFFERED, deployment
 from ui.errors import show_error
 from ui.figures import plot
 from ui.model_cache import cached_trace, try_load
+from ui.pair_reference import pair_placements
 from ui.precision import precision_notice
 from ui.sidebar import sidebar
 
@@ -124,6 +125,12 @@ if tracer.loaded.adapter.context_note(word):
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
+placements = pair_placements(tracer.loaded.name, {s: c.mean_jss for s, c in result.items()})
+for placement in placements:
+    st.caption(placement.sentence())
+if not placements:
+    st.caption(f"Run **Benchmarks** for {tracer.loaded.name} to see where this pair sits among its own WiC pairs "
+               "(same and different meaning).")
 curves = {s: (c.layers, c.jss) for s, c in result.items()}
 if second:
     other, other_result = second

@@ -304,3 +304,24 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
     at = _app("pages/compare.py")
     _no_exception(at)
     assert any("Computed in float32" in c.value for c in at.caption)
+
+
+def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cache, tiny_model_dir):
+    from core.analysis.pair_reference import place_pair, wic_reference
+    from core.analysis.reproduce import reproduce, results_dir
+
+    at = _app("pages/compare.py")
+    assert any("Run **Benchmarks**" in c.value for c in at.caption)  # no saved result yet: says how to get one
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
+    folder = results_dir(["tiny"], 30)
+    reproduce([tracer], folder, limit=30)
+    at = _app("pages/compare.py")
+    _no_exception(at)
+    shown = {m.label.split()[0]: float(m.value) for m in at.metric}
+    expected = place_pair(wic_reference(folder, tracer.loaded.name), shown)
+    assert {p.stack for p in expected} == {"encoder", "decoder"}
+    captions = " ".join(c.value for c in at.caption)
+    for p in expected:
+        assert f"more different than {p.more_different_than_same:.0%} of same-meaning WiC pairs" in captions
+    # the saved run is listed by the model folder's name, never its server path
+    assert str(tiny_model_dir) not in " ".join(_app("pages/benchmarks.py").selectbox(key="bench_result").options)

@@ -166,3 +166,15 @@ def test_compare_figure_marks_top1_flips_and_scales_to_the_data():
     titles = [a.text for a in fig.layout.annotations]
     assert "same top-1 e0" in titles[0] and "top-1 e1 → e2 (flipped)" in titles[1]
     assert fig.layout.yaxis.range[1] == pytest.approx(0.77)  # 1.1 × the largest probability, not 1
+
+
+def test_place_pair_counts_the_pairs_routed_more_alike():
+    import pandas as pd
+
+    from core.analysis.pair_reference import place_pair
+
+    ref = pd.DataFrame({"stack": ["encoder"] * 6, "label": ["T", "T", "T", "F", "F", "F"],
+                        "jss": [0.99, 0.95, 0.90, 0.80, 0.70, 0.96]})
+    (p,) = place_pair(ref, {"encoder": 0.93, "decoder": 0.5})  # no decoder reference: left out
+    assert (p.more_different_than_same, p.more_different_than_different) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert "67% of same-meaning" in p.sentence() and (p.n_same, p.n_different) == (3, 3)

@@ -114,4 +114,13 @@ def result_label(folder: Path) -> str:
     limit = next((m.group(1) for n in read_notes(folder) if (m := re.match(r"--limit (\d+)", n.text))), None)
     rows = f"{limit} rows per dataset" if limit else "full data"
     when = datetime.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    return f"{', '.join(map(str, models.model))} · {dtypes} · {rows} · {when}"
+    names = [Path(m).name if Path(m).is_absolute() or m.startswith((".", "~")) else m for m in map(str, models.model)]
+    return f"{', '.join(names)} · {dtypes} · {rows} · {when}"  # a local model by its folder's name, not its path
+
+
+def result_model_names(folder: Path) -> list[str]:
+    """The models of a saved result, from models.csv alone."""
+    try:
+        return [str(m) for m in pd.read_csv(folder / "models.csv", usecols=["model"]).model]
+    except (OSError, ValueError):
+        return []
