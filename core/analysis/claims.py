@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.analysis.headline import ACROSS_MODELS, Aggregate, headline_numbers, significant
+from core.analysis.headline import Aggregate, headline_numbers, significant
 from core.analysis.results import Results
 
 CLAIM_COLUMNS = ["claim", "paper", "model", "stack", "supported", "value", "ci_low", "ci_high", "p", "evidence"]
@@ -132,5 +132,3 @@ def claims_frame(results: Results, aggregate: Aggregate = "mean of models") -> p
     """The claims judged on one reproduction (rows "across models" use Fig. 2's aggregate of d only)."""
     return judge_claims(headline_numbers(results, aggregate))
 
-
-__all__ = ["ACROSS_MODELS", "CLAIMS", "claims_frame", "judge_claims"]

@@ -11,7 +11,6 @@ from core.analysis.aggregate import MEAN_OF_MODELS
 from core.analysis.results import Results
 
 Aggregate = Literal["mean of models", "pooled pairs"]
-AGGREGATES: tuple[Aggregate, ...] = ("mean of models", "pooled pairs")
 KEYS = ["number", "model", "stack", "layer"]
 COLUMNS = [*KEYS, "value", "ci_low", "ci_high", "p"]
 ALPHA = 0.05

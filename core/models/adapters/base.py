@@ -95,9 +95,9 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> int:
-        """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place; returns how many leading
-        positions of the decoder's rows to discard so row t is token t's routing under `decoder_read`."""
+            decoder_read: DecoderRead = "input") -> None:
+        """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place. The tracer may stop it at
+        the last router it reads; `decoder_offset` says how the decoder's rows line up with the tokens."""
 
     def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
         """Choose how the experts are computed; returns the kernel in use. Default: transformers' own switch for the
@@ -114,8 +114,8 @@ class ModelAdapter(ABC):
         return {"eager": "loop", "grouped_mm": "grouped"}.get(str(used), "library")
 
     def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
-        """How many leading decoder positions `run` adds before token 0 under `decoder_read` (what it returns), known
-        without running: the tracer may stop a pass early, before `run` returns."""
+        """How many leading decoder positions `run` adds before token 0 under `decoder_read`: the rows to discard so
+        row t is token t's routing."""
         return 0
 
     def without_capacity(self, model: torch.nn.Module) -> contextlib.AbstractContextManager[None]:

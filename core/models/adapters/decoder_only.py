@@ -105,7 +105,6 @@ class DecoderOnlyAdapter(ModelAdapter):
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> int:
+            decoder_read: DecoderRead = "input") -> None:
         """One causal pass of the base model (no LM head); right padding leaves real positions untouched."""
         model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True)
-        return 0

@@ -78,10 +78,9 @@ class SwitchAdapter(ModelAdapter):
         return probs, dispatch.sum(dim=-1) == 0, probs.argmax(dim=-1, keepdim=True)
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> int:
-        """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head. Reading "input"
-        discards the start position (row t = position t+1, where token t is the input); reading "label" keeps it
-        (row t = position t, where token t is predicted, as with `labels=input_ids`)."""
+            decoder_read: DecoderRead = "input") -> None:
+        """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head (`decoder_offset`
+        says which rows are read)."""
         enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
         if "decoder" in stacks:
             # Position t+1 has token t as its input. Causality makes positions 0..n-1 identical to
@@ -90,11 +89,12 @@ class SwitchAdapter(ModelAdapter):
             model.decoder(input_ids=torch.cat([start, ids], dim=1),
                           attention_mask=torch.cat([torch.ones_like(start), mask], 1),
                           encoder_hidden_states=enc_out, encoder_attention_mask=mask, use_cache=False, return_dict=True)
-        return self.decoder_offset(decoder_read)
 
     def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
         """Switch's experts are a ModuleDict transformers always loops over: the grouped forward is ours."""
         return set_switch_experts_kernel(model, kernel)
 
     def decoder_offset(self, decoder_read: DecoderRead = "input") -> int:
+        """Reading "input" discards the start position (row t = position t+1, where token t is the input); reading
+        "label" keeps it (row t = position t, where token t is predicted, as with `labels=input_ids`)."""
         return 1 if decoder_read == "input" else 0
