@@ -60,7 +60,7 @@ class FakeTracer:
             return rng.dirichlet(np.ones(E))
         return UNIFORM
 
-    def trace(self, texts, stacks=("encoder", "decoder"), progress=None, decoder_read="input"):
+    def trace(self, texts, stacks=("encoder", "decoder"), progress=None, decoder_read="input", until=None):
         out = []
         for text in texts:
             spans = word_spans(text)

@@ -352,3 +352,59 @@ def test_grouped_experts_follow_a_dtype_change(tiny_model_dir):
         a, b = (m.model(**ids, decoder_input_ids=ids["input_ids"]).logits for m in (lm, reference))
     assert a.dtype == torch.bfloat16
     torch.testing.assert_close(a.float(), b.float(), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("read", ["input", "label"])
+def test_decoder_traced_up_to_the_target_is_identical_with_drops(tiny_model_dir, read):
+    """`until`: the causal decoder runs only up to the last token before the character offset; its routing there is
+    the full trace's, bit for bit, drops included (capacity 2 forces them), and the rest is NaN, never invented."""
+    loaded = load_model(str(tiny_model_dir), dtype="float32")
+    for routers in switch_routers(loaded.model).values():
+        for _, module in routers:
+            module.expert_capacity = 2
+    texts = [TEXTS[2], TEXTS[1], TEXTS[0]]
+    until = [texts[0].index("cave") + 4, texts[1].index("rates") + 5, None]
+    full = Tracer(loaded).trace(texts, decoder_read=read)
+    cut = Tracer(loaded).trace(texts, decoder_read=read, until=until)
+    assert cut[2].causal_prefix is None and full[0].causal_prefix is None
+    for f, c, u in zip(full, cut, until):
+        assert np.array_equal(f.stacks["encoder"].token_probs, c.stacks["encoder"].token_probs)
+        m = c.causal_prefix or len(f.tokens)
+        assert m < len(f.tokens) or u is None
+        a, b = f.stacks["decoder"], c.stacks["decoder"]
+        assert np.array_equal(a.token_probs[:, :m], b.token_probs[:, :m])
+        assert np.array_equal(a.dropped[:, :m], b.dropped[:, :m]) and np.array_equal(a.top1[:, :m], b.top1[:, :m])
+        assert np.isnan(b.token_probs[:, m:]).all() and (b.top1[:, m:] == -1).all()
+        if u is not None:
+            end = f.text[:u].split()
+            assert np.array_equal(f.word_probs_at("decoder", len(end) - 1), c.word_probs_at("decoder", len(end) - 1))
+            assert np.isnan(c.word_probs_at("decoder", len(f.text.split()) - 1)).all()
+    assert any(s.stacks["decoder"].dropped.any() for s in full)  # the capacity queue was exercised
+
+
+def test_decoder_only_traced_up_to_the_target_is_identical(tmp_path):
+    from helpers import build_tiny_decoder
+
+    loaded = load_model(str(build_tiny_decoder(tmp_path / "mix")), dtype="float32")
+    texts = ["the river bank was steep and wet after the rain", "a bank raised its rates"]
+    until = [texts[0].index("steep") + 5, texts[1].index("bank") + 4]
+    full, cut = Tracer(loaded).trace(texts), Tracer(loaded).trace(texts, until=until)
+    for f, c in zip(full, cut):
+        m = c.causal_prefix
+        assert m is not None and m < len(f.tokens)
+        # equal up to float rounding (a shorter sequence changes the attention kernel's blocking), same choices
+        np.testing.assert_allclose(f.stacks["decoder"].token_probs[:, :m], c.stacks["decoder"].token_probs[:, :m],
+                                   rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(f.stacks["decoder"].selected[:, :m], c.stacks["decoder"].selected[:, :m])
+
+
+def test_a_partial_trace_is_cached_apart_and_a_full_one_serves_it(tiny_loaded, tmp_path):
+    from core.tracing.cache import TraceCache
+
+    cache = TraceCache(tmp_path / "cache")
+    tracer = Tracer(tiny_loaded, cache=cache)
+    assert tracer.trace([TEXTS[1]], until=[10])[0].causal_prefix is not None
+    assert tracer.trace([TEXTS[1]], until=[10])[0].causal_prefix is not None  # cached under its own key
+    assert tracer.trace([TEXTS[1]])[0].causal_prefix is None  # a full request is never served the partial trace
+    tracer.trace([TEXTS[2]])
+    assert tracer.trace([TEXTS[2]], until=[10])[0].causal_prefix is None  # a cached full trace serves a partial one

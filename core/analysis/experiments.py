@@ -20,6 +20,7 @@ from core.analysis.results import Note, Results
 from core.analysis.scws import footnote_frame, identical
 from core.analysis.wic import cohens_d_frame, kde_frame
 from core.tracing.routing_trace import RoutingTrace
+from core.tracing.words import word_spans
 from core.tracing.tracer import Tracer
 from core.types import STACKS, DecoderRead, SenseCount, Similarity, Stack
 
@@ -72,11 +73,13 @@ class DropCounter:
         self.counts: dict[tuple[str, Stack, int, int], list[int]] = {}
 
     def add(self, texts: str, trace: RoutingTrace) -> None:
+        """Counts the traced tokens (a causal stack traced up to the target has NaN rows after it: not counted)."""
         for stack, s in trace.stacks.items():
+            traced = ~np.isnan(s.token_probs[..., 0])
             for li, block in enumerate(s.layers):
                 c = self.counts.setdefault((texts, stack, li, int(block)), [0, 0])
                 c[0] += int(s.dropped[li].sum())
-                c[1] += int(s.dropped.shape[1])
+                c[1] += int(traced[li].sum())
 
     def frame(self, meta: dict) -> pd.DataFrame:
         return pd.DataFrame([{**meta, "texts": texts, "stack": stack, "layer_pos": li, "layer": block,
@@ -93,11 +96,13 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
     for i, t in enumerate(targets):
         by_text.setdefault(t.text, []).append(i)
     texts = list(by_text)
+    until = {text: _read_until([targets[i] for i in idx]) for text, idx in by_text.items()}
     out: dict[str, np.ndarray] = {}
     advance = progress(f"{tracer.loaded.name}: {label}", len(texts))
     for c in range(0, len(texts), CHUNK):
         chunk = texts[c : c + CHUNK]
-        for text, trace in zip(chunk, tracer.trace(chunk, stacks=stacks, decoder_read=decoder_read)):
+        traces = tracer.trace(chunk, stacks=stacks, decoder_read=decoder_read, until=[until[t] for t in chunk])
+        for text, trace in zip(chunk, traces):
             if drops is not None:
                 drops.add(label, trace)
             for stack in trace.stacks:
@@ -114,6 +119,23 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
                     out[stack][i] = vec
         advance(len(chunk))
     return out
+
+
+def _read_until(targets: Sequence[Target]) -> int | None:
+    """The character after which none of a text's targets reads (None: the whole text); a causal stack need not be
+    traced past it (`Tracer.trace`'s `until`)."""
+    ends = []
+    for t in targets:
+        if t.word_index is not None:
+            spans = word_spans(t.text)
+            if not 0 <= t.word_index < len(spans):
+                return None  # out of range: trace it all, and let the read say so
+            ends.append(int(spans[t.word_index][1]))
+        elif t.end is None:
+            return None
+        else:
+            ends.append(int(t.end))
+    return max(ends) if ends else None
 
 
 def _corr_row(meta: dict, table: str, stack: str, setting: str, dataset: str, x, y) -> dict:

@@ -58,6 +58,7 @@ class RoutingTrace:
     truncated: bool = False
     n_input_tokens: int = 0  # tokens before truncation
     decoder_read: str = "input"  # where a teacher-forced decoder's routing was read (docs/definitions.md)
+    causal_prefix: int | None = None  # causal stacks traced for the first N tokens only (later rows NaN); None: all
 
     # ---------- selection ----------
     def stack(self, name: Stack) -> StackRouting:
@@ -156,7 +157,7 @@ class RoutingTrace:
             "text": self.text, "model": self.model, "revision": self.revision, "dtype": self.dtype,
             "num_experts": self.num_experts, "tokens": self.tokens, "words": self.words,
             "truncated": self.truncated, "n_input_tokens": self.n_input_tokens, "stacks": list(self.stacks),
-            "decoder_read": self.decoder_read,
+            "decoder_read": self.decoder_read, "causal_prefix": self.causal_prefix,
         }
         return safetensors.numpy.save(arrays, metadata={self._META_KEY: json.dumps(header, ensure_ascii=False)})
 

@@ -19,8 +19,9 @@ from core.models.loading import LoadedModel
 from core.settings import MAX_TOKENS
 from core.tracing.cache import TraceCache, trace_key
 from core.tracing.encoding import Encoded, encode_texts
-from core.tracing.routing_trace import RoutingTrace, StackRouting
-from core.tracing.words import pool, pooling_matrix
+from core.tracing.routing_trace import RoutingTrace
+from core.tracing.stack_routing import prefix_tokens, stack_routing
+from core.tracing.words import pooling_matrix
 from core.types import STACKS, DecoderRead, Stack
 
 DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU slow down past a few thousand rows)
@@ -91,10 +92,11 @@ class Tracer:
         """Not under accelerate's placement hooks: their post-forward (which offloads weights again) must run."""
         return self.stop_early and not getattr(self.loaded.model, "hf_device_map", None)
 
-    def _forward(self, batch: list[Encoded], stacks: tuple[Stack, ...],
-                 decoder_read: DecoderRead = "input") -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
+    def _forward(self, batch: list[Encoded], stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
+                 causal_width: int | None = None) -> dict[tuple[Stack, int], tuple[np.ndarray, ...]]:
         """One padded forward pass; returns per router (probs (B,S,E) float32, dropped (B,S) bool,
-        selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S)."""
+        selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S); the adapter's causal
+        stacks run over the first `causal_width` tokens only (their S is that width)."""
         device = self.loaded.input_device
         width = max(len(e.ids) for e in batch)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -113,7 +115,7 @@ class Tracer:
             lifted = self.adapter.without_capacity(model) if not self.capacity else contextlib.nullcontext()
             with torch.inference_mode(), lifted:
                 try:
-                    self.adapter.run(model, ids, mask, stacks, decoder_read)
+                    self.adapter.run(model, ids, mask, stacks, decoder_read, causal_width)
                 except _LastRouterDone:
                     pass
             skip = self.adapter.decoder_offset(decoder_read)
@@ -125,6 +127,9 @@ class Tracer:
                 selected = selected.reshape(n_rows, -1, selected.shape[-1])
                 if key[0] == "decoder" and skip:
                     probs, dropped, selected = probs[:, skip:], dropped[:, skip:], selected[:, skip:]
+                if causal_width is not None and key[0] in self.adapter.causal_stacks:
+                    probs, dropped, selected = (probs[:, :causal_width], dropped[:, :causal_width],
+                                                selected[:, :causal_width])
                 out[key] = (probs.cpu().numpy(), dropped.cpu().numpy(), selected.to(torch.int16).cpu().numpy())
             return out
         finally:
@@ -148,7 +153,7 @@ class Tracer:
         return batches
 
     def _assemble(self, e: Encoded, b: int, stacks: tuple[Stack, ...], captured,
-                  decoder_read: DecoderRead = "input") -> RoutingTrace:
+                  decoder_read: DecoderRead = "input", prefix: int | None = None) -> RoutingTrace:
         n = len(e.ids)
         pooling = pooling_matrix(e.token_word, len(e.word_spans))
         routing = {}
@@ -156,17 +161,9 @@ class Tracer:
             blocks = [blk for blk, _ in self.routers.get(stack, [])]
             if not blocks:
                 continue
-            probs = np.stack([captured[(stack, blk)][0][b, :n] for blk in blocks]).astype(np.float32)
-            dropped = np.stack([captured[(stack, blk)][1][b, :n] for blk in blocks])
-            selected = np.stack([captured[(stack, blk)][2][b, :n] for blk in blocks])
-            routing[stack] = StackRouting(
-                layers=np.asarray(blocks, dtype=np.int32),
-                token_probs=probs,
-                top1=probs.argmax(axis=-1).astype(np.int16),
-                dropped=dropped.astype(bool),
-                word_probs=pool(probs, pooling),
-                selected=selected.astype(np.int16),
-            )
+            m = prefix if prefix is not None and stack in self.adapter.causal_stacks else n
+            routing[stack] = stack_routing(blocks, [captured[(stack, blk)] for blk in blocks], b, n, m, pooling,
+                                           e.token_word)
         lm = self.loaded
         return RoutingTrace(
             text=e.text,
@@ -184,7 +181,12 @@ class Tracer:
             truncated=e.truncated,
             n_input_tokens=e.n_input_tokens,
             decoder_read=decoder_read,
+            causal_prefix=prefix if prefix is not None and prefix < n else None,
         )
+
+    def _prefix(self, e: Encoded, until: int | None) -> int | None:
+        """Tokens the causal stacks must see so that every token starting before character `until` is traced."""
+        return prefix_tokens(e.token_spans, until) if self.adapter.causal_stacks else None
 
     # ---------- public ----------
     def without_capacity(self) -> Tracer:
@@ -192,7 +194,8 @@ class Tracer:
         return Tracer(self.loaded, cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
                       batch_size=self.batch_size, capacity=False)
 
-    def key(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> str:
+    def key(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
+            until: int | None = None) -> str:
         lm = self.loaded
         # Quantised weights route differently from full precision; device_map / offload placements do not.
         precision = f"{lm.dtype}-{lm.placement}" if lm.placement in ("8bit", "4bit") else lm.dtype
@@ -202,6 +205,8 @@ class Tracer:
             precision += "-grouped"
         if not self.capacity and self.adapter.capacity is not None:
             precision += "-no-capacity"
+        if until is not None and any(s in self.adapter.causal_stacks for s in stacks):
+            precision += f"-until-{until}"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)
 
     def check_decoder_read(self, decoder_read: DecoderRead) -> None:
@@ -215,9 +220,13 @@ class Tracer:
         stacks: Sequence[Stack] = STACKS,
         progress: Progress | None = None,
         decoder_read: DecoderRead = "input",
+        until: Sequence[int | None] | None = None,
     ) -> list[RoutingTrace]:
         """Trace each text (cache first); results are in input order and independent of batching. `decoder_read`:
-        where a teacher-forced decoder's routing of token t is read (docs/definitions.md)."""
+        where a teacher-forced decoder's routing of token t is read (docs/definitions.md). `until` (per text, a
+        character offset or None): only the routing of tokens starting before it is wanted, so the adapter's causal
+        stacks stop after them — identical routing there (causal attention; capacity queues fill in token order),
+        no work after; the untraced rows are NaN and the trace says `causal_prefix`."""
         self.check_decoder_read(decoder_read)
         if isinstance(texts, str):
             texts = [texts]
@@ -230,26 +239,33 @@ class Tracer:
             decoder_read = "input"  # the reading concerns the decoder alone; encoder traces stay one cache entry
         results: list[RoutingTrace | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
+        reach: dict[str, int | None] = {}  # per text, the furthest `until` asked (None: all of it)
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"Text {i + 1} is empty. Type a sentence to trace.")
-            hit = self._cached(text, stacks, decoder_read)
+            u = None if until is None else until[i]
+            hit = self._cached(text, stacks, decoder_read, u)
             if hit is not None:
                 results[i] = hit
             else:
                 todo.setdefault(text, []).append(i)
+                reach[text] = None if u is None or reach.get(text, u) is None else max(u, reach.get(text, u))
         unique = list(todo)
         done = len(texts) - sum(len(v) for v in todo.values())
         if progress:
             progress(done, len(texts))
         with self._lock:  # one tokenizer and one model, shared by every app session: one caller at a time
             encoded = self.encode_many(unique)
+            prefixes = [self._prefix(e, reach[t]) for e, t in zip(encoded, unique)]
             for batch in self._batches(encoded):
-                captured = self._forward([encoded[i] for i in batch], stacks, decoder_read)
+                widths = [prefixes[i] for i in batch]
+                width = None if None in widths else max(widths)
+                captured = self._forward([encoded[i] for i in batch], stacks, decoder_read, width)
                 for b, i in enumerate(batch):
-                    trace = self._assemble(encoded[i], b, stacks, captured, decoder_read)
+                    trace = self._assemble(encoded[i], b, stacks, captured, decoder_read, prefixes[i])
                     if self.cache is not None:
-                        self.cache.put(self.key(unique[i], stacks, decoder_read), trace)
+                        partial = reach[unique[i]] if trace.causal_prefix is not None else None
+                        self.cache.put(self.key(unique[i], stacks, decoder_read, partial), trace)
                     for j in todo[unique[i]]:
                         results[j] = trace
                     done += len(todo[unique[i]])
@@ -257,10 +273,13 @@ class Tracer:
                     progress(done, len(texts))
         return results  # type: ignore[return-value]
 
-    def _cached(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input") -> RoutingTrace | None:
+    def _cached(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
+                until: int | None = None) -> RoutingTrace | None:
+        """A trace of the text from the cache: the partial one asked for (`until`), else a full one."""
         if self.cache is None:
             return None
-        hit = self.cache.get(self.key(text, stacks, decoder_read))
+        hit = self.cache.get(self.key(text, stacks, decoder_read, until)) if until is not None else None
+        hit = hit or self.cache.get(self.key(text, stacks, decoder_read))
         if hit is None and stacks == ("encoder",) and "decoder" in self.routers:
             full = self.cache.get(self.key(text, ("encoder", "decoder")))
             if full is not None:

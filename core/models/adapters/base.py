@@ -64,6 +64,8 @@ class ModelAdapter(ABC):
     top_k: int = 1
     num_experts: int
     causal: bool = False  # every stack sees left context only
+    causal_stacks: tuple[Stack, ...] = ()  # stacks whose routing of token t depends on tokens <= t only (and capacity
+    # queues that fill in token order): `run` may cut their input after the last token a request reads
     capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
     compares_with_paper: bool = False  # the paper studied this family: its values are shown (for reference) beside it
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
@@ -95,9 +97,10 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> None:
+            decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
         """One forward pass of `ids` (B, S) through the asked stacks, with hooks in place. The tracer may stop it at
-        the last router it reads; `decoder_offset` says how the decoder's rows line up with the tokens."""
+        the last router it reads; `decoder_offset` says how the decoder's rows line up with the tokens.
+        `causal_width`: the `causal_stacks` need only the first that many tokens (None: all)."""
 
     def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
         """Choose how the experts are computed; returns the kernel in use. Default: transformers' own switch for the

@@ -64,6 +64,7 @@ class DecoderOnlyAdapter(ModelAdapter):
     architecture = "decoder-only"
     stacks: tuple[Stack, ...] = ("decoder",)
     causal = True
+    causal_stacks: tuple[Stack, ...] = ("decoder",)
 
     def __init__(self, family: Family, config: Any) -> None:
         self.family = family.name
@@ -105,6 +106,8 @@ class DecoderOnlyAdapter(ModelAdapter):
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> None:
-        """One causal pass of the base model (no LM head); right padding leaves real positions untouched."""
+            decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
+        """One causal pass of the base model (no LM head) over the first `causal_width` tokens; right padding leaves
+        real positions untouched."""
+        ids, mask = ids[:, :causal_width], mask[:, :causal_width]
         model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True)

@@ -81,5 +81,5 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
         return to_probs
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
-            decoder_read: DecoderRead = "input") -> None:
+            decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
         model(input_ids=ids, attention_mask=mask, return_dict=True)
