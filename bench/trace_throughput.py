@@ -1,8 +1,9 @@
-"""Tracing throughput: the naive per-sentence pass, the competent batched script, and this engine (per experts
-kernel), against the machine's FLOP bound.
+"""Tracing throughput of the peers on one model and one set of sentences: the naive per-sentence pass, the competent
+batched script, nnsight's tracing of the router modules, and this engine (as a library call per experts kernel, and
+as a whole `python -m core trace` process, start-up and load included), against the machine's FLOP bound.
 
     python -m bench.trace_throughput [--experts 8 32 128] [--sentences 300] [--naive-sentences 40]
-                                     [--dtypes float32 bfloat16] [--kernels loop grouped]
+                                     [--dtypes float32 bfloat16] [--kernels loop grouped] [--skip-cli]
 
 Random-init models of the real google/switch-base-N shape (no download); the bundled demo tokenizer
 (vocabulary ids are valid indices of the 32k embedding). Prints tokens/s, ratios and % of bound. The competent
@@ -15,7 +16,11 @@ import argparse
 import gc
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -99,6 +104,55 @@ def competent(model, tok, texts: list[str], batch: int = 32) -> tuple[float, int
     return n_tok / (time.perf_counter() - t), n_tok
 
 
+def nnsight_peer(model, tok, texts: list[str], batch: int = 32) -> tuple[float, int] | None:
+    """nnsight (the interpretability researchers' tool) wrapping the model: each router's output saved inside
+    `trace`, softmaxed, in batches of 32 sorted by length. None when nnsight is not installed (a dev dependency)."""
+    try:
+        from nnsight import NNsight
+    except ImportError:
+        return None
+    wrapped = NNsight(model)
+    names = [n for n, m in model.named_modules() if type(m).__name__.endswith("Top1Router")]
+
+    def module(name: str):
+        node = wrapped
+        for part in name.split("."):
+            node = node[int(part)] if part.isdigit() else getattr(node, part)
+        return node
+
+    order = sorted(texts, key=len)
+    n_tok = 0
+    t = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(order), batch):
+            enc = tok(order[i : i + batch], return_tensors="pt", padding=True)
+            saved = []
+            with wrapped.trace(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                               decoder_input_ids=model._shift_right(enc["input_ids"])):
+                for name in names:  # in execution order, as nnsight requires
+                    saved.append(torch.softmax(module(name).output[2].float(), dim=-1).save())
+            n_tok += int(enc["attention_mask"].sum())
+    return n_tok / (time.perf_counter() - t), n_tok
+
+
+def cli_process(model, tok, texts: list[str], dtype: str, kernel: str = "auto") -> tuple[float, float]:
+    """The engine as a user runs it: `python -m core trace` on a saved checkpoint, timed as a whole process (start-up,
+    imports, load, tracing, output). Returns (tok/s, wall seconds)."""
+    with tempfile.TemporaryDirectory() as folder:
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        cmd = [sys.executable, "-m", "core", "trace", "--model", folder, "--dtype", dtype, "--no-cache",
+               "--experts-kernel", kernel, "--json"]
+        for text in texts:
+            cmd += ["--text", text]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd=Path(__file__).resolve().parents[1])
+        wall = time.perf_counter() - t
+    n_tok = sum(len(ids) for ids in tok(texts)["input_ids"])
+    return n_tok / wall, wall
+
+
 def engine(model, tok, texts: list[str], dtype: str, experts: int, batch_tokens: int,
            kernel: str = "auto") -> tuple[float, int]:
     loaded = LoadedModel.from_memory(f"random-switch-base-{experts}", model, tok, dtype)
@@ -122,6 +176,8 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
                     help="leave bfloat16 out on a CPU without native bf16 (emulated: slow, and its peak probe too)")
     ap.add_argument("--kernels", nargs="+", default=["loop", "grouped"], choices=["loop", "grouped"])
+    ap.add_argument("--skip-cli", action="store_true", help="do not time the engine as a whole CLI process")
+    ap.add_argument("--skip-nnsight", action="store_true")
     args = ap.parse_args()
     from transformers import SwitchTransformersForConditionalGeneration
     from transformers.utils import logging
@@ -154,6 +210,14 @@ def main() -> None:
             gc.collect()
             script_tps, n = competent(model, tok, texts)
             print(f"(c) competent script {dtype}, batches of 32 by length: {script_tps:.0f} tok/s ({n} tokens)")
+            peer = None if args.skip_nnsight else nnsight_peer(model, tok, texts)
+            if peer:
+                print(f"(n) nnsight {dtype}, router outputs saved, batches of 32: {peer[0]:.0f} tok/s "
+                      f"= {peer[0] / script_tps:.2f}x the script")
+            if not args.skip_cli and fp32_fits:
+                tps, wall = cli_process(model, tok, texts, dtype)
+                print(f"(p) engine {dtype} as a CLI process (start-up + load + trace + JSON): {tps:.0f} tok/s "
+                      f"({wall:.1f} s wall) = {tps / script_tps:.2f}x the script")
             for kernel in args.kernels:
                 tps, n = engine(model, tok, texts, dtype, experts, args.batch_tokens, kernel)
                 pct = 100 * tps * flop_per_tok / (peaks[dtype] * 1e9)
@@ -161,7 +225,8 @@ def main() -> None:
                 print(f"(e) engine {dtype}, experts {kernel}: {tps:.0f} tok/s = {pct:.0f}% of the {dtype} bound; {ratios}")
             for b in (m for m in model.modules() if type(m).__name__ == "SwitchTransformersExperts"):
                 b.__dict__.pop("forward", None)
-        print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+        print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB in this process, "
+              f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20:.2f} GiB in the CLI process")
         del model
         gc.collect()
 

@@ -31,7 +31,7 @@ from core.viz.report import (
 from ui.decoder_read import LABELS
 from ui.deployment import deployment
 from ui.errors import show_error
-from ui.figures import plot
+from ui.figures import plot, table_downloads
 from ui.model_cache import get_tracer, try_load
 from ui.run_queue import run_queue
 from ui.sidebar import sidebar
@@ -198,13 +198,12 @@ elif len(res.claims):
                "each claim survives every open choice.")
 
 st.subheader("Downloads")
-cols = st.columns(5)
-files = [n for n in (*Results.FILES, *Results.OPTIONAL_FILES) if (folder / f"{n}.csv").is_file()]
-for i, name in enumerate(files):
-    cols[i % 5].download_button(f"{name}.csv", (folder / f"{name}.csv").read_bytes(), file_name=f"{name}.csv",
-                                mime="text/csv", key=f"dl-{name}", on_click="ignore")
-cols[len(files) % 5].download_button("comparison.csv", comparison.to_csv(index=False), file_name="comparison.csv",
-                                     mime="text/csv", key="dl-comparison", on_click="ignore")
+st.caption("Every output of this run as CSV (what a spreadsheet opens) or LaTeX (a booktabs tabular for a paper); "
+           "each figure above has its own HTML, SVG and PDF buttons.")
+outputs = {n: getattr(res, n) for n in (*Results.FILES, *Results.OPTIONAL_FILES) if len(getattr(res, n).columns)}
+outputs["comparison"] = comparison
+pick = st.selectbox("Output", list(outputs), key="bench_download", index=list(outputs).index("table1"))
+table_downloads(outputs[pick], pick)
 if (folder / "report.html").is_file():
     st.download_button("report.html (self-contained)", (folder / "report.html").read_bytes(), file_name="report.html",
                        mime="text/html", key="dl-report", on_click="ignore")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.compare import compare_word, shared_words, wic_presets
+from core.analysis.compare import UNRELATED_WORDS, compare_word, context_strip, shared_words, wic_presets
+from core.analysis.pair_reference import place_pair
 from core.models.registry import list_models
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 from core.tracing.words import find_word
@@ -12,13 +13,15 @@ from ui.decoder_read import NOTES, decoder_read_control
 from ui.deployment import NOT_OFFERED, deployment
 from ui.errors import show_error
 from ui.figures import plot
-from ui.model_cache import cached_trace, try_load
-from ui.pair_reference import pair_placements
+from ui.model_cache import cached_trace, model_kind, try_load
+from ui.pair_reference import model_reference
 from ui.precision import precision_notice
 from ui.sidebar import sidebar
 
 st.title("Compare: one word, two contexts")
 tracer = sidebar("context")
+if tracer is not None:
+    st.caption(model_kind(tracer.loaded))
 
 
 @st.cache_data(show_spinner=False)
@@ -34,6 +37,16 @@ defaults = {"s1": qp.get("s1", presets[0].sentence1)[:COMPARE_SENTENCE_MAX_CHARS
             "w": qp.get("w", presets[0].word)[:COMPARE_WORD_MAX_CHARS]}
 for key, value in defaults.items():
     st.session_state.setdefault(f"cmp_{key}", value)
+
+
+def unrelated_jss(model: str, read: str) -> dict[str, float]:
+    """Per stack, the mean JSS of two unrelated words each traced alone: the page's low yardstick."""
+    try:
+        a, b = (cached_trace(model, w, ("encoder", "decoder"), read) for w in UNRELATED_WORDS)
+        comp = compare_word(a, (0, len(UNRELATED_WORDS[0])), b, (0, len(UNRELATED_WORDS[1])))
+    except Exception:  # noqa: BLE001 - a yardstick only: the page works without it
+        return {}
+    return {stack: c.mean_jss for stack, c in comp.items()}
 
 
 def _apply_preset() -> None:
@@ -125,10 +138,14 @@ if tracer.loaded.adapter.context_note(word):
 for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
-placements = pair_placements(tracer.loaded.name, {s: c.mean_jss for s, c in result.items()})
+values = {s: c.mean_jss for s, c in result.items()}
+reference = model_reference(tracer.loaded.name)
+placements = place_pair(reference, values) if len(reference) else []
 for placement in placements:
-    st.caption(placement.sentence())
-if not placements:
+    st.markdown(f"**Is that a lot?** {placement.sentence()}")
+if placements:
+    plot(plots.pair_on_reference(reference, values, tracer.loaded.name), key="cmp-reference")
+else:
     st.caption(f"Run **Benchmarks** for {tracer.loaded.name} to see where this pair sits among its own WiC pairs "
                "(same and different meaning).")
 curves = {s: (c.layers, c.jss) for s, c in result.items()}
@@ -139,7 +156,15 @@ if second:
                    help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
-plot(plots.jss_by_layer(curves, by_position=second is not None), key="cmp-jss")
+yardsticks = {"the same sentence twice: 1.0": 1.0}
+for stack, value in unrelated_jss(tracer.loaded.name, decoder_read).items():
+    yardsticks[f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)}), {value:.3f}"] = value
+plot(plots.jss_by_layer(curves, by_position=second is not None, references=yardsticks), key="cmp-jss")
+strip = context_strip(t1, t2)
+if strip.word.nunique() > 1:
+    st.caption("Context effect on every word both sentences share: the lower the bar, the more the context changed "
+               "how the word was routed.")
+    plot(plots.context_strip_figure(strip), key="cmp-strip")
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[decoder_read] + ".")
 for stack, comp in result.items():

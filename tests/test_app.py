@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.compare import compare_word
+from core.analysis.compare import compare_word, context_strip
 from core.models.loading import load_model
 from core.tracing.tracer import Tracer
 
@@ -84,8 +84,21 @@ def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
     shown = {m.label.split()[0]: float(m.value) for m in at.metric}
     for stack, comp in expected.items():
         assert shown[stack] == pytest.approx(comp.mean_jss, abs=6e-4)
-    assert _charts(at) == 3
+    # JSS per layer (with its yardsticks), each stack's distributions, and the strip of shared words ("the", "bank")
+    assert _charts(at) == 4
     assert at.query_params["w"] == ["bank"] or at.query_params["w"] == "bank"
+    strip = context_strip(t1, t2)
+    assert set(strip.word) == {"the", "bank"}
+    figures = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    bars = next(f for f in figures.values() if "shared word" in f["layout"]["title"]["text"])["data"]
+    for bar in bars:
+        part = strip[strip.stack == bar["name"]]
+        assert bar["y"] == pytest.approx(list(part.jss), abs=1e-6)
+    jss_lines = next(f for f in figures.values() if "per layer" in f["layout"]["title"]["text"])["layout"]
+    yardsticks = [a["text"] for a in jss_lines["annotations"]]
+    assert any("same sentence twice" in t for t in yardsticks) and any("unrelated words" in t for t in yardsticks)
+    assert "demo" in " ".join(c.value for c in at.caption).lower() or "real router" in " ".join(
+        c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("s1,s2,word,expect", [
@@ -321,7 +334,13 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
     expected = place_pair(wic_reference(folder, tracer.loaded.name), shown)
     assert {p.stack for p in expected} == {"encoder", "decoder"}
     captions = " ".join(c.value for c in at.caption)
+    said = " ".join(m.value for m in at.markdown)
     for p in expected:
-        assert f"more different than {p.more_different_than_same:.0%} of same-meaning WiC pairs" in captions
+        assert f"more different than {p.more_different_than_same:.0%} of same-meaning WiC pairs" in said
+    # the pair drawn on the model's own same/different-meaning densities, at its JSS
+    reference = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                     if "WiC pairs" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    marks = sorted(s["x0"] for s in reference["layout"]["shapes"])
+    assert marks == pytest.approx(sorted(p.jss for p in expected), abs=1e-9)
     # the saved run is listed by the model folder's name, never its server path
     assert str(tiny_model_dir) not in " ".join(_app("pages/benchmarks.py").selectbox(key="bench_result").options)

@@ -1,13 +1,36 @@
-"""Showing a plotly figure with its exports (PNG from the modebar, self-contained HTML as a download)."""
+"""Showing a plotly figure with its exports: PNG from the modebar; self-contained HTML, SVG and PDF as downloads
+(SVG/PDF drawn server-side by kaleido, only when clicked); tables as CSV and LaTeX."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
+
+from core.viz.export import MIME, VECTOR_FORMATS, browser, figure_bytes, table_latex
+
+NO_BROWSER = ("SVG/PDF export needs Chromium or Chrome on the server (plotly's kaleido draws the figure in it); "
+              "none was found. The HTML download and the modebar's PNG work.")
 
 
 def plot(fig, key: str) -> None:
     st.plotly_chart(fig, width="stretch", key=key,
                     config={"toImageButtonOptions": {"format": "png", "scale": 2, "filename": key},
                             "displaylogo": False})
+    cols = st.columns(len(VECTOR_FORMATS) + 1)
     # Generated only when clicked (deferred), self-contained so it opens offline; PNG is in the modebar.
-    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs=True), file_name=f"{key}.html",
-                       mime="text/html", key=f"dl-{key}", on_click="ignore")
+    cols[0].download_button("Figure (HTML)", lambda: fig.to_html(include_plotlyjs=True), file_name=f"{key}.html",
+                            mime="text/html", key=f"dl-{key}", on_click="ignore")
+    ready = browser() is not None
+    for col, fmt in zip(cols[1:], VECTOR_FORMATS):
+        col.download_button(f"{fmt.upper()}" + ("" if ready else " (no browser on the server)"),
+                            (lambda f=fmt: figure_bytes(fig, f)) if ready else b"", file_name=f"{key}.{fmt}",
+                            mime=MIME[fmt], key=f"dl-{key}-{fmt}", on_click="ignore", disabled=not ready,
+                            help=None if ready else NO_BROWSER)
+
+
+def table_downloads(frame: pd.DataFrame, name: str, caption: str = "") -> None:
+    """CSV and LaTeX (booktabs tabular) downloads of a displayed table."""
+    left, right = st.columns(2)
+    left.download_button(f"{name}.csv", frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
+                         key=f"dl-{name}-csv", on_click="ignore")
+    right.download_button(f"{name}.tex (LaTeX)", lambda: table_latex(frame, caption), file_name=f"{name}.tex",
+                          mime="text/x-tex", key=f"dl-{name}-tex", on_click="ignore")

@@ -61,6 +61,11 @@ def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: 
     return _trace(name, text, stacks, decoder_read, dtype or env_dtype())
 
 
+def model_kind(loaded) -> str:
+    """The page's one sentence on what the model is (real router, demo, or MoE-fied)."""
+    return loaded.adapter.kind_sentence(loaded.entry.is_demo)
+
+
 def try_load(name: str) -> Tracer | None:
     """Load (or fetch from the resource cache) a model; on failure show the message in the sidebar, return None."""
     try:

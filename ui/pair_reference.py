@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis.pair_reference import PairPlacement, place_pair, wic_reference
+from core.analysis.pair_reference import wic_reference
 from core.analysis.reproduce import saved_results
 from core.analysis.results import result_model_names
 
@@ -21,10 +21,11 @@ def _reference(folder: str, stamp: float, model: str) -> pd.DataFrame:
     return wic_reference(Path(folder), model)
 
 
-def pair_placements(model: str, stack_jss: dict[str, float]) -> list[PairPlacement]:
-    """The pair placed among the model's WiC pairs of its newest saved result ([] when there is none)."""
+def model_reference(model: str) -> pd.DataFrame:
+    """The model's WiC pairs (stack, label, jss) in its newest saved result, bundled ones included (empty: none)."""
     for folder in saved_results():
         reference = _reference(str(folder), folder.stat().st_mtime, model)
         if len(reference):
-            return place_pair(reference, stack_jss)
-    return []
+            return reference
+    return pd.DataFrame(columns=["stack", "label", "jss"])
+

@@ -6,10 +6,15 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from core.analysis.metrics import jss
 from core.errors import InputError
 from core.tracing.routing_trace import RoutingTrace
+from core.tracing.words import find_word
+
+# The Compare page's low yardstick: two words with nothing in common, each traced alone.
+UNRELATED_WORDS = ("banana", "democracy")
 
 STOPWORDS = set("""a an the of to in on at by for with and or but is are was were be been am i you he she it we they
 his her its our their my your this that these those as from into than then so not no do does did have has had""".split())
@@ -49,6 +54,26 @@ def compare_word(t1: RoutingTrace, span1: tuple[int, int], t2: RoutingTrace, spa
     if not out:
         raise InputError("The two traces share no stack to compare.")
     return out
+
+
+def context_strip(t1: RoutingTrace, t2: RoutingTrace) -> pd.DataFrame:
+    """Every word the two sentences share (first occurrences), in sentence 1's order: its JSS per stack (mean over
+    layers) and in how many layers its top-1 expert flipped. Columns word, stack, jss, flips, layers."""
+    rows = []
+    for word in shared_words(t1.text, t2.text):
+        o1, o2 = find_word(t1.text, word), find_word(t2.text, word)
+        if not o1 or not o2:
+            continue
+        try:
+            comps = compare_word(t1, o1[0], t2, o2[0])
+        except InputError:  # truncated away in one sentence
+            continue
+        for stack, c in comps.items():
+            flips = int((c.p1.argmax(-1) != c.p2.argmax(-1)).sum())
+            rows.append({"word": word, "start": o1[0][0], "stack": stack, "jss": c.mean_jss, "flips": flips,
+                         "layers": len(c.layers)})
+    frame = pd.DataFrame(rows, columns=["word", "start", "stack", "jss", "flips", "layers"])
+    return frame.sort_values(["stack", "start"], kind="stable").drop(columns="start").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from core.analysis.results import Note, Results
 from core.analysis.scws import footnote_frame, identical
 from core.analysis.wic import cohens_d_frame, kde_frame
 from core.tracing.routing_trace import RoutingTrace
-from core.tracing.words import word_spans
 from core.tracing.tracer import Tracer
+from core.tracing.words import word_spans
 from core.types import STACKS, DecoderRead, SenseCount, Similarity, Stack
 
 CHUNK = 256  # texts traced (and dropped from memory) at a time

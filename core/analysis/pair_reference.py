@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow.lib import ArrowException
 
+from core.analysis.results import read_output
 from core.analysis.wic import pair_means
 
 
@@ -31,9 +33,9 @@ class PairPlacement:
 def wic_reference(folder: Path, model: str) -> pd.DataFrame:
     """Per-pair stack JSS of `model` in a saved result: columns stack, label (T/F), jss. Empty when absent."""
     try:
-        pairs = pd.read_csv(folder / "wic_pairs.csv", usecols=["model", "experts", "pair", "split", "lemma", "pos",
-                                                               "label", "stack", "jss"])
-    except (OSError, ValueError):
+        pairs = read_output(folder, "wic_pairs", ["model", "experts", "pair", "split", "lemma", "pos", "label", "stack",
+                                                  "jss"])
+    except (OSError, ValueError, ArrowException):
         return pd.DataFrame(columns=["stack", "label", "jss"])
     pairs = pairs[pairs.model.astype(str) == model]
     return pair_means(pairs)[["stack", "label", "jss"]] if len(pairs) else pd.DataFrame(columns=["stack", "label", "jss"])

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.analysis import datadir
+from core.analysis.bundled import bundled_dir
 from core.analysis.claims import claims_frame
 from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
-from core.analysis.results import Note
+from core.analysis.results import Note, ResultFormat, has_models
 from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.analysis.wordnet import sense_counts, wordnet_setup
 from core.atomic_folder import write_folder
@@ -23,11 +24,13 @@ from core.viz.report import write_report
 
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
-              sensitivity: bool = False, retrace: Retrace | None = None) -> Results:
+              sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
+              report: bool = True) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.analysis.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
-    precision; without it precision is left out, with a note)."""
+    precision; without it precision is left out, with a note). `fmt`/`report`: the outputs as CSVs or Parquet
+    files, with or without report.html."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
@@ -41,17 +44,18 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.sensitivity = sensitivity_table(results, variants)
         results.claims = claims_with_survival(results, variants)
         results.notes += notes
-    save_atomically(results, Path(out))
+    save_atomically(results, Path(out), fmt, report)
     return results
 
 
-def save_atomically(results: Results, out: Path) -> None:
-    """CSVs and report written all at once (core.atomic_folder): an interrupted or failed write (disk full, kill -9)
-    leaves the previous result or none, never a half-written one."""
+def save_atomically(results: Results, out: Path, fmt: ResultFormat = "csv", report: bool = True) -> None:
+    """Outputs and report written all at once (core.atomic_folder): an interrupted or failed write (disk full,
+    kill -9) leaves the previous result or none, never a half-written one."""
 
     def fill(tmp: Path) -> None:
-        results.save(tmp)
-        write_report(results, tmp)
+        results.save(tmp, fmt)
+        if report:
+            write_report(results, tmp)
 
     try:
         write_folder(out, fill)
@@ -71,8 +75,8 @@ def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder
 
 
 def saved_results() -> list[Path]:
-    """Result folders the app can show, newest first."""
+    """Result folders the app can show: the user's own, newest first, then the bundled full-data results."""
     root = cache_dir() / "results"
-    found = ([p for p in root.glob("*") if not p.name.startswith(".") and (p / "models.csv").is_file()]
-             if root.is_dir() else [])
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = [p for p in root.glob("*") if not p.name.startswith(".") and has_models(p)] if root.is_dir() else []
+    bundled = [bundled_dir()] if has_models(bundled_dir()) else []
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True) + bundled

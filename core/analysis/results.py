@@ -5,10 +5,16 @@ import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+from pyarrow.lib import ArrowException
 
+from core.analysis.bundled import is_bundled
 from core.errors import DataError
+
+ResultFormat = Literal["csv", "parquet"]
+SUFFIXES: dict[ResultFormat, str] = {"csv": ".csv", "parquet": ".parquet"}
 
 
 @dataclass(frozen=True)
@@ -50,15 +56,22 @@ class Results:
     OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend", "scws_footnote", "scws_different",
                       "claims", "sensitivity")
 
-    def save(self, out: Path) -> None:
+    def save(self, out: Path, fmt: ResultFormat = "csv") -> None:
+        """CSVs (what users open in a spreadsheet), or Parquet (zstd: the compact form the bundled results ship in;
+        no comparison.csv, which is derived)."""
         out.mkdir(parents=True, exist_ok=True)
         for name in (*self.FILES, *self.OPTIONAL_FILES):
             frame = getattr(self, name)
-            if name in self.FILES or len(frame.columns):
+            for ext in SUFFIXES.values():  # none left from an earlier run in another format or with more outputs
+                (out / f"{name}{ext}").unlink(missing_ok=True)
+            if not (name in self.FILES or len(frame.columns)):
+                continue  # never computed (no --sensitivity): no file
+            if fmt == "parquet":
+                frame.to_parquet(out / f"{name}.parquet", index=False, compression="zstd")
+            else:
                 frame.to_csv(out / f"{name}.csv", index=False)
-            else:  # never computed (no --sensitivity): no file, and none left from an earlier run in the same folder
-                (out / f"{name}.csv").unlink(missing_ok=True)
-        self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
+        if fmt == "csv":
+            self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("".join(n.text + "\n" for n in self.notes), encoding="utf-8")
         (out / "notes.json").write_text(json.dumps([asdict(n) for n in self.notes], ensure_ascii=False),
                                         encoding="utf-8")
@@ -72,20 +85,42 @@ class Results:
 
     @classmethod
     def load(cls, folder: Path) -> Results:
-        missing = [n for n in cls.FILES if not (folder / f"{n}.csv").is_file()]
+        """From CSVs or Parquet files (whichever each output was saved as)."""
+        missing = [n for n in cls.FILES if _output_file(folder, n) is None]
         if missing:
             raise DataError(f"{folder.name} is not a complete result folder: missing "
                             f"{', '.join(m + '.csv' for m in missing)}.")
         try:
-            frames = {n: pd.read_csv(folder / f"{n}.csv") for n in cls.FILES}
-            frames |= {n: pd.read_csv(folder / f"{n}.csv") for n in cls.OPTIONAL_FILES
-                       if (folder / f"{n}.csv").is_file()}
+            frames = {n: _read(path) for n in (*cls.FILES, *cls.OPTIONAL_FILES)
+                      if (path := _output_file(folder, n)) is not None}
             results = cls(**frames, notes=read_notes(folder))
             results.comparison  # noqa: B018 - derived from every frame: fails here on a corrupt one, not on a page
-        except (OSError, ValueError, KeyError, AttributeError, TypeError, pd.errors.ParserError) as err:
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, pd.errors.ParserError,
+                ArrowException) as err:
             raise DataError(f"{folder.name} is not a readable result folder (a file is corrupt or cut short: "
                             f"{type(err).__name__}).") from None
         return results
+
+
+def _output_file(folder: Path, name: str) -> Path | None:
+    return next((p for ext in SUFFIXES.values() if (p := folder / f"{name}{ext}").is_file()), None)
+
+
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(path, columns=columns) if path.suffix == ".parquet" else pd.read_csv(path, usecols=columns)
+
+
+def read_output(folder: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One output of a saved result (CSV or Parquet), only `columns` if given."""
+    path = _output_file(folder, name)
+    if path is None:
+        raise FileNotFoundError(name)
+    return _read(path, columns)
+
+
+def has_models(folder: Path) -> bool:
+    """Whether `folder` holds a saved result (its models table, in either format)."""
+    return _output_file(folder, "models") is not None
 
 
 def read_notes(folder: Path) -> list[Note]:
@@ -107,20 +142,22 @@ def result_label(folder: Path) -> str:
     import re
 
     try:
-        models = pd.read_csv(folder / "models.csv", usecols=lambda c: c in ("model", "dtype"))
-    except (OSError, ValueError):
+        models = read_output(folder, "models")
+    except (OSError, ValueError, ArrowException):
         return f"{folder.name} (no models.csv)"
     dtypes = ", ".join(dict.fromkeys(map(str, models["dtype"]))) if "dtype" in models else "?"
     limit = next((m.group(1) for n in read_notes(folder) if (m := re.match(r"--limit (\d+)", n.text))), None)
     rows = f"{limit} rows per dataset" if limit else "full data"
     when = datetime.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     names = [Path(m).name if Path(m).is_absolute() or m.startswith((".", "~")) else m for m in map(str, models.model)]
+    if is_bundled(folder):
+        return f"bundled with Routing Lens: {', '.join(names)} · {dtypes} · {rows}"
     return f"{', '.join(names)} · {dtypes} · {rows} · {when}"  # a local model by its folder's name, not its path
 
 
 def result_model_names(folder: Path) -> list[str]:
     """The models of a saved result, from models.csv alone."""
     try:
-        return [str(m) for m in pd.read_csv(folder / "models.csv", usecols=["model"]).model]
-    except (OSError, ValueError):
+        return [str(m) for m in read_output(folder, "models").model]
+    except (OSError, ValueError, AttributeError, ArrowException):
         return []

@@ -19,6 +19,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 3:
         raise RoutingLensError("--limit must be at least 3 (rows per dataset), or left out for the full run.")
+    from core.viz.export import VECTOR_FORMATS
+
+    formats = [f.strip().lower() for f in (args.figures or "").split(",") if f.strip()]
+    if bad := [f for f in formats if f not in VECTOR_FORMATS]:
+        raise RoutingLensError(f"--figures takes {' and/or '.join(VECTOR_FORMATS)} (comma-separated), not "
+                               f"{', '.join(bad)}.")
+    if args.bundled:
+        from core.analysis.bundled import BUNDLED_MODELS, bundled_dir
+
+        if args.model or args.limit is not None or args.sensitivity:
+            raise RoutingLensError("--bundled runs the bundled models on the full data: leave out --model, --limit "
+                                   "and --sensitivity.")
+        args.model, args.out, args.format = list(BUNDLED_MODELS), str(bundled_dir()), "parquet"
     started = time.time()
     names = args.model or [None]
     tracers = [Tracer(load_for_cli(name, args), cache=None if args.no_cache else TraceCache()) for name in names]
@@ -32,11 +45,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
                         progress=tqdm_progress, decoder_read=args.decoder_read, sensitivity=args.sensitivity,
-                        retrace=retrace)
-    print(f"wrote {', '.join(n + '.csv' for n in (*results.FILES, *results.OPTIONAL_FILES, 'comparison'))} and {out / 'report.html'} in "
-          f"{time.time() - started:.1f} s", file=sys.stderr)
+                        retrace=retrace, fmt=args.format, report=not args.bundled)
+    what = "Parquet files" if args.format == "parquet" else "CSVs"
+    print(f"wrote the {what} ({', '.join(results.FILES)}, …){'' if args.bundled else ' and report.html'} to {out} "
+          f"in {time.time() - started:.1f} s", file=sys.stderr)
     for note in results.notes:
         print(f"note: {note.text}", file=sys.stderr)
+    if formats:
+        from core.viz.report import write_figures
+
+        written = write_figures(results, out, formats)
+        print(f"wrote {len(written)} figures to {out / 'figures'}", file=sys.stderr)
     print(correlation_table(results.table1).to_string(index=False))
     print(correlation_table(results.table2).to_string(index=False))
     if len(results.claims):
@@ -52,6 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reproduce_out", help="output folder (default reproduce_out/)")
     p.add_argument("--limit", type=int, default=None, help="random subsample of N rows per dataset, for a quick look")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subsample")
+    p.add_argument("--figures", default="", metavar="svg,pdf",
+                   help="also write every figure as SVG and/or PDF under OUT/figures/ (needs Chromium or Chrome; "
+                        "nothing is downloaded)")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                   help="csv (default; what a spreadsheet opens) or parquet (compact, zstd)")
+    p.add_argument("--bundled", action="store_true",
+                   help="regenerate the results shipped with Routing Lens: the bundled models on the full data, as "
+                        "Parquet under results/bundled/ (what the Benchmarks page opens on)")
     p.add_argument("--sensitivity", action="store_true",
                    help="also recompute every headline number under each alternative choice (precision, decoder "
                         "reading, JSS measure, sense counting, expert capacity, aggregation): sensitivity.csv, and "

@@ -142,10 +142,15 @@ def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], sta
     return _style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
 
 
-def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False) -> go.Figure:
+def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False,
+                 references: dict[str, float] | None = None) -> go.Figure:
     """JSS of the two occurrences per sparse layer, one line per stack. `by_position`: x = the k-th sparse layer
-    (so models with different block numbers share one axis), with the block in the hover."""
+    (so models with different block numbers share one axis), with the block in the hover. `references`: dashed
+    horizontal yardsticks (label → JSS), e.g. the same sentence twice (1.0) and two unrelated words."""
     fig = go.Figure()
+    for label, value in (references or {}).items():
+        fig.add_hline(y=value, line_dash="dot", line_color="#777777", annotation_text=label,
+                      annotation_position="bottom left", annotation_font_size=12)
     extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
     for i, (stack, (layers, values)) in enumerate(curves.items()):
         x = list(range(1, len(layers) + 1)) if by_position else [f"block {b}" for b in layers]
@@ -154,9 +159,49 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
                         hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra></extra>")
     if by_position:
         fig.update_xaxes(title="sparse layer (1 = first)", dtick=1)
-    lowest = min((float(np.min(v)) for _, v in curves.values()), default=0.0)
+    lowest = min([float(np.min(v)) for _, v in curves.values()] + list((references or {}).values()), default=0.0)
     fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
     return _style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
+
+
+def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
+    """Every word both sentences share, its JSS across them (one bar per word and stack, sentence order); a bar
+    whose top-1 expert flipped in some layer says so in its label."""
+    fig = go.Figure()
+    for stack, part in strip.groupby("stack", sort=False):
+        labels = [f"{w} ⇄{f}" if f else w for w, f in zip(part.word, part.flips)]
+        fig.add_bar(x=labels, y=part.jss, name=stack, marker_color=STACK_COLORS.get(stack),
+                    customdata=np.stack([part.flips, part.layers], axis=-1),
+                    hovertemplate="%{x}<br>JSS %{y:.3f}<br>top-1 flipped in %{customdata[0]} of %{customdata[1]} "
+                                  "layers<extra>" + str(stack) + "</extra>")
+    lowest = float(strip.jss.min()) if len(strip) else 0.0
+    fig.update_yaxes(title="JSS across the sentences", range=[max(0.0, lowest - 0.05), 1.005])
+    fig.update_layout(barmode="group")
+    return _style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
+
+
+def pair_on_reference(reference: pd.DataFrame, values: dict[str, float], model: str) -> go.Figure:
+    """The pair's JSS (vertical line) on the model's own WiC densities, same-meaning vs different-meaning pairs, one
+    panel per stack (reference columns stack, label T/F, jss)."""
+    from plotly.subplots import make_subplots
+    from scipy.stats import gaussian_kde
+
+    stacks = [s for s in values if s in set(reference["stack"])]
+    fig = make_subplots(rows=1, cols=max(1, len(stacks)), subplot_titles=stacks, shared_yaxes=True)
+    for i, stack in enumerate(stacks, start=1):
+        ref = reference[reference["stack"] == stack]
+        lo = min(float(ref.jss.min()), values[stack]) - 0.01
+        grid = np.linspace(lo, min(1.0, max(float(ref.jss.max()), values[stack]) + 0.01), 200)
+        for label, name, color in (("T", "same meaning", "#0072B2"), ("F", "different meaning", "#E69F00")):
+            x = ref.jss[ref.label == label].to_numpy(dtype=float)
+            if len(x) > 1 and np.ptp(x) > 0:
+                fig.add_scatter(x=grid, y=gaussian_kde(x)(grid), name=f"{name} (n = {len(x):,})", mode="lines",
+                                line=dict(color=color), showlegend=i == 1, row=1, col=i)
+        fig.add_vline(x=values[stack], line_color="#D55E00", line_width=3, row=1, col=i,
+                      annotation_text=f"this pair {values[stack]:.3f}", annotation_font_size=12)
+    fig.update_xaxes(title_text="JSS (mean over layers)")
+    fig.update_yaxes(title_text="density", col=1)
+    return _style(fig, f"Where this pair sits among {model}'s WiC pairs", height=340)
 
 
 # ---------------- benchmark figures ----------------

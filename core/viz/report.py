@@ -5,13 +5,17 @@ plotly.js is embedded once (no CDN), so the file opens offline.
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from core.analysis.paper import CITATION, published
 from core.analysis.results import Results
 from core.viz import plots
+from core.viz.export import VectorFormat, figure_bytes
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -201,17 +205,37 @@ def render(results: Results) -> str:
     comparison = results.comparison
     parts.append("<h2>Across models: the same metrics side by side</h2>"
                  + comparison.to_html(index=False, escape=True, float_format="%.4f"))
-    figs = [plots.comparison_figure(comparison)]
-    for scope in pooled_scopes(results):
-        tag = figure_tag(results, scope)
-        figs += [plots.kde_figure(results.wic_kde, scope, tag), plots.cohens_d_figure(results.cohens_d, scope, tag)]
-        figs += [plots.polysemy_figure(results.polysemy, results.polysemy_trend, stack, scope)
-                 for stack in polysemy_stacks(results, scope)]
     parts.append("<h2>Figures</h2>")
-    parts += [_fig_html(f, i == 0) for i, f in enumerate(figs)]
+    parts += [_fig_html(f, i == 0) for i, f in enumerate(report_figures(results).values())]
     parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def report_figures(results: Results) -> dict[str, go.Figure]:
+    """Every figure of a result by file stem: the across-models view, then Figures 1–3 per scope."""
+    figs = {"across-models": plots.comparison_figure(results.comparison)}
+    for scope in pooled_scopes(results):
+        tag, stem = figure_tag(results, scope), re.sub(r"[^A-Za-z0-9.=-]+", "_", scope).strip("_")
+        figs[f"fig1-wic-kde-{stem}"] = plots.kde_figure(results.wic_kde, scope, tag)
+        figs[f"fig2-cohens-d-{stem}"] = plots.cohens_d_figure(results.cohens_d, scope, tag)
+        for stack in polysemy_stacks(results, scope):
+            figs[f"fig3-polysemy-{stack}-{stem}"] = plots.polysemy_figure(results.polysemy, results.polysemy_trend,
+                                                                          stack, scope)
+    return figs
+
+
+def write_figures(results: Results, out: Path, formats: Sequence[VectorFormat]) -> list[Path]:
+    """Every report figure as each vector format under out/figures/ (kaleido; raises ExportUnavailable without a
+    browser)."""
+    written = []
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for stem, fig in report_figures(results).items():
+        for fmt in formats:
+            path = out / "figures" / f"{stem}.{fmt}"
+            path.write_bytes(figure_bytes(fig, fmt))
+            written.append(path)
+    return written
 
 
 def write_report(results: Results, out: Path) -> Path:

@@ -67,6 +67,7 @@ class ModelAdapter(ABC):
     causal_stacks: tuple[Stack, ...] = ()  # stacks whose routing of token t depends on tokens <= t only (and capacity
     # queues that fill in token order): `run` may cut their input after the last token a request reads
     capacity: int | None = None  # tokens per expert at inference (Switch); None = nothing is ever dropped
+    has_router: bool = True  # False: "routing" is read off a dense model (MoE-fied), no router was trained
     compares_with_paper: bool = False  # the paper studied this family: its values are shown (for reference) beside it
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     copy: Copy
@@ -127,6 +128,15 @@ class ModelAdapter(ABC):
         return contextlib.nullcontext()
 
     # ---------- copy ----------
+    def kind_sentence(self, is_demo: bool) -> str:
+        """One sentence saying what the model is: a real router, a teaching demo, or routing without a router."""
+        if not self.has_router:
+            return f"Routing without a router: a {self.copy.label}."
+        if is_demo:
+            return (f"A demo model: a small {self.copy.label} trained by Routing Lens for teaching; its router is "
+                    "real, but it is not the paper's checkpoint.")
+        return f"A real router: {self.copy.label}."
+
     def stack_note(self, stack: Stack) -> str:
         return self.copy.stack_notes.get(stack, "")
 

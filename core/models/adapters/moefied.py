@@ -22,6 +22,7 @@ class MoefiedAdapter(ModelAdapter):
     architecture = "encoder (MoE-fied)"
     stacks: tuple[Stack, ...] = ("encoder",)
     top_k = 1
+    has_router = False
     copy = Copy(
         label=MOEFIED_CAVEAT,
         caveat=f"MoE-fied models (moefied-*): a {MOEFIED_CAVEAT}. One stack: only encoder rows exist.",
