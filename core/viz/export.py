@@ -8,6 +8,7 @@ is found, export says so (`ExportUnavailable`) and everything else works.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Literal
 
 import pandas as pd
@@ -31,7 +32,8 @@ def browser() -> str | None:
         from choreographer.browsers.chromium import Chromium
     except ImportError:
         return None
-    return Chromium.find_browser(skip_local=False)
+    found = Chromium.find_browser(skip_local=False)  # BROWSER_PATH is taken as given: check it runs
+    return found if found and os.path.isfile(found) and os.access(found, os.X_OK) else None
 
 
 def figure_bytes(fig: go.Figure, fmt: VectorFormat) -> bytes:

@@ -1,0 +1,97 @@
+"""Export for papers and slides: figures as SVG/PDF through kaleido and Debian's chromium, tables as LaTeX, and
+results as Parquet."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from core.analysis.results import Results
+from core.errors import RoutingLensError
+from core.viz import export
+from core.viz.export import ExportUnavailable, figure_bytes, table_latex
+
+
+def _check_svg(data: bytes) -> ET.Element:
+    root = ET.fromstring(data)  # well-formed XML, an <svg> root
+    assert root.tag.endswith("svg")
+    return root
+
+
+def _check_pdf(data: bytes) -> None:
+    assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:]
+    assert b"/Type /Page" in data or b"/Type/Page" in data
+
+
+def test_the_browser_is_found_where_kaleido_looks():
+    found = export.browser()
+    assert found is not None, "Chromium is a README prerequisite (apt-get install chromium): SVG/PDF need it"
+
+
+def test_a_figure_exports_as_valid_svg_and_pdf():
+    fig = go.Figure(go.Bar(x=["e0", "e1"], y=[0.25, 0.75], name="bank"))
+    fig.update_layout(title="routing of bank")
+    svg = figure_bytes(fig, "svg")
+    assert "routing of bank" in ET.tostring(_check_svg(svg), encoding="unicode")
+    _check_pdf(figure_bytes(fig, "pdf"))
+    with pytest.raises(RoutingLensError, match="svg or pdf"):
+        figure_bytes(fig, "gif")
+
+
+def test_without_a_browser_export_says_so(monkeypatch):
+    monkeypatch.setattr(export, "browser", lambda: None)
+    with pytest.raises(ExportUnavailable, match="Chromium or Chrome"):
+        figure_bytes(go.Figure(), "svg")
+
+
+def test_a_bogus_browser_path_is_not_taken_for_a_browser(monkeypatch):
+    export.browser.cache_clear()
+    monkeypatch.setenv("BROWSER_PATH", "/no/such/chromium")
+    try:
+        assert export.browser() is None
+    finally:
+        monkeypatch.delenv("BROWSER_PATH")
+        export.browser.cache_clear()
+
+
+def test_tables_as_latex_escape_and_round():
+    tex = table_latex(pd.DataFrame({"model": ["demo_switch & co"], "rho": [0.123456], "p": [np.nan]}), "Table 1")
+    assert "\\begin{tabular}" in tex and "\\toprule" in tex and "\\caption{Table 1}" in tex
+    assert "demo\\_switch \\& co" in tex and "0.123" in tex and "0.1234" not in tex and "--" in tex
+
+
+def test_results_round_trip_through_parquet(tiny_model_dir, tmp_path, tmp_cache):
+    from core.analysis.reproduce import reproduce
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    res = reproduce([Tracer(load_model(str(tiny_model_dir), dtype="float32"))], tmp_path / "csv", limit=15)
+    res.save(tmp_path / "pq", "parquet")
+    assert not list((tmp_path / "pq").glob("*.csv"))
+    back = Results.load(tmp_path / "pq")
+    for name in (*Results.FILES, *Results.OPTIONAL_FILES):
+        a, b = getattr(res, name), getattr(back, name)
+        if len(a.columns):
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+    res.save(tmp_path / "pq", "csv")  # re-saving in the other format leaves no stale Parquet beside the CSVs
+    assert not list((tmp_path / "pq").glob("*.parquet"))
+
+
+def test_reproduce_writes_every_figure_as_svg_and_pdf(tiny_model_dir, tmp_path):
+    from test_cli import _run
+
+    out = tmp_path / "out"
+    res = _run("reproduce", "--model", str(tiny_model_dir), "--limit", "12", "--no-cache", "--out", str(out),
+               "--figures", "svg,pdf")
+    assert res.returncode == 0, res.stderr[-800:]
+    svgs, pdfs = sorted((out / "figures").glob("*.svg")), sorted((out / "figures").glob("*.pdf"))
+    assert len(svgs) == len(pdfs) >= 3  # the across-models view, Figures 1 and 2 at least
+    assert {p.stem for p in svgs} == {p.stem for p in pdfs}
+    for svg, pdf in zip(svgs, pdfs):
+        _check_svg(svg.read_bytes())
+        _check_pdf(pdf.read_bytes())
+    bad = _run("reproduce", "--model", str(tiny_model_dir), "--limit", "12", "--figures", "gif", "--out", str(out))
+    assert bad.returncode == 2 and "svg and/or pdf" in bad.stderr and "Traceback" not in bad.stderr
