@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.presenter import active as presenter_active
+
 st.set_page_config(page_title="Routing Lens", page_icon=":material/alt_route:", layout="wide")
 
 pages = [
@@ -15,4 +17,8 @@ pages = [
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 # Each page renders the shared sidebar (model picker) itself, through ui.sidebar.sidebar().
-st.navigation(pages).run()
+if presenter_active():  # presenter mode: one page, no navigation, no sidebar
+    st.navigation([st.Page("pages/present.py", title="Presenter mode", icon=":material/slideshow:")],
+                  position="hidden").run()
+else:
+    st.navigation(pages).run()

@@ -396,3 +396,60 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
     assert marks == pytest.approx(sorted(p.jss for p in expected), abs=6e-4)  # expected: from the shown metrics
     # the saved run is listed by the model folder's name, never its server path
     assert str(tiny_model_dir) not in " ".join(_app("pages/benchmarks.py").selectbox(key="bench_result").options)
+
+
+def test_presenter_mode_hides_the_sidebar_and_advances(app_env, tmp_cache, tiny_model_dir):
+    from core.analysis.reproduce import reproduce, results_dir
+
+    reproduce([Tracer(load_model(str(tiny_model_dir), dtype="float32"))], results_dir(["tiny"], 20), limit=20)
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"
+    at.run()
+    _no_exception(at)
+    assert not at.sidebar.children or not any(True for _ in at.sidebar)  # no sidebar, no model picker
+    assert not at.get("selectbox") and not at.get("text_input")  # no controls but the navigation
+    assert "The question" in at.title[0].value
+    seen = [at.title[0].value]
+    for _ in range(6):
+        at.button(key="present_next").click().run()
+        _no_exception(at)
+        seen.append(at.title[0].value)
+    assert seen == ["The question", "One word, two contexts", "Figure 1 · WiC", "Figure 2 · layer by layer",
+                    "Table 2 · context helps", "Figure 3 · polysemy", "Across models"]
+    assert at.query_params["step"] in (["7"], "7")
+    assert at.button(key="present_next").disabled
+    # every figure is projector-sized: no text under the minimum font size
+    from ui.presenter import MIN_FONT
+
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        assert layout["font"]["size"] >= MIN_FONT
+    at.button(key="present_back").click().run()
+    assert at.title[0].value == "Figure 3 · polysemy"
+    at.button(key="present_exit").click().run()
+    _no_exception(at)
+    assert "present" not in at.query_params and not at.session_state["presenting"]
+
+
+def test_a_deck_of_compare_links(app_env, tmp_cache):
+    from ui.presenter import deck, parse_compare_link
+
+    link = "http://server/compare?s1=I+sat+on+the+river+bank&s2=The+bank+raised+rates&w=bank"
+    assert parse_compare_link(link).word == "bank" and parse_compare_link("s1=a&s2=b") is None
+    steps = deck([link, "nonsense", link.replace("bank&", "bank+today&")])
+    assert [n for n, _ in steps].count("compare") == 2  # the invalid link is skipped, the two valid ones kept
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.query_params.update({"present": "1", "step": "2", "compare": link})
+    at.run()
+    _no_exception(at)
+    assert at.title[0].value == "One word, two contexts" and len(at.metric) == 2
+    assert "river" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_sidebar_enters_presenter_mode(app_env):
+    """The button marks the session and the address (AppTest does not follow the st.rerun that switches the page;
+    the real-browser test sees the switch)."""
+    at = _app()
+    at.sidebar.button(key="model_present").click().run()
+    _no_exception(at)
+    assert at.query_params["present"] in (["1"], "1") and at.session_state["presenting"]

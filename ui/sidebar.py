@@ -16,6 +16,7 @@ from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
 from core.tracing.tracer import Tracer
 from ui.deployment import NOT_OFFERED, Deployment, deployment, url_model
 from ui.model_cache import try_load
+from ui.presenter import enter
 
 Slot = Literal["main", "context"]
 SLOT_KEYS: dict[Slot, str] = {"main": "model", "context": "model_ctx"}  # session-state keys
@@ -103,4 +104,10 @@ def sidebar(slot: Slot = "main") -> Tracer | None:
         tracer = try_load(st.session_state[key])
         if tracer is not None:
             _captions(tracer)
+        st.divider()
+        if st.button("Presenter mode", icon=":material/slideshow:", key=f"{key}_present",
+                     help="The paper's story one figure per screen, large type, ← → keys (or open the app with "
+                          "?present=1)"):
+            enter()
+            st.rerun()  # app.py chooses the presenter page before any page runs
     return tracer

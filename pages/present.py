@@ -1,0 +1,120 @@
+"""Presenter mode: the paper's story one screen at a time — no sidebar, large type, keyboard ← → navigation."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis.compare import compare_word, wic_presets
+from core.analysis.paper import CITATION
+from core.analysis.reproduce import saved_results
+from core.analysis.results import Results
+from core.errors import RoutingLensError
+from core.tracing.words import find_word
+from core.viz import plots
+from core.viz.report import correlation_table, figure_tag, polysemy_stacks
+from ui.deployment import deployment
+from ui.errors import show_error
+from ui.model_cache import cached_trace, get_tracer
+from ui.presenter import CSS, TITLES, CompareLink, deck, leave, projector
+from ui.sidebar import allowed_default
+
+st.markdown(CSS, unsafe_allow_html=True)  # static CSS only: hides the sidebar, enlarges type
+steps = deck(st.query_params.get_all("compare"))
+names = [name for name, _ in steps]
+asked = st.query_params.get("step", "1")
+index = min(max(int(asked) - 1, 0), len(steps) - 1) if asked.isdigit() else (
+    names.index(asked) if asked in names else 0)
+
+
+def go_to(i: int) -> None:
+    st.query_params["step"] = str(i + 1)
+
+
+nav = st.columns([1, 1, 6, 1])
+nav[0].button("← Back", on_click=go_to, args=(max(index - 1, 0),), shortcut="Left", disabled=index == 0,
+              key="present_back")
+nav[1].button("Next →", on_click=go_to, args=(min(index + 1, len(steps) - 1),), shortcut="Right",
+              disabled=index == len(steps) - 1, key="present_next", type="primary")
+nav[2].caption(f"{index + 1} / {len(steps)} · {TITLES[names[index]]} · ← → keys · each step has its own address")
+if nav[3].button("Exit", shortcut="Esc", key="present_exit"):
+    leave()
+    st.rerun()  # back to the pages (app.py chooses them before this page runs)
+st.query_params["step"] = str(index + 1)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _result(folder: str, stamp: float) -> Results:
+    from pathlib import Path
+
+    return Results.load(Path(folder))
+
+
+def result() -> Results | None:
+    for folder in saved_results():
+        try:
+            return _result(str(folder), folder.stat().st_mtime)
+        except RoutingLensError:
+            continue
+    st.info("No results to show: run **Benchmarks** once (the bundled results are missing).")
+    return None
+
+
+def show_compare(link: CompareLink | None) -> None:
+    if link is None:
+        preset = wic_presets()[0]
+        link = CompareLink(preset.sentence1, preset.sentence2, preset.word, None)
+    dep = deployment()
+    model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
+    spans = [find_word(s, link.word) for s in (link.sentence1, link.sentence2)]
+    if not all(spans):
+        st.warning(f"“{link.word}” does not occur in both sentences of this Compare link.")
+        return
+    try:
+        get_tracer(model)
+        t1, t2 = (cached_trace(model, s, ("encoder", "decoder")) for s in (link.sentence1, link.sentence2))
+        result = compare_word(t1, spans[0][0], t2, spans[1][0])
+    except Exception as err:  # noqa: BLE001 - never a traceback on a projector
+        show_error(err)
+        return
+    st.markdown(f"1. {link.sentence1.replace(link.word, f'**{link.word}**')}\n"
+                f"2. {link.sentence2.replace(link.word, f'**{link.word}**')}")
+    cols = st.columns(len(result))
+    for col, (stack, comp) in zip(cols, result.items()):
+        col.metric(f"{stack} JSS · {model}", f"{comp.mean_jss:.3f}")
+    curves = {s: (c.layers, c.jss) for s, c in result.items()}
+    st.plotly_chart(projector(plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0})),
+                    width="stretch", key="present-compare")
+
+
+def show(name: str, link: CompareLink | None) -> None:
+    st.title(TITLES[name])
+    if name == "question":
+        st.markdown("## Does a sparsely-gated model route the same word differently in different contexts?")
+        st.markdown("- Trace every token's router probabilities at every sparse layer.\n"
+                    "- Compare a word's routing in two contexts with the Jensen–Shannon similarity (JSS).\n"
+                    "- Ask: do words with the **same meaning** route more alike than words with **different** ones?")
+        st.caption(CITATION)
+        return
+    if name == "compare":
+        show_compare(link)
+        return
+    res = result()
+    if res is None:
+        return
+    scope = next(iter(dict.fromkeys(res.cohens_d.model)), "pooled")
+    tag = figure_tag(res, scope)
+    if name == "fig1":
+        st.plotly_chart(projector(plots.kde_figure(res.wic_kde, scope, tag)), width="stretch", key="present-fig1")
+    elif name == "fig2":
+        st.plotly_chart(projector(plots.cohens_d_figure(res.cohens_d, scope, tag)), width="stretch",
+                        key="present-fig2")
+    elif name == "table2":
+        st.table(correlation_table(res.table2).set_index("model"))
+    elif name == "fig3":
+        for stack in polysemy_stacks(res, scope)[:1]:
+            st.plotly_chart(projector(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope)),
+                            width="stretch", key="present-fig3")
+    elif name == "across":
+        st.plotly_chart(projector(plots.comparison_figure(res.comparison)), width="stretch", key="present-across")
+
+
+show(*steps[index])

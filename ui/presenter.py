@@ -1,0 +1,93 @@
+"""Presenter mode (`?present=1`): the paper's story one figure per screen, for a projector.
+
+A deck is the fixed sequence below; `compare=` links (Compare page addresses, repeatable) replace the built-in
+Compare example, one step each. Every step has its own address (`step=`), so a talk can be resumed or shared.
+"""
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
+
+STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "across")
+TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1": "Figure 1 · WiC",
+          "fig2": "Figure 2 · layer by layer", "table2": "Table 2 · context helps", "fig3": "Figure 3 · polysemy",
+          "across": "Across models"}
+MIN_FONT = 20  # px: the smallest text a projected figure shows (ticks, legends)
+
+CSS = """<style>
+section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"]
+  {display: none !important;}
+.block-container {padding-top: 1.5rem; max-width: 96vw;}
+.stMarkdown p, .stMarkdown li, .stCaption, td, th {font-size: 1.6rem !important; line-height: 1.45;}
+h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;}
+[data-testid="stMetricValue"] {font-size: 4rem !important;}
+</style>"""
+
+
+@dataclass(frozen=True)
+class CompareLink:
+    sentence1: str
+    sentence2: str
+    word: str
+    model: str | None
+
+
+def parse_compare_link(link: str) -> CompareLink | None:
+    """A Compare page address (or just its query string) → its sentences, word and model; None if it has none.
+    Capped like typed text."""
+    query = urllib.parse.urlsplit(link).query if "?" in link or "://" in link else link
+    params = urllib.parse.parse_qs(query)
+    s1, s2, w = (params.get(k, [""])[0] for k in ("s1", "s2", "w"))
+    if not (s1.strip() and s2.strip() and w.strip()):
+        return None
+    model = params.get("model", [None])[0] or None
+    return CompareLink(s1[:COMPARE_SENTENCE_MAX_CHARS], s2[:COMPARE_SENTENCE_MAX_CHARS], w[:COMPARE_WORD_MAX_CHARS],
+                       model)
+
+
+def deck(links: list[str]) -> list[tuple[str, CompareLink | None]]:
+    """The steps: the story, with each valid Compare link in place of the built-in example (in their order)."""
+    compares = [c for c in map(parse_compare_link, links) if c is not None]
+    steps: list[tuple[str, CompareLink | None]] = []
+    for name in STORY:
+        if name == "compare" and compares:
+            steps += [("compare", c) for c in compares]
+        else:
+            steps.append((name, None))
+    return steps
+
+
+def projector(fig: go.Figure) -> go.Figure:
+    """Large type and a tall canvas: readable from the back of a room, in light and dark themes."""
+    fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 10), height=680,
+                      legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=90, r=30, t=90, b=80))
+    fig.update_xaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
+    fig.update_yaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
+    fig.update_annotations(font_size=MIN_FONT)
+    return fig
+
+
+def active() -> bool:
+    """Whether this session is in presenter mode: opened with ?present=1, or entered from the sidebar (the session
+    flag carries the click into the run that follows; the address then says present=1 too, so it can be shared)."""
+    if st.session_state.get("presenting"):
+        st.query_params["present"] = "1"
+    return st.query_params.get("present") == "1"
+
+
+def enter() -> None:
+    """Switch the app to presenter mode (the sidebar's button)."""
+    st.session_state["presenting"] = True
+    st.query_params["present"] = "1"
+    st.query_params.pop("step", None)
+
+
+def leave() -> None:
+    st.session_state["presenting"] = False
+    for key in ("present", "step"):
+        st.query_params.pop(key, None)
