@@ -149,3 +149,51 @@ def test_hostile_compare_links_run_no_script_reveal_no_path_load_nothing(server,
         assert leak not in body, leak
     if value.startswith(("/", "..")):
         assert "does not offer" in body  # the neutral notice, nothing about the server's disk
+
+
+def _contrast(page, selector: str, attribute: str = "color") -> float:
+    """WCAG contrast ratio between an element's text colour and the page background."""
+    return page.evaluate("""([sel, attr]) => {
+        const el = document.querySelector(sel);
+        const parse = c => (c.match(/[\\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+            : Math.pow((v + 0.055) / 1.055, 2.4); }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const fg = parse(attr === 'fill' ? el.style.fill || getComputedStyle(el).fill : getComputedStyle(el).color);
+        const bg = parse(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        return (a + 0.05) / (b + 0.05);
+    }""", [selector, attribute])
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
+    """?present=1: no sidebar; → advances through the story, ← goes back; each step screenshotted (copied to
+    $ROUTING_LENS_SCREENSHOTS for the README); title and figure text readable in light and dark themes."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000}, color_scheme=scheme)
+    page.goto(f"{server}/?present=1")
+    page.wait_for_selector("h1", timeout=60_000)
+    _settle(page)
+    assert page.locator('section[data-testid="stSidebar"]').evaluate_all(
+        "els => els.every(e => getComputedStyle(e).display === 'none')")
+    titles = []
+    target = os.environ.get("ROUTING_LENS_SCREENSHOTS")
+    for step in range(7):
+        _settle(page)
+        page.wait_for_timeout(1500)
+        assert page.locator('[data-testid="stException"]').count() == 0, step
+        titles.append(page.locator("h1").first.inner_text())
+        assert _contrast(page, "h1") >= 4.5, (scheme, titles[-1])
+        if page.locator(".js-plotly-plot .gtitle").count():
+            assert _contrast(page, ".js-plotly-plot .gtitle", "fill") >= 4.5, (scheme, titles[-1])
+        shot = tmp_path / f"present-{step + 1}-{scheme}.png"
+        page.screenshot(path=str(shot))
+        if target and scheme == "light":
+            shutil.copy(shot, Path(target) / f"present-{step + 1}.png")
+        assert f"step={step + 1}" in page.url
+        page.locator("body").press("ArrowRight")
+        page.wait_for_timeout(800)
+    assert titles[0] == "The question" and titles[-1] == "Across models" and len(set(titles)) == 7
+    page.locator("body").press("ArrowLeft")
+    page.wait_for_timeout(800)
+    _settle(page)
+    assert page.locator("h1").first.inner_text() == titles[-2]
