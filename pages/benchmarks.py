@@ -26,6 +26,7 @@ from core.viz.report import (
     models_table,
     paper_reference,
     polysemy_stacks,
+    published_table,
     sensitivity_display,
 )
 from ui.decoder_read import LABELS
@@ -120,6 +121,14 @@ def _first_readable(chosen: Path) -> tuple[Path, Results] | None:
             st.warning(f"Skipped the saved result {candidate.name}: it is incomplete or corrupt.")
     return None
 
+
+with st.expander("The paper: Tables 1–2 as published, with the checkpoints they came from"):
+    st.caption("Spearman ρ of routing JSS with human ratings, Arnold, Fietta, Yesilbas (2024), for google/switch-base-8 "
+               "… 128. Compare a run's rows with these only for the same checkpoint.")
+    for table, title in (("table1", "Table 1 — words alone (association: WordSim353, similarity: SimLex-999)"),
+                         ("table2", "Table 2 — SCWS without and with context")):
+        st.markdown(f"**{title}**")
+        st.table(published_table(table))
 
 loaded = _first_readable(Path(st.session_state["bench_result"]))
 if loaded is None:

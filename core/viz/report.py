@@ -141,6 +141,20 @@ def paper_reference(results: Results, table: str) -> pd.DataFrame:
                          "setting": pub.setting, "ρ": pub.published_rho.map(lambda v: f"{v:.4f}")})
 
 
+def published_table(table: str) -> pd.DataFrame:
+    """The paper's Table 1 or 2 as published: one row per checkpoint it came from (google/switch-base-E, and the
+    average), one column per stack and setting."""
+    pub = published()
+    pub = pub[pub.table == table]
+    pub = pub.assign(model=[f"google/switch-base-{e}" if e else "average (paper)" for e in pub.experts],
+                     column=pub["stack"] + " · " + pub.setting)
+    wide = pub.pivot(index="model", columns="column", values="published_rho")
+    order = [f"google/switch-base-{e}" for e in sorted(set(pub.experts) - {0})] + ["average (paper)"]
+    wide = wide.loc[order, list(dict.fromkeys(pub.column))].round(4)
+    wide.index.name, wide.columns.name = "checkpoint (published)", None
+    return wide
+
+
 def figure_tag(results: Results, scope: str) -> str:
     """Appended to a scope's figure titles: its models' shared family tag (adapter copy, saved in models.csv) and the
     precision its routing was computed in."""

@@ -1,0 +1,76 @@
+"""The full-data results shipped with the project (results/bundled/, `python -m core reproduce --bundled`): complete,
+compact, and what a fresh run of the same models gives."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.analysis.bundled import BUNDLED_MODELS, bundled_dir
+from core.analysis.results import Results
+
+FOLDER = bundled_dir()
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Results:
+    if not (FOLDER / "models.parquet").is_file():
+        pytest.fail(f"{FOLDER} has no bundled results: regenerate them with `python -m core reproduce --bundled`.")
+    return Results.load(FOLDER)
+
+
+def test_bundled_results_are_complete_full_data_and_small(bundled):
+    assert list(bundled.models.model) == list(BUNDLED_MODELS)
+    assert not any(n.text.startswith("--limit") for n in bundled.notes)  # the full datasets
+    assert set(bundled.wic_pairs.model) == set(BUNDLED_MODELS)
+    assert len(bundled.table1) and len(bundled.table2) and len(bundled.cohens_d) and len(bundled.polysemy)
+    files = list(FOLDER.iterdir())
+    assert not [f for f in files if f.suffix == ".csv"] and not (FOLDER / "report.html").exists()
+    assert sum(f.stat().st_size for f in files) < 6 * 2**20  # "a few MB in all"
+
+
+@pytest.mark.parametrize("model", ["demo-switch-8", "demo-mixtral-8", "moefied-minilm-8"])
+def test_bundled_wic_pairs_match_a_fresh_run_on_a_subsample(bundled, model):
+    """Twelve WiC pairs traced afresh (no cache) the way reproduce reads them: every layer's JSS as shipped."""
+    from core.analysis.datadir import data_dir
+    from core.analysis.experiments import BenchmarkData, Target, route_targets
+    from core.analysis.metrics import jss
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    wic = BenchmarkData.load(data_dir()).wic
+    rng = np.random.default_rng(7)
+    pairs = np.sort(rng.choice(len(wic), size=12, replace=False))
+    sub = wic.iloc[pairs]
+    tracer = Tracer(load_model(model, dtype="float32"), cache=None)
+    targets = ([Target(t, word_index=i) for t, i in zip(sub.sentence1, sub.idx1)]
+               + [Target(t, word_index=i) for t, i in zip(sub.sentence2, sub.idx2)])
+    routes = route_targets(tracer, targets, ("encoder", "decoder"), "WiC subsample")
+    shipped = bundled.wic_pairs[bundled.wic_pairs.model == model]
+    checked = 0
+    for stack, v in routes.items():
+        fresh = jss(v[: len(sub)], v[len(sub):])  # (pairs, layers)
+        for row, pair in enumerate(pairs):
+            rows = shipped[(shipped["stack"] == stack) & (shipped.pair == pair)].sort_values("layer_pos")
+            np.testing.assert_allclose(rows.jss.to_numpy(), fresh[row], rtol=0, atol=1e-5)
+            checked += len(rows)
+    assert checked >= 12
+
+
+def test_benchmarks_opens_on_the_bundled_figures_with_no_run(tmp_cache, tiny_model_dir, monkeypatch):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page("pages/benchmarks.py")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="bench_result").value == str(FOLDER)  # nothing run yet: the bundled result
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any(t.startswith("Fig. 1") or "WiC" in t for t in titles) and len(titles) >= 4
+    assert len(at.dataframe) >= 3  # models, Table 1, Table 2
+    published = next(t.value for t in at.table if t.value.index.name == "checkpoint (published)")
+    assert "google/switch-base-8" in published.index
+    assert not any("A subsample" in i.value for i in at.info)  # full data: no CI warning
