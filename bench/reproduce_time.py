@@ -1,6 +1,6 @@
 """Wall time and peak memory of a reproduction for a random model of the switch-base-8 shape.
 
-    python -m bench.reproduce_time [--limit 150] [--experts 8]
+    python -m bench.reproduce_time [--limit 150] [--experts 8] [--dtype float32|bfloat16]
 
 Runs `reproduce` with --limit on a cold trace cache, then again warm, and extrapolates the cold time to the
 full datasets by the number of tokens traced (printed as an extrapolation). `--limit 0` runs everything.
@@ -20,6 +20,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=150)
     ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                    help="float32 on a CPU without native bf16 (emulated bf16 is slower there)")
     args = ap.parse_args()
     import os
 
@@ -38,9 +40,9 @@ def main() -> None:
     from core.training.switch_config import switch_base_config
 
     torch.manual_seed(0)
-    model = SwitchTransformersForConditionalGeneration(switch_base_config(args.experts)).eval().to(torch.bfloat16)
+    model = SwitchTransformersForConditionalGeneration(switch_base_config(args.experts)).eval().to(getattr(torch, args.dtype))
     tok = tokenizer()
-    loaded = LoadedModel.from_memory(f"random-switch-base-{args.experts}", model, tok, "bfloat16")
+    loaded = LoadedModel.from_memory(f"random-switch-base-{args.experts}", model, tok, args.dtype)
     limit = args.limit or None
 
     def texts(data: BenchmarkData) -> list[str]:

@@ -168,5 +168,6 @@ if strip.word.nunique() > 1:
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[decoder_read] + ".")
 for stack, comp in result.items():
-    plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack), key=f"cmp-{stack}")
+    plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack, top_k=tracer.loaded.top_k),
+         key=f"cmp-{stack}")
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

@@ -166,6 +166,9 @@ def test_compare_figure_marks_top1_flips_and_scales_to_the_data():
     titles = [a.text for a in fig.layout.annotations]
     assert "same top-1 e0" in titles[0] and "top-1 e1 → e2 (flipped)" in titles[1]
     assert fig.layout.yaxis.range[1] == pytest.approx(0.77)  # 1.1 × the largest probability, not 1
+    # a top-2 model: the set of its two largest experts, compared as a set
+    top2 = [a.text for a in compare_distributions(p1, p2, [1, 3], "decoder", top_k=2).layout.annotations]
+    assert "same top-2 e0+e1" in top2[0] and "top-2 e1+e0" not in top2[1] and "top-2 e0+e1 → e0+e2" in top2[1]
 
 
 def test_place_pair_counts_the_pairs_routed_more_alike():

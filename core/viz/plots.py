@@ -118,19 +118,25 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
 
 
 # ---------------- compare page ----------------
+def _top(p: np.ndarray, k: int) -> str:
+    return "+".join(f"e{e}" for e in sorted(np.argsort(-p)[:k].tolist()))
+
+
 def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], stack: str,
-                          names: tuple[str, str] = ("sentence 1", "sentence 2")) -> go.Figure:
+                          names: tuple[str, str] = ("sentence 1", "sentence 2"), top_k: int = 1) -> go.Figure:
     """Per layer, the word's routing in the two sentences side by side; the title says the layer's JSS and whether
-    the top-1 expert flipped between the sentences. The y axis is scaled to the largest probability shown."""
+    the top-k experts (the model's k: 1 for Switch) changed between the sentences. The y axis is scaled to the
+    largest probability shown."""
     from plotly.subplots import make_subplots
 
     n_layers, n_exp = p1.shape
     sims = jss(p1, p2)
     cols = min(3, n_layers)
     rows = int(np.ceil(n_layers / cols))
-    top1, top2 = p1.argmax(-1), p2.argmax(-1)
-    titles = [f"block {b}: JSS {s:.3f} · " + (f"top-1 e{a} → e{c} (flipped)" if a != c else f"same top-1 e{a}")
-              for b, s, a, c in zip(layers, sims, top1, top2)]
+    k = max(1, min(top_k, n_exp))
+    tops = [(_top(a, k), _top(c, k)) for a, c in zip(p1, p2)]
+    titles = [f"block {b}: JSS {s:.3f} · " + (f"top-{k} {a} → {c} (flipped)" if a != c else f"same top-{k} {a}")
+              for b, s, (a, c) in zip(layers, sims, tops)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True)
     experts = [f"e{e}" for e in range(n_exp)]
     for li in range(n_layers):
