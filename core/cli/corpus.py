@@ -1,0 +1,102 @@
+"""`python -m core corpus` (route a corpus to Parquet shards) and `python -m core experts` (statistics over them)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.cli.common import add_model_args, load_for_cli
+from core.errors import InputError
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.corpus.run import CorpusSpec, _counter, run_local
+    from core.tracing.tracer import Tracer
+    from core.types import STACKS
+
+    stacks = tuple(s for s in STACKS if s in args.stacks.split(","))
+    if not stacks:
+        raise InputError("--stacks takes encoder, decoder or encoder,decoder.")
+    if args.shard_segments < 1:
+        raise InputError("--shard-segments must be 1 or more.")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise InputError("--max-tokens must be 1 or more.")
+    loaded = load_for_cli(args.model, args)
+    tracer = Tracer(loaded, cache=None)  # streaming work: every text once, nothing to reuse
+    spec = CorpusSpec(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=args.input,
+                      stacks=tuple(s for s in stacks if s in tracer.routers) or tuple(tracer.routers),
+                      full_probs=args.full_probs, max_tokens=args.max_tokens, every=args.every,
+                      top_k=loaded.top_k, num_experts=loaded.num_experts, shard_segments=args.shard_segments)
+    out = Path(args.out)
+    data_root = Path(args.data_dir) if args.data_dir else None
+    bar = tqdm(total=args.max_tokens, unit="tok", desc=f"{loaded.name}: {args.input}")
+    started = time.time()
+    if args.engine == "ray":
+        from core.corpus.ray_engine import ModelArgs, run_ray
+
+        model = ModelArgs(args.model or loaded.entry.name, args.revision, loaded.dtype, args.device,
+                          args.experts_kernel)
+        spec = run_ray(model, spec, out, _counter(tracer), actors=args.actors, threads=args.threads,
+                       gpus_per_actor=args.gpus_per_actor, address=args.ray_address, data_root=data_root,
+                       progress=bar.update)
+    else:
+        spec = run_local(tracer, spec, out, data_root=data_root, progress=bar.update)
+    bar.close()
+    tokens = sum(spec.tokens.values())
+    print(f"{len(spec.done)} shards, {tokens:,} tokens in {out} ({time.time() - started:.1f} s this run); "
+          f"statistics: python -m core experts {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_experts(args: argparse.Namespace) -> int:
+    from core.corpus.run import read_manifest
+    from core.corpus.stats import compute
+
+    run_dir = Path(args.run)
+    spec = read_manifest(run_dir)
+    if spec is None:
+        raise InputError(f"{run_dir.name}/ is not a corpus run (no manifest.json): run `python -m core corpus` first.")
+    experts = spec.num_experts if args.experts is None else args.experts
+    if not experts:
+        raise InputError("Could not tell the model's expert count: pass --experts E.")
+    started = time.time()
+    stats = compute(run_dir, experts, spec.model)
+    out = Path(args.out) if args.out else run_dir / "stats"
+    stats.save(out)
+    meta = stats.meta.iloc[0]
+    print(f"{int(meta.tokens):,} tokens, {int(meta.rows):,} rows, {int(meta.domains)} domains -> {out} "
+          f"({time.time() - started:.1f} s)", file=sys.stderr)
+    strongest = stats.vocabulary.sort_values("occurrences", ascending=False).head(10)
+    print(strongest[["stack", "layer", "token", "occurrences", "top_expert", "top_share"]].to_string(index=False))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("corpus", help="route a corpus: per-token routing of every sparse layer as Parquet shards")
+    add_model_args(p)
+    p.add_argument("--input", required=True, metavar="SRC",
+                   help="nltk:brown | nltk:movie_reviews | nltk:state_union | nltk:inaugural, a .txt (one document "
+                        "per line), .jsonl or .parquet file (`text`, optional `domain`), or hf:<dataset id>")
+    p.add_argument("--out", required=True, help="output folder (re-run the same command to resume)")
+    p.add_argument("--stacks", default="encoder,decoder", help="encoder, decoder or encoder,decoder")
+    p.add_argument("--max-tokens", type=int, default=None, help="stop after about this many tokens")
+    p.add_argument("--every", type=int, default=1, help="keep every n-th segment (a systematic sample)")
+    p.add_argument("--full-probs", action="store_true", help="also store all E probabilities per row")
+    p.add_argument("--shard-segments", type=int, default=256, help="segments per shard (the unit of resuming)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default, one process) or ray (Ray Data actor pool, one model per actor)")
+    p.add_argument("--actors", type=int, default=2, help="Ray actors (one model each)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per Ray actor")
+    p.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per Ray actor (1 on a GPU node)")
+    p.add_argument("--ray-address", default=None, help="a Ray cluster's address (default: a local Ray)")
+    p.add_argument("--data-dir", default=None, help="where the NLTK corpora are (default: the benchmark data folder)")
+    p.set_defaults(func=cmd_corpus)
+
+    q = sub.add_parser("experts", help="statistics of what each expert receives, over a corpus run")
+    q.add_argument("run", help="the corpus output folder")
+    q.add_argument("--out", default=None, help="where to write the statistics (default RUN/stats)")
+    q.add_argument("--experts", type=int, default=None, help="expert count (default: from the model registry)")
+    q.set_defaults(func=cmd_experts)

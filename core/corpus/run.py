@@ -1,0 +1,158 @@
+"""A corpus run: segments → shards of per-token routing (Parquet), resumable.
+
+Shard k holds segments [k·S, (k+1)·S) of the (deterministic) segment stream, written to a temporary name and
+renamed, then recorded in manifest.json; a re-run skips the recorded shards, so a run killed at any point
+resumes to the same output. The trace cache is bypassed (streaming work: every text is seen once).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from core.corpus.rows import table
+from core.corpus.sources import Segment, segments
+from core.errors import InputError
+from core.tracing.tracer import Tracer
+from core.types import STACKS, Stack
+
+MANIFEST = "manifest.json"
+SHARD_SEGMENTS = 256
+
+
+@dataclass
+class CorpusSpec:
+    """What a run routes and how; a resumed run must match it (manifest.json)."""
+
+    model: str
+    revision: str
+    dtype: str
+    source: str
+    stacks: tuple[Stack, ...] = STACKS
+    full_probs: bool = False
+    max_tokens: int | None = None
+    every: int = 1
+    shard_segments: int = SHARD_SEGMENTS
+    top_k: int = 1
+    num_experts: int = 0
+    done: list[int] = field(default_factory=list)  # finished shards
+    tokens: dict[str, int] = field(default_factory=dict)  # shard → tokens routed
+
+    def key(self) -> dict:
+        d = asdict(self)
+        d.pop("done")
+        d.pop("tokens")
+        d["stacks"] = list(self.stacks)
+        return d
+
+
+def shard_path(out: Path, k: int) -> Path:
+    return out / f"part-{k:05d}.parquet"
+
+
+def read_manifest(out: Path) -> CorpusSpec | None:
+    try:
+        raw = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    raw["stacks"] = tuple(raw["stacks"])
+    return CorpusSpec(**raw)
+
+
+def write_manifest(out: Path, spec: CorpusSpec) -> None:
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(asdict(spec), indent=1), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+
+
+def resume_or_start(out: Path, spec: CorpusSpec) -> CorpusSpec:
+    """The manifest to continue: the folder's own when it is the same run, a fresh one for an empty folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    old = read_manifest(out)
+    if old is None:
+        if any(out.glob("part-*.parquet")):
+            raise InputError(f"{out.name}/ holds shards but no manifest: choose an empty --out folder.")
+        write_manifest(out, spec)
+        return spec
+    if old.key() != spec.key():
+        changed = [k for k, v in spec.key().items() if old.key().get(k) != v]
+        raise InputError(f"{out.name}/ holds another corpus run (it differs in {', '.join(changed)}): choose another "
+                         "--out folder, or repeat that run's options to resume it.")
+    return old
+
+
+def shards(spec: CorpusSpec, count_tokens: Callable[[list[str]], list[int]], data_root: Path | None = None
+           ) -> Iterator[tuple[int, list[Segment]]]:
+    """(k, segments of shard k), deterministic; `--max-tokens` cuts at the segment that reaches the budget."""
+    stream = segments(spec.source, data_root, every=spec.every)
+    budget = spec.max_tokens
+    for k in itertools.count():
+        batch = list(itertools.islice(stream, spec.shard_segments))
+        if not batch:
+            return
+        if budget is not None:
+            counts = list(itertools.accumulate(count_tokens([s.text for s in batch])))
+            cut = next((i + 1 for i, c in enumerate(counts) if c >= budget), len(batch))
+            batch, budget = batch[:cut], budget - counts[cut - 1]
+        yield k, batch
+        if budget is not None and budget <= 0:
+            return
+
+
+def route_shard(tracer: Tracer, batch: list[Segment], spec: CorpusSpec):
+    """The routing rows of one shard's segments (an Arrow table)."""
+    texts = [s.text for s in batch]
+    traces = tracer.trace(texts, stacks=spec.stacks)
+    ids = [e.ids for e in tracer.encode_many(texts)]
+    return table(traces, batch, ids, spec.top_k, tracer.adapter.capacity is not None, spec.full_probs)
+
+
+def write_shard(out: Path, k: int, rows) -> None:
+    tmp = out / f".part-{k:05d}.tmp"
+    pq.write_table(rows, tmp, compression="zstd")
+    os.replace(tmp, shard_path(out, k))
+
+
+def run_local(tracer: Tracer, spec: CorpusSpec, out: Path, data_root: Path | None = None,
+              progress: Callable[[int], None] | None = None) -> CorpusSpec:
+    """Route every shard not yet done, one process."""
+    spec = resume_or_start(out, spec)
+    for k, batch in shards(spec, _counter(tracer), data_root):
+        if k in spec.done:
+            continue
+        rows = route_shard(tracer, batch, spec)
+        write_shard(out, k, rows)
+        finish(out, spec, k, rows, progress)
+    return spec
+
+
+def finish(out: Path, spec: CorpusSpec, k: int, rows, progress: Callable[[int], None] | None) -> None:
+    n_tokens = int(rows.num_rows // max(1, _layers_per_token(rows)))
+    spec.done.append(k)
+    spec.tokens[str(k)] = n_tokens
+    write_manifest(out, spec)
+    if progress:
+        progress(n_tokens)
+
+
+def _layers_per_token(rows) -> int:
+    """Rows per token: the sparse layers of every traced stack (first segment's count)."""
+    import pyarrow.compute as pc
+
+    if rows.num_rows == 0:
+        return 1
+    first = rows.filter(pc.equal(rows.column("doc"), rows.column("doc")[0]))
+    return max(1, first.num_rows // max(1, len(set(first.column("position").to_pylist()))))
+
+
+def _counter(tracer: Tracer) -> Callable[[list[str]], list[int]]:
+    return lambda texts: [len(e.ids) for e in tracer.encode_many(texts)]
+
+
+def shard_files(out: Path) -> Iterable[Path]:
+    return sorted(out.glob("part-*.parquet")) + sorted(out.glob("part-*/*.parquet"))

@@ -1,0 +1,146 @@
+"""Where a corpus run's documents come from: the bundled NLTK corpora (with their categories as domains), a text,
+JSONL or Parquet file with an optional `domain` column, or a Hugging Face dataset id (users with the Hub).
+
+Documents are cut into segments of whole sentences (at most SEGMENT_WORDS words) so that none is truncated by
+the tracer; a segment is the unit of tracing, of sharding and of the `doc` column."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import DataError, InputError
+
+NLTK_SOURCES = ("brown", "movie_reviews", "state_union", "inaugural")
+SEGMENT_WORDS = 120
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    doc: int  # running index over the corpus, in source order
+    source: str  # the source document (a corpus file id, a line number, a row)
+    domain: str
+    text: str
+
+
+def _segments(text: str, limit: int = SEGMENT_WORDS) -> Iterator[str]:
+    """Whole sentences packed up to `limit` words; a longer sentence is cut at `limit` words."""
+    current: list[str] = []
+    for sentence in SENTENCE_END.split(" ".join(text.split())):
+        words = sentence.split()
+        while len(words) > limit:
+            if current:
+                yield " ".join(current)
+                current = []
+            yield " ".join(words[:limit])
+            words = words[limit:]
+        if current and len(current) + len(words) > limit:
+            yield " ".join(current)
+            current = []
+        current += words
+    if current:
+        yield " ".join(current)
+
+
+def _nltk_documents(name: str, data_root: Path | None) -> Iterator[tuple[str, str, str]]:
+    """(file id, domain, text) of an NLTK corpus: Brown's 15 categories, the reviews' polarity, the speeches'
+    decade."""
+    from core.analysis.wordnet import corpora_setup
+
+    corpora_setup(data_root)
+    import nltk.corpus
+
+    reader = getattr(nltk.corpus, name)
+    for fid in reader.fileids():
+        if name == "brown":
+            text = " ".join(" ".join(s) for s in reader.sents(fid))
+            yield fid, reader.categories(fid)[0], text
+        elif name == "movie_reviews":
+            yield fid, fid.split("/")[0], reader.raw(fid)
+        else:  # state_union, inaugural: "1945-Truman.txt" → domain "1940s"
+            year = fid[:4]
+            yield fid, f"{year[:3]}0s" if year.isdigit() else "speech", reader.raw(fid)
+
+
+def _file_documents(path: Path) -> Iterator[tuple[str, str, str]]:
+    if not path.is_file():
+        raise InputError(f"{path.name}: no such corpus file. Give a .txt (one document per line), .jsonl or .parquet "
+                         f"file with a `text` column, or one of: {', '.join('nltk:' + s for s in NLTK_SOURCES)}.")
+    suffix = path.suffix.lower()
+    if suffix in (".txt", ".text"):
+        for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+            if line.strip():
+                yield f"line {i + 1}", "", line
+    elif suffix in (".jsonl", ".json"):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = record["text"]
+            except (ValueError, KeyError, TypeError):
+                raise DataError(f"{path.name}, line {i + 1}: not a JSON object with a `text` field.") from None
+            yield str(record.get("id", f"line {i + 1}")), str(record.get("domain", "") or ""), str(text)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        if "text" not in table.column_names:
+            raise DataError(f"{path.name} has no `text` column (columns: {', '.join(table.column_names)}).")
+        domains = table.column("domain").to_pylist() if "domain" in table.column_names else [""] * len(table)
+        for i, (text, domain) in enumerate(zip(table.column("text").to_pylist(), domains)):
+            if text:
+                yield f"row {i}", str(domain or ""), str(text)
+    else:
+        raise InputError(f"{path.name}: corpus files are .txt, .jsonl or .parquet.")
+
+
+def _hub_documents(dataset: str, split: str = "train") -> Iterator[tuple[str, str, str]]:
+    try:
+        import datasets
+    except ImportError:
+        raise InputError("Reading a Hugging Face dataset needs the `datasets` package (pip install datasets) and "
+                         "the Hub; or export it to a .jsonl/.parquet file and pass that.") from None
+    try:
+        rows = datasets.load_dataset(dataset, split=split, streaming=True)
+    except Exception as err:  # noqa: BLE001 - the Hub's errors are many; say which dataset and why
+        raise DataError(f"Could not open the Hub dataset {dataset!r} ({type(err).__name__}): check the id and that "
+                        "the Hub is reachable.") from None
+    for i, row in enumerate(rows):
+        text = row.get("text")
+        if text:
+            yield str(row.get("id", f"row {i}")), str(row.get("domain", row.get("label", "")) or ""), str(text)
+
+
+def documents(source: str, data_root: Path | None = None) -> Iterator[tuple[str, str, str]]:
+    """(source document id, domain, text) for `nltk:<name>`, `hf:<dataset id>` or a file path."""
+    if source.startswith("nltk:"):
+        name = source.split(":", 1)[1]
+        if name not in NLTK_SOURCES:
+            raise InputError(f"Unknown NLTK corpus {name!r}: choose one of {', '.join(NLTK_SOURCES)}.")
+        return _nltk_documents(name, data_root)
+    if source.startswith("hf:"):
+        return _hub_documents(source.split(":", 1)[1])
+    return _file_documents(Path(source).expanduser())
+
+
+def segments(source: str, data_root: Path | None = None, max_words: int | None = None, every: int = 1
+             ) -> Iterator[Segment]:
+    """The corpus as segments, in source order; `every` keeps every n-th segment (a systematic sample, deterministic
+    so a resumed run sees the same segments); `max_words` stops after about that many words."""
+    if every < 1:
+        raise InputError("--every must be 1 or more.")
+    words = kept = 0
+    index = 0
+    for source_id, domain, text in documents(source, data_root):
+        for segment in _segments(text):
+            if index % every == 0:
+                yield Segment(kept, source_id, domain, segment)
+                kept += 1
+                words += len(segment.split())
+                if max_words is not None and words >= max_words:
+                    return
+            index += 1

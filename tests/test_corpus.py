@@ -1,0 +1,181 @@
+"""Corpus-scale routing: the Parquet rows, resuming after kill -9, the Ray engine against the local one, and the
+statistics recovering a planted routing."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from core.corpus.rows import schema
+from core.corpus.run import CorpusSpec, read_manifest, run_local, shard_files
+from core.corpus.stats import compute
+from core.models.loading import load_model
+from core.tracing.tracer import Tracer
+
+ROOT = Path(__file__).resolve().parent.parent
+RIVER = ["The river bank was steep, and 12 ducks swam in the water.", "Water ran past the bank of the river."]
+MONEY = ["The bank raised its rates by 2 percent.", "Money at the bank earns interest, said Smith."]
+
+
+def _corpus(path: Path, n: int = 24) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            domain, texts = ("river", RIVER) if i % 2 == 0 else ("money", MONEY)
+            f.write(json.dumps({"id": f"d{i}", "domain": domain, "text": texts[(i // 2) % 2]}) + "\n")
+    return path
+
+
+def _rows(out: Path):
+    files = [str(p) for p in shard_files(out)]
+    table = pads.dataset(files, format="parquet").to_table()
+    return table.sort_by([("doc", "ascending"), ("stack", "ascending"), ("layer", "ascending"),
+                          ("position", "ascending")])
+
+
+class PlantedTracer:
+    """A real tiny model's tokenisation and word alignment, with routing planted by token class and domain:
+    punctuation → e3, digits → e5, capitalised → e1, function words → e2, 'bank' → e4, other words → e6 in river
+    texts and e7 in money texts; top-2 (the second expert is the next one), the same expert at every layer."""
+
+    RULES = {"punctuation": 3, "digits": 5, "capitalised": 1, "function": 2, "bank": 4}
+
+    def __init__(self, real: Tracer) -> None:
+        self.real, self.adapter, self.routers, self.loaded = real, real.adapter, real.routers, real.loaded
+
+    def encode_many(self, texts):
+        return self.real.encode_many(texts)
+
+    def expert(self, word: str, text: str) -> int:
+        from core.analysis.compare import STOPWORDS
+
+        w = word.strip(".,!?")
+        if not any(c.isalnum() for c in word):
+            return 3
+        if any(c.isdigit() for c in word):
+            return 5
+        if w.lower() == "bank":
+            return 4
+        if w.lower() in STOPWORDS:
+            return 2
+        if word[:1].isupper():
+            return 1
+        return 6 if "river" in text.lower() or "water" in text.lower() else 7
+
+    def trace(self, texts, stacks=("encoder", "decoder"), **_):
+        traces = self.real.trace(texts, stacks=stacks)
+        for tr in traces:
+            experts = np.array([self.expert(tr.words[w], tr.text) if w >= 0 else 0 for w in tr.token_word])
+            for s in tr.stacks.values():
+                n_layers, n, e = s.token_probs.shape
+                probs = np.full((n_layers, n, e), 0.02, np.float32)
+                probs[:, np.arange(n), experts] = 0.9
+                probs /= probs.sum(-1, keepdims=True)
+                s.token_probs = probs
+                s.top1 = np.broadcast_to(experts, (n_layers, n)).astype(np.int16)
+                s.selected = np.stack([s.top1, (s.top1 + 1) % e], axis=-1).astype(np.int16)
+                s.dropped = np.zeros((n_layers, n), bool)
+        return traces
+
+
+def test_rows_follow_the_documented_schema(tiny_model_dir, tmp_path):
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    spec = CorpusSpec("tiny", "local", "float32", str(_corpus(tmp_path / "c.jsonl", 6)), top_k=1, num_experts=8)
+    run_local(tracer, spec, tmp_path / "out")
+    table = _rows(tmp_path / "out")
+    assert pq.read_schema(next(iter(shard_files(tmp_path / "out")))).names == schema(1).names
+    traced = tracer.trace([json.loads(line)["text"] for line in (tmp_path / "c.jsonl").read_text().splitlines()])
+    expected = sum(len(t.tokens) * sum(len(s.layers) for s in t.stacks.values()) for t in traced)
+    assert table.num_rows == expected  # one row per token × sparse layer of both stacks
+    first = traced[0].stacks["encoder"]
+    rows = table.filter(pads.field("doc") == 0).filter(pads.field("stack") == "encoder").filter(
+        pads.field("layer") == int(first.layers[0])).to_pandas()
+    assert list(rows.token) == traced[0].tokens
+    assert [int(e[0]) for e in rows.experts] == first.top1[0].tolist()
+    np.testing.assert_allclose([float(p[0]) for p in rows.probs], first.token_probs[0].max(-1), atol=1e-3)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in schema(1, full_probs=True).names:  # every column is documented
+        assert f"`{name}`" in readme, name
+
+
+def test_statistics_recover_a_planted_routing(tiny_model_dir, tmp_path):
+    real = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    spec = CorpusSpec("planted", "local", "float32", str(_corpus(tmp_path / "c.jsonl")), top_k=2, num_experts=8)
+    run_local(PlantedTracer(real), spec, tmp_path / "out")
+    stats = compute(tmp_path / "out", 8, "planted")
+    enc = lambda f: f[(f["stack"] == "encoder") & (f.layer == f.layer.min())]  # noqa: E731
+    # vocabulary: 'bank' always goes to expert 4, whatever the context
+    bank = enc(stats.vocabulary)[enc(stats.vocabulary).token.str.strip("▁Ġ").str.lower() == "bank"]
+    assert len(bank) and (bank.top_expert == 4).all() and (bank.top_share == 1.0).all()
+    # token classes: expert 3 takes punctuation and nothing else, expert 5 the numbers
+    classes = enc(stats.classes)
+    assert classes[(classes.expert == 3) & (classes["class"] == "punctuation")].share.iloc[0] == pytest.approx(1.0)
+    assert classes[(classes.expert == 5) & (classes["class"] == "digits")].share.iloc[0] > 0.9
+    # domains: river texts send their content words to e6, money texts to e7
+    dom = enc(stats.domain)
+    river6 = dom[(dom.domain == "river") & (dom.expert == 6)].share.iloc[0]
+    money6 = dom[(dom.domain == "money") & (dom.expert == 6)]
+    assert river6 > 2 * dom.uniform.iloc[0] and (money6.empty or money6.share.iloc[0] < river6 / 4)
+    assert dom[(dom.domain == "money") & (dom.expert == 7)].share.iloc[0] > 0.1
+    # top tokens of expert 4: bank, with its context
+    top4 = enc(stats.top_tokens)[enc(stats.top_tokens).expert == 4]
+    assert top4.token.iloc[0] == "bank" and "[bank" in top4.examples.iloc[0].lower()
+    # co-activation: the planted pairs (e, e+1) and only those
+    co = enc(stats.coactivation)
+    assert set(zip(co.expert_a, co.expert_b)) <= {(e, (e + 1) % 8) if e < 7 else (0, 7) for e in range(8)}
+    # paths: the same expert at every layer -> the next layer is fully predictable
+    assert (stats.paths.consistency == 1.0).all()
+    assert (stats.load.n > 0).all() and stats.meta.tokens.iloc[0] > 100
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_kill_9_then_resume_gives_identical_output(tiny_model_dir, tmp_path):
+    corpus = str(_corpus(tmp_path / "c.jsonl", 40))
+    args = ["corpus", "--model", str(tiny_model_dir), "--input", corpus, "--shard-segments", "4", "--dtype",
+            "float32"]
+    whole = _cli(*args, "--out", str(tmp_path / "whole"))
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()[-800:]
+    proc = _cli(*args, "--out", str(tmp_path / "cut"))
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill as soon as some, not all, shards are recorded
+        spec = read_manifest(tmp_path / "cut")
+        if spec and 1 <= len(spec.done) < 10:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = read_manifest(tmp_path / "cut").done
+    assert 0 < len(done) < 10, "killed after the run had finished: nothing to resume"
+    resumed = _cli(*args, "--out", str(tmp_path / "cut"))
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-800:]
+    assert read_manifest(tmp_path / "cut").done == list(range(10))
+    assert _rows(tmp_path / "cut").equals(_rows(tmp_path / "whole"))
+    again = _cli(*args, "--out", str(tmp_path / "cut"), "--max-tokens", "50")
+    assert again.wait(timeout=120) == 2 and "another corpus run" in again.stderr.read()
+
+
+def test_ray_with_two_actors_gives_the_local_rows(tiny_model_dir, tmp_path):
+    pytest.importorskip("ray", reason="Ray is a dev dependency (requirements-dev.txt); install it to test the engine")
+    corpus = str(_corpus(tmp_path / "c.jsonl", 16))
+    common = ["corpus", "--model", str(tiny_model_dir), "--input", corpus, "--shard-segments", "8", "--dtype",
+              "float32"]
+    local = _cli(*common, "--out", str(tmp_path / "local"))
+    assert local.wait(timeout=300) == 0, local.stderr.read()[-800:]
+    ray = _cli(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--actors", "2")
+    assert ray.wait(timeout=600) == 0, ray.stderr.read()[-1500:]
+    assert list(Path(tmp_path / "ray").glob("part-*/*.parquet"))  # Ray's write_parquet layout
+    a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
+    assert a.num_rows == b.num_rows and a.to_pandas().equals(b.select(a.column_names).cast(a.schema).to_pandas())
