@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -22,8 +23,9 @@ from core.models.loading import load_model
 from core.tracing.tracer import Tracer
 
 ROOT = Path(__file__).resolve().parent.parent
-RIVER = ["The river bank was steep, and 12 ducks swam in the water.", "Water ran past the bank of the river."]
-MONEY = ["The bank raised its rates by 2 percent.", "Money at the bank earns interest, said Smith."]
+# Brown-style spacing: punctuation stands alone, as its own word
+RIVER = ["The river bank was steep , and 12 ducks swam in the water .", "Water ran past the bank of the river ."]
+MONEY = ["The bank raised its rates by 2 percent .", "Money at the bank earns interest , said Smith ."]
 
 
 def _corpus(path: Path, n: int = 24) -> Path:
@@ -34,17 +36,24 @@ def _corpus(path: Path, n: int = 24) -> Path:
     return path
 
 
-def _rows(out: Path):
+def _rows(out: Path) -> pd.DataFrame:
+    """Every row of a run as plain values (dictionaries decoded, lists as tuples), in doc/stack/layer/position order:
+    comparable whatever the engine's file layout and row order."""
     files = [str(p) for p in shard_files(out)]
-    table = pads.dataset(files, format="parquet").to_table()
-    return table.sort_by([("doc", "ascending"), ("stack", "ascending"), ("layer", "ascending"),
-                          ("position", "ascending")])
+    frame = pads.dataset(files, format="parquet").to_table().to_pandas()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(str)
+        elif frame[col].dtype == object and len(frame) and isinstance(frame[col].iloc[0], np.ndarray):
+            frame[col] = frame[col].map(lambda v: tuple(v.tolist()))
+    return frame.sort_values(["doc", "stack", "layer", "position"]).reset_index(drop=True)
 
 
 class PlantedTracer:
     """A real tiny model's tokenisation and word alignment, with routing planted by token class and domain:
     punctuation → e3, digits → e5, capitalised → e1, function words → e2, 'bank' → e4, other words → e6 in river
-    texts and e7 in money texts; top-2 (the second expert is the next one), the same expert at every layer."""
+    texts and e7 in money texts; special tokens → e0; top-2, the second choice always e0 (e1 for e0's tokens), so the
+    planted pairs are (0, e); the same experts at every layer."""
 
     RULES = {"punctuation": 3, "digits": 5, "capitalised": 1, "function": 2, "bank": 4}
 
@@ -81,7 +90,7 @@ class PlantedTracer:
                 probs /= probs.sum(-1, keepdims=True)
                 s.token_probs = probs
                 s.top1 = np.broadcast_to(experts, (n_layers, n)).astype(np.int16)
-                s.selected = np.stack([s.top1, (s.top1 + 1) % e], axis=-1).astype(np.int16)
+                s.selected = np.stack([s.top1, np.where(s.top1 == 0, 1, 0)], axis=-1).astype(np.int16)
                 s.dropped = np.zeros((n_layers, n), bool)
         return traces
 
@@ -94,10 +103,9 @@ def test_rows_follow_the_documented_schema(tiny_model_dir, tmp_path):
     assert pq.read_schema(next(iter(shard_files(tmp_path / "out")))).names == schema(1).names
     traced = tracer.trace([json.loads(line)["text"] for line in (tmp_path / "c.jsonl").read_text().splitlines()])
     expected = sum(len(t.tokens) * sum(len(s.layers) for s in t.stacks.values()) for t in traced)
-    assert table.num_rows == expected  # one row per token × sparse layer of both stacks
+    assert len(table) == expected  # one row per token × sparse layer of both stacks
     first = traced[0].stacks["encoder"]
-    rows = table.filter(pads.field("doc") == 0).filter(pads.field("stack") == "encoder").filter(
-        pads.field("layer") == int(first.layers[0])).to_pandas()
+    rows = table[(table.doc == 0) & (table["stack"] == "encoder") & (table.layer == int(first.layers[0]))]
     assert list(rows.token) == traced[0].tokens
     assert [int(e[0]) for e in rows.experts] == first.top1[0].tolist()
     np.testing.assert_allclose([float(p[0]) for p in rows.probs], first.token_probs[0].max(-1), atol=1e-3)
@@ -113,24 +121,27 @@ def test_statistics_recover_a_planted_routing(tiny_model_dir, tmp_path):
     stats = compute(tmp_path / "out", 8, "planted")
     enc = lambda f: f[(f["stack"] == "encoder") & (f.layer == f.layer.min())]  # noqa: E731
     # vocabulary: 'bank' always goes to expert 4, whatever the context
-    bank = enc(stats.vocabulary)[enc(stats.vocabulary).token.str.strip("▁Ġ").str.lower() == "bank"]
+    first = real.loaded.tokenizer.tokenize(" bank")[0]  # the word's first token (the tiny tokenizer splits it)
+    bank = enc(stats.vocabulary)[enc(stats.vocabulary).token == first]
     assert len(bank) and (bank.top_expert == 4).all() and (bank.top_share == 1.0).all()
     # token classes: expert 3 takes punctuation and nothing else, expert 5 the numbers
     classes = enc(stats.classes)
+    classes = classes[classes.expert != 0]  # e0 is everyone's second choice
     assert classes[(classes.expert == 3) & (classes["class"] == "punctuation")].share.iloc[0] == pytest.approx(1.0)
     assert classes[(classes.expert == 5) & (classes["class"] == "digits")].share.iloc[0] > 0.9
     # domains: river texts send their content words to e6, money texts to e7
     dom = enc(stats.domain)
     river6 = dom[(dom.domain == "river") & (dom.expert == 6)].share.iloc[0]
     money6 = dom[(dom.domain == "money") & (dom.expert == 6)]
-    assert river6 > 2 * dom.uniform.iloc[0] and (money6.empty or money6.share.iloc[0] < river6 / 4)
-    assert dom[(dom.domain == "money") & (dom.expert == 7)].share.iloc[0] > 0.1
+    assert river6 > dom.uniform.iloc[0] and money6.empty  # e6 only ever takes river tokens
+    money7 = dom[(dom.domain == "money") & (dom.expert == 7)].share.iloc[0]
+    assert money7 > 0.1 and dom[(dom.domain == "river") & (dom.expert == 7)].empty
     # top tokens of expert 4: bank, with its context
     top4 = enc(stats.top_tokens)[enc(stats.top_tokens).expert == 4]
-    assert top4.token.iloc[0] == "bank" and "[bank" in top4.examples.iloc[0].lower()
-    # co-activation: the planted pairs (e, e+1) and only those
+    assert first.strip("▁").lower() in set(top4.token) and "[bank]" in " ".join(top4.examples).lower()
+    # co-activation: the planted pairs (0, e) and only those
     co = enc(stats.coactivation)
-    assert set(zip(co.expert_a, co.expert_b)) <= {(e, (e + 1) % 8) if e < 7 else (0, 7) for e in range(8)}
+    assert set(zip(co.expert_a, co.expert_b)) == {(0, e) for e in (1, 2, 3, 4, 5, 6, 7)}
     # paths: the same expert at every layer -> the next layer is fully predictable
     assert (stats.paths.consistency == 1.0).all()
     assert (stats.load.n > 0).all() and stats.meta.tokens.iloc[0] > 100
@@ -162,7 +173,7 @@ def test_kill_9_then_resume_gives_identical_output(tiny_model_dir, tmp_path):
     resumed = _cli(*args, "--out", str(tmp_path / "cut"))
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-800:]
     assert read_manifest(tmp_path / "cut").done == list(range(10))
-    assert _rows(tmp_path / "cut").equals(_rows(tmp_path / "whole"))
+    pd.testing.assert_frame_equal(_rows(tmp_path / "cut"), _rows(tmp_path / "whole"))
     again = _cli(*args, "--out", str(tmp_path / "cut"), "--max-tokens", "50")
     assert again.wait(timeout=120) == 2 and "another corpus run" in again.stderr.read()
 
@@ -177,5 +188,4 @@ def test_ray_with_two_actors_gives_the_local_rows(tiny_model_dir, tmp_path):
     ray = _cli(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--actors", "2")
     assert ray.wait(timeout=600) == 0, ray.stderr.read()[-1500:]
     assert list(Path(tmp_path / "ray").glob("part-*/*.parquet"))  # Ray's write_parquet layout
-    a, b = _rows(tmp_path / "local"), _rows(tmp_path / "ray")
-    assert a.num_rows == b.num_rows and a.to_pandas().equals(b.select(a.column_names).cast(a.schema).to_pandas())
+    pd.testing.assert_frame_equal(_rows(tmp_path / "ray"), _rows(tmp_path / "local"))

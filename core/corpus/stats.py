@@ -87,7 +87,8 @@ def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float 
     if not files:
         raise DataError(f"{run_dir.name}/ holds no routing shards: run `python -m core corpus` into it first.")
     con = _connect(memory_gib)
-    con.execute("CREATE VIEW rows AS SELECT * FROM read_parquet($files)", {"files": files})
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)  # a view cannot take parameters
+    con.execute(f"CREATE VIEW rows AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
     stop = sorted(function_words())
     con.execute(f"""CREATE VIEW tok AS SELECT doc, domain::VARCHAR AS domain, position, token_id, token, word,
         stack::VARCHAR AS stack, layer, experts, entropy,
@@ -102,7 +103,8 @@ def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float 
         FROM rows""")
     e = num_experts
     totals = con.execute("SELECT stack, layer, count(*) AS tokens FROM tok GROUP BY ALL").df()
-    load = con.execute("""SELECT stack, layer, unnest(experts) AS expert, count(*) AS n FROM tok GROUP BY ALL""").df()
+    load = con.execute("""SELECT stack, layer, expert, count(*) AS n FROM
+        (SELECT stack, layer, unnest(experts) AS expert FROM tok) GROUP BY ALL""").df()
     load = load.merge(totals, on=["stack", "layer"])
     k = int(con.execute("SELECT max(k) FROM tok").fetchone()[0])
     load["share"] = load.n / load.tokens
@@ -137,10 +139,10 @@ def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float 
         SELECT stack, layer, token_norm AS token, domain, top1 AS expert, count(*) AS n
         FROM tok JOIN keep USING (stack, layer, token_norm) GROUP BY ALL""").df()
 
-    coactivation = con.execute("""WITH pairs AS (SELECT stack, layer, experts FROM tok WHERE len(experts) > 1),
-        u AS (SELECT stack, layer, a.unnest AS a, b.unnest AS b FROM pairs,
-              unnest(experts) AS a, unnest(experts) AS b WHERE a.unnest < b.unnest)
-        SELECT stack, layer, a AS expert_a, b AS expert_b, count(*) AS n FROM u GROUP BY ALL""").df() if k > 1 else \
+    coactivation = con.execute("""WITH r AS (SELECT stack, layer, experts, row_number() OVER () AS rid FROM tok),
+        x AS (SELECT stack, layer, rid, unnest(experts) AS e FROM r)
+        SELECT a.stack, a.layer, a.e AS expert_a, b.e AS expert_b, count(*) AS n FROM x a JOIN x b
+        ON a.rid = b.rid AND a.e < b.e GROUP BY ALL""").df() if k > 1 else \
         pd.DataFrame(columns=["stack", "layer", "expert_a", "expert_b", "n"])
     if len(coactivation):
         coactivation = coactivation.merge(totals, on=["stack", "layer"])
