@@ -15,6 +15,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:"),
     st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("pages/experts.py", title="Experts", icon=":material/hub:"),
 ]
 # Each page renders the shared sidebar (model picker) itself, through ui.sidebar.sidebar().
 if presenter_active():  # presenter mode: one page, no navigation, no sidebar

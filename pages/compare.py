@@ -170,4 +170,6 @@ if "decoder" in result and not tracer.loaded.adapter.causal:
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack, top_k=tracer.loaded.top_k),
          key=f"cmp-{stack}")
+st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?", icon=":material/hub:",
+             query_params={"token": word.lower()})
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

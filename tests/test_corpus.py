@@ -187,5 +187,37 @@ def test_ray_with_two_actors_gives_the_local_rows(tiny_model_dir, tmp_path):
     assert local.wait(timeout=300) == 0, local.stderr.read()[-800:]
     ray = _cli(*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--actors", "2")
     assert ray.wait(timeout=600) == 0, ray.stderr.read()[-1500:]
-    assert list(Path(tmp_path / "ray").glob("part-*/*.parquet"))  # Ray's write_parquet layout
+    assert [p.name for p in shard_files(tmp_path / "ray")] == [p.name for p in shard_files(tmp_path / "local")]
     pd.testing.assert_frame_equal(_rows(tmp_path / "ray"), _rows(tmp_path / "local"))
+
+
+def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp_cache, monkeypatch):
+    """The Experts page on a small planted result: load and domain heatmaps, one expert's top tokens with their
+    contexts and its token classes, a word's routing across the corpus, co-activation, paths, the summary."""
+    from streamlit.testing.v1 import AppTest
+
+    real = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    run = tmp_cache / "corpus" / "planted"
+    spec = CorpusSpec("planted", "local", "float32", str(_corpus(tmp_path / "c.jsonl")), top_k=2, num_experts=8)
+    run_local(PlantedTracer(real), spec, run)
+    compute(run, 8, "planted").save(run / "stats")
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("pages/experts.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="xp_result").value == str(run / "stats")  # the user's run first
+    at.selectbox(key="xp_expert").set_value(4).run()
+    first = real.loaded.tokenizer.tokenize(" bank")[0].lstrip("▁")
+    top = next(t.value for t in at.table if t.value.index.name == "token")
+    assert first in top.index and "[bank]" in " ".join(top.examples)
+    at.text_input(key="xp_token").set_value(first).run()
+    assert not at.exception
+    said = " ".join(m.value for m in at.markdown)
+    assert "100%" in said and "e4" in said  # the word always goes to expert 4: context plays no part
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    for expect in ("share of the tokens each expert takes", "share of each domain's tokens", "Token classes",
+                   "occurrences, by expert and domain", "Co-activation"):
+        assert any(expect in t for t in titles), expect
+    assert len(at.dataframe) == 1 and at.dataframe[0].value.model.iloc[0] == "planted"

@@ -1,18 +1,23 @@
-"""The Ray Data engine of a corpus run: each shard's segments → `map_batches` over an actor pool (one model per
-actor, `threads` CPU threads each, or one GPU each) → `write_parquet`, on a local Ray or a cluster (`address`).
+"""The Ray Data engine of a corpus run: the pending shards' segments → `map_batches` over an actor pool (one model
+per actor, `threads` CPU threads each, or one GPU each), on a local Ray or a cluster (`address`).
 
-Same shards, same manifest and same rows as the local engine (the tests compare them row for row); only the file
-layout differs: shard k is a folder `part-0000k/` of Ray's Parquet files, renamed into place when complete.
+The driver streams the routed batches and writes each shard when complete, through the same writer and manifest as
+the local engine: the same files, row for row (the tests compare them), and the same resume after a kill. Ray's
+`write_parquet` is not used: it commits a dataset at its end, not shard by shard.
 """
 from __future__ import annotations
 
 import os
-import shutil
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.corpus.run import CorpusSpec, finish, resume_or_start, shards
+import numpy as np
+import pyarrow as pa
+
+from core.corpus.rows import schema
+from core.corpus.run import CorpusSpec, finish, resume_or_start, shards, write_shard
 from core.corpus.sources import Segment
 from core.errors import InputError
 
@@ -53,8 +58,10 @@ class _RouteActor:
 
 def run_ray(model: ModelArgs, spec: CorpusSpec, out: Path, count_tokens: Callable[[list[str]], list[int]],
             actors: int = 2, threads: int = 1, gpus_per_actor: float = 0, address: str | None = None,
-            batch_segments: int = 64, data_root: Path | None = None,
+            batch_segments: int = 32, data_root: Path | None = None,
             progress: Callable[[int], None] | None = None) -> CorpusSpec:
+    """Every pending shard through one Ray Data pipeline (the actors load the model once); the driver streams the
+    routed batches (`iter_batches`) and writes each shard as soon as all its segments are in, then records it."""
     try:
         import ray
     except ImportError:
@@ -62,26 +69,33 @@ def run_ray(model: ModelArgs, spec: CorpusSpec, out: Path, count_tokens: Callabl
     if actors < 1 or threads < 1:
         raise InputError("--actors and --threads must be 1 or more.")
     spec = resume_or_start(out, spec)
+    pending = [(k, batch) for k, batch in shards(spec, count_tokens, data_root) if k not in spec.done]
+    if not pending:
+        return spec
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  **({} if address else {"num_cpus": max(actors * threads, os.cpu_count() or 1)}))
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    for k, batch in shards(spec, count_tokens, data_root):
-        if k in spec.done:
-            continue
-        items = [{"doc": s.doc, "source": s.source, "domain": s.domain, "text": s.text} for s in batch]
-        routed = ray.data.from_items(items).map_batches(
-            _RouteActor, fn_constructor_kwargs={"model": model, "spec": spec, "threads": threads},
-            batch_size=batch_segments, batch_format="pyarrow", concurrency=actors,
-            num_cpus=threads, num_gpus=gpus_per_actor or None)
-        folder = out / f"part-{k:05d}"
-        tmp = out / f".part-{k:05d}.ray"
-        shutil.rmtree(tmp, ignore_errors=True)
-        routed.write_parquet(str(tmp), compression="zstd")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        import pyarrow.dataset as pads
-
-        finish(out, spec, k, pads.dataset(str(folder)).to_table(columns=["doc", "position"]), progress)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    items = [{"doc": s.doc, "source": s.source, "domain": s.domain, "text": s.text} for _, batch in pending
+             for s in batch]
+    routed = ray.data.from_items(items).map_batches(
+        _RouteActor, fn_constructor_kwargs={"model": model, "spec": spec, "threads": threads},
+        batch_size=batch_segments, batch_format="pyarrow", concurrency=actors, num_cpus=threads,
+        num_gpus=gpus_per_actor or None)
+    shard_of = {s.doc: k for k, batch in pending for s in batch}
+    missing = {k: {s.doc for s in batch} for k, batch in pending}
+    parts: dict[int, list[pa.Table]] = defaultdict(list)
+    for rows in routed.iter_batches(batch_format="pyarrow", batch_size=None):
+        docs = rows.column("doc").to_numpy()
+        for k in sorted({shard_of[int(d)] for d in np.unique(docs)}):
+            mine = np.isin(docs, [d for d in np.unique(docs) if shard_of[int(d)] == k])
+            part = rows.filter(pa.array(mine))
+            parts[k].append(part)
+            missing[k] -= set(np.unique(part.column("doc").to_numpy()).tolist())
+            if not missing[k]:  # every segment of shard k is in: the local engine's order, then write and record
+                table = pa.concat_tables(parts.pop(k))
+                order = np.argsort(table.column("doc").to_numpy(), kind="stable")
+                table = table.take(pa.array(order)).cast(schema(spec.top_k, spec.full_probs))
+                write_shard(out, k, table)
+                finish(out, spec, k, table, progress)
     return spec

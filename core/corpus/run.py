@@ -155,4 +155,4 @@ def _counter(tracer: Tracer) -> Callable[[list[str]], list[int]]:
 
 
 def shard_files(out: Path) -> Iterable[Path]:
-    return sorted(out.glob("part-*.parquet")) + sorted(out.glob("part-*/*.parquet"))
+    return sorted(out.glob("part-*.parquet"))

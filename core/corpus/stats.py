@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from core.analysis.compare import STOPWORDS
+from core.corpus.run import shard_files
 from core.errors import DataError
 
 MIN_COUNT = 10  # occurrences a token needs before its vocabulary specialisation is reported
@@ -82,8 +83,8 @@ def _connect(memory_gib: float = 1.0):
 
 
 def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float = 1.0) -> ExpertStats:
-    """All statistics over the shards under `run_dir` (local or Ray layout)."""
-    files = sorted({str(p) for p in run_dir.glob("part-*.parquet")} | {str(p) for p in run_dir.glob("part-*/*.parquet")})
+    """All statistics over the shards of the corpus run in `run_dir`."""
+    files = [str(p) for p in shard_files(run_dir)]
     if not files:
         raise DataError(f"{run_dir.name}/ holds no routing shards: run `python -m core corpus` into it first.")
     con = _connect(memory_gib)
@@ -233,3 +234,28 @@ def _kwic(con, top: pd.DataFrame, per_token: int = 2) -> list[str]:
             continue
         out.append(" | ".join(contexts.get((row.stack, row.layer, d, p), "") for d, p in zip(part.doc, part.position)))
     return out
+
+
+def summary(stats: ExpertStats) -> pd.DataFrame:
+    """One row per stack: the headline of each statistic, for setting two results side by side."""
+    rows = []
+    meta = stats.meta.iloc[0]
+    for stack, ent in stats.entropy.groupby("stack"):
+        vocab = stats.vocabulary[stats.vocabulary["stack"] == stack]
+        paths = stats.paths[stats.paths["stack"] == stack]
+        classes = stats.classes[(stats.classes["stack"] == stack) & (stats.classes["class"] != "special")]
+        top_lift = classes.sort_values("lift", ascending=False).head(1)
+        rows.append({
+            "model": meta.model, "experts": int(meta.experts), "top_k": int(meta.top_k), "stack": stack,
+            "tokens": int(meta.tokens), "layers": len(ent),
+            "router entropy (bits)": float(ent.mean_token_entropy_bits.mean()),
+            "load entropy / max": float((ent.load_entropy_bits / ent.max_bits).mean()),
+            "vocabulary specialisation": float(np.average(vocab.top_share, weights=vocab.occurrences))
+            if len(vocab) else np.nan,
+            "tokens with n ≥ 10": len(vocab),
+            "path consistency": float(np.average(paths.consistency, weights=paths.n)) if len(paths) else np.nan,
+            "most specialised class": (f"{top_lift['class'].iloc[0]} → e{int(top_lift.expert.iloc[0])} (block "
+                                       f"{int(top_lift.layer.iloc[0])}, lift {top_lift.lift.iloc[0]:.1f})")
+            if len(top_lift) else "",
+        })
+    return pd.DataFrame(rows)

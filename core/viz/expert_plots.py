@@ -1,0 +1,83 @@
+"""Figures of the Experts page: what each expert receives over a corpus (frames from core.corpus.stats)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.viz.plots import PROB_SCALE, _style, expert_colors
+
+
+def _lift_heatmap(z: np.ndarray, x: list[str], y: list[str], text: np.ndarray, title: str, y_title: str,
+                  height: int) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=PROB_SCALE, zmin=0, text=text, texttemplate="%{text}",
+                               colorbar=dict(title="× uniform"),
+                               hovertemplate="%{y} · %{x}: %{text} (%{z:.2f}× uniform)<extra></extra>"))
+    fig.update_xaxes(title="expert")
+    fig.update_yaxes(title=y_title, autorange="reversed")
+    return _style(fig, title, height=height)
+
+
+def load_heatmap(load: pd.DataFrame, stack: str, experts: int) -> go.Figure:
+    """Sparse layer × expert: the share of tokens each expert takes, coloured by its ratio to the uniform k/E."""
+    part = load[load["stack"] == stack]
+    grid = part.pivot_table(index="layer", columns="expert", values="share", fill_value=0.0).reindex(
+        columns=range(experts), fill_value=0.0)
+    uniform = float(part.uniform.iloc[0]) if len(part) else 1.0
+    return _lift_heatmap(grid.to_numpy() / uniform, [f"e{e}" for e in grid.columns],
+                         [f"block {b}" for b in grid.index], np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()),
+                         f"{stack}: share of the tokens each expert takes (uniform {uniform:.0%})", "sparse layer",
+                         120 + 48 * len(grid))
+
+
+def domain_heatmap(domain: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:
+    part = domain[(domain["stack"] == stack) & (domain.layer == layer)]
+    grid = part.pivot_table(index="domain", columns="expert", values="share", fill_value=0.0).reindex(
+        columns=range(experts), fill_value=0.0)
+    uniform = float(part.uniform.iloc[0]) if len(part) else 1.0
+    return _lift_heatmap(grid.to_numpy() / uniform, [f"e{e}" for e in grid.columns], list(grid.index),
+                         np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()),
+                         f"{stack} block {layer}: share of each domain's tokens per expert", "domain",
+                         140 + 30 * len(grid))
+
+
+def class_profile(classes: pd.DataFrame, stack: str, layer: int, expert: int) -> go.Figure:
+    part = classes[(classes["stack"] == stack) & (classes.layer == layer) & (classes.expert == expert)]
+    part = part.sort_values("class")
+    err = [part.ci_high - part.share, part.share - part.ci_low]
+    fig = go.Figure()
+    fig.add_bar(x=part["class"], y=part.share, name=f"e{expert}", marker_color=expert_colors(max(expert + 1, 1))[-1],
+                error_y=dict(type="data", array=err[0], arrayminus=err[1]),
+                customdata=np.stack([part.n, part.expert_tokens], -1),
+                hovertemplate="%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>")
+    fig.add_bar(x=part["class"], y=part.corpus_share, name="whole corpus", marker_color="#999999")
+    fig.update_yaxes(title="share of the expert's tokens", tickformat=".0%")
+    fig.update_layout(barmode="group")
+    return _style(fig, f"Token classes: expert e{expert} against the corpus ({stack} block {layer})", height=340)
+
+
+def token_routing(routes: pd.DataFrame, token: str, stack: str, layer: int, experts: int) -> go.Figure:
+    """Where every occurrence of `token` went at one layer, stacked by domain."""
+    part = routes[(routes["stack"] == stack) & (routes.layer == layer) & (routes.token == token)]
+    fig = go.Figure()
+    for domain, rows in part.groupby("domain"):
+        counts = rows.groupby("expert").n.sum().reindex(range(experts), fill_value=0)
+        fig.add_bar(x=[f"e{e}" for e in counts.index], y=counts.to_numpy(), name=str(domain) or "(none)",
+                    hovertemplate=f"{domain}: " + "%{x} %{y} times<extra></extra>")
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="occurrences")
+    total = int(part.n.sum())
+    return _style(fig, f"“{token}” at {stack} block {layer}: {total:,} occurrences, by expert and domain", height=360)
+
+
+def coactivation_matrix(co: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:
+    part = co[(co["stack"] == stack) & (co.layer == layer)]
+    m = np.zeros((experts, experts))
+    for a, b, s in zip(part.expert_a, part.expert_b, part.share):
+        m[a, b] = m[b, a] = s
+    chance = float(part.independent.iloc[0]) if len(part) else 0.0
+    fig = go.Figure(go.Heatmap(z=m, x=[f"e{e}" for e in range(experts)], y=[f"e{e}" for e in range(experts)],
+                               colorscale=PROB_SCALE, colorbar=dict(title="share"),
+                               hovertemplate="%{y} & %{x}: %{z:.2%} of tokens<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"Co-activation at {stack} block {layer} (chance for a pair: {chance:.2%})", height=520)

@@ -1,0 +1,103 @@
+"""Experts: what does each expert take over a whole corpus, and does a word always go to the same one?"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.corpus.results import label, stats_folders
+from core.corpus.stats import ExpertStats, summary
+from core.errors import RoutingLensError
+from core.viz import expert_plots as xp
+from ui.errors import show_error
+from ui.figures import plot, table_downloads
+
+st.title("Experts: what each expert takes over a corpus")
+st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
+           "(`python -m core experts`): expert load, domain and vocabulary specialisation, token classes, examples "
+           "in context. Definitions: README, *Corpus-scale routing*.")
+
+
+@st.cache_data(show_spinner="Reading the statistics…", max_entries=8)
+def _stats(folder: str, stamp: float) -> ExpertStats:
+    return ExpertStats.load_from(Path(folder))
+
+
+folders = stats_folders()
+if not folders:
+    st.info("No corpus statistics yet: run `python -m core corpus --model demo-switch-8 --input nltk:brown --out "
+            "cache/corpus/brown` and then `python -m core experts cache/corpus/brown`.")
+    st.stop()
+choice = st.selectbox("Corpus result", [str(f) for f in folders], key="xp_result",
+                      format_func=lambda f: label(Path(f)))
+try:
+    stats = _stats(choice, Path(choice).stat().st_mtime)
+except RoutingLensError as err:
+    show_error(err)
+    st.stop()
+meta = stats.meta.iloc[0]
+experts, top_k = int(meta.experts), int(meta.top_k)
+st.caption(f"{meta.model}: {int(meta.tokens):,} tokens, {int(meta.rows):,} token-layer rows, {int(meta.domains)} "
+           f"domains; {experts} experts, top-{top_k}.")
+
+stacks = list(dict.fromkeys(stats.load["stack"]))
+stack = st.radio("Stack", stacks, horizontal=True, key="xp_stack") if len(stacks) > 1 else stacks[0]
+layers = sorted(int(b) for b in stats.load[stats.load["stack"] == stack].layer.unique())
+plot(xp.load_heatmap(stats.load, stack, experts), key="xp-load")
+layer = st.select_slider("Sparse layer (block)", layers, key="xp_layer")
+if stats.domain.domain.nunique() > 1:
+    plot(xp.domain_heatmap(stats.domain, stack, layer, experts), key="xp-domain")
+
+st.subheader("One expert")
+expert = st.selectbox("Expert", range(experts), format_func=lambda e: f"e{e}", key="xp_expert")
+top = stats.top_tokens[(stats.top_tokens["stack"] == stack) & (stats.top_tokens.layer == layer)
+                       & (stats.top_tokens.expert == expert)]
+if len(top):
+    shown = top.assign(**{"share of the expert": top.share_of_expert.map("{:.1%}".format),
+                          "of the token's uses": top.share_of_token.map("{:.0%}".format)})
+    st.table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]].set_index("token"))
+    st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
+               "the share of all the token's occurrences that came here.")
+plot(xp.class_profile(stats.classes, stack, layer, expert), key="xp-classes")
+
+st.subheader("One word across the corpus")
+word = st.text_input("Token or word", st.query_params.get("token", "bank")[:40], key="xp_token",
+                     max_chars=40).strip().lower()
+if word:
+    found = stats.token_routes[(stats.token_routes.token == word) & (stats.token_routes["stack"] == stack)]
+    if found.empty:
+        st.info(f"“{word}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
+                "appears under its pieces).")
+    else:
+        plot(xp.token_routing(stats.token_routes, word, stack, layer, experts), key="xp-token")
+        vocab = stats.vocabulary[(stats.vocabulary["stack"] == stack) & (stats.vocabulary.layer == layer)]
+        hit = vocab[vocab.token.str.lower().str.lstrip("▁Ġ ") == word]
+        if len(hit):
+            row = hit.sort_values("occurrences", ascending=False).iloc[0]
+            st.markdown(f"**{row.top_share:.0%}** of its {int(row.occurrences):,} occurrences go to e{int(row.top_expert)} "
+                        f"(95% CI {row.ci_low:.0%}–{row.ci_high:.0%}): the closer to 100%, the less its routing "
+                        "depends on context.")
+
+if top_k > 1 and len(stats.coactivation):
+    st.subheader("Co-activation")
+    plot(xp.coactivation_matrix(stats.coactivation, stack, layer, experts), key="xp-coactivation")
+st.subheader("Expert paths across layers")
+st.caption("Between consecutive sparse layers: the share of tokens whose next expert is the most frequent successor "
+           "of their current one (chance = 1/E).")
+st.table(stats.paths[stats.paths["stack"] == stack][["layer_from", "layer_to", "consistency", "chance", "n"]]
+         .set_index("layer_from"))
+
+st.subheader("Across models")
+own = summary(stats)
+others = [f for f in folders if str(f) != choice]
+if others:
+    second = st.selectbox("Beside another corpus result", [str(f) for f in others], index=None, key="xp_second",
+                          format_func=lambda f: label(Path(f)), placeholder="e.g. a decoder-only model, or E = 16")
+    if second:
+        try:
+            own = pd.concat([own, summary(_stats(second, Path(second).stat().st_mtime))], ignore_index=True)
+        except RoutingLensError as err:
+            show_error(err)
+st.dataframe(own, hide_index=True)
+table_downloads(own, "experts_summary")
