@@ -221,3 +221,28 @@ def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp
                    "occurrences, by expert and domain", "Co-activation"):
         assert any(expect in t for t in titles), expect
     assert len(at.dataframe) == 1 and at.dataframe[0].value.model.iloc[0] == "planted"
+
+
+def test_experts_page_opens_on_the_bundled_brown_statistics(tmp_cache, tiny_model_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.corpus.results import bundled_stats_dir
+    from core.corpus.stats import ExpertStats
+
+    folder = bundled_stats_dir()
+    if not (folder / "meta.parquet").is_file():
+        pytest.fail(f"{folder} is missing: regenerate it (README, *Corpus-scale routing*).")
+    stats = ExpertStats.load_from(folder)
+    assert stats.meta.model.iloc[0] == "demo-switch-8" and stats.meta.tokens.iloc[0] >= 1_000_000
+    assert stats.meta.domains.iloc[0] == 15  # Brown's categories
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("pages/experts.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="xp_result").value == str(folder)  # no run of one's own: the bundled one
+    said = " ".join(m.value for m in at.markdown)
+    assert "occurrences go to e" in said  # 'bank' in Brown, with its share and CI
+    assert len(at.get("plotly_chart")) >= 4
