@@ -102,11 +102,11 @@ def test_trace_in_browser_and_script_probe_does_not_run(server, browser, tmp_pat
 
 
 def test_every_page_renders_and_screenshots(server, browser, tmp_path):
-    """Screenshots of all four pages (copied to $ROUTING_LENS_SCREENSHOTS when set, for the README)."""
+    """Screenshots of all five pages (copied to $ROUTING_LENS_SCREENSHOTS when set, for the README)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     target = os.environ.get("ROUTING_LENS_SCREENSHOTS")
     for path, expect in (("", ".js-plotly-plot"), ("compare", ".js-plotly-plot"), ("benchmarks", "[data-testid=\"stForm\"]"),
-                         ("learn", ".js-plotly-plot")):
+                         ("learn", ".js-plotly-plot"), ("experts", ".js-plotly-plot")):
         page.goto(f"{server}/{path}")
         page.wait_for_selector(expect, timeout=60_000)
         _settle(page)

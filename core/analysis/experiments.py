@@ -122,20 +122,12 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
 
 
 def _read_until(targets: Sequence[Target]) -> int | None:
-    """The character after which none of a text's targets reads (None: the whole text); a causal stack need not be
-    traced past it (`Tracer.trace`'s `until`)."""
-    ends = []
-    for t in targets:
-        if t.word_index is not None:
-            spans = word_spans(t.text)
-            if not 0 <= t.word_index < len(spans):
-                return None  # out of range: trace it all, and let the read say so
-            ends.append(int(spans[t.word_index][1]))
-        elif t.end is None:
-            return None
-        else:
-            ends.append(int(t.end))
-    return max(ends) if ends else None
+    """The character after which none of a text's targets reads (None: the whole text), for `Tracer.trace`'s `until`:
+    a causal stack need not be traced past it. An out-of-range word index reads it all (and the read says so)."""
+    ends = [int(word_spans(t.text)[t.word_index][1]) if t.word_index is not None
+            and 0 <= t.word_index < len(word_spans(t.text)) else (None if t.word_index is not None else t.end)
+            for t in targets]
+    return None if not ends or None in ends else max(ends)
 
 
 def _corr_row(meta: dict, table: str, stack: str, setting: str, dataset: str, x, y) -> dict:
