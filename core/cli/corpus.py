@@ -13,7 +13,7 @@ from core.errors import InputError
 def cmd_corpus(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.corpus.run import CorpusSpec, _counter, run_local
+    from core.corpus.run import CorpusSpec, run_local, token_counter
     from core.tracing.tracer import Tracer
     from core.types import STACKS
 
@@ -39,7 +39,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
         model = ModelArgs(args.model or loaded.entry.name, args.revision, loaded.dtype, args.device,
                           args.experts_kernel)
-        spec = run_ray(model, spec, out, _counter(tracer), actors=args.actors, threads=args.threads,
+        spec = run_ray(model, spec, out, token_counter(tracer), actors=args.actors, threads=args.threads,
                        gpus_per_actor=args.gpus_per_actor, address=args.ray_address, data_root=data_root,
                        progress=bar.update)
     else:

@@ -122,7 +122,7 @@ def run_local(tracer: Tracer, spec: CorpusSpec, out: Path, data_root: Path | Non
               progress: Callable[[int], None] | None = None) -> CorpusSpec:
     """Route every shard not yet done, one process."""
     spec = resume_or_start(out, spec)
-    for k, batch in shards(spec, _counter(tracer), data_root):
+    for k, batch in shards(spec, token_counter(tracer), data_root):
         if k in spec.done:
             continue
         rows = route_shard(tracer, batch, spec)
@@ -150,7 +150,7 @@ def _layers_per_token(rows) -> int:
     return max(1, first.num_rows // max(1, len(set(first.column("position").to_pylist()))))
 
 
-def _counter(tracer: Tracer) -> Callable[[list[str]], list[int]]:
+def token_counter(tracer: Tracer) -> Callable[[list[str]], list[int]]:
     return lambda texts: [len(e.ids) for e in tracer.encode_many(texts)]
 
 
