@@ -1,6 +1,8 @@
 """Compare: does one word route differently in two sentences?"""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from core.analysis.compare import UNRELATED_WORDS, compare_word, context_strip, shared_words, wic_presets
@@ -170,6 +172,7 @@ if "decoder" in result and not tracer.loaded.adapter.causal:
 for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack, top_k=tracer.loaded.top_k),
          key=f"cmp-{stack}")
-st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?", icon=":material/hub:",
-             query_params={"token": word.lower()})
+if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
+    st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?", icon=":material/hub:",
+                 query_params={"token": word.lower()})
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")
