@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.analysis.compare import UNRELATED_WORDS, compare_word, context_strip, shared_words, wic_presets
 from core.analysis.pair_reference import place_pair
@@ -173,6 +174,9 @@ for stack, comp in result.items():
     plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack, top_k=tracer.loaded.top_k),
          key=f"cmp-{stack}")
 if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
-    st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?", icon=":material/hub:",
-                 query_params={"token": word.lower()})
+    try:
+        st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?",
+                     icon=":material/hub:", query_params={"token": word.lower()})
+    except StreamlitAPIException:  # the page run alone (no navigation holds Experts): no link
+        pass
 st.caption("Share this comparison: the page address holds the sentences, the word and the model.")

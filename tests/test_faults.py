@@ -57,8 +57,8 @@ def test_reproduce_on_a_full_disk_is_one_line_and_keeps_the_previous_result(tiny
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     real_save = Results.save
 
-    def save_then_fail(self, folder):
-        real_save(self, folder)  # every CSV written, then the report hits the full disk
+    def save_then_fail(self, folder, *args):
+        real_save(self, folder, *args)  # every CSV written, then the report hits the full disk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Results, "save", save_then_fail)

@@ -96,7 +96,7 @@ def test_packaged_minilm_loads_verified_and_compare_page_defaults_to_it(tmp_cach
     at.switch_page("pages/compare.py")
     at.run()
     assert not at.exception
-    assert at.session_state["model_ctx"] == "moefied-minilm-8"
+    assert at.session_state["model_ctx"] == "demo-switch-8"  # every page opens on a real router now
     at.text_input(key="cmp_s1").set_value("I deposited cash at the bank")
     at.text_input(key="cmp_s2").set_value("We fished from the river bank")
     at.text_input(key="cmp_w").set_value("bank").run()
