@@ -70,7 +70,7 @@ def walkthrough() -> None:
     st.markdown("Tokens queue for their expert in order (transformers: `cumsum` over the one-hot choices, kept while "
                 f"`<= expert_capacity`). {verdict}")
     if not real:
-        st.caption("This model has no capacity at inference: nothing is dropped in it. The queue shows what a "
+        st.caption("This model has no capacity limit at inference: nothing is dropped in it. The queue shows what a "
                    "Switch-style capacity would do.")
     plot(wp.queue_figure(step), key="learn-queue")
     st.subheader("5 · Where the token goes next")
