@@ -89,7 +89,7 @@ def test_reproduce_on_a_one_stack_model(tiny_bert_dir, tmp_path, tmp_cache):
     assert "MoE-fied" in (out / "notes.txt").read_text() and "MoE-fied" in (out / "report.html").read_text()
 
 
-def test_packaged_minilm_loads_verified_and_compare_page_defaults_to_it(tmp_cache, monkeypatch):
+def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, monkeypatch):
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
     at = AppTest.from_file("../app.py", default_timeout=180)
     at.run()
@@ -97,17 +97,23 @@ def test_packaged_minilm_loads_verified_and_compare_page_defaults_to_it(tmp_cach
     at.run()
     assert not at.exception
     assert at.session_state["model_ctx"] == "demo-switch-8"  # every page opens on a real router now
+    at.sidebar.selectbox(key="model_ctx_picker").set_value("moefied-minilm-8").run()  # the MoE-fied one, by choice
+    assert not at.exception and at.session_state["model_ctx"] == "moefied-minilm-8"
     at.text_input(key="cmp_s1").set_value("I deposited cash at the bank")
     at.text_input(key="cmp_s2").set_value("We fished from the river bank")
     at.text_input(key="cmp_w").set_value("bank").run()
     assert not at.exception
     assert [m.label.split()[0] for m in at.metric] == ["encoder"]  # one stack: no decoder panel
-    assert len(at.get("plotly_chart")) == 2  # JSS by layer + the encoder's per-layer distributions
+    # JSS by layer, the pair on its WiC densities (bundled results), the strip of shared words ("the", "bank"), and
+    # the encoder's per-layer distributions
+    assert len(at.get("plotly_chart")) == 4
     assert any("activation mass" in c.value for c in at.caption)
     at.switch_page("pages/learn.py")
     at.run()
     assert not at.exception and any("MoE-fied, not a Switch" in i.value for i in at.info)
-    assert any("hypothetical" in c.value for c in at.caption)
+    # no walkthrough without a router (issue 14): the page says so and keeps MoE-fication in its own section
+    assert any("no router" in i.value for i in at.info) and not at.get("plotly_chart")
+    assert any("Routing without a router" in h.value for h in at.header)
     at.switch_page("pages/trace.py")
     at.run()
     assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo
