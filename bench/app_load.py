@@ -1,178 +1,220 @@
-"""Load test in real browsers: N concurrent sessions against `streamlit run app.py` on loopback.
+"""Serving a class: what one page view costs the server, and how many sessions it holds.
 
-    python -m bench.app_load [--sessions 1 5 10 20] [--rounds 2] [--timeout 120]
+    python -m bench.app_load --cost [--views 3]                 # server CPU per fresh view, every page
+    python -m bench.app_load --sessions 30 100 --within 10 30   # N sessions open distinct Compare links
+    python -m bench.app_load --agree                            # protocol vs browser client at N = 1 and 5
+    python -m bench.app_load --idle 50                          # server memory per idle session
+    python -m bench.app_load --soak 30 [--rate 1]               # minutes at one view per second, all pages
+    python -m bench.app_load --cost --profile DIR               # + a py-spy profile of the server per page
 
-Each session is its own Chromium browser context (Debian's /usr/bin/chromium, driven by playwright). Per round it
-opens the Compare page with its own sentences in the URL, then the Trace page and types its own sentence; the
-latency is the time from navigation (or from pressing Ctrl+Enter) to the rendered plotly figure. Prints p50/p95/max,
-errors, the server's peak RSS and how many model copies the server loaded (the server runs with load_model wrapped
-to count calls). The demo model (bundled) and a fresh cache, so the first session pays for the model load.
+The server is `streamlit run app.py` on loopback with the repository's .streamlit/config.toml (the serving
+configuration), the bundled demo model and a fresh cache; `--server-flag` adds `streamlit run` options (e.g.
+`--server-flag=--server.fileWatcherType=auto` to measure with file watching on). The default client speaks
+Streamlit's websocket protocol (bench/load/protocol.py), so hundreds of sessions run in one asyncio process and
+cost the server's cores nearly nothing; `--client browser` opens each view in a fresh Chromium context instead.
+CPU seconds are the server process's (user + system) from the OS, read after the server has gone quiet; the
+first view (the one model load) is a warm-up and not counted. Sessions and time are bounded (--max-sessions).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-import psutil
+from bench.load.browser import CHROMIUM, browser_views
+from bench.load.protocol import View, open_view
+from bench.load.server import Server
+from bench.load.views import PAGES, query
 
-from core.settings import REPO_ROOT
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-# Runs streamlit in this process with load_model wrapped: every model load appends one line to $LOADS.
-SERVER = """
-import os, sys
-import core.models.loading as m
-real = m.load_model
-def counted(*a, **k):
-    with open(os.environ["ROUTING_LENS_BENCH_LOADS"], "a") as f:
-        f.write(repr(a[:1]) + "\\n")
-    return real(*a, **k)
-m.load_model = counted
-from streamlit.web import cli
-sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
-cli.main()
-"""
+MAX_SESSIONS = 500
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-class Server:
-    def __init__(self, model: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="rl-load-"))
-        self.loads = self.dir / "loads.txt"
-        self.loads.touch()
-        self.port = _free_port()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "ROUTING_LENS_MODEL": model,
-               "ROUTING_LENS_CACHE": str(self.dir / "cache"), "ROUTING_LENS_BENCH_LOADS": str(self.loads)}
-        self.log = open(self.dir / "server.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, "--server.headless", "true", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.peak_rss = 0
-        self._stop = threading.Event()
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit("streamlit did not start: " + (self.dir / "server.log").read_text()[-2000:])
-        threading.Thread(target=self._watch, daemon=True).start()
+def protocol_views(server: Server, specs: list[tuple[str, str, float]], timeout_s: float) -> list[View]:
+    async def one(page: str, q: str, delay: float) -> View:
+        await asyncio.sleep(delay)
+        return await open_view(server.ws_url, page, q, timeout_s)
 
-    def _watch(self) -> None:
-        p = psutil.Process(self.proc.pid)
-        while not self._stop.is_set():
-            try:
-                self.peak_rss = max(self.peak_rss, p.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.1)
+    async def run() -> list[View]:
+        return list(await asyncio.gather(*(one(*s) for s in specs)))
 
-    def model_loads(self) -> int:
-        return len(self.loads.read_text().splitlines())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
+    return asyncio.run(run())
 
 
-async def _settled_figure(page, timeout_ms: float) -> None:
-    await page.wait_for_selector(".js-plotly-plot", timeout=timeout_ms)
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                 timeout=timeout_ms)
+def run_views(server: Server, client: str, specs: list[tuple[str, str, float]], timeout_s: float,
+              figures: dict[str, int]) -> tuple[list[View], float]:
+    """Run the views; returns them and the server CPU seconds they cost (measured until the server is quiet)."""
+    before = server.settle()
+    if client == "browser":
+        views = asyncio.run(browser_views(server.url, [(*s, figures.get(s[0], 0)) for s in specs], timeout_s))
+    else:
+        views = protocol_views(server, specs, timeout_s)
+    return views, server.settle() - before
 
 
-async def session(browser, url: str, i: int, rounds: int, timeout_ms: float, out: list, errors: list) -> None:
-    context = await browser.new_context(viewport={"width": 1300, "height": 900})
-    page = await context.new_page()
-    try:
-        for r in range(rounds):
-            query = urllib.parse.urlencode({"s1": f"Visitor {i} sat on the river bank in round {r} .",
-                                            "s2": f"The bank raised its rates for visitor {i} .", "w": "bank"})
-            t = time.perf_counter()
-            await page.goto(f"{url}/compare?{query}")
-            await _settled_figure(page, timeout_ms)
-            out.append(("compare", time.perf_counter() - t))
-            await page.goto(url)
-            await _settled_figure(page, timeout_ms)
-            box = page.locator("textarea").first
-            await box.fill(f"Student {i} reads sentence {r} about a spring and a match .")
-            t = time.perf_counter()
-            await box.press("Control+Enter")
-            await page.wait_for_timeout(300)
-            await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                         timeout=timeout_ms)
-            await page.wait_for_selector(".js-plotly-plot", timeout=timeout_ms)
-            out.append(("trace", time.perf_counter() - t))
-            if await page.locator('[data-testid="stException"]').count():
-                errors.append(f"session {i}: an exception was rendered")
-    except Exception as err:  # noqa: BLE001 - counted and reported, the other sessions go on
-        errors.append(f"session {i}: {type(err).__name__}: {str(err)[:120]}")
-    finally:
-        await context.close()
+def warm_up(server: Server, timeout_s: float) -> dict[str, int]:
+    """One view of every page (the model load, the bundled results read): not counted. Returns figures per page."""
+    views = protocol_views(server, [(p, query(p, 10_000 + i), 0.0) for i, p in enumerate(PAGES)], timeout_s)
+    for v in views:
+        if not v.ok:
+            raise SystemExit(f"warm-up view of {v.page} failed: {v.error or v.exceptions}")
+    return {v.page: v.figures for v in views}
 
 
-async def run(url: str, n: int, rounds: int, timeout_s: float) -> tuple[list, list, float]:
-    from playwright.async_api import async_playwright
+def cost(server: Server, client: str, views: int, timeout_s: float, figures: dict[str, int],
+         profile: Path | None) -> None:
+    print(f"server CPU per fresh view ({client} client, {views} views each, distinct inputs, one at a time)")
+    print(f"{'page':<11} {'CPU s/view':>22} {'latency s':>10} {'figures':>7} {'errors':>6}")
+    for page in PAGES:
+        spy = None
+        if profile:
+            profile.mkdir(parents=True, exist_ok=True)
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid), "--format", "raw",
+                                    "--output", str(profile / f"{page}.txt"), "--rate", "200", "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # py-spy attaches
+        costs, lat, errors, figs = [], [], 0, 0
+        for i in range(views):
+            (v,), cpu = run_views(server, client, [(page, query(page, i), 0.0)], timeout_s, figures)
+            costs.append(cpu)
+            lat.append(v.latency_s)
+            errors += not v.ok
+            figs = v.figures
+        if spy:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
+        print(f"{page:<11} {' '.join(f'{c:.2f}' for c in costs):>22} {statistics.median(lat):>10.2f} {figs:>7} "
+              f"{errors:>6}", flush=True)
 
-    out: list = []
-    errors: list = []
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        t = time.perf_counter()
-        await asyncio.gather(*(session(browser, url, i, rounds, timeout_s * 1000, out, errors) for i in range(n)))
-        wall = time.perf_counter() - t
-        await browser.close()
-    return out, errors, wall
+
+def load(server: Server, client: str, sessions: list[int], within: list[float], pages: list[str],
+         timeout_s: float, figures: dict[str, int]) -> None:
+    print(f"{client} client; each session opens one page with its own query string ({', '.join(pages)})")
+    print(f"{'sessions':>8} {'within s':>8} {'CPU s/view':>10} {'p50 s':>6} {'p95 s':>6} {'max s':>6} "
+          f"{'errors':>6} {'peak RSS GiB':>12} {'model loads':>11}")
+    offset = 20_000
+    for n, span in zip(sessions, within + [within[-1]] * len(sessions)):
+        specs = [(pages[i % len(pages)], query(pages[i % len(pages)], offset + i), span * i / max(n, 1))
+                 for i in range(n)]
+        offset += n
+        views, cpu = run_views(server, client, specs, timeout_s, figures)
+        lat = [v.latency_s for v in views if v.ok]
+        bad = [v for v in views if not v.ok]
+        print(f"{n:>8} {span:>8.0f} {cpu / n:>10.3f} {pct(lat, 0.5):>6.2f} {pct(lat, 0.95):>6.2f} "
+              f"{max(lat, default=float('nan')):>6.2f} {len(bad):>6} {server.peak_rss / 2**30:>12.2f} "
+              f"{server.model_loads():>11}", flush=True)
+        for v in bad[:5]:
+            print(f"  error on {v.page}: {v.error or v.exceptions}")
+
+
+def agree(server: Server, timeout_s: float, figures: dict[str, int]) -> None:
+    """The two clients on the same views (distinct Compare links): p50 latency and CPU per view at N = 1 and 5."""
+    print("protocol vs browser client, distinct Compare links opened at once")
+    print(f"{'sessions':>8} {'client':>9} {'p50 s':>6} {'max s':>6} {'CPU s/view':>10} {'errors':>6}")
+    offset = 40_000
+    for n in (1, 5):
+        for client in ("protocol", "browser"):
+            specs = [("compare", query("compare", offset + i), 0.0) for i in range(n)]
+            offset += n
+            views, cpu = run_views(server, client, specs, timeout_s, figures)
+            lat = [v.latency_s for v in views if v.ok]
+            print(f"{n:>8} {client:>9} {pct(lat, 0.5):>6.2f} {max(lat, default=float('nan')):>6.2f} "
+                  f"{cpu / n:>10.3f} {sum(not v.ok for v in views):>6}", flush=True)
+
+
+def idle(server: Server, n: int, timeout_s: float) -> None:
+    """RSS growth per session that opened Learn and stays connected (its inputs already cached by the warm-up)."""
+    async def run() -> tuple[int, int, list[View]]:
+        hold, ready = asyncio.Event(), asyncio.Queue()
+        await open_view(server.ws_url, "learn", "", timeout_s)
+        before = await asyncio.to_thread(lambda: server.settle() and server.rss())
+        tasks = [asyncio.create_task(open_view(server.ws_url, "learn", "", timeout_s, hold=hold, ready=ready))
+                 for _ in range(n)]
+        deadline = time.perf_counter() + timeout_s
+        while ready.qsize() + sum(t.done() for t in tasks) < n and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)  # until every session has its page (a failed one ends its task)
+        after = await asyncio.to_thread(lambda: server.settle() and server.rss())
+        hold.set()
+        return before, after, list(await asyncio.gather(*tasks))
+
+    before, after, views = asyncio.run(run())
+    print(f"idle sessions: {n} on Learn, RSS {before / 2**20:.0f} → {after / 2**20:.0f} MiB: "
+          f"{(after - before) / n / 2**20:.2f} MiB per idle session; errors {sum(not v.ok for v in views)}")
+
+
+def soak(server: Server, minutes: float, rate: float, timeout_s: float) -> None:
+    """One new session per 1/rate seconds across all pages, distinct inputs; RSS sampled every 10 s."""
+    async def run() -> tuple[list[View], list[tuple[float, int]]]:
+        t0 = time.perf_counter()
+        views: list[asyncio.Task] = []
+        samples: list[tuple[float, int]] = []
+        i = 0
+        while (now := time.perf_counter() - t0) < minutes * 60:
+            if now >= i / rate:
+                page = PAGES[i % len(PAGES)]
+                views.append(asyncio.create_task(open_view(server.ws_url, page, query(page, 60_000 + i), timeout_s)))
+                i += 1
+            if not samples or now - samples[-1][0] >= 10:
+                samples.append((now, server.rss()))
+            await asyncio.sleep(0.05)
+        return list(await asyncio.gather(*views)), samples
+
+    views, samples = asyncio.run(run())
+    warm = [rss for t, rss in samples if t >= 120] or [samples[-1][1]]
+    bad = [v for v in views if not v.ok]
+    lat = [v.latency_s for v in views if v.ok]
+    print(f"soak: {minutes:g} min, {len(views)} views, errors {len(bad)}, p50 {pct(lat, 0.5):.2f} s, "
+          f"p95 {pct(lat, 0.95):.2f} s; RSS after 2-min warm-up {warm[0] / 2**20:.0f} MiB, at end "
+          f"{warm[-1] / 2**20:.0f} MiB ({100 * (warm[-1] / warm[0] - 1):+.1f} %), max {max(warm) / 2**20:.0f} MiB")
+    for v in bad[:5]:
+        print(f"  error on {v.page}: {v.error or v.exceptions}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10, 20])
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=120, help="seconds a session waits for one figure")
+    ap.add_argument("--client", choices=["protocol", "browser"], default="protocol")
+    ap.add_argument("--cost", action="store_true", help="server CPU per fresh view of every page")
+    ap.add_argument("--views", type=int, default=3, help="views per page for --cost")
+    ap.add_argument("--profile", type=Path, help="with --cost: py-spy raw profiles of the server, one per page")
+    ap.add_argument("--sessions", type=int, nargs="*", default=[], help="sessions per load round")
+    ap.add_argument("--within", type=float, nargs="+", default=[10.0], help="seconds over which they arrive")
+    ap.add_argument("--pages", nargs="+", default=["compare"], choices=PAGES)
+    ap.add_argument("--agree", action="store_true", help="protocol vs browser client at N = 1 and 5")
+    ap.add_argument("--idle", type=int, default=0, help="measure RSS per idle session with this many sessions")
+    ap.add_argument("--soak", type=float, default=0, help="minutes of one view per second across all pages")
+    ap.add_argument("--rate", type=float, default=1.0, help="views per second in --soak")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds a view may take")
     ap.add_argument("--model", default="demo-switch-8")
+    ap.add_argument("--server-flag", action="append", default=[], help="extra `streamlit run` option")
     args = ap.parse_args()
-    if not Path(CHROMIUM).exists():
+    if max(args.sessions, default=0) > MAX_SESSIONS or args.idle > MAX_SESSIONS:
+        raise SystemExit(f"at most {MAX_SESSIONS} sessions per round")
+    if (args.client == "browser" or args.agree) and not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")
-    server = Server(args.model)
+    server = Server(args.model, flags=tuple(args.server_flag))
     try:
-        asyncio.run(run(server.url, 1, 1, args.timeout))  # warm-up: the one model load, not in the numbers
-        print(f"model {args.model}, {os.cpu_count()} cores; latency = input to rendered figure")
-        print(f"{'sessions':>8} {'requests':>8} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'errors':>6} "
-              f"{'wall s':>7} {'peak RSS GiB':>12} {'model loads':>11}")
-        for n in args.sessions:
-            out, errors, wall = asyncio.run(run(server.url, n, args.rounds, args.timeout))
-            lat = sorted(t for _, t in out)
-            p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else float("nan")
-            print(f"{n:>8} {len(lat):>8} {statistics.median(lat) if lat else float('nan'):>7.2f} {p95:>7.2f} "
-                  f"{max(lat) if lat else float('nan'):>7.2f} {len(errors):>6} {wall:>7.1f} "
-                  f"{server.peak_rss / 2**30:>12.2f} {server.model_loads():>11}", flush=True)
-            for e in errors[:5]:
-                print(f"  error: {e}")
+        figures = warm_up(server, args.timeout)
+        print(f"model {args.model}, {os.cpu_count()} cores, server flags {args.server_flag or 'none'}")
+        if args.cost:
+            cost(server, args.client, args.views, args.timeout, figures, args.profile)
+        if args.agree:
+            agree(server, args.timeout, figures)
+        if args.sessions:
+            load(server, args.client, args.sessions, args.within, args.pages, args.timeout, figures)
+        if args.idle:
+            idle(server, args.idle, args.timeout)
+        if args.soak:
+            soak(server, args.soak, args.rate, args.timeout)
+        print(f"server peak RSS {server.peak_rss / 2**30:.2f} GiB, model loads {server.model_loads()}")
     finally:
         server.stop()
 

@@ -1,0 +1,19 @@
+"""What each simulated visitor opens: one page with its own query string, as a class would from a deck of links."""
+from __future__ import annotations
+
+import urllib.parse
+
+PAGES = ("compare", "trace", "benchmarks", "learn", "experts")
+WORDS = ("bank", "spring", "match", "bat", "light", "plant")
+
+
+def query(page: str, i: int) -> str:
+    """Session i's address on `page`: distinct sentences for Compare and Trace, so nothing is served from a
+    trace or figure another session already computed (the worst case for the server)."""
+    word = WORDS[i % len(WORDS)]
+    if page == "compare":
+        return urllib.parse.urlencode({"s1": f"Visitor {i} sat by the {word} in the morning .",
+                                       "s2": f"The {word} was new to visitor {i} that day .", "w": word})
+    if page == "trace":
+        return urllib.parse.urlencode({"text": f"Student {i} reads a sentence about the {word} ."})
+    return ""
