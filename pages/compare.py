@@ -15,7 +15,7 @@ from core.viz import plots
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.deployment import NOT_OFFERED, deployment
 from ui.errors import show_error
-from ui.figures import plot
+from ui.figures import figure, plot
 from ui.model_cache import cached_trace, model_kind, try_load
 from ui.pair_reference import model_reference
 from ui.precision import precision_notice
@@ -142,12 +142,15 @@ for col, (stack, comp) in zip(cols, result.items()):
     col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
                help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
 values = {s: c.mean_jss for s, c in result.items()}
-reference = model_reference(tracer.loaded.name)
+# everything this pair's figures are drawn from: built once per process, whoever opens the same link
+pair = (tracer.loaded.name, str(tracer.loaded.dtype), s1, s2, tuple(spans[0]), tuple(spans[1]), decoder_read)
+reference, densities, source = model_reference(tracer.loaded.name)
 placements = place_pair(reference, values) if len(reference) else []
 for placement in placements:
     st.markdown(f"**Is that a lot?** {placement.sentence()}")
 if placements:
-    plot(plots.pair_on_reference(reference, values, tracer.loaded.name), key="cmp-reference")
+    plot(figure(("pair_on_reference", pair, source),
+                lambda: plots.pair_on_reference(densities, values, tracer.loaded.name)), key="cmp-reference")
 else:
     st.caption(f"Run **Benchmarks** for {tracer.loaded.name} to see where this pair sits among its own WiC pairs "
                "(same and different meaning).")
@@ -162,17 +165,18 @@ if second:
 yardsticks = {"the same sentence twice: 1.0": 1.0}
 for stack, value in unrelated_jss(tracer.loaded.name, decoder_read).items():
     yardsticks[f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)}), {value:.3f}"] = value
-plot(plots.jss_by_layer(curves, by_position=second is not None, references=yardsticks), key="cmp-jss")
+plot(figure(("jss_by_layer", pair, second_name if second else None, tuple(yardsticks.items())),
+            lambda: plots.jss_by_layer(curves, by_position=second is not None, references=yardsticks)), key="cmp-jss")
 strip = context_strip(t1, t2)
 if strip.word.nunique() > 1:
     st.caption("Context effect on every word both sentences share: the lower the bar, the more the context changed "
                "how the word was routed.")
-    plot(plots.context_strip_figure(strip), key="cmp-strip")
+    plot(figure(("context_strip", pair), lambda: plots.context_strip_figure(strip)), key="cmp-strip")
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[decoder_read] + ".")
 for stack, comp in result.items():
-    plot(plots.compare_distributions(comp.p1, comp.p2, comp.layers, stack, top_k=tracer.loaded.top_k),
-         key=f"cmp-{stack}")
+    plot(figure(("compare_distributions", pair, stack), lambda c=comp, s=stack: plots.compare_distributions(
+        c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")
 if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
     try:
         st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?",

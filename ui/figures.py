@@ -2,13 +2,34 @@
 (SVG/PDF drawn server-side by kaleido, only when clicked); tables as CSV and LaTeX."""
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Hashable
+
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.viz.export import MIME, VECTOR_FORMATS, browser, figure_bytes, table_latex
 
 NO_BROWSER = ("SVG/PDF export needs Chromium or Chrome on the server (plotly's kaleido draws the figure in it); "
               "none was found. The HTML download and the modebar's PNG work.")
+
+
+FIGURE_CACHE_ENTRIES = 2048  # finished figures held per process (each a few kB to a few hundred kB)
+builds: Counter[str] = Counter()  # figures built per kind in this process: what a cache hit saves, read by tests
+
+
+@st.cache_resource(show_spinner=False, max_entries=FIGURE_CACHE_ENTRIES)
+def _built(what: tuple[Hashable, ...], _build: Callable[[], go.Figure]) -> go.Figure:
+    builds[str(what[0])] += 1
+    return _build()
+
+
+def figure(what: tuple[Hashable, ...], build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure for `what` (its kind first, then everything it is drawn from: model, precision, inputs, options),
+    built once per process and shared by every session and rerun. Figures are never changed after they are built
+    (st.plotly_chart copies them to JSON), so one object serves everyone."""
+    return _built(what, build)
 
 
 def plot(fig, key: str) -> None:

@@ -1,4 +1,4 @@
-"""Compare's yardstick: the newest saved Benchmarks result of the model on screen, read once per result."""
+"""Compare's yardstick: the newest saved Benchmarks result of the model on screen, read once per process."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,26 +6,30 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis.pair_reference import wic_reference
+from core.analysis.pair_reference import reference_densities, wic_reference
 from core.analysis.reproduce import saved_results
 from core.analysis.results import result_model_names
 
+EMPTY = pd.DataFrame(columns=["stack", "label", "jss"])
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _reference(folder: str, stamp: float, model: str) -> pd.DataFrame:
-    """The model's WiC pairs in one saved result (empty when the result holds other models): models.csv first, so a
-    result of other models never has its wic_pairs.csv read; cached per (folder, mtime, model), so a rerun reads
-    nothing."""
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _reference(folder: str, stamp: float, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The model's WiC pairs in one saved result and their densities (empty when the result holds other models):
+    models.csv first, so a result of other models never has its wic_pairs read; held once per process per (folder,
+    mtime, model) and shared read-only by every session, so a view reads and estimates nothing."""
     if model not in result_model_names(Path(folder)):
-        return pd.DataFrame(columns=["stack", "label", "jss"])
-    return wic_reference(Path(folder), model)
+        return EMPTY, reference_densities(EMPTY)
+    reference = wic_reference(Path(folder), model)
+    return reference, reference_densities(reference)
 
 
-def model_reference(model: str) -> pd.DataFrame:
-    """The model's WiC pairs (stack, label, jss) in its newest saved result, bundled ones included (empty: none)."""
+def model_reference(model: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The model's WiC pairs (stack, label, jss) in its newest saved result, bundled ones included, their densities
+    (both empty: none) and which result they came from (folder and time: part of a figure's cache key)."""
     for folder in saved_results():
-        reference = _reference(str(folder), folder.stat().st_mtime, model)
+        stamp = folder.stat().st_mtime
+        reference, densities = _reference(str(folder), stamp, model)
         if len(reference):
-            return reference
-    return pd.DataFrame(columns=["stack", "label", "jss"])
-
+            return reference, densities, f"{folder.name}@{stamp}"
+    return EMPTY, reference_densities(EMPTY), ""

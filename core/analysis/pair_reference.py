@@ -38,7 +38,31 @@ def wic_reference(folder: Path, model: str) -> pd.DataFrame:
     except (OSError, ValueError, ArrowException):
         return pd.DataFrame(columns=["stack", "label", "jss"])
     pairs = pairs[pairs.model.astype(str) == model]
-    return pair_means(pairs)[["stack", "label", "jss"]] if len(pairs) else pd.DataFrame(columns=["stack", "label", "jss"])
+    if not len(pairs):
+        return pd.DataFrame(columns=["stack", "label", "jss"])
+    means = pair_means(pairs)
+    # plain numpy columns: Arrow-backed ones are iterated element by element in Python by pandas' comparisons
+    return pd.DataFrame({"stack": means["stack"].astype(str).to_numpy(dtype=object),
+                         "label": means["label"].astype(str).to_numpy(dtype=object),
+                         "jss": means["jss"].to_numpy(dtype=float)})
+
+
+def reference_densities(reference: pd.DataFrame, points: int = 200) -> pd.DataFrame:
+    """Kernel densities (scipy's gaussian_kde, Scott's bandwidth) of the reference JSS per stack and label, on one
+    grid per stack spanning its pairs ± 0.01: columns stack, label, x, density, n. Computed once per model, so a
+    Compare view only adds its pair's line."""
+    from scipy.stats import gaussian_kde
+
+    rows = []
+    for stack, ref in reference.groupby("stack", sort=False):
+        jss = ref["jss"].to_numpy(dtype=float)
+        grid = np.linspace(float(jss.min()) - 0.01, min(1.0, float(jss.max()) + 0.01), points)
+        for label in ("T", "F"):
+            x = jss[(ref["label"] == label).to_numpy()]
+            if len(x) > 1 and np.ptp(x) > 0:
+                rows.append(pd.DataFrame({"stack": stack, "label": label, "x": grid, "density": gaussian_kde(x)(grid),
+                                          "n": len(x)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["stack", "label", "x", "density", "n"])
 
 
 def place_pair(reference: pd.DataFrame, stack_jss: dict[str, float]) -> list[PairPlacement]:

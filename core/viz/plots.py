@@ -36,6 +36,17 @@ def _style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
     return fig
 
 
+def _hlines(fig: go.Figure, lines: dict[str, float], line: dict) -> None:
+    """Horizontal lines across the plot, each labelled at its bottom left: plain layout shapes and annotations,
+    set in one layout update (plotly's add_hline costs ~10 ms a line in axis bookkeeping)."""
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *(dict(type="line", xref="x domain", yref="y", x0=0, x1=1, y0=y, y1=y, line=line)
+                                      for y in lines.values())],
+        annotations=[*fig.layout.annotations, *(dict(xref="x domain", yref="y", x=0, y=y, text=text, showarrow=False,
+                                                     xanchor="left", yanchor="top", font=dict(size=12))
+                                                for text, y in lines.items() if text)])
+
+
 def _labels(trace, level: str) -> list[str]:
     items = trace.tokens if level == "token" else trace.words
     return [f"{i}:{t}" for i, t in enumerate(items)]  # unique labels, so repeated words keep their own row
@@ -154,9 +165,7 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
     (so models with different block numbers share one axis), with the block in the hover. `references`: dashed
     horizontal yardsticks (label → JSS), e.g. the same sentence twice (1.0) and two unrelated words."""
     fig = go.Figure()
-    for label, value in (references or {}).items():
-        fig.add_hline(y=value, line_dash="dot", line_color="#777777", annotation_text=label,
-                      annotation_position="bottom left", annotation_font_size=12)
+    _hlines(fig, references or {}, dict(dash="dot", color="#777777"))
     extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
     for i, (stack, (layers, values)) in enumerate(curves.items()):
         x = list(range(1, len(layers) + 1)) if by_position else [f"block {b}" for b in layers]
@@ -186,27 +195,32 @@ def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
     return _style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
 
 
-def pair_on_reference(reference: pd.DataFrame, values: dict[str, float], model: str) -> go.Figure:
-    """The pair's JSS (vertical line) on the model's own WiC densities, same-meaning vs different-meaning pairs, one
-    panel per stack (reference columns stack, label T/F, jss)."""
+def pair_on_reference(densities: pd.DataFrame, values: dict[str, float], model: str) -> go.Figure:
+    """The pair's JSS (vertical line) on the model's own WiC densities (`reference_densities`: stack, label, x,
+    density, n), same-meaning vs different-meaning pairs, one panel per stack; each x axis spans the densities and
+    the pair."""
     from plotly.subplots import make_subplots
-    from scipy.stats import gaussian_kde
 
-    stacks = [s for s in values if s in set(reference["stack"])]
+    stacks = [s for s in values if s in set(densities["stack"])]
     fig = make_subplots(rows=1, cols=max(1, len(stacks)), subplot_titles=stacks, shared_yaxes=True)
+    shapes, notes, axes = [], list(fig.layout.annotations), {}
     for i, stack in enumerate(stacks, start=1):
-        ref = reference[reference["stack"] == stack]
-        lo = min(float(ref.jss.min()), values[stack]) - 0.01
-        grid = np.linspace(lo, min(1.0, max(float(ref.jss.max()), values[stack]) + 0.01), 200)
+        ref = densities[densities["stack"] == stack]
         for label, name, color in (("T", "same meaning", "#0072B2"), ("F", "different meaning", "#E69F00")):
-            x = ref.jss[ref.label == label].to_numpy(dtype=float)
-            if len(x) > 1 and np.ptp(x) > 0:
-                fig.add_scatter(x=grid, y=gaussian_kde(x)(grid), name=f"{name} (n = {len(x):,})", mode="lines",
-                                line=dict(color=color), showlegend=i == 1, row=1, col=i)
-        fig.add_vline(x=values[stack], line_color="#D55E00", line_width=3, row=1, col=i,
-                      annotation_text=f"this pair {values[stack]:.3f}", annotation_font_size=12)
-    fig.update_xaxes(title_text="JSS (mean over layers)")
-    fig.update_yaxes(title_text="density", col=1)
+            curve = ref[ref["label"] == label]
+            if len(curve):
+                fig.add_scatter(x=curve["x"].to_numpy(), y=curve["density"].to_numpy(), mode="lines",
+                                name=f"{name} (n = {int(curve['n'].iloc[0]):,})", line=dict(color=color),
+                                showlegend=i == 1, row=1, col=i)
+        x, suffix = values[stack], "" if i == 1 else str(i)
+        shapes.append(dict(type="line", xref=f"x{suffix}", yref=f"y{suffix} domain", x0=x, x1=x, y0=0, y1=1,
+                           line=dict(color="#D55E00", width=3)))
+        notes.append(dict(xref=f"x{suffix}", yref=f"y{suffix} domain", x=x, y=1, text=f"this pair {x:.3f}",
+                          showarrow=False, xanchor="left", yanchor="top", font=dict(size=12)))
+        axes[f"xaxis{suffix}"] = dict(range=[min(float(ref["x"].min()), x - 0.01), max(float(ref["x"].max()),
+                                                                                       min(1.0, x + 0.01))],
+                                      title=dict(text="JSS (mean over layers)"))
+    fig.update_layout(shapes=shapes, annotations=notes, yaxis=dict(title=dict(text="density")), **axes)
     return _style(fig, f"Where this pair sits among {model}'s WiC pairs", height=340)
 
 
@@ -235,7 +249,7 @@ def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") 
         g = g.sort_values("layer_pos")
         fig.add_scatter(x=g.layer_pos + 1, y=g.d, mode="lines+markers", name=stack, line=dict(color=STACK_COLORS.get(stack)),
                         customdata=g.layer, hovertemplate="sparse layer %{x} (block %{customdata})<br>d = %{y:.3f}<extra></extra>")
-    fig.add_hline(y=0, line=dict(color="#999999", width=1))
+    _hlines(fig, {"": 0.0}, dict(color="#999999", width=1))
     fig.update_xaxes(title="sparse layer", dtick=1)
     fig.update_yaxes(title="Cohen's d (T − F)")
     return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + tag, height=380)
@@ -281,7 +295,7 @@ def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
         fig.add_bar(x=metrics, y=[row[m] for m in metrics], name=f"{row['model']} · {row['stack']}{arch}",
                     marker_color=colors[i % len(colors)],
                     hovertemplate=f"{row['model']} · {row['stack']}" + "<br>%{x}: %{y:.3f}<extra></extra>")
-    fig.add_hline(y=0, line=dict(color="#999999", width=1))
+    _hlines(fig, {"": 0.0}, dict(color="#999999", width=1))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="Spearman ρ  /  Cohen's d")
     return _style(fig, "Across models and families: the same metrics side by side", height=440)
