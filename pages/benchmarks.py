@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.analysis.reproduce import reproduce, results_dir, saved_results
-from core.analysis.results import Results, result_label
+from core.analysis.results import Results
 from core.errors import RoutingLensError
 from core.models.registry import list_models
 from core.types import DECODER_READS
@@ -32,8 +32,9 @@ from core.viz.report import (
 from ui.decoder_read import LABELS
 from ui.deployment import deployment
 from ui.errors import show_error
-from ui.figures import plot, table_downloads
+from ui.figures import figure, plot, table_downloads
 from ui.model_cache import get_tracer, try_load
+from ui.results_cache import label, load_results, stamp
 from ui.run_queue import run_queue
 from ui.sidebar import sidebar
 
@@ -107,7 +108,7 @@ if "bench_result" not in st.session_state and saved:
     st.session_state["bench_result"] = str(saved[0])
 if saved:
     st.selectbox("Show results", [str(p) for p in saved], key="bench_result",
-                 format_func=lambda p: result_label(Path(p)))
+                 format_func=label)
 if "bench_result" not in st.session_state:
     st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
     st.stop()
@@ -116,7 +117,7 @@ def _first_readable(chosen: Path) -> tuple[Path, Results] | None:
     """The chosen result, else the newest readable one; corrupt or partial folders are named and skipped."""
     for candidate in [chosen] + [p for p in saved if p != chosen]:
         try:
-            return candidate, Results.load(candidate)
+            return candidate, load_results(candidate)
         except RoutingLensError:
             st.warning(f"Skipped the saved result {candidate.name}: it is incomplete or corrupt.")
     return None
@@ -173,17 +174,21 @@ if len(res.models) > 1:
     st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and MoE-fied "
                "models on the same metrics; context gain = SCWS ρ with context − without.")
     st.dataframe(comparison, hide_index=True, width="stretch")
-    plot(plots.comparison_figure(comparison), key="families")
+    plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(comparison)),
+         key="families")
 scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
 scope = st.selectbox("Figures for", scopes, key="bench_scope",
                      help="Models of different families are pooled separately (their layers differ in meaning).")
 tag = figure_tag(res, scope)
-plot(plots.kde_figure(res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag), key="fig1")
-plot(plots.cohens_d_figure(res.cohens_d, scope, tag), key="fig2")
+result_id = (str(folder), stamp(folder), scope)  # a saved result's figures: built once per process
+plot(figure(("kde", *result_id), lambda: plots.kde_figure(
+    res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag)), key="fig1")
+plot(figure(("cohens_d", *result_id), lambda: plots.cohens_d_figure(res.cohens_d, scope, tag)), key="fig2")
 if res.polysemy.empty:
     st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
 for stack in polysemy_stacks(res, scope):
-    plot(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope), key=f"fig3-{stack}")
+    plot(figure(("polysemy", *result_id, stack), lambda s=stack: plots.polysemy_figure(
+        res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
 
 if len(res.expert_trend):
     st.subheader("Trend over expert counts")
