@@ -11,7 +11,7 @@ from core.corpus.stats import ExpertStats, summary
 from core.errors import RoutingLensError
 from core.viz import expert_plots as xp
 from ui.errors import show_error
-from ui.figures import plot, table_downloads
+from ui.figures import figure, plot, table_downloads
 
 st.title("Experts: what each expert takes over a corpus")
 st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
@@ -19,9 +19,15 @@ st.caption("Every token of a corpus routed through every sparse layer (`python -
            "in context. Definitions: README, *Corpus-scale routing*.")
 
 
-@st.cache_data(show_spinner="Reading the statistics…", max_entries=8)
+@st.cache_resource(show_spinner="Reading the statistics…", max_entries=8)
 def _stats(folder: str, stamp: float) -> ExpertStats:
+    """Read once per process and shared read-only by every session."""
     return ExpertStats.load_from(Path(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _label(folder: str, stamp: float) -> str:
+    return label(Path(folder))
 
 
 folders = stats_folders()
@@ -30,9 +36,10 @@ if not folders:
             "cache/corpus/brown` and then `python -m core experts cache/corpus/brown`.")
     st.stop()
 choice = st.selectbox("Corpus result", [str(f) for f in folders], key="xp_result",
-                      format_func=lambda f: label(Path(f)))
+                      format_func=lambda f: _label(f, Path(f).stat().st_mtime))
 try:
-    stats = _stats(choice, Path(choice).stat().st_mtime)
+    source = (choice, Path(choice).stat().st_mtime)  # the statistics' figures: built once per process
+    stats = _stats(*source)
 except RoutingLensError as err:
     show_error(err)
     st.stop()
@@ -44,10 +51,11 @@ st.caption(f"{meta.model}: {int(meta.tokens):,} tokens, {int(meta.rows):,} token
 stacks = list(dict.fromkeys(stats.load["stack"]))
 stack = st.radio("Stack", stacks, horizontal=True, key="xp_stack") if len(stacks) > 1 else stacks[0]
 layers = sorted(int(b) for b in stats.load[stats.load["stack"] == stack].layer.unique())
-plot(xp.load_heatmap(stats.load, stack, experts), key="xp-load")
+plot(figure(("xp_load", source, stack), lambda: xp.load_heatmap(stats.load, stack, experts)), key="xp-load")
 layer = st.select_slider("Sparse layer (block)", layers, key="xp_layer")
 if stats.domain.domain.nunique() > 1:
-    plot(xp.domain_heatmap(stats.domain, stack, layer, experts), key="xp-domain")
+    plot(figure(("xp_domain", source, stack, layer), lambda: xp.domain_heatmap(stats.domain, stack, layer, experts)),
+         key="xp-domain")
 
 st.subheader("One expert")
 expert = st.selectbox("Expert", range(experts), format_func=lambda e: f"e{e}", key="xp_expert")
@@ -59,7 +67,8 @@ if len(top):
     st.table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]].set_index("token"))
     st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
                "the share of all the token's occurrences that came here.")
-plot(xp.class_profile(stats.classes, stack, layer, expert), key="xp-classes")
+plot(figure(("xp_classes", source, stack, layer, expert),
+            lambda: xp.class_profile(stats.classes, stack, layer, expert)), key="xp-classes")
 
 st.subheader("One word across the corpus")
 word = st.text_input("Token or word", st.query_params.get("token", "bank")[:40], key="xp_token",
@@ -70,7 +79,8 @@ if word:
         st.info(f"“{word}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
                 "appears under its pieces).")
     else:
-        plot(xp.token_routing(stats.token_routes, word, stack, layer, experts), key="xp-token")
+        plot(figure(("xp_token", source, word, stack, layer),
+                    lambda: xp.token_routing(stats.token_routes, word, stack, layer, experts)), key="xp-token")
         vocab = stats.vocabulary[(stats.vocabulary["stack"] == stack) & (stats.vocabulary.layer == layer)]
         hit = vocab[vocab.token.str.lower().str.lstrip("▁Ġ ") == word]
         if len(hit):
@@ -81,7 +91,8 @@ if word:
 
 if top_k > 1 and len(stats.coactivation):
     st.subheader("Co-activation")
-    plot(xp.coactivation_matrix(stats.coactivation, stack, layer, experts), key="xp-coactivation")
+    plot(figure(("xp_coactivation", source, stack, layer),
+                lambda: xp.coactivation_matrix(stats.coactivation, stack, layer, experts)), key="xp-coactivation")
 st.subheader("Expert paths across layers")
 st.caption("Between consecutive sparse layers: the share of tokens whose next expert is the most frequent successor "
            "of their current one (chance = 1/E).")
@@ -93,7 +104,7 @@ own = summary(stats)
 others = [f for f in folders if str(f) != choice]
 if others:
     second = st.selectbox("Beside another corpus result", [str(f) for f in others], index=None, key="xp_second",
-                          format_func=lambda f: label(Path(f)), placeholder="e.g. a decoder-only model, or E = 16")
+                          format_func=lambda f: _label(f, Path(f).stat().st_mtime), placeholder="e.g. a decoder-only model, or E = 16")
     if second:
         try:
             own = pd.concat([own, summary(_stats(second, Path(second).stat().st_mtime))], ignore_index=True)

@@ -10,7 +10,7 @@ from core.settings import LEARN_SENTENCE_MAX_CHARS
 from core.viz import plots
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
-from ui.figures import plot
+from ui.figures import figure, plot
 from ui.model_cache import cached_trace, model_kind
 from ui.sidebar import sidebar
 
@@ -49,21 +49,22 @@ def walkthrough() -> None:
     position = st.selectbox("Token to follow", range(n_tokens), index=first_drop, key="learn_token",
                             format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""))
     step = router_step(trace, stack, li, position, capacity)
+    walk = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stack, li, position, capacity)  # figures' key
 
     st.subheader("1 · Logits")
     st.caption("The router is one linear layer: it gives the token one score per expert. (Shown up to a constant: "
                "softmax ignores a shift.)")
-    plot(wp.logits_figure(step), key="learn-logits")
+    plot(figure(("learn_logits", walk), lambda: wp.logits_figure(step)), key="learn-logits")
     st.subheader("2 · Softmax")
     st.caption("Softmax exponentiates the scores and divides by their sum: the router probabilities, which Routing "
                "Lens records for every token and layer.")
-    plot(wp.softmax_figure(step), key="learn-softmax")
+    plot(figure(("learn_softmax", walk), lambda: wp.softmax_figure(step)), key="learn-softmax")
     st.subheader("3 · Choice")
     k = tracer.loaded.top_k
     st.caption("A Switch model sends the token to the one expert with the largest probability (top-1)." if k == 1 else
                f"This model sends the token to its top-{k} experts and mixes their outputs by the renormalised "
                "probabilities; the capacity queue below is Switch's rule, shown for the top-1 expert.")
-    plot(wp.choice_figure(step), key="learn-choice")
+    plot(figure(("learn_choice", walk), lambda: wp.choice_figure(step)), key="learn-choice")
     st.subheader("4 · The expert's capacity queue")
     verdict = (f"“{step.token}” is number {int(step.queue.position.tolist().index(position)) + 1} to choose "
                f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
@@ -72,9 +73,9 @@ def walkthrough() -> None:
     if not real:
         st.caption("This model has no capacity limit at inference: nothing is dropped in it. The queue shows what a "
                    "Switch-style capacity would do.")
-    plot(wp.queue_figure(step), key="learn-queue")
+    plot(figure(("learn_queue", walk), lambda: wp.queue_figure(step)), key="learn-queue")
     st.subheader("5 · Where the token goes next")
-    plot(wp.residual_figure(step), key="learn-residual")
+    plot(figure(("learn_residual", walk), lambda: wp.residual_figure(step)), key="learn-residual")
     st.caption(f"{int(dropped.sum())} of {n_tokens} tokens are dropped at this layer with capacity {capacity}. "
                "A dropped token's router probabilities are still valid: the analyses read them all the same.")
 
@@ -83,7 +84,7 @@ def walkthrough() -> None:
     st.caption("Training adds an auxiliary loss, E · Σᵢ fᵢ·Pᵢ (fᵢ: share of tokens whose top-1 is expert i; Pᵢ: its "
                "mean probability), smallest when tokens spread evenly so no expert idles or overflows.")
     st.metric("Auxiliary loss for this sentence and layer", f"{balance.aux_loss:.3f}")
-    plot(wp.load_figure(balance, layer), key="learn-load")
+    plot(figure(("learn_load", walk), lambda: wp.load_figure(balance, layer)), key="learn-load")
 
     st.subheader("Try it: what JSS measures")
     share = st.slider("Mix: how much of distribution B is a copy of A", 0.0, 1.0, 0.5, key="learn_mix")

@@ -15,6 +15,7 @@ from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
 from ui.presenter import CSS, TITLES, CompareLink, deck, leave, projector
+from ui.results_cache import load_results
 from ui.sidebar import allowed_default
 
 st.markdown(CSS, unsafe_allow_html=True)  # static CSS only: hides the sidebar, enlarges type
@@ -41,17 +42,10 @@ if nav[3].button("Exit", shortcut="Esc", key="present_exit"):
 st.query_params["step"] = str(index + 1)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _result(folder: str, stamp: float) -> Results:
-    from pathlib import Path
-
-    return Results.load(Path(folder))
-
-
 def result() -> Results | None:
     for folder in saved_results():
         try:
-            return _result(str(folder), folder.stat().st_mtime)
+            return load_results(folder)
         except RoutingLensError:
             continue
     st.info("No results to show: run **Benchmarks** once (the bundled results are missing).")

@@ -7,14 +7,20 @@ from core.settings import MAX_TOKENS, SENTENCE_PREVIEW_CHARS, TRACE_MAX_SENTENCE
 from core.viz import plots
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
-from ui.figures import plot
+from ui.figures import figure, plot
 from ui.model_cache import cached_trace
 from ui.sidebar import sidebar
 
 st.title("Trace: which expert does each token go to?")
 tracer = sidebar()
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
-text = st.text_area("One sentence per line", value=EXAMPLE, height=110, max_chars=TRACE_TEXT_MAX_CHARS, key="trace_text")
+# address state, like Compare's: ?text=… opens the page on that text, capped like typed text
+st.session_state.setdefault("trace_text", st.query_params.get("text", EXAMPLE)[:TRACE_TEXT_MAX_CHARS])
+text = st.text_area("One sentence per line", height=110, max_chars=TRACE_TEXT_MAX_CHARS, key="trace_text")
+if text != EXAMPLE:
+    st.query_params["text"] = text
+elif "text" in st.query_params:
+    del st.query_params["text"]
 c1, c2, c3 = st.columns([2, 2, 3])
 adapter = tracer.loaded.adapter if tracer else None
 two_stacks = adapter is None or len(adapter.stacks) > 1
@@ -55,15 +61,19 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         st.warning(f"This input has {trace.n_input_tokens} tokens; only the first {len(trace.tokens)} were traced.")
     st.download_button("Download probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv", mime="text/csv",
                        key=f"csv-{n}", on_click="ignore")
+    what = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stacks, decoder_read)  # the figures' key
     for stack in trace.stacks:
         st.markdown(f"**{stack}**")
-        plot(plots.top1_grid(trace, stack, level, tag), key=f"grid-{n}-{stack}")
-        plot(plots.layer_stats(trace, stack, tag), key=f"stats-{n}-{stack}")
+        plot(figure(("top1_grid", what, stack, level), lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag)),
+             key=f"grid-{n}-{stack}")
+        plot(figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag)),
+             key=f"stats-{n}-{stack}")
         with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0):
             cols = st.columns(3)
             for li in range(len(trace.stacks[stack].layers)):
                 with cols[li % 3]:
-                    st.plotly_chart(plots.routing_heatmap(trace, stack, li, level, tag), width="stretch",
-                                    key=f"heat-{n}-{stack}-{li}")
+                    heat = figure(("routing_heatmap", what, stack, li, level),
+                                  lambda s=stack, i=li, t=trace: plots.routing_heatmap(t, s, i, level, tag))
+                    st.plotly_chart(heat, width="stretch", key=f"heat-{n}-{stack}-{li}")
 if len(sentences) > TRACE_MAX_SENTENCES:
     st.warning(f"Showing the first {TRACE_MAX_SENTENCES} of {len(sentences)} sentences.")
