@@ -81,7 +81,7 @@ def test_trace_page_survives_hostile_input(app_env, text):
 
 
 def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     _no_exception(at)
     s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
     at.text_input(key="cmp_s1").set_value(s1)
@@ -120,7 +120,7 @@ def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
     ("", "bank", "bank", "info"),
 ])
 def test_compare_page_odd_input(app_env, s1, s2, word, expect):
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value(s1)
     at.text_input(key="cmp_s2").set_value(s2)
     at.text_input(key="cmp_w").set_value(word).run()
@@ -136,7 +136,7 @@ def test_compare_page_odd_input(app_env, s1, s2, word, expect):
 
 
 def test_preset_fills_the_inputs(app_env):
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     box = at.selectbox(key="cmp_preset")
     box.set_value(box.options[1]).run()
     _no_exception(at)
@@ -160,7 +160,7 @@ def test_learn_walks_a_token_to_the_drop_the_library_makes(app_env, tiny_model_d
 
     from core.models.adapters.switch import switch_routers
 
-    at = _app("pages/learn.py")
+    at = _app("app_pages/learn.py")
     _no_exception(at)
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert len(keys) == 7  # logits, softmax, choice, queue, residual path, load balance, JSS
@@ -199,7 +199,7 @@ def test_learn_walks_a_token_to_the_drop_the_library_makes(app_env, tiny_model_d
 
 def test_learn_keeps_the_moefied_model_apart(app_env, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", "moefied-minilm-8")
-    at = _app("pages/learn.py")
+    at = _app("app_pages/learn.py")
     _no_exception(at)
     assert not at.get("plotly_chart")  # no walkthrough on a model without a router
     assert any("no router" in i.value for i in at.info)
@@ -211,7 +211,7 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     reproduce([tracer], results_dir(["tiny"], 20), limit=20)
-    at = _app("pages/benchmarks.py")
+    at = _app("app_pages/benchmarks.py")
     _no_exception(at)
     assert len(at.dataframe) == 3  # models, table 1, table 2
     assert _charts(at) >= 2  # Fig. 1 and Fig. 2 (Fig. 3 needs more rows than 20, and says so)
@@ -230,7 +230,7 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
 
 
 def test_benchmarks_page_runs_and_shows_the_sensitivity_table(app_env, tmp_cache):
-    at = _app("pages/benchmarks.py")
+    at = _app("app_pages/benchmarks.py")
     at.number_input(key="bench_limit").set_value(20)
     at.checkbox(key="bench_sensitivity").check()
     at.button[0].click().run()
@@ -296,7 +296,7 @@ def test_benchmarks_page_labels_results_from_models_csv_alone(app_env, tmp_cache
     os.utime(older, (past, past))
     newer = results_dir(["newer"], 12)
     reproduce([tracer], newer, limit=12)
-    at = _app("pages/benchmarks.py")
+    at = _app("app_pages/benchmarks.py")
     _no_exception(at)
     box = at.selectbox(key="bench_result")
     assert box.value == str(newer)
@@ -328,7 +328,7 @@ def test_decoder_reading_control_on_trace_and_compare(app_env, tiny_model_dir):
     _no_exception(at)
     assert any("where it is predicted" in c.value for c in at.caption)
     assert _charts(at) == 16
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     _no_exception(at)
     input_jss = [m.value for m in at.metric]
     at.radio(key="cmp_decoder_read").set_value("label").run()
@@ -344,7 +344,7 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
 
     monkeypatch.setenv("ROUTING_LENS_DTYPE", "bfloat16")
     s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value(s1)
     at.text_input(key="cmp_s2").set_value(s2)
     at.text_input(key="cmp_w").set_value("bank").run()
@@ -367,7 +367,7 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
         assert "checked against float32" in captions and "rounding" not in warnings
 
     monkeypatch.setenv("ROUTING_LENS_DTYPE", "float32")
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     _no_exception(at)
     assert any("Computed in float32" in c.value for c in at.caption)
 
@@ -376,12 +376,12 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
     from core.analysis.pair_reference import place_pair, wic_reference
     from core.analysis.reproduce import reproduce, results_dir
 
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     assert any("Run **Benchmarks**" in c.value for c in at.caption)  # no saved result yet: says how to get one
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     folder = results_dir(["tiny"], 30)
     reproduce([tracer], folder, limit=30)
-    at = _app("pages/compare.py")
+    at = _app("app_pages/compare.py")
     _no_exception(at)
     shown = {m.label.split()[0]: float(m.value) for m in at.metric}
     expected = place_pair(wic_reference(folder, tracer.loaded.name), shown)
@@ -395,7 +395,7 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
     marks = sorted(s["x0"] for s in reference["layout"]["shapes"])
     assert marks == pytest.approx(sorted(p.jss for p in expected), abs=6e-4)  # expected: from the shown metrics
     # the saved run is listed by the model folder's name, never its server path
-    assert str(tiny_model_dir) not in " ".join(_app("pages/benchmarks.py").selectbox(key="bench_result").options)
+    assert str(tiny_model_dir) not in " ".join(_app("app_pages/benchmarks.py").selectbox(key="bench_result").options)
 
 
 def test_presenter_mode_hides_the_sidebar_and_advances(app_env, tmp_cache, tiny_model_dir):

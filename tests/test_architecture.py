@@ -52,13 +52,13 @@ def test_no_import_cycle_and_no_streamlit_below_core():
 
 def test_no_family_switch_outside_the_adapters():
     pattern = re.compile(r'family (==|!=) "|architecture (==|!=) "')
-    hits = [f"{p.relative_to(ROOT)}:{i}" for folder in ("core", "ui", "pages") for p in (ROOT / folder).rglob("*.py")
+    hits = [f"{p.relative_to(ROOT)}:{i}" for folder in ("core", "ui", "app_pages") for p in (ROOT / folder).rglob("*.py")
             if "adapters" not in p.parts
             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not hits, hits
 
 
-@pytest.mark.parametrize("folder", ["core", "ui", "pages"])
+@pytest.mark.parametrize("folder", ["core", "ui", "app_pages"])
 def test_modules_stay_readable(folder):
     long = {str(p.relative_to(ROOT)): n for p in (ROOT / folder).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
@@ -66,7 +66,7 @@ def test_modules_stay_readable(folder):
 
 
 def test_product_text_never_points_outside_the_repository():
-    texts = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "pages").rglob("*.py"),
+    texts = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "app_pages").rglob("*.py"),
              *(ROOT / "core").rglob("*.py"), *(ROOT / "ui").rglob("*.py")]
     hits = [str(p.relative_to(ROOT)) for p in texts if re.search(r"DESIGN(\.md| §)|\.\./shared/DESIGN", p.read_text())]
     assert not hits, hits

@@ -64,7 +64,7 @@ def test_benchmarks_opens_on_the_bundled_figures_with_no_run(tmp_cache, tiny_mod
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
     at = AppTest.from_file("../app.py", default_timeout=180)
     at.run()
-    at.switch_page("pages/benchmarks.py")
+    at.switch_page("app_pages/benchmarks.py")
     at.run()
     assert not at.exception
     assert at.selectbox(key="bench_result").value == str(FOLDER)  # nothing run yet: the bundled result

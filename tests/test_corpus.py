@@ -201,7 +201,7 @@ def _experts_page(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()
-    at.switch_page("pages/experts.py")
+    at.switch_page("app_pages/experts.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

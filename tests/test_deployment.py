@@ -18,7 +18,7 @@ PROBES = ["/etc", "../../root", "/root/.ssh", "models/../../etc", "C:\\Windows",
 
 
 def _compare(query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file("../pages/compare.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file("../app_pages/compare.py", default_timeout=TIMEOUT)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -94,7 +94,7 @@ def test_locked_benchmarks_caps_runs_and_offers_the_allowlist_only(served, monke
     monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/benchmarks.py")
+    at.switch_page("app_pages/benchmarks.py")
     at.run()
     assert not at.exception
     models = at.multiselect(key="bench_models")

@@ -219,13 +219,13 @@ def _app(model: str, page: str) -> AppTest:
 
 def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cache, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
-    at = _app(str(mixtral_dir), "pages/trace.py")
+    at = _app(str(mixtral_dir), "app_pages/trace.py")
     # 2 sentences x 1 stack x (top-1 grid + load/entropy + 3 per-layer heatmaps)
     assert len(at.get("plotly_chart")) == 10
     assert any("one stack (decoder)" in c.value and "left" in c.value for c in at.caption)
     assert any("top-2 experts" in c.value for c in at.caption)
 
-    at = _app(str(mixtral_dir), "pages/compare.py")
+    at = _app(str(mixtral_dir), "app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value("I sat on the river bank")
     at.text_input(key="cmp_s2").set_value("The bank raised its rates")
     at.text_input(key="cmp_w").set_value("bank").run()
@@ -244,7 +244,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert any("could not be loaded" in w.value for w in at.warning)
     assert any("not in the local Hugging Face cache" in e.value for e in at.sidebar.error)
 
-    at = _app(str(mixtral_dir), "pages/learn.py")
+    at = _app(str(mixtral_dir), "app_pages/learn.py")
     assert any("no capacity limit at inference" in c.value for c in at.caption)
     assert any("decoder-only" in i.value and "top-2 of 8" in i.value for i in at.info)
 
@@ -252,7 +252,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
 
     tracers = [Tracer(load_model(str(d), dtype="float32")) for d in (tiny_model_dir, mixtral_dir)]
     reproduce(tracers, results_dir(["both"], 20), limit=20)
-    at = _app(str(mixtral_dir), "pages/benchmarks.py")
+    at = _app(str(mixtral_dir), "app_pages/benchmarks.py")
     shown = at.dataframe[1].value  # Table 1
     assert sorted(shown["stack"]) == ["decoder"] * 4 + ["encoder"] * 2  # Switch: both stacks; Mixtral: its one
     assert shown["published ρ"].eq("").all()  # neither is the paper's checkpoint: no value beside either

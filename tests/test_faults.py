@@ -85,7 +85,7 @@ def test_benchmarks_page_names_and_skips_a_corrupt_result(tiny_model_dir, tmp_ca
     os.utime(bad, (time.time() + 10, time.time() + 10))  # the newest, so the page picks it first
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()
-    at.switch_page("pages/benchmarks.py")
+    at.switch_page("app_pages/benchmarks.py")
     at.run()
     assert not at.exception
     assert any(f"Skipped the saved result {bad.name}" in w.value for w in at.warning)

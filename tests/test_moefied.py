@@ -93,7 +93,7 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
     at = AppTest.from_file("../app.py", default_timeout=180)
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     assert not at.exception
     assert at.session_state["model_ctx"] == "demo-switch-8"  # every page opens on a real router now
@@ -108,13 +108,13 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     # the encoder's per-layer distributions
     assert len(at.get("plotly_chart")) == 4
     assert any("activation mass" in c.value for c in at.caption)
-    at.switch_page("pages/learn.py")
+    at.switch_page("app_pages/learn.py")
     at.run()
     assert not at.exception and any("MoE-fied, not a Switch" in i.value for i in at.info)
     # no walkthrough without a router (issue 14): the page says so and keeps MoE-fication in its own section
     assert any("no router" in i.value for i in at.info) and not at.get("plotly_chart")
     assert any("Routing without a router" in h.value for h in at.header)
-    at.switch_page("pages/trace.py")
+    at.switch_page("app_pages/trace.py")
     at.run()
     assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo
 
@@ -123,7 +123,7 @@ def test_benchmarks_page_runs_a_moefied_model(tiny_bert_dir, tmp_cache, monkeypa
     monkeypatch.setenv("ROUTING_LENS_MODEL", f"moefied:{tiny_bert_dir}@4")
     at = AppTest.from_file("../app.py", default_timeout=300)
     at.run()
-    at.switch_page("pages/benchmarks.py")
+    at.switch_page("app_pages/benchmarks.py")
     at.run()
     at.number_input(key="bench_limit").set_value(25)
     at.button[0].click()  # the form's "Run analyses"

@@ -73,8 +73,12 @@ def projector(fig: go.Figure) -> go.Figure:
 
 
 def active() -> bool:
-    """Whether this session is in presenter mode: opened with ?present=1, or entered from the sidebar (the session
-    flag carries the click into the run that follows; the address then says present=1 too, so it can be shared)."""
+    """Whether this session is in presenter mode: opened with ?present=1 or at /present, or entered from the sidebar
+    (the session flag carries the click into the run that follows; the address then says present=1 too, so it can
+    be shared). /present counts only until the session leaves presenter mode (Exit keeps the path a moment)."""
+    path = urllib.parse.urlsplit(st.context.url or "").path.rstrip("/")
+    if path.endswith("/present") and "presenting" not in st.session_state:
+        st.session_state["presenting"] = True
     if st.session_state.get("presenting"):
         st.query_params["present"] = "1"
     return st.query_params.get("present") == "1"

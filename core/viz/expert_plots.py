@@ -1,6 +1,8 @@
 """Figures of the Experts page: what each expert receives over a corpus (frames from core.corpus.stats)."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -67,7 +69,7 @@ def token_routing(routes: pd.DataFrame, token: str, stack: str, layer: int, expe
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="occurrences")
     total = int(part.n.sum())
-    return _style(fig, f"“{token}” at {stack} block {layer}: {total:,} occurrences, by expert and domain", height=360)
+    return _style(fig, f"“{html.escape(token, quote=False)}” at {stack} block {layer}: {total:,} occurrences, by expert and domain", height=360)
 
 
 def coactivation_matrix(co: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:

@@ -6,6 +6,8 @@ Figures use a transparent background so they read in Streamlit's light and dark 
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -47,9 +49,15 @@ def _hlines(fig: go.Figure, lines: dict[str, float], line: dict) -> None:
                                                 for text, y in lines.items() if text)])
 
 
+def _plain(text: str) -> str:
+    """Text from a visitor as plotly shows it literally: plotly reads tags such as <a href>, <b> and <br> in labels
+    and titles, and decodes &lt; &gt; &amp; back to the characters."""
+    return html.escape(str(text), quote=False)
+
+
 def _labels(trace, level: str) -> list[str]:
     items = trace.tokens if level == "token" else trace.words
-    return [f"{i}:{t}" for i, t in enumerate(items)]  # unique labels, so repeated words keep their own row
+    return [f"{i}:{_plain(t)}" for i, t in enumerate(items)]  # unique labels, so repeated words keep their own row
 
 
 # ---------------- trace page ----------------
@@ -184,7 +192,7 @@ def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
     whose top-1 expert flipped in some layer says so in its label."""
     fig = go.Figure()
     for stack, part in strip.groupby("stack", sort=False):
-        labels = [f"{w} ⇄{f}" if f else w for w, f in zip(part.word, part.flips)]
+        labels = [f"{_plain(w)} ⇄{f}" if f else _plain(w) for w, f in zip(part.word, part.flips)]
         fig.add_bar(x=labels, y=part.jss, name=stack, marker_color=STACK_COLORS.get(stack),
                     customdata=np.stack([part.flips, part.layers], axis=-1),
                     hovertemplate="%{x}<br>JSS %{y:.3f}<br>top-1 flipped in %{customdata[0]} of %{customdata[1]} "

@@ -12,6 +12,7 @@ from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
 from ui.model_cache import cached_trace, model_kind
+from ui.safe_text import as_text
 from ui.sidebar import sidebar
 
 st.title("Learn: one token through a router")
@@ -66,7 +67,7 @@ def walkthrough() -> None:
                "probabilities; the capacity queue below is Switch's rule, shown for the top-1 expert.")
     plot(figure(("learn_choice", walk), lambda: wp.choice_figure(step)), key="learn-choice")
     st.subheader("4 · The expert's capacity queue")
-    verdict = (f"“{step.token}” is number {int(step.queue.position.tolist().index(position)) + 1} to choose "
+    verdict = (f"“{as_text(step.token)}” is number {int(step.queue.position.tolist().index(position)) + 1} to choose "
                f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
     st.markdown("Tokens queue for their expert in order (transformers: `cumsum` over the one-hot choices, kept while "
                 f"`<= expert_capacity`). {verdict}")

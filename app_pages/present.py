@@ -16,6 +16,7 @@ from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
 from ui.presenter import CSS, TITLES, CompareLink, deck, leave, projector
 from ui.results_cache import load_results
+from ui.safe_text import as_text
 from ui.sidebar import allowed_default
 
 st.markdown(CSS, unsafe_allow_html=True)  # static CSS only: hides the sidebar, enlarges type
@@ -60,7 +61,7 @@ def show_compare(link: CompareLink | None) -> None:
     model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
     spans = [find_word(s, link.word) for s in (link.sentence1, link.sentence2)]
     if not all(spans):
-        st.warning(f"“{link.word}” does not occur in both sentences of this Compare link.")
+        st.warning(f"“{as_text(link.word)}” does not occur in both sentences of this Compare link.")
         return
     try:
         get_tracer(model)
@@ -69,8 +70,9 @@ def show_compare(link: CompareLink | None) -> None:
     except Exception as err:  # noqa: BLE001 - never a traceback on a projector
         show_error(err)
         return
-    st.markdown(f"1. {link.sentence1.replace(link.word, f'**{link.word}**')}\n"
-                f"2. {link.sentence2.replace(link.word, f'**{link.word}**')}")
+    word = as_text(link.word)  # the deck's sentences come from an address: shown as text, the word in bold
+    st.markdown(f"1. {as_text(link.sentence1).replace(word, f'**{word}**')}\n"
+                f"2. {as_text(link.sentence2).replace(word, f'**{word}**')}")
     cols = st.columns(len(result))
     for col, (stack, comp) in zip(cols, result.items()):
         col.metric(f"{stack} JSS · {model}", f"{comp.mean_jss:.3f}")

@@ -12,6 +12,7 @@ from core.errors import RoutingLensError
 from core.viz import expert_plots as xp
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
+from ui.safe_text import as_text
 
 st.title("Experts: what each expert takes over a corpus")
 st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
@@ -76,7 +77,7 @@ word = st.text_input("Token or word", st.query_params.get("token", "bank")[:40],
 if word:
     found = stats.token_routes[(stats.token_routes.token == word) & (stats.token_routes["stack"] == stack)]
     if found.empty:
-        st.info(f"“{word}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
+        st.info(f"“{as_text(word)}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
                 "appears under its pieces).")
     else:
         plot(figure(("xp_token", source, word, stack, layer),

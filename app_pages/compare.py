@@ -19,6 +19,7 @@ from ui.figures import figure, plot
 from ui.model_cache import cached_trace, model_kind, try_load
 from ui.pair_reference import model_reference
 from ui.precision import precision_notice
+from ui.safe_text import as_text
 from ui.sidebar import sidebar
 
 st.title("Compare: one word, two contexts")
@@ -67,7 +68,7 @@ word = st.text_input("Word to compare", key="cmp_w", max_chars=COMPARE_WORD_MAX_
                      help="Leave empty to pick a word that occurs in both sentences.").strip()
 if not word and candidates:
     word = candidates[0]
-    st.caption(f"Auto-detected word: **{word}** (occurs in both sentences).")
+    st.caption(f"Auto-detected word: **{as_text(word)}** (occurs in both sentences).")
 
 st.query_params.update({"s1": s1, "s2": s2, "w": word, "model": tracer.loaded.name if tracer else ""})
 if tracer is None:
@@ -83,12 +84,12 @@ spans = []
 for i, sentence in enumerate((s1, s2), start=1):
     occ = find_word(sentence, word)
     if not occ:
-        st.warning(f"“{word}” does not occur in sentence {i}. Words in both sentences: "
-                   + (", ".join(candidates[:10]) if candidates else "none") + ".")
+        st.warning(f"“{as_text(word)}” does not occur in sentence {i}. Words in both sentences: "
+                   + (as_text(", ".join(candidates[:10])) if candidates else "none") + ".")
         st.stop()
     if len(occ) > 1:
-        pick = st.radio(f"“{word}” occurs {len(occ)} times in sentence {i}: which one?", range(len(occ)),
-                        format_func=lambda k, o=occ, s=sentence: f"#{k + 1}: …{s[max(0, o[k][0] - 20):o[k][1] + 20]}…",
+        pick = st.radio(f"“{as_text(word)}” occurs {len(occ)} times in sentence {i}: which one?", range(len(occ)),
+                        format_func=lambda k, o=occ, s=sentence: f"#{k + 1}: …{as_text(s[max(0, o[k][0] - 20):o[k][1] + 20])}…",
                         horizontal=True, key=f"cmp_occ{i}")
         spans.append(occ[pick])
     else:
@@ -179,7 +180,7 @@ for stack, comp in result.items():
         c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")
 if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
     try:
-        st.page_link("pages/experts.py", label=f"How is “{word}” routed across a whole corpus?",
+        st.page_link("app_pages/experts.py", label=f"How is “{word}” routed across a whole corpus?",
                      icon=":material/hub:", query_params={"token": word.lower()})
     except StreamlitAPIException:  # the page run alone (no navigation holds Experts): no link
         pass
