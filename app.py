@@ -8,7 +8,7 @@ import streamlit as st
 
 from ui.presenter import active as presenter_active
 
-st.set_page_config(page_title="Routing Lens", page_icon=":material/alt_route:", layout="wide")
+st.set_page_config(page_title="Routing Lens", page_icon="🔀", layout="wide")
 
 pages = [
     st.Page("app_pages/trace.py", title="Trace", icon=":material/search:", default=True),
