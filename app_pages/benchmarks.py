@@ -176,19 +176,27 @@ if len(res.models) > 1:
     st.dataframe(comparison, hide_index=True, width="stretch")
     plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(comparison)),
          key="families")
-scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
-scope = st.selectbox("Figures for", scopes, key="bench_scope",
-                     help="Models of different families are pooled separately (their layers differ in meaning).")
-tag = figure_tag(res, scope)
-result_id = (str(folder), stamp(folder), scope)  # a saved result's figures: built once per process
-plot(figure(("kde", *result_id), lambda: plots.kde_figure(
-    res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag)), key="fig1")
-plot(figure(("cohens_d", *result_id), lambda: plots.cohens_d_figure(res.cohens_d, scope, tag)), key="fig2")
-if res.polysemy.empty:
-    st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
-for stack in polysemy_stacks(res, scope):
-    plot(figure(("polysemy", *result_id, stack), lambda s=stack: plots.polysemy_figure(
-        res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
+
+
+@st.fragment
+def figures(res: Results, folder: Path) -> None:
+    """Figures 1–3 for one scope: choosing the scope reruns only this part of the page."""
+    scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
+    scope = st.selectbox("Figures for", scopes, key="bench_scope",
+                         help="Models of different families are pooled separately (their layers differ in meaning).")
+    tag = figure_tag(res, scope)
+    result_id = (str(folder), stamp(folder), scope)  # a saved result's figures: built once per process
+    plot(figure(("kde", *result_id), lambda: plots.kde_figure(
+        res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag)), key="fig1")
+    plot(figure(("cohens_d", *result_id), lambda: plots.cohens_d_figure(res.cohens_d, scope, tag)), key="fig2")
+    if res.polysemy.empty:
+        st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
+    for stack in polysemy_stacks(res, scope):
+        plot(figure(("polysemy", *result_id, stack), lambda s=stack: plots.polysemy_figure(
+            res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
+
+
+figures(res, folder)
 
 if len(res.expert_trend):
     st.subheader("Trend over expert counts")
@@ -214,10 +222,18 @@ elif len(res.claims):
 st.subheader("Downloads")
 st.caption("Every output of this run as CSV (what a spreadsheet opens) or LaTeX (a booktabs tabular for a paper); "
            "each figure above has its own HTML, SVG and PDF buttons.")
-outputs = {n: getattr(res, n) for n in (*Results.FILES, *Results.OPTIONAL_FILES) if len(getattr(res, n).columns)}
-outputs["comparison"] = comparison
-pick = st.selectbox("Output", list(outputs), key="bench_download", index=list(outputs).index("table1"))
-table_downloads(outputs[pick], pick)
-if (folder / "report.html").is_file():
-    st.download_button("report.html (self-contained)", (folder / "report.html").read_bytes(), file_name="report.html",
-                       mime="text/html", key="dl-report", on_click="ignore")
+
+
+@st.fragment
+def downloads(res: Results, folder: Path, comparison) -> None:
+    """Choosing an output reruns only this part; report.html is read when it is downloaded, not on every view."""
+    outputs = {n: getattr(res, n) for n in (*Results.FILES, *Results.OPTIONAL_FILES) if len(getattr(res, n).columns)}
+    outputs["comparison"] = comparison
+    pick = st.selectbox("Output", list(outputs), key="bench_download", index=list(outputs).index("table1"))
+    table_downloads(outputs[pick], pick)
+    if (folder / "report.html").is_file():
+        st.download_button("report.html (self-contained)", lambda: (folder / "report.html").read_bytes(),
+                           file_name="report.html", mime="text/html", key="dl-report", on_click="ignore")
+
+
+downloads(res, folder, comparison)

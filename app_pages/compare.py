@@ -11,7 +11,7 @@ from core.analysis.pair_reference import place_pair
 from core.models.registry import list_models
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 from core.tracing.words import find_word
-from core.viz import plots
+from core.viz import compare_plots
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.deployment import NOT_OFFERED, deployment
 from ui.errors import show_error
@@ -151,7 +151,7 @@ for placement in placements:
     st.markdown(f"**Is that a lot?** {placement.sentence()}")
 if placements:
     plot(figure(("pair_on_reference", pair, source),
-                lambda: plots.pair_on_reference(densities, values, tracer.loaded.name)), key="cmp-reference")
+                lambda: compare_plots.pair_on_reference(densities, values, tracer.loaded.name)), key="cmp-reference")
 else:
     st.caption(f"Run **Benchmarks** for {tracer.loaded.name} to see where this pair sits among its own WiC pairs "
                "(same and different meaning).")
@@ -167,16 +167,16 @@ yardsticks = {"the same sentence twice: 1.0": 1.0}
 for stack, value in unrelated_jss(tracer.loaded.name, decoder_read).items():
     yardsticks[f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)}), {value:.3f}"] = value
 plot(figure(("jss_by_layer", pair, second_name if second else None, tuple(yardsticks.items())),
-            lambda: plots.jss_by_layer(curves, by_position=second is not None, references=yardsticks)), key="cmp-jss")
+            lambda: compare_plots.jss_by_layer(curves, by_position=second is not None, references=yardsticks)), key="cmp-jss")
 strip = context_strip(t1, t2)
 if strip.word.nunique() > 1:
     st.caption("Context effect on every word both sentences share: the lower the bar, the more the context changed "
                "how the word was routed.")
-    plot(figure(("context_strip", pair), lambda: plots.context_strip_figure(strip)), key="cmp-strip")
+    plot(figure(("context_strip", pair), lambda: compare_plots.context_strip_figure(strip)), key="cmp-strip")
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[decoder_read] + ".")
 for stack, comp in result.items():
-    plot(figure(("compare_distributions", pair, stack), lambda c=comp, s=stack: plots.compare_distributions(
+    plot(figure(("compare_distributions", pair, stack), lambda c=comp, s=stack: compare_plots.compare_distributions(
         c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")
 if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
     try:

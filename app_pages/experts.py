@@ -58,38 +58,48 @@ if stats.domain.domain.nunique() > 1:
     plot(figure(("xp_domain", source, stack, layer), lambda: xp.domain_heatmap(stats.domain, stack, layer, experts)),
          key="xp-domain")
 
-st.subheader("One expert")
-expert = st.selectbox("Expert", range(experts), format_func=lambda e: f"e{e}", key="xp_expert")
-top = stats.top_tokens[(stats.top_tokens["stack"] == stack) & (stats.top_tokens.layer == layer)
-                       & (stats.top_tokens.expert == expert)]
-if len(top):
-    shown = top.assign(**{"share of the expert": top.share_of_expert.map("{:.1%}".format),
-                          "of the token's uses": top.share_of_token.map("{:.0%}".format)})
-    st.table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]].set_index("token"))
-    st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
-               "the share of all the token's occurrences that came here.")
-plot(figure(("xp_classes", source, stack, layer, expert),
-            lambda: xp.class_profile(stats.classes, stack, layer, expert)), key="xp-classes")
+@st.fragment
+def one_expert(stats: ExpertStats, source: tuple, stack: str, layer: int, experts: int) -> None:
+    """Choosing the expert reruns only this part of the page."""
+    st.subheader("One expert")
+    expert = st.selectbox("Expert", range(experts), format_func=lambda e: f"e{e}", key="xp_expert")
+    top = stats.top_tokens[(stats.top_tokens["stack"] == stack) & (stats.top_tokens.layer == layer)
+                           & (stats.top_tokens.expert == expert)]
+    if len(top):
+        shown = top.assign(**{"share of the expert": top.share_of_expert.map("{:.1%}".format),
+                              "of the token's uses": top.share_of_token.map("{:.0%}".format)})
+        st.table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]].set_index("token"))
+        st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
+                   "the share of all the token's occurrences that came here.")
+    plot(figure(("xp_classes", source, stack, layer, expert),
+                lambda: xp.class_profile(stats.classes, stack, layer, expert)), key="xp-classes")
 
-st.subheader("One word across the corpus")
-word = st.text_input("Token or word", st.query_params.get("token", "bank")[:40], key="xp_token",
-                     max_chars=40).strip().lower()
-if word:
-    found = stats.token_routes[(stats.token_routes.token == word) & (stats.token_routes["stack"] == stack)]
-    if found.empty:
-        st.info(f"“{as_text(word)}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
-                "appears under its pieces).")
-    else:
-        plot(figure(("xp_token", source, word, stack, layer),
-                    lambda: xp.token_routing(stats.token_routes, word, stack, layer, experts)), key="xp-token")
-        vocab = stats.vocabulary[(stats.vocabulary["stack"] == stack) & (stats.vocabulary.layer == layer)]
-        hit = vocab[vocab.token.str.lower().str.lstrip("▁Ġ ") == word]
-        if len(hit):
-            row = hit.sort_values("occurrences", ascending=False).iloc[0]
-            st.markdown(f"**{row.top_share:.0%}** of its {int(row.occurrences):,} occurrences go to e{int(row.top_expert)} "
-                        f"(95% CI {row.ci_low:.0%}–{row.ci_high:.0%}): the closer to 100%, the less its routing "
-                        "depends on context.")
 
+@st.fragment
+def one_word(stats: ExpertStats, source: tuple, stack: str, layer: int, experts: int) -> None:
+    """Typing a word reruns only this part of the page."""
+    st.subheader("One word across the corpus")
+    word = st.text_input("Token or word", st.query_params.get("token", "bank")[:40], key="xp_token",
+                         max_chars=40).strip().lower()
+    if word:
+        found = stats.token_routes[(stats.token_routes.token == word) & (stats.token_routes["stack"] == stack)]
+        if found.empty:
+            st.info(f"“{as_text(word)}” is not among this corpus's tokens seen at least 3 times (a word the tokenizer splits "
+                    "appears under its pieces).")
+        else:
+            plot(figure(("xp_token", source, word, stack, layer),
+                        lambda: xp.token_routing(stats.token_routes, word, stack, layer, experts)), key="xp-token")
+            vocab = stats.vocabulary[(stats.vocabulary["stack"] == stack) & (stats.vocabulary.layer == layer)]
+            hit = vocab[vocab.token.str.lower().str.lstrip("▁Ġ ") == word]
+            if len(hit):
+                row = hit.sort_values("occurrences", ascending=False).iloc[0]
+                st.markdown(f"**{row.top_share:.0%}** of its {int(row.occurrences):,} occurrences go to e{int(row.top_expert)} "
+                            f"(95% CI {row.ci_low:.0%}–{row.ci_high:.0%}): the closer to 100%, the less its routing "
+                            "depends on context.")
+
+
+one_expert(stats, source, stack, layer, experts)
+one_word(stats, source, stack, layer, experts)
 if top_k > 1 and len(stats.coactivation):
     st.subheader("Co-activation")
     plot(figure(("xp_coactivation", source, stack, layer),

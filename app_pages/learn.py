@@ -7,7 +7,7 @@ import streamlit as st
 from core.analysis.metrics import jss
 from core.analysis.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity
 from core.settings import LEARN_SENTENCE_MAX_CHARS
-from core.viz import plots
+from core.viz import compare_plots
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
@@ -87,14 +87,18 @@ def walkthrough() -> None:
     st.metric("Auxiliary loss for this sentence and layer", f"{balance.aux_loss:.3f}")
     plot(figure(("learn_load", walk), lambda: wp.load_figure(balance, layer)), key="learn-load")
 
+    jss_demo(step.probs, layer, stack)
+
+
+@st.fragment
+def jss_demo(a: np.ndarray, layer: int, stack: str) -> None:
+    """The slider reruns only this part of the page."""
     st.subheader("Try it: what JSS measures")
     share = st.slider("Mix: how much of distribution B is a copy of A", 0.0, 1.0, 0.5, key="learn_mix")
-    a = step.probs
     b = share * a + (1 - share) * np.roll(a, max(len(a) // 2, 1))
     st.metric("JSS(A, B)", f"{float(jss(a, b)):.3f}")
-    st.plotly_chart(plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")),
+    st.plotly_chart(compare_plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")),
                     width="stretch", key="learn-jss")
-
 
 if tracer is not None:
     st.caption(model_kind(tracer.loaded))

@@ -9,7 +9,7 @@ from core.analysis.reproduce import saved_results
 from core.analysis.results import Results
 from core.errors import RoutingLensError
 from core.tracing.words import find_word
-from core.viz import plots
+from core.viz import compare_plots, plots
 from core.viz.report import correlation_table, figure_tag, polysemy_stacks
 from ui.deployment import deployment
 from ui.errors import show_error
@@ -77,7 +77,7 @@ def show_compare(link: CompareLink | None) -> None:
     for col, (stack, comp) in zip(cols, result.items()):
         col.metric(f"{stack} JSS · {model}", f"{comp.mean_jss:.3f}")
     curves = {s: (c.layers, c.jss) for s, c in result.items()}
-    st.plotly_chart(projector(plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0})),
+    st.plotly_chart(projector(compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0})),
                     width="stretch", key="present-compare")
 
 

@@ -158,7 +158,7 @@ def test_precision_check_flags_flips_and_jss_moves():
 
 
 def test_compare_figure_marks_top1_flips_and_scales_to_the_data():
-    from core.viz.plots import compare_distributions
+    from core.viz.compare_plots import compare_distributions
 
     p1 = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
     p2 = np.array([[0.5, 0.4, 0.1], [0.25, 0.1, 0.65]])
