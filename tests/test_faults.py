@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,16 +132,22 @@ def test_kill_9_during_train_demo_then_rerun_gives_the_uninterrupted_model(tmp_p
 
     env = {**os.environ, "ROUTING_LENS_CACHE": str(tmp_path / "cache")}
 
+    steps = 300  # ~7 s of training on 2 cores, after ~7 s of setup: long enough to be caught mid-way
+
     def train(out: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "core", "train-demo", "--experts", "4", "--tiny", "--steps",
-                                 "40", "--seed", "2", "--threads", "1", "--out", str(out)], cwd=REPO, env=env,
+                                 str(steps), "--seed", "2", "--threads", "1", "--out", str(out)], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     killed = tmp_path / "killed"
     proc = train(killed)
-    time.sleep(8)  # mid-way: the corpus is built and training has begun
-    if proc.poll() is not None:
-        pytest.fail("train-demo finished before it could be killed: raise --steps in this test")
+    seen = b""
+    # wait for the condition, not a time: the progress bar shows a step taken and the run not finished
+    while not re.search(rb"\| *([1-9]\d*)/%d " % steps, seen) or re.search(rb"%d/%d " % (steps, steps), seen):
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        if not chunk:
+            pytest.fail("train-demo ended before it could be killed mid-training: " + seen.decode()[-500:])
+        seen += chunk
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not killed.exists()  # no half-written model where the model belongs

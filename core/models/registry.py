@@ -2,6 +2,7 @@
 checkpoints, the smallest public checkpoint of each decoder-only family, any local folder or Hub id."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -56,9 +57,21 @@ class ModelEntry:
 
 
 def folder_config(folder: Path) -> dict:
-    """config.json of a folder as a dict ({} when missing or unreadable): enough to list it without loading."""
+    """config.json of a folder as a dict ({} when missing or unreadable): enough to list it without loading. Parsed
+    once per file version (path, time, size): the model picker lists every folder on each page view."""
+    path = folder / "config.json"
     try:
-        config = json.loads((folder / "config.json").read_text())
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _parsed_config(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_config(path: str, mtime_ns: int, size: int) -> dict:
+    """Read-only by convention: only registry.py reads it, and only with .get."""
+    try:
+        config = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
