@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load.browser import CHROMIUM, browser_views
+from bench.load.browser import CHROMIUM, browser_views, front_end_requests
 from bench.load.protocol import View, open_view
 from bench.load.server import Server
 from bench.load.views import PAGES, query
@@ -39,10 +39,11 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def protocol_views(server: Server, specs: list[tuple[str, str, float]], timeout_s: float) -> list[View]:
+def protocol_views(server: Server, specs: list[tuple[str, str, float]], timeout_s: float,
+                   assets: dict[str, tuple[str, ...]] | None = None) -> list[View]:
     async def one(page: str, q: str, delay: float) -> View:
         await asyncio.sleep(delay)
-        return await open_view(server.ws_url, page, q, timeout_s)
+        return await open_view(server.ws_url, page, q, timeout_s, assets=(assets or {}).get(page, ()))
 
     async def run() -> list[View]:
         return list(await asyncio.gather(*(one(*s) for s in specs)))
@@ -51,13 +52,15 @@ def protocol_views(server: Server, specs: list[tuple[str, str, float]], timeout_
 
 
 def run_views(server: Server, client: str, specs: list[tuple[str, str, float]], timeout_s: float,
-              figures: dict[str, int]) -> tuple[list[View], float]:
-    """Run the views; returns them and the server CPU seconds they cost (measured until the server is quiet)."""
+              figures: dict[str, int], warm: bool = False, assets: dict[str, tuple[str, ...]] | None = None
+              ) -> tuple[list[View], float]:
+    """Run the views; returns them and the server CPU seconds they cost (measured until the server is quiet; with
+    a `warm` browser, the warm-up views count too)."""
     before = server.settle()
     if client == "browser":
-        views = asyncio.run(browser_views(server.url, [(*s, figures.get(s[0], 0)) for s in specs], timeout_s))
+        views = asyncio.run(browser_views(server.url, [(*s, figures.get(s[0], 0)) for s in specs], timeout_s, warm))
     else:
-        views = protocol_views(server, specs, timeout_s)
+        views = protocol_views(server, specs, timeout_s, assets)
     return views, server.settle() - before
 
 
@@ -97,8 +100,9 @@ def cost(server: Server, client: str, views: int, timeout_s: float, figures: dic
 
 
 def load(server: Server, client: str, sessions: list[int], within: list[float], pages: list[str],
-         timeout_s: float, figures: dict[str, int]) -> None:
-    print(f"{client} client; each session opens one page with its own query string ({', '.join(pages)})")
+         timeout_s: float, figures: dict[str, int], assets: dict[str, tuple[str, ...]] | None) -> None:
+    print(f"{client} client{' + front end' if assets else ''}; each session opens one page with its own query "
+          f"string ({', '.join(pages)})")
     print(f"{'sessions':>8} {'within s':>8} {'CPU s/view':>10} {'p50 s':>6} {'p95 s':>6} {'max s':>6} "
           f"{'errors':>6} {'peak RSS GiB':>12} {'model loads':>11}")
     offset = 20_000
@@ -106,7 +110,7 @@ def load(server: Server, client: str, sessions: list[int], within: list[float], 
         specs = [(pages[i % len(pages)], query(pages[i % len(pages)], offset + i), span * i / max(n, 1))
                  for i in range(n)]
         offset += n
-        views, cpu = run_views(server, client, specs, timeout_s, figures)
+        views, cpu = run_views(server, client, specs, timeout_s, figures, assets=assets)
         lat = [v.latency_s for v in views if v.ok]
         bad = [v for v in views if not v.ok]
         print(f"{n:>8} {span:>8.0f} {cpu / n:>10.3f} {pct(lat, 0.5):>6.2f} {pct(lat, 0.95):>6.2f} "
@@ -116,19 +120,28 @@ def load(server: Server, client: str, sessions: list[int], within: list[float], 
             print(f"  error on {v.page}: {v.error or v.exceptions}")
 
 
-def agree(server: Server, timeout_s: float, figures: dict[str, int]) -> None:
-    """The two clients on the same views (distinct Compare links): p50 latency and CPU per view at N = 1 and 5."""
-    print("protocol vs browser client, distinct Compare links opened at once")
-    print(f"{'sessions':>8} {'client':>9} {'p50 s':>6} {'max s':>6} {'CPU s/view':>10} {'errors':>6}")
+def agree(server: Server, timeout_s: float, figures: dict[str, int], assets: dict[str, tuple[str, ...]]) -> None:
+    """The two clients on the same kind of views (distinct Compare links opened at once, N = 1 and 5). Both read
+    the page's Streamlit messages with one parser: latency = socket open → last figure message. The browser also
+    gives navigation → figures drawn (its own JavaScript and plotly, on the server's cores here)."""
+    print("protocol vs browser client, distinct Compare links opened at once; latency = the page's request to run "
+          "the script → its last figure message")
+    print(f"{'sessions':>8} {'client':>20} {'p50 s':>6} {'max s':>6} {'drawn p50 s':>11} {'CPU s/view':>10} "
+          f"{'errors':>6}")
     offset = 40_000
     for n in (1, 5):
-        for client in ("protocol", "browser"):
+        for client, warm, files in (("protocol", False, None), ("protocol", False, assets), ("browser", True, None),
+                                    ("browser", False, None)):
             specs = [("compare", query("compare", offset + i), 0.0) for i in range(n)]
             offset += n
-            views, cpu = run_views(server, client, specs, timeout_s, figures)
+            views, cpu = run_views(server, client, specs, timeout_s, figures, warm, files)
             lat = [v.latency_s for v in views if v.ok]
-            print(f"{n:>8} {client:>9} {pct(lat, 0.5):>6.2f} {max(lat, default=float('nan')):>6.2f} "
-                  f"{cpu / n:>10.3f} {sum(not v.ok for v in views):>6}", flush=True)
+            drawn = [v.page_s for v in views if v.ok and v.page_s == v.page_s]
+            name = {("protocol", False): "protocol + front end" if files else "protocol",
+                    ("browser", True): "browser, cached", ("browser", False): "browser, first visit"}[client, warm]
+            cpu_view = "(+ warm-up)" if warm else f"{cpu / n:.3f}"
+            print(f"{n:>8} {name:>20} {pct(lat, 0.5):>6.2f} {max(lat, default=float('nan')):>6.2f} "
+                  f"{pct(drawn, 0.5):>11.2f} {cpu_view:>10} {sum(not v.ok for v in views):>6}", flush=True)
 
 
 def idle(server: Server, n: int, timeout_s: float) -> None:
@@ -188,28 +201,42 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, nargs="*", default=[], help="sessions per load round")
     ap.add_argument("--within", type=float, nargs="+", default=[10.0], help="seconds over which they arrive")
     ap.add_argument("--pages", nargs="+", default=["compare"], choices=PAGES)
-    ap.add_argument("--agree", action="store_true", help="protocol vs browser client at N = 1 and 5")
+    ap.add_argument("--agree", action="store_true", help="protocol vs browser client at N = 1 and 5 (the server "
+                                                         "pinned to one core, the clients to the others)")
     ap.add_argument("--idle", type=int, default=0, help="measure RSS per idle session with this many sessions")
     ap.add_argument("--soak", type=float, default=0, help="minutes of one view per second across all pages")
     ap.add_argument("--rate", type=float, default=1.0, help="views per second in --soak")
+    ap.add_argument("--front-end", action="store_true", help="protocol sessions first fetch the front-end files a "
+                                                              "first-time visitor's browser fetches (recorded once)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds a view may take")
     ap.add_argument("--model", default="demo-switch-8")
     ap.add_argument("--server-flag", action="append", default=[], help="extra `streamlit run` option")
     args = ap.parse_args()
     if max(args.sessions, default=0) > MAX_SESSIONS or args.idle > MAX_SESSIONS:
         raise SystemExit(f"at most {MAX_SESSIONS} sessions per round")
-    if (args.client == "browser" or args.agree) and not Path(CHROMIUM).exists():
+    if (args.client == "browser" or args.agree or args.front_end) and not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")
-    server = Server(args.model, flags=tuple(args.server_flag))
+    cpus = None
+    if args.agree and len(os.sched_getaffinity(0)) >= 2:  # the server on one core, the clients on the others
+        cpus = {min(os.sched_getaffinity(0))}
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - cpus)
+    server = Server(args.model, flags=tuple(args.server_flag), cpus=cpus)
     try:
         figures = warm_up(server, args.timeout)
-        print(f"model {args.model}, {os.cpu_count()} cores, server flags {args.server_flag or 'none'}")
+        assets: dict[str, tuple[str, ...]] = {}
+        if args.front_end or args.agree:  # what a first-time visitor's browser fetches, per page
+            assets = {p: tuple(asyncio.run(front_end_requests(server.url, p, query(p, 30_000), figures[p],
+                                                              args.timeout))) for p in PAGES}
+            print("front end per first visit: " + ", ".join(f"{p} {len(a)} files" for p, a in assets.items()))
+        print(f"model {args.model}, {os.cpu_count()} cores, server flags {args.server_flag or 'none'}"
+              + (f"; server pinned to core {sorted(cpus)}, clients to {sorted(os.sched_getaffinity(0))}" if cpus else ""))
         if args.cost:
             cost(server, args.client, args.views, args.timeout, figures, args.profile)
         if args.agree:
-            agree(server, args.timeout, figures)
+            agree(server, args.timeout, figures, assets)
         if args.sessions:
-            load(server, args.client, args.sessions, args.within, args.pages, args.timeout, figures)
+            load(server, args.client, args.sessions, args.within, args.pages, args.timeout, figures,
+                 assets if args.front_end else None)
         if args.idle:
             idle(server, args.idle, args.timeout)
         if args.soak:

@@ -38,9 +38,11 @@ def free_port() -> int:
 
 
 class Server:
-    """One server process; `flags` are extra `streamlit run` options (e.g. the old defaults, to measure before)."""
+    """One server process; `flags` are extra `streamlit run` options (e.g. file watching back on); `cpus` pins it
+    to those cores (so that clients on the other cores do not take the server's)."""
 
-    def __init__(self, model: str, flags: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+    def __init__(self, model: str, flags: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 cpus: set[int] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="rl-load-"))
         self.loads = self.dir / "loads.txt"
         self.loads.touch()
@@ -52,7 +54,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, "--server.headless", "true", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *flags],
-            cwd=REPO_ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=REPO_ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/_stcore/stream"
         self.ps = psutil.Process(self.proc.pid)

@@ -15,5 +15,7 @@ def query(page: str, i: int) -> str:
         return urllib.parse.urlencode({"s1": f"Visitor {i} sat by the {word} in the morning .",
                                        "s2": f"The {word} was new to visitor {i} that day .", "w": word})
     if page == "trace":
-        return urllib.parse.urlencode({"text": f"Student {i} reads a sentence about the {word} ."})
+        # two sentences, like the page's own example (which is what a view before ?text= existed traced)
+        return urllib.parse.urlencode({"text": f"Student {i} reads a sentence about the {word} .\n"
+                                               f"The {word} of student {i} was by the river ."})
     return ""
