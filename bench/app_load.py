@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1.0, help="views per second in --soak")
     ap.add_argument("--front-end", action="store_true", help="protocol sessions first fetch the front-end files a "
                                                               "first-time visitor's browser fetches (recorded once)")
+    ap.add_argument("--pin", action="store_true", help="the server on one core, the clients on the others (always "
+                                                         "with --agree): browsers then cannot take the server's core")
     ap.add_argument("--timeout", type=float, default=120, help="seconds a view may take")
     ap.add_argument("--model", default="demo-switch-8")
     ap.add_argument("--server-flag", action="append", default=[], help="extra `streamlit run` option")
@@ -217,7 +219,7 @@ def main() -> None:
     if (args.client == "browser" or args.agree or args.front_end) and not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")
     cpus = None
-    if args.agree and len(os.sched_getaffinity(0)) >= 2:  # the server on one core, the clients on the others
+    if (args.agree or args.pin) and len(os.sched_getaffinity(0)) >= 2:  # the server on one core, clients on others
         cpus = {min(os.sched_getaffinity(0))}
         os.sched_setaffinity(0, os.sched_getaffinity(0) - cpus)
     server = Server(args.model, flags=tuple(args.server_flag), cpus=cpus)

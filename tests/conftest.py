@@ -36,8 +36,9 @@ def tmp_cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through playwright, one per test module."""
-    from app_server import CHROMIUM, FLAGS
     from playwright.sync_api import sync_playwright
+
+    from app_server import CHROMIUM, FLAGS
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash scripts/setup.sh --dev does).")

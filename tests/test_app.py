@@ -137,10 +137,16 @@ def test_compare_page_odd_input(app_env, s1, s2, word, expect):
 
 def test_preset_fills_the_inputs(app_env):
     at = _app("app_pages/compare.py")
+    from core.analysis.compare import wic_presets
+
     box = at.selectbox(key="cmp_preset")
+    chosen = next(p for p in wic_presets() if p.label == box.options[1])
+    assert at.text_input(key="cmp_s1").value != chosen.sentence1  # the page opened on another pair
     box.set_value(box.options[1]).run()
     _no_exception(at)
-    assert at.text_input(key="cmp_s1").value and len(at.metric) == 2
+    assert (at.text_input(key="cmp_s1").value, at.text_input(key="cmp_s2").value, at.text_input(key="cmp_w").value) \
+        == (chosen.sentence1, chosen.sentence2, chosen.word)
+    assert len(at.metric) == 2
 
 
 def test_bad_local_model_keeps_previous_model(app_env):
@@ -406,7 +412,7 @@ def test_presenter_mode_hides_the_sidebar_and_advances(app_env, tmp_cache, tiny_
     at.query_params["present"] = "1"
     at.run()
     _no_exception(at)
-    assert not at.sidebar.children or not any(True for _ in at.sidebar)  # no sidebar, no model picker
+    assert at.sidebar.children == {} and len(at.sidebar.selectbox) == 0  # no sidebar, no model picker
     assert not at.get("selectbox") and not at.get("text_input")  # no controls but the navigation
     assert "The question" in at.title[0].value
     seen = [at.title[0].value]

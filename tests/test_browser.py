@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from app_server import running_app
 
 

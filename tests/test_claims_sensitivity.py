@@ -6,11 +6,11 @@ import zlib
 
 import numpy as np
 import pandas as pd
-from test_experiments import FakeTracer, _sense_count, write_synthetic_data
 
 from core.analysis.claims import claims_frame
 from core.analysis.experiments import BenchmarkData, run
 from core.analysis.sensitivity import claims_with_survival, run_variants, sensitivity_table
+from fakes import FakeTracer, sense_count, write_synthetic_data
 
 WORDSIM = "Routing similarity correlates with word association (WordSim353 ρ > 0, significant)"
 CONTEXT = "Context significantly increases the correlation (SCWS Δρ > 0, p < 0.05)"
@@ -40,7 +40,7 @@ def _verdict(claims: pd.DataFrame, claim: str, stack: str = "encoder") -> pd.Ser
 def test_claims_are_supported_by_planted_signals_and_not_by_shuffled_ones(tmp_path):
     alpha = write_synthetic_data(tmp_path)
     data = BenchmarkData.load(tmp_path)
-    planted = claims_frame(run([ContextTracer(alpha, sense_planted=True)], data, _sense_count))
+    planted = claims_frame(run([ContextTracer(alpha, sense_planted=True)], data, sense_count))
     for claim in (WORDSIM, CONTEXT, EVERY_LAYER):
         row = _verdict(planted, claim)
         assert row.supported, row.evidence
@@ -49,7 +49,7 @@ def test_claims_are_supported_by_planted_signals_and_not_by_shuffled_ones(tmp_pa
 
     keys = list(alpha)
     values = np.random.default_rng(1).permutation([alpha[k] for k in keys])
-    shuffled = claims_frame(run([FakeTracer(dict(zip(keys, values)), sense_planted=False)], data, _sense_count))
+    shuffled = claims_frame(run([FakeTracer(dict(zip(keys, values)), sense_planted=False)], data, sense_count))
     for claim in (WORDSIM, CONTEXT, EVERY_LAYER):
         assert not _verdict(shuffled, claim).supported
 
@@ -58,7 +58,7 @@ def test_sensitivity_names_the_choice_that_destroys_a_signal(tmp_path):
     alpha = write_synthetic_data(tmp_path)
     data = BenchmarkData.load(tmp_path)
     tracer = ContextTracer(alpha, sense_planted=True)
-    baseline = run([tracer], data, _sense_count)
+    baseline = run([tracer], data, sense_count)
     keys = list(alpha)
     shuffled = dict(zip(keys, np.random.default_rng(2).permutation([alpha[k] for k in keys])))
 
@@ -67,7 +67,7 @@ def test_sensitivity_names_the_choice_that_destroys_a_signal(tmp_path):
         other.loaded.dtype = dtype
         return other
 
-    variants, notes = run_variants([tracer], data, _sense_count, baseline, retrace=retrace)
+    variants, notes = run_variants([tracer], data, sense_count, baseline, retrace=retrace)
     labels = [v.label for v in variants]
     assert labels == ["precision: bfloat16", "decoder reading: label", "JSS: 1 − JS distance",
                       "senses: all parts of speech"]
@@ -97,8 +97,8 @@ def test_aggregation_alternative_uses_the_pooled_pairs_d(tmp_path):
     data = BenchmarkData.load(tmp_path)
     a, b = ContextTracer(alpha, sense_planted=True), ContextTracer(alpha, sense_planted=False)
     b.loaded.name, b.loaded.num_experts = "fake-16", 16
-    baseline = run([a, b], data, _sense_count)
-    variants, _ = run_variants([a, b], data, _sense_count, baseline)
+    baseline = run([a, b], data, sense_count)
+    variants, _ = run_variants([a, b], data, sense_count, baseline)
     agg = next(v for v in variants if v.choice == "aggregation")
     table = sensitivity_table(baseline, [agg])
     across = table[(table.model == "across models") & (table.number == "WiC Cohen's d")]

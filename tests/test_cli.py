@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from core.cli import main
+from fakes import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,10 +40,7 @@ def test_human_table(tiny_model_dir, capsys, tmp_cache):
     assert "river" in out and "L1" in out and "L3" in out and "decoder" not in out
 
 
-def _run(*args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, env=env,
-                          timeout=300)
+_run = run_cli
 
 
 def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):

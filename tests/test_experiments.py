@@ -2,8 +2,6 @@
 and the reproduction CLI runs end to end on a tiny real model."""
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,115 +9,13 @@ import pandas as pd
 import pytest
 
 from core.analysis.experiments import BenchmarkData, Results, run
-from core.models.adapters import SwitchAdapter
-from core.models.registry import ModelEntry
-from core.tracing.routing_trace import RoutingTrace, StackRouting
-from core.tracing.words import word_spans
-
-E = 8
-P0 = np.full(E, 0.02)
-P0[0] = 1 - 0.02 * (E - 1)
-P1 = np.roll(P0, 1)
-UNIFORM = np.full(E, 1 / E)
-LEMMAS = ["bank", "bat", "spring", "match", "run", "light", "play", "set", "table", "check"]
-
-
-@dataclass
-class FakeLoaded:
-    name: str = "fake"
-    num_experts: int = E
-    revision: str = "r"
-    dtype: str = "float32"
-    device: str = "cpu"
-    params: int = 0
-    entry: ModelEntry = ModelEntry("fake", "local", "/fake")
-    family: str = "switch"
-    architecture: str = "encoder-decoder"
-    top_k: int = 1
-    adapter: SwitchAdapter = SwitchAdapter()
-
-
-class FakeTracer:
-    """Routing as a known function of the text: `alpha[word]` mixes P0/P1; WiC lemmas follow a sense marker."""
-
-    routers = {"encoder": [(1, None), (3, None)], "decoder": [(1, None), (3, None)]}
-
-    def __init__(self, alpha: dict[str, float], sense_planted: bool) -> None:
-        self.loaded = FakeLoaded()
-        self.alpha = alpha
-        self.sense_planted = sense_planted
-
-    def _dist(self, text: str, word: str) -> np.ndarray:
-        if word in self.alpha:
-            a = self.alpha[word]
-            return a * P0 + (1 - a) * P1
-        if word in LEMMAS:
-            if self.sense_planted:
-                return P0 if "sense1" in text else P1
-            rng = np.random.default_rng(zlib.crc32(text.encode()))
-            return rng.dirichlet(np.ones(E))
-        return UNIFORM
-
-    def trace(self, texts, stacks=("encoder", "decoder"), progress=None, decoder_read="input", until=None):
-        out = []
-        for text in texts:
-            spans = word_spans(text)
-            words = [text[s:e] for s, e in spans]
-            probs = np.stack([self._dist(text, w) for w in words] + [UNIFORM]).astype(np.float32)
-            probs = np.stack([probs, probs])  # two sparse layers
-            routing = {s: StackRouting(np.array([1, 3]), probs, probs.argmax(-1).astype(np.int16),
-                                       np.zeros(probs.shape[:2], bool), probs[:, :-1]) for s in stacks}
-            out.append(RoutingTrace(text, "fake", "r", "float32", E, words + ["</s>"],
-                                    np.concatenate([spans, [[0, 0]]]).astype(np.int32),
-                                    np.array(list(range(len(words))) + [-1], np.int32), words, spans,
-                                    np.arange(len(words), dtype=np.int32), routing))
-        return out
-
-
-def write_synthetic_data(root: Path, n: int = 120, seed: int = 0) -> dict[str, float]:
-    """Small files in the real formats; returns each word's planted mixing weight (score / 10)."""
-    rng = np.random.default_rng(seed)
-    alpha = {}
-    (root / "wordsim353").mkdir(parents=True)
-    (root / "simlex999").mkdir()
-    (root / "scws").mkdir()
-    ws = ["Word 1,Word 2,Human (mean)"]
-    sl = ["word1\tword2\tPOS\tSimLex999\tconc(w1)\tconc(w2)\tconcQ\tAssoc(USF)\tSimAssoc333\tSD(SimLex)"]
-    sc = []
-    for i in range(n):
-        s_ws, s_sl, s_sc = (float(np.round(rng.uniform(0, 10), 2)) for _ in range(3))
-        ws.append(f"wsa{i},wsb{i},{s_ws}")
-        sl.append(f"sla{i}\tslb{i}\tN\t{s_sl}\t1\t1\t1\t1\t1\t1")
-        sc.append(f"{i + 1}\tsca{i}\tn\tscb{i}\tn\tsome words <b> sca{i} </b> more words\tother <b> scb{i} </b> text ."
-                  f"\t{s_sc}" + "\t1" * 10)
-        alpha.update({f"wsa{i}": 1.0, f"wsb{i}": s_ws / 10, f"sla{i}": 1.0, f"slb{i}": s_sl / 10,
-                      f"sca{i}": 1.0, f"scb{i}": s_sc / 10})
-    (root / "wordsim353" / "combined.csv").write_text("\n".join(ws) + "\n")
-    (root / "simlex999" / "SimLex-999.txt").write_text("\n".join(sl) + "\n")
-    (root / "scws" / "ratings.txt").write_text("\n".join(sc) + "\n")
-    for split in ("train", "dev", "test"):
-        (root / "wic" / split).mkdir(parents=True)
-        data, gold = [], []
-        for j in range(40):
-            lemma = LEMMAS[j % len(LEMMAS)]
-            same = bool(rng.integers(0, 2))
-            other = "sense1" if same else "sense2"
-            data.append(f"{lemma}\tN\t1-2\tthe {lemma} sense1 here {split}{j} .\ta nice {lemma} {other} there {split}{j} .")
-            gold.append("T" if same else "F")
-        (root / "wic" / split / f"{split}.data.txt").write_text("\n".join(data) + "\n")
-        (root / "wic" / split / f"{split}.gold.txt").write_text("\n".join(gold) + "\n")
-    return alpha
-
-
-def _sense_count(targets) -> dict[tuple[str, str], tuple[int, int]]:
-    known = {w: i + 1 for i, w in enumerate(LEMMAS)}
-    return {(lemma, pos): (known.get(lemma, 0), 2 * known.get(lemma, 0)) for lemma, pos in targets}
+from fakes import LEMMAS, E, FakeLoaded, FakeTracer, sense_count, write_synthetic_data
 
 
 def test_planted_signal_is_found_and_shuffled_signal_is_not(tmp_path):
     alpha = write_synthetic_data(tmp_path)
     data = BenchmarkData.load(tmp_path)
-    planted = run([FakeTracer(alpha, sense_planted=True)], data, _sense_count)
+    planted = run([FakeTracer(alpha, sense_planted=True)], data, sense_count)
     for frame in (planted.table1, planted.table2):
         assert (frame.rho > 0.99).all(), frame[["stack", "setting", "rho"]]
         assert (frame.p < 1e-10).all() and (frame.n == 120).all()
@@ -129,7 +25,7 @@ def test_planted_signal_is_found_and_shuffled_signal_is_not(tmp_path):
 
     keys = list(alpha)
     values = np.random.default_rng(1).permutation([alpha[k] for k in keys])
-    shuffled = run([FakeTracer(dict(zip(keys, values)), sense_planted=False)], data, _sense_count)
+    shuffled = run([FakeTracer(dict(zip(keys, values)), sense_planted=False)], data, sense_count)
     for frame in (shuffled.table1, shuffled.table2):
         assert (frame.rho.abs() < 0.3).all(), frame[["stack", "setting", "rho"]]
     assert (shuffled.cohens_d.d.abs() < 0.5).all()
@@ -137,7 +33,7 @@ def test_planted_signal_is_found_and_shuffled_signal_is_not(tmp_path):
 
 def test_kde_integrates_to_about_one(tmp_path):
     alpha = write_synthetic_data(tmp_path)
-    res = run([FakeTracer(alpha, sense_planted=False)], BenchmarkData.load(tmp_path), _sense_count)
+    res = run([FakeTracer(alpha, sense_planted=False)], BenchmarkData.load(tmp_path), sense_count)
     for _, g in res.wic_kde.groupby(["model", "stack", "label"]):
         assert 0.8 < np.trapezoid(g.density, g.x) < 1.05
 
@@ -241,9 +137,9 @@ def test_senses_are_lemma_exact_and_of_the_wic_part_of_speech():
     assert strict == len([s for s in wn.synsets("bank", pos="n") if "bank" in s.lemma_names()]) < all_pos
 
 
-def test_polysemy_frame_keeps_both_sense_counts_and_the_trend_uses_the_strict_one(tmp_path):
+def test_polysemy_frame_keeps_bothsense_counts_and_the_trend_uses_the_strict_one(tmp_path):
     alpha = write_synthetic_data(tmp_path)
-    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), _sense_count)
+    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), sense_count)
     poly = results.polysemy
     assert {"pos", "senses", "senses_all_pos"} <= set(poly.columns)
     assert (poly.senses_all_pos == 2 * poly.senses).all()  # the fake's two counts, kept apart
@@ -270,7 +166,7 @@ def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
     paper.loaded = dataclasses.replace(FakeLoaded(), entry=resolve(f"google/switch-base-{E}"),
                                        name=f"google/switch-base-{E}")
     other = FakeTracer(alpha, sense_planted=True)
-    results = run([paper, other], data, _sense_count)
+    results = run([paper, other], data, sense_count)
     t1 = results.table1
     beside = t1[t1.model == f"google/switch-base-{E}"]
     assert beside.published_rho.notna().all() and np.allclose(beside.difference, beside.rho - beside.published_rho)
@@ -318,7 +214,7 @@ def test_across_models_mean_of_per_model_d_and_average_rows(tmp_path):
         t = FakeTracer(alpha, sense_planted=not noise)
         t.loaded = dataclasses.replace(FakeLoaded(), entry=resolve(name), name=name)
         tracers.append(t)
-    results = run(tracers, data, _sense_count)
+    results = run(tracers, data, sense_count)
     d = results.cohens_d
     per_model = d[d.model.isin(["google/switch-base-8", "google/switch-base-16"])]
     mean = d[d.model == MEAN_OF_MODELS]
@@ -335,14 +231,14 @@ def test_across_models_mean_of_per_model_d_and_average_rows(tmp_path):
         assert row.rho == pytest.approx(models.rho.mean())
         expected = paper_avg[(paper_avg["stack"] == row["stack"]) & (paper_avg.setting == row.setting)].published_rho
         assert row.published_rho == pytest.approx(float(expected.iloc[0]))
-    single = run([FakeTracer(alpha, sense_planted=True)], data, _sense_count)  # one model: nothing to average
+    single = run([FakeTracer(alpha, sense_planted=True)], data, sense_count)  # one model: nothing to average
     assert not single.table1.model.str.startswith("average").any() and MEAN_OF_MODELS not in set(single.cohens_d.model)
 
 
 def test_per_layer_rho_sits_beside_the_stack_mean(tmp_path):
     """Tables 1–2 per sparse layer: one row per table row and layer; the planted signal is in every layer."""
     alpha = write_synthetic_data(tmp_path)
-    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), _sense_count)
+    results = run([FakeTracer(alpha, sense_planted=True)], BenchmarkData.load(tmp_path), sense_count)
     layers = results.layer_rho
     assert len(layers) == 2 * (len(results.table1) + len(results.table2))  # two sparse layers per stack
     assert set(layers.layer) == {1, 3} and (layers.rho > 0.99).all() and (layers.n == 120).all()
@@ -366,8 +262,8 @@ def test_trend_over_expert_counts_needs_three_and_finds_a_planted_decline(tmp_pa
         t = FakeTracer(mixed, sense_planted=True)
         t.loaded = dataclasses.replace(FakeLoaded(), name=f"fake-{experts}", num_experts=experts)
         tracers.append(t)
-    trend = run(tracers, data, _sense_count).expert_trend
+    trend = run(tracers, data, sense_count).expert_trend
     assoc = trend[trend.number == "table1 association"]
     assert len(assoc) == 2 and (assoc.n == 3).all() and (assoc.experts == "8, 16, 32").all()
     assert (assoc.rho_over_experts == -1).all()
-    assert run(tracers[:2], data, _sense_count).expert_trend.empty  # two expert counts: no trend is reported
+    assert run(tracers[:2], data, sense_count).expert_trend.empty  # two expert counts: no trend is reported

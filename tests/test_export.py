@@ -81,7 +81,7 @@ def test_results_round_trip_through_parquet(tiny_model_dir, tmp_path, tmp_cache)
 
 
 def test_reproduce_writes_every_figure_as_svg_and_pdf(tiny_model_dir, tmp_path):
-    from test_cli import _run
+    from fakes import run_cli as _run
 
     out = tmp_path / "out"
     res = _run("reproduce", "--model", str(tiny_model_dir), "--limit", "12", "--no-cache", "--out", str(out),

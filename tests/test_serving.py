@@ -8,9 +8,9 @@ import tomllib
 import urllib.parse
 
 import pytest
-from app_server import ROOT, running_app
 from streamlit.testing.v1 import AppTest
 
+from app_server import ROOT, running_app
 from ui.safe_text import WORD_JOINER
 
 TIMEOUT = 120
