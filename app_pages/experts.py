@@ -12,6 +12,7 @@ from core.errors import RoutingLensError
 from core.viz import expert_plots as xp
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
+from ui.results_cache import describe_once, read_once, stamp
 from ui.safe_text import as_text
 
 st.title("Experts: what each expert takes over a corpus")
@@ -20,27 +21,16 @@ st.caption("Every token of a corpus routed through every sparse layer (`python -
            "in context. Definitions: README, *Corpus-scale routing*.")
 
 
-@st.cache_resource(show_spinner="Reading the statistics…", max_entries=8)
-def _stats(folder: str, stamp: float) -> ExpertStats:
-    """Read once per process and shared read-only by every session."""
-    return ExpertStats.load_from(Path(folder))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _label(folder: str, stamp: float) -> str:
-    return label(Path(folder))
-
-
 folders = stats_folders()
 if not folders:
     st.info("No corpus statistics yet: run `python -m core corpus --model demo-switch-8 --input nltk:brown --out "
             "cache/corpus/brown` and then `python -m core experts cache/corpus/brown`.")
     st.stop()
 choice = st.selectbox("Corpus result", [str(f) for f in folders], key="xp_result",
-                      format_func=lambda f: _label(f, Path(f).stat().st_mtime))
+                      format_func=lambda f: describe_once("corpus", f, label))
 try:
-    source = (choice, Path(choice).stat().st_mtime)  # the statistics' figures: built once per process
-    stats = _stats(*source)
+    source = (choice, stamp(Path(choice)))  # the statistics' figures: built once per process
+    stats = read_once("corpus", Path(choice), ExpertStats.load_from)
 except RoutingLensError as err:
     show_error(err)
     st.stop()
@@ -115,10 +105,11 @@ own = summary(stats)
 others = [f for f in folders if str(f) != choice]
 if others:
     second = st.selectbox("Beside another corpus result", [str(f) for f in others], index=None, key="xp_second",
-                          format_func=lambda f: _label(f, Path(f).stat().st_mtime), placeholder="e.g. a decoder-only model, or E = 16")
+                          format_func=lambda f: describe_once("corpus", f, label), placeholder="e.g. a decoder-only model, or E = 16")
     if second:
         try:
-            own = pd.concat([own, summary(_stats(second, Path(second).stat().st_mtime))], ignore_index=True)
+            own = pd.concat([own, summary(read_once("corpus", Path(second), ExpertStats.load_from))],
+                            ignore_index=True)
         except RoutingLensError as err:
             show_error(err)
 st.dataframe(own, hide_index=True)

@@ -1,34 +1,49 @@
-"""Saved results read once per process: every session shows the same bundled or computed result, so it is parsed
-once (a Results is never changed after loading) and its listing label is read once per folder and time."""
+"""Saved results read once per process: every session shows the same bundled or computed result (Benchmarks'
+results, the Experts page's corpus statistics), so each is parsed once — it is never changed after loading — and
+shared read-only; a folder rewritten in place (a new modification time) is read again."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import streamlit as st
 
 from core.analysis.results import Results, result_label
 
-
-@st.cache_resource(show_spinner="Reading the saved results…", max_entries=8)
-def _results(folder: str, stamp: float) -> Results:
-    return Results.load(Path(folder))
+T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _label(folder: str, stamp: float) -> str:
-    return result_label(Path(folder))
+@st.cache_resource(show_spinner="Reading the saved results…", max_entries=32)
+def _read(kind: str, folder: str, stamp: float, _reader: Callable[[Path], Any]) -> Any:
+    return _reader(Path(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def _describe(kind: str, folder: str, stamp: float, _describer: Callable[[Path], str]) -> str:
+    return _describer(Path(folder))
 
 
 def stamp(folder: Path) -> float:
-    """The folder's modification time: a result rewritten in place is read again."""
+    """The folder's modification time: part of every key here and of its figures' keys."""
     return folder.stat().st_mtime
 
 
+def read_once(kind: str, folder: Path, reader: Callable[[Path], T]) -> T:
+    """`reader(folder)`, once per process per (kind, folder, time); errors are raised, and not cached."""
+    return _read(kind, str(folder), stamp(folder), reader)
+
+
+def describe_once(kind: str, folder: Path | str, describer: Callable[[Path], str]) -> str:
+    """A listing label, read once per (kind, folder, time)."""
+    folder = Path(folder)
+    return _describe(kind, str(folder), stamp(folder), describer)
+
+
 def load_results(folder: Path) -> Results:
-    """The saved result in `folder`, shared read-only by every session (RoutingLensError when incomplete)."""
-    return _results(str(folder), stamp(folder))
+    """The saved Benchmarks result in `folder` (RoutingLensError when incomplete)."""
+    return read_once("results", folder, Results.load)
 
 
 def label(folder: Path | str) -> str:
-    folder = Path(folder)
-    return _label(str(folder), stamp(folder))
+    return describe_once("results", folder, result_label)
