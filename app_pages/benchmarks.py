@@ -41,7 +41,7 @@ from ui.sidebar import sidebar
 st.title("Benchmarks: the paper's analyses")
 tracer = sidebar()
 st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
-           "(Figures 1–2) and polysemy (Figure 3), as defined in the README's *How the numbers are defined*, beside "
+           "(Figures 1–2) and polysemy (Figure 3), as defined in docs/definitions.md, beside "
            "the published values. Any registered model runs here; choose several (e.g. a Switch and a decoder-only "
            "model) to compare them.")
 

@@ -18,7 +18,7 @@ from ui.safe_text import as_text
 st.title("Experts: what each expert takes over a corpus")
 st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
            "(`python -m core experts`): expert load, domain and vocabulary specialisation, token classes, examples "
-           "in context. Definitions: README, *Corpus-scale routing*.")
+           "in context. Definitions: docs/corpus.md.")
 
 
 folders = stats_folders()

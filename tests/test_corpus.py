@@ -109,7 +109,7 @@ def test_rows_follow_the_documented_schema(tiny_model_dir, tmp_path):
     assert list(rows.token) == traced[0].tokens
     assert [int(e[0]) for e in rows.experts] == first.top1[0].tolist()
     np.testing.assert_allclose([float(p[0]) for p in rows.probs], first.token_probs[0].max(-1), atol=1e-3)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "corpus.md").read_text(encoding="utf-8")
     for name in schema(1, full_probs=True).names:  # every column is documented
         assert f"`{name}`" in readme, name
 
@@ -238,7 +238,7 @@ def test_experts_page_opens_on_the_bundled_brown_statistics(tmp_cache, tiny_mode
 
     folder = bundled_stats_dir()
     if not (folder / "meta.parquet").is_file():
-        pytest.fail(f"{folder} is missing: regenerate it (README, *Corpus-scale routing*).")
+        pytest.fail(f"{folder} is missing: regenerate it (docs/corpus.md).")
     stats = ExpertStats.load_from(folder)
     assert stats.meta.model.iloc[0] == "demo-switch-8" and stats.meta.tokens.iloc[0] >= 1_000_000
     assert stats.meta.domains.iloc[0] == 15  # Brown's categories

@@ -18,4 +18,4 @@ def decoder_read_control(adapter: ModelAdapter | None, key: str, container=st) -
         return "input"
     return container.radio("Read decoder routing", adapter.decoder_reads, format_func=LABELS.get, key=key,
                            help="The paper does not say where it read decoder routing; the choice moves decoder "
-                                "numbers a lot. See the README's *How the numbers are defined*.")
+                                "numbers a lot. See docs/definitions.md.")

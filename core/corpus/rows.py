@@ -1,4 +1,4 @@
-"""The Parquet layout of a corpus run: one row per token × sparse layer (README: *Corpus-scale routing*).
+"""The Parquet layout of a corpus run: one row per token × sparse layer (docs/corpus.md).
 
 Columns: doc (segment index), source (source document id), domain, position (token index in the segment), token_id,
 token, word (the whitespace word the token belongs to, "" for special tokens), stack, layer (block index), experts

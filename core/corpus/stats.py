@@ -1,5 +1,5 @@
 """Statistics of what each expert receives over a corpus run's Parquet rows, computed by DuckDB out of core (the
-rows are streamed from the shards; memory stays bounded whatever the corpus size). Definitions: README,
+rows are streamed from the shards; memory stays bounded whatever the corpus size). Definitions: docs/corpus.md,
 *Corpus-scale routing*. Every table carries its n; shares carry a Wilson 95% interval."""
 from __future__ import annotations
 

@@ -1,0 +1,42 @@
+"""The README is a front door and the documentation site holds the rest: the README stays short and its links
+resolve, and the code map in docs/layout.md matches the tree (every folder it names exists, every top-level
+entry, core wing and ui module is named)."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README_MAX_LINES = 200
+
+
+def _map() -> list[str]:
+    text = (ROOT / "docs" / "layout.md").read_text()
+    return re.search(r"## What is here\n\n```\n(.*?)```", text, re.S).group(1).splitlines()
+
+
+def test_readme_is_a_front_door_whose_links_resolve():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if not link.startswith(("http://", "https://"))]
+    assert local and all((ROOT / link).exists() for link in local), [x for x in local if not (ROOT / x).exists()]
+
+
+def test_the_code_map_matches_the_tree():
+    lines = _map()
+    top = {line.split()[0] for line in lines if line and not line[0].isspace()}
+    for entry in top:
+        assert (ROOT / entry).exists(), entry
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for first in {path.split("/")[0] for path in tracked}:
+        named = first + "/" if (ROOT / first).is_dir() else first
+        assert any(t.startswith(named) for t in top) or first in {".gitignore", "README.md", "requirements-dev.txt"}, \
+            f"{named} not in the map"
+    wings = {line.split()[0].rstrip("/") for line in lines if re.match(r"^  \S+/\s", line)}
+    assert wings == {p.name for p in (ROOT / "core").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    ui_text = " ".join(line for line in lines if line.startswith(("ui/", " " * 20)))
+    for module in (ROOT / "ui").glob("*.py"):
+        if module.stem != "__init__":
+            assert module.stem in ui_text, f"ui/{module.name} is not in the map"
