@@ -5,9 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.analysis.reproduce import reproduce, results_dir, saved_results
+from core.analysis.reproduce import results_dir, saved_results
 from core.analysis.results import Results
 from core.errors import RoutingLensError
+from core.lens import reproduce
 from core.models.registry import list_models
 from core.types import DECODER_READS
 from core.viz import plots

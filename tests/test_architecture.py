@@ -14,15 +14,22 @@ CORE = ROOT / "core"
 MAX_MODULE_LINES = 300
 
 
-def _modules(folder: Path) -> dict[str, Path]:
-    return {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+# Wings from the lowest to the highest: an import may only run to the same level or lower. "base" is core's own
+# top-level modules (errors, settings, types, …); core/__main__.py, the entry point, sits above everything.
+WING_LEVELS = {"base": 0, "models": 1, "tracing": 2, "analysis": 3, "corpus": 4, "viz": 4, "training": 4,
+               "lens": 5, "cli": 6, "__main__": 7}
+
+
+def _modules(folder: Path, root: Path = ROOT) -> dict[str, Path]:
+    return {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
             for p in folder.rglob("*.py")}
 
 
 def _imports(path: Path) -> set[str]:
-    """Modules imported at module level (imports inside functions are deferred and cannot form a load cycle)."""
+    """Every module `path` imports: at module level, inside functions (deferred) and under TYPE_CHECKING alike —
+    a deferred import is still an arrow, and a circle through one is still a circle."""
     found = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -31,23 +38,68 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def _wing(module: str, package: Path) -> str:
+    parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "__main__"
+    return parts[1] if len(parts) > 1 and (package / parts[1]).is_dir() else "base"
+
+
+def import_graph(package: Path, root: Path = ROOT) -> nx.DiGraph:
+    modules = _modules(package, root)
+    graph = nx.DiGraph()
+    for name, path in modules.items():
+        graph.add_node(name)
+        graph.add_edges_from((name, i) for i in _imports(path) if i in modules and i != name)
+    return graph
+
+
+def layering_problems(package: Path, root: Path = ROOT) -> list[str]:
+    """Circles between modules (deferred imports included), circles between wings, and arrows from a lower wing
+    to a higher one."""
+    graph = import_graph(package, root)
+    problems = [" → ".join(c) for c in nx.simple_cycles(graph)]
+    wings = nx.DiGraph()
+    for a, b in graph.edges:
+        wa, wb = _wing(a, package), _wing(b, package)
+        if wa != wb:
+            wings.add_edge(wa, wb)
+            if WING_LEVELS.get(wb, 0) > WING_LEVELS.get(wa, 0):
+                problems.append(f"{a} → {b} (from {wa} up to {wb})")
+    problems += ["wings " + " → ".join(c) for c in nx.simple_cycles(wings)]
+    return problems
+
+
 def test_core_has_its_wings_as_folders():
     wings = {p.name for p in CORE.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    assert {"models", "tracing", "analysis", "viz", "training", "cli"} <= wings
+    assert {"models", "tracing", "analysis", "viz", "training", "cli", "lens"} <= wings
+    assert wings <= set(WING_LEVELS), wings - set(WING_LEVELS)  # a new wing needs its level
     for wing in wings:  # no one-file packages
         assert len([p for p in (CORE / wing).glob("*.py") if p.name != "__init__.py"]) >= 2, wing
 
 
-def test_no_import_cycle_and_no_streamlit_below_core():
-    modules = _modules(CORE)
-    graph = nx.DiGraph()
-    for name, path in modules.items():
+def test_no_circle_no_upward_arrow_and_no_streamlit_below_core():
+    for name, path in _modules(CORE).items():
         imported = _imports(path)
         assert not any(i == "streamlit" or i.startswith("streamlit.") for i in imported), name
-        graph.add_node(name)
-        graph.add_edges_from((name, i) for i in imported if i in modules and i != name)
-    cycles = list(nx.simple_cycles(graph))
-    assert not cycles, cycles
+    assert layering_problems(CORE) == []
+
+
+def test_the_layering_check_finds_a_deferred_circle_and_an_upward_arrow(tmp_path):
+    """A planted package: analysis.a imports viz.b inside a function (deferred, upward), viz.b imports analysis.a
+    at module level — one circle through a deferred import, one arrow up, one circle between wings."""
+    for folder in ("core/analysis", "core/viz"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "core/__init__.py").write_text("")
+    (tmp_path / "core/analysis/a.py").write_text("def f():\n    from core.viz.b import g\n    return g\n")
+    (tmp_path / "core/viz/b.py").write_text("from core.analysis.a import f\n\ndef g():\n    return f\n")
+    problems = layering_problems(tmp_path / "core", tmp_path)
+    assert any("core.analysis.a → core.viz.b (from analysis up to viz)" == p for p in problems), problems
+    assert any(set(p.split(" → ")) == {"core.analysis.a", "core.viz.b"} for p in problems), problems
+    assert any(p.startswith("wings ") for p in problems), problems
+    (tmp_path / "core/analysis/a.py").write_text("def f():\n    return 1\n")  # the arrow removed: clean
+    assert layering_problems(tmp_path / "core", tmp_path) == []
 
 
 def test_no_family_switch_outside_the_adapters():

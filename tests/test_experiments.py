@@ -106,7 +106,7 @@ def test_reproduce_reads_wordnet_from_the_given_data_dir(tiny_model_dir, tmp_cac
     """Bug 2: `reproduce(data_dir=...)` must take WordNet's lexnames from that folder too. Here the data exists
     only there: no default location holds any, and the cache has no WordNet copy yet."""
     from core.analysis import datadir
-    from core.analysis.reproduce import reproduce
+    from core.lens import reproduce
     from core.models.loading import load_model
     from core.tracing.tracer import Tracer
 

@@ -1,7 +1,7 @@
 """The headline numbers of every model and stack side by side (the "Across models" table and figure)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -9,14 +9,23 @@ import pandas as pd
 from core.analysis.metrics import cohens_d
 from core.analysis.wic import pair_means
 
-if TYPE_CHECKING:
-    from core.analysis.results import Results
+
+class ResultFrames(Protocol):
+    """The frames of a result the comparison reads (a core.analysis.results.Results has them): a protocol, so this
+    module needs nothing from the results store, which imports it."""
+
+    models: pd.DataFrame
+    table1: pd.DataFrame
+    table2: pd.DataFrame
+    wic_pairs: pd.DataFrame
+    cohens_d: pd.DataFrame
+    polysemy_trend: pd.DataFrame
 
 COMPARISON_METRICS = ("association ρ", "similarity ρ", "SCWS ρ without context", "SCWS ρ with context",
                       "WiC Cohen's d")
 
 
-def comparison_frame(results: Results) -> pd.DataFrame:
+def comparison_frame(results: ResultFrames) -> pd.DataFrame:
     """One row per model and stack with the headline numbers side by side, so encoder–decoder, decoder-only and
     MoE-fied models can be read on the same metrics: Spearman ρ of Tables 1–2, the context gain (SCWS with −
     without), WiC mean JSS for same/different meaning and Cohen's d of the pair means, polysemy r."""

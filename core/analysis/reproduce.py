@@ -1,10 +1,11 @@
-"""One call for the whole analysis: data → traces → frames → CSVs + report.html (CLI and app share it)."""
+"""One call for the whole analysis: data → traces → frames → saved outputs. The report is written by the layer above
+(core.lens.reproduce passes it as `extra`), so this module never imports core.viz."""
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.analysis import datadir
@@ -19,18 +20,17 @@ from core.errors import DataError
 from core.settings import cache_dir
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead
-from core.viz.report import write_report
 
 
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
               sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
-              report: bool = True) -> Results:
+              extra: Callable[[Results, Path], None] | None = None) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.analysis.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
-    precision; without it precision is left out, with a note). `fmt`/`report`: the outputs as CSVs or Parquet
-    files, with or without report.html."""
+    precision; without it precision is left out, with a note). `fmt`: the outputs as CSVs or Parquet files;
+    `extra(results, folder)` writes more into the folder in the same atomic write (core.lens: report.html)."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
@@ -44,18 +44,19 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.sensitivity = sensitivity_table(results, variants)
         results.claims = claims_with_survival(results, variants)
         results.notes += notes
-    save_atomically(results, Path(out), fmt, report)
+    save_atomically(results, Path(out), fmt, extra)
     return results
 
 
-def save_atomically(results: Results, out: Path, fmt: ResultFormat = "csv", report: bool = True) -> None:
-    """Outputs and report written all at once (core.atomic_folder): an interrupted or failed write (disk full,
-    kill -9) leaves the previous result or none, never a half-written one."""
+def save_atomically(results: Results, out: Path, fmt: ResultFormat = "csv",
+                    extra: Callable[[Results, Path], None] | None = None) -> None:
+    """Outputs (and `extra`'s files) written all at once (core.atomic_folder): an interrupted or failed write (disk
+    full, kill -9) leaves the previous result or none, never a half-written one."""
 
     def fill(tmp: Path) -> None:
         results.save(tmp, fmt)
-        if report:
-            write_report(results, tmp)
+        if extra is not None:
+            extra(results, tmp)
 
     try:
         write_folder(out, fill)

@@ -11,6 +11,7 @@ import pandas as pd
 from pyarrow.lib import ArrowException
 
 from core.analysis.bundled import is_bundled
+from core.analysis.comparison import comparison_frame
 from core.errors import DataError
 
 ResultFormat = Literal["csv", "parquet"]
@@ -79,8 +80,6 @@ class Results:
     @functools.cached_property
     def comparison(self) -> pd.DataFrame:
         """Derived from the frames above once (save, report and page all read it)."""
-        from core.analysis.comparison import comparison_frame
-
         return comparison_frame(self)
 
     @classmethod

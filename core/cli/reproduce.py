@@ -12,7 +12,7 @@ from core.types import DType
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from core.analysis.reproduce import reproduce
+    from core.lens import reproduce
     from core.tracing.cache import TraceCache
     from core.tracing.tracer import Tracer
     from core.viz.report import claims_table, correlation_table

@@ -1,0 +1,15 @@
+"""The use-case layer: one typed entry point for notebooks, the CLI and the app.
+
+    from core.lens import Lens
+    lens = Lens("demo-switch-8")
+    traces = lens.trace(["I sat on the river bank."])
+    pair = lens.compare("I sat on the river bank.", "The bank raised its rates.", "bank")
+    results = lens.reproduce(limit=50)
+
+Precision and decoder reading are resolved here, once: an explicit argument, else `ROUTING_LENS_DTYPE`, else the
+precision policy (float32 wherever the model fits); a decoder reading the model does not have is an error.
+"""
+from core.lens.lens import Lens, PairComparison
+from core.lens.runs import newest_result, reproduce
+
+__all__ = ["Lens", "PairComparison", "newest_result", "reproduce"]

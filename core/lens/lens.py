@@ -1,0 +1,145 @@
+"""`Lens`: one model, its precision and its decoder reading, and everything Routing Lens does with them."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from core.analysis.compare import UNRELATED_WORDS, StackComparison, compare_word, context_strip
+from core.analysis.pair_reference import PairPlacement, place_pair, wic_reference
+from core.analysis.results import Results
+from core.errors import InputError
+from core.lens.runs import newest_result, reproduce
+from core.settings import env_dtype
+from core.tracing.cache import TraceCache
+from core.tracing.routing_trace import RoutingTrace
+from core.tracing.tracer import Tracer
+from core.tracing.words import find_word
+from core.types import DecoderRead, DType, Stack
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """One word in two sentences: per stack its routing in each and their JSS per layer, where the pair sits among
+    the model's own WiC pairs, the yardsticks (label → JSS), and the context effect on every word both share."""
+
+    word: str
+    traces: tuple[RoutingTrace, RoutingTrace]
+    spans: tuple[tuple[int, int], tuple[int, int]]
+    stacks: dict[str, StackComparison]
+    placements: list[PairPlacement] = field(default_factory=list)
+    yardsticks: dict[str, float] = field(default_factory=dict)
+    strip: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def mean_jss(self) -> dict[str, float]:
+        return {stack: c.mean_jss for stack, c in self.stacks.items()}
+
+
+def _span(sentence: str, word: str, occurrence: int, which: int) -> tuple[int, int]:
+    found = find_word(sentence, word)
+    if not found:
+        raise InputError(f"“{word}” does not occur in sentence {which}.")
+    if not 0 <= occurrence < len(found):
+        raise InputError(f"“{word}” occurs {len(found)} times in sentence {which}; occurrence {occurrence} is out "
+                         "of range (counting from 0).")
+    return found[occurrence]
+
+
+class Lens:
+    """`model`: a registry name, Hub id or local folder (loaded on first use), or a Tracer already built.
+    `dtype`: float32, bfloat16 or float16; None = `ROUTING_LENS_DTYPE`, else the precision policy. `decoder_read`:
+    where a Switch decoder's routing of a token is read ("input" or "label"); one the model lacks is an error."""
+
+    def __init__(self, model: str | Tracer, *, dtype: DType | None = None, decoder_read: DecoderRead = "input",
+                 device: str | None = None, cache: bool = True) -> None:
+        self._tracer = model if isinstance(model, Tracer) else None
+        self.model = model.loaded.name if isinstance(model, Tracer) else model
+        self.dtype = dtype or env_dtype()
+        self.device = device
+        self.cache = cache
+        self.decoder_read = decoder_read
+        if self._tracer is not None:
+            self._tracer.check_decoder_read(decoder_read)
+
+    @property
+    def tracer(self) -> Tracer:
+        if self._tracer is None:
+            from core.models.loading import load_model
+
+            loaded = load_model(self.model, dtype=self.dtype, device=self.device)
+            self._tracer = Tracer(loaded, cache=TraceCache() if self.cache else None)
+            self._tracer.check_decoder_read(self.decoder_read)
+        return self._tracer
+
+    def trace(self, texts: str | Sequence[str], stacks: Sequence[Stack] | None = None) -> list[RoutingTrace]:
+        """Every token's router probabilities at every sparse layer of each text (all the model's stacks)."""
+        return self.tracer.trace(texts, stacks=tuple(stacks or self.tracer.adapter.stacks),
+                                 decoder_read=self.decoder_read)
+
+    def compare(self, sentence1: str, sentence2: str, word: str, occurrences: tuple[int, int] = (0, 0)
+                ) -> PairComparison:
+        """How `word` is routed in each sentence (its `occurrences`-th appearance, from 0), what that means against
+        the model's newest saved WiC pairs (none: no placement), and the yardsticks the Compare page draws."""
+        spans = (_span(sentence1, word, occurrences[0], 1), _span(sentence2, word, occurrences[1], 2))
+        t1, t2 = self.trace([sentence1, sentence2])
+        stacks = compare_word(t1, spans[0], t2, spans[1])
+        folder = newest_result(self.tracer.loaded.name)
+        placements = place_pair(wic_reference(folder, self.tracer.loaded.name), {s: c.mean_jss for s, c in
+                                                                                  stacks.items()}) if folder else []
+        return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2))
+
+    def yardsticks(self) -> dict[str, float]:
+        """The same sentence twice (1.0) and, per stack, two unrelated words each traced alone."""
+        a, b = self.trace(list(UNRELATED_WORDS))
+        unrelated = compare_word(a, (0, len(UNRELATED_WORDS[0])), b, (0, len(UNRELATED_WORDS[1])))
+        return {"the same sentence twice": 1.0,
+                **{f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)})": c.mean_jss
+                   for stack, c in unrelated.items()}}
+
+    def reproduce(self, out: Path | str = "reproduce_out", *, limit: int | None = None, seed: int = 0,
+                  sensitivity: bool = False, report: bool = True, data_dir: Path | str | None = None,
+                  progress: Callable | None = None) -> Results:
+        """The paper's Tables 1–2, Figures 1–3 and claims for this model, saved to `out` (with report.html);
+        `limit` rows per dataset for a quick look; `sensitivity` reruns every open choice (a reload in float32 or
+        bfloat16 for precision)."""
+        options = {"progress": progress} if progress else {}
+        return reproduce([self.tracer], Path(out), report=report, data_dir=data_dir, limit=limit, seed=seed,
+                         decoder_read=self.decoder_read, sensitivity=sensitivity, retrace=self._retrace, **options)
+
+    def _retrace(self, tracer: Tracer, dtype: DType) -> Tracer:
+        from core.models.loading import load_model
+
+        return Tracer(load_model(self.model, dtype=dtype, device=self.device), cache=tracer.cache)
+
+    def corpus(self, source: str, out: Path | str, *, max_tokens: int | None = None, every: int = 1,
+               full_probs: bool = False, data_dir: Path | str | None = None,
+               progress: Callable[[int], None] | None = None):
+        """Route a corpus (nltk:brown, a .txt/.jsonl/.parquet file, hf:…) into Parquet shards under `out`; resumes
+        an interrupted run. Returns the run's manifest (CorpusSpec)."""
+        from core.corpus.run import CorpusSpec, run_local
+
+        tracer, loaded = self.tracer, self.tracer.loaded
+        spec = CorpusSpec(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=source,
+                          stacks=tuple(tracer.routers), full_probs=full_probs, max_tokens=max_tokens, every=every,
+                          top_k=loaded.top_k, num_experts=loaded.num_experts)
+        streaming = Tracer(loaded, cache=None)  # every text once: nothing to reuse
+        return run_local(streaming, spec, Path(out), data_root=Path(data_dir) if data_dir else None,
+                         progress=progress)
+
+    @staticmethod
+    def experts(run: Path | str, out: Path | str | None = None):
+        """Statistics of what each expert receives over a corpus run (DuckDB), saved to `out` (default
+        run/stats). Returns the ExpertStats."""
+        from core.corpus.run import read_manifest
+        from core.corpus.stats import compute
+
+        run = Path(run)
+        spec = read_manifest(run)
+        if spec is None:
+            raise InputError(f"{run.name}/ is not a corpus run (no manifest.json): run Lens.corpus first.")
+        stats = compute(run, spec.num_experts, spec.model)
+        stats.save(Path(out) if out else run / "stats")
+        return stats

@@ -1,0 +1,79 @@
+"""The use-case layer (core.lens) on a tiny real model, and the quickstart notebook executed as a user runs it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.analysis.compare import compare_word
+from core.errors import InputError
+from core.lens import Lens, newest_result
+from core.models.loading import load_model
+from core.tracing.tracer import Tracer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lens(tiny_model_dir):
+    return Lens(Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None))
+
+
+def test_trace_and_compare_are_the_tracer_and_compare_word(lens):
+    s1, s2 = "I sat on the river bank.", "The bank raised its rates, and the bank grew."
+    (direct,) = lens.tracer.trace([s1], stacks=("encoder", "decoder"))
+    (traced,) = lens.trace(s1)
+    np.testing.assert_array_equal(traced.stacks["encoder"].token_probs, direct.stacks["encoder"].token_probs)
+    pair = lens.compare(s1, s2, "bank", occurrences=(0, 1))
+    t1, t2 = lens.trace([s1, s2])
+    second = (s2.rindex("bank"), s2.rindex("bank") + 4)
+    expected = compare_word(t1, (s1.index("bank"), s1.index("bank") + 4), t2, second)
+    assert pair.spans[1] == second
+    assert pair.mean_jss == pytest.approx({s: c.mean_jss for s, c in expected.items()})
+    assert pair.yardsticks["the same sentence twice"] == 1.0 and len(pair.yardsticks) == 3
+    assert set(pair.strip.word) >= {"bank"}
+
+
+def test_compare_says_what_is_wrong_with_the_word(lens):
+    with pytest.raises(InputError, match="does not occur in sentence 2"):
+        lens.compare("the bank", "a river", "bank")
+    with pytest.raises(InputError, match="occurs 1 times in sentence 1"):
+        lens.compare("the bank", "a bank", "bank", occurrences=(1, 0))
+
+
+def test_a_decoder_reading_the_model_lacks_is_an_error(lens):
+    with pytest.raises(InputError, match="reads its decoder routing only at"):
+        Lens(lens.tracer, decoder_read="elsewhere")
+
+
+def test_reproduce_writes_the_results_and_the_report(lens, tmp_path, tmp_cache):
+    results = lens.reproduce(tmp_path / "out", limit=12)
+    assert len(results.table1) and (tmp_path / "out" / "report.html").is_file()
+    assert (tmp_path / "out" / "table1.csv").is_file()
+    assert newest_result("no-such-model") is None
+
+
+def test_corpus_then_experts(lens, tmp_path):
+    source = tmp_path / "corpus.txt"
+    source.write_text("The bank raised its rates.\nI sat on the river bank.\n" * 20)
+    spec = lens.corpus(str(source), tmp_path / "run", max_tokens=300)
+    assert spec.done and sum(spec.tokens.values()) > 0
+    stats = Lens.experts(tmp_path / "run")
+    assert int(stats.meta.iloc[0].tokens) == sum(spec.tokens.values())
+    assert (tmp_path / "run" / "stats").is_dir()
+    with pytest.raises(InputError, match="not a corpus run"):
+        Lens.experts(tmp_path)
+
+
+def test_the_quickstart_notebook_runs(tmp_path):
+    """examples/quickstart.ipynb top to bottom in a fresh kernel, from the repository root, with figures."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) >= 3  # the trace grid, the JSS by layer, Figure 1
