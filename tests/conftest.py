@@ -46,3 +46,10 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the browser fixture is a browser test (pytest -m "not browser" leaves them out)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

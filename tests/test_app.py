@@ -15,6 +15,8 @@ from core.analysis.compare import compare_word, context_strip
 from core.models.loading import load_model
 from core.tracing.tracer import Tracer
 
+pytestmark = pytest.mark.app  # every test here runs pages through AppTest
+
 TIMEOUT = 120
 
 

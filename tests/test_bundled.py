@@ -56,6 +56,7 @@ def test_bundled_wic_pairs_match_a_fresh_run_on_a_subsample(bundled, model):
     assert checked >= 12
 
 
+@pytest.mark.app
 def test_benchmarks_opens_on_the_bundled_figures_with_no_run(tmp_cache, tiny_model_dir, monkeypatch):
     import json
 

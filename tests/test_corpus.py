@@ -207,6 +207,7 @@ def _experts_page(tiny_model_dir, monkeypatch):
     return at
 
 
+@pytest.mark.app
 def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp_cache, monkeypatch):
     """The Experts page on a small planted result: load and domain heatmaps, one expert's top tokens with their
     contexts and its token classes, a word's routing across the corpus, co-activation, paths, the summary."""
@@ -232,6 +233,7 @@ def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp
     assert len(at.dataframe) == 1 and at.dataframe[0].value.model.iloc[0] == "planted"
 
 
+@pytest.mark.app
 def test_experts_page_opens_on_the_bundled_brown_statistics(tmp_cache, tiny_model_dir, monkeypatch):
     from core.corpus.results import bundled_stats_dir
     from core.corpus.stats import ExpertStats

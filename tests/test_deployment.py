@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from ui.deployment import NOT_OFFERED, Deployment, default_allowlist, url_model
 from ui.run_queue import RunQueue
 
+pytestmark = pytest.mark.app  # every test here runs pages through AppTest
+
 TIMEOUT = 120
 PROBES = ["/etc", "../../root", "/root/.ssh", "models/../../etc", "C:\\Windows", "google/switch-base-128",
           "bert-base-uncased", "<script>alert(1)</script>", "x" * 20_000]

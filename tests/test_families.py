@@ -217,6 +217,7 @@ def _app(model: str, page: str) -> AppTest:
     return at
 
 
+@pytest.mark.app
 def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cache, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
     at = _app(str(mixtral_dir), "app_pages/trace.py")
@@ -269,6 +270,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
 
 @pytest.mark.parametrize("text", ["", "🙂🎉 emoji only 🙂", "中文的银行在河边", "שלום עולם مرحبا بالعالم",
                                   "<script>alert('x')</script>", "\u200b\u200b", "bank " * 2000])
+@pytest.mark.app
 def test_trace_page_survives_odd_input_on_a_decoder_only_model(text, mixtral_dir, tmp_cache, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
     at = AppTest.from_file("../app.py", default_timeout=180)

@@ -71,6 +71,7 @@ def test_reproduce_on_a_full_disk_is_one_line_and_keeps_the_previous_result(tiny
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
 
 
+@pytest.mark.app
 def test_benchmarks_page_names_and_skips_a_corrupt_result(tiny_model_dir, tmp_cache, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

@@ -89,6 +89,7 @@ def test_reproduce_on_a_one_stack_model(tiny_bert_dir, tmp_path, tmp_cache):
     assert "MoE-fied" in (out / "notes.txt").read_text() and "MoE-fied" in (out / "report.html").read_text()
 
 
+@pytest.mark.app
 def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, monkeypatch):
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
     at = AppTest.from_file("../app.py", default_timeout=180)
@@ -119,6 +120,7 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo
 
 
+@pytest.mark.app
 def test_benchmarks_page_runs_a_moefied_model(tiny_bert_dir, tmp_cache, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", f"moefied:{tiny_bert_dir}@4")
     at = AppTest.from_file("../app.py", default_timeout=300)

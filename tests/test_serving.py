@@ -36,6 +36,7 @@ def _compare(s1: str, s2: str, word: str) -> AppTest:
     return at
 
 
+@pytest.mark.app
 def test_a_second_session_opening_the_same_compare_link_builds_no_figure_again(tiny_model_dir, tmp_cache,
                                                                                monkeypatch):
     from ui.figures import builds
