@@ -144,8 +144,7 @@ for note in res.notes:
         st.warning(note.text)
     else:
         st.caption(note.text)
-subsample = next((n.text for n in res.notes if n.text.startswith("--limit")), None)
-if subsample and len(res.table1):
+if res.run_info and res.run_info.subsample and len(res.table1):
     half = float(((res.table1.ci_high - res.table1.ci_low) / 2).median())
     st.info(f"A subsample: a typical ρ here is known to about ±{half:.2f} (the median half-width of Table 1's 95% "
             "CIs). CIs narrow roughly with the square root of the pairs: the full data (WordSim353 353, SimLex-999 "

@@ -33,7 +33,7 @@ def main() -> None:
     os.environ["ROUTING_LENS_CACHE"] = str(tmp / "cache")
     from bench.trace_throughput import tokenizer
     from core.analysis.experiments import BenchmarkData
-    from core.analysis.reproduce import reproduce
+    from core.lens import reproduce
     from core.models.loading import LoadedModel
     from core.tracing.cache import TraceCache
     from core.tracing.tracer import Tracer

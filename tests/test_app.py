@@ -215,7 +215,8 @@ def test_learn_keeps_the_moefied_model_apart(app_env, monkeypatch):
 
 
 def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_dir):
-    from core.analysis.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import results_dir
+    from core.lens import reproduce
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     reproduce([tracer], results_dir(["tiny"], 20), limit=20)
@@ -293,7 +294,8 @@ def test_benchmarks_page_labels_results_from_models_csv_alone(app_env, tmp_cache
     import os
     import time
 
-    from core.analysis.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import results_dir
+    from core.lens import reproduce
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     older = results_dir(["older"], 10)
@@ -382,7 +384,8 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
 
 def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cache, tiny_model_dir):
     from core.analysis.pair_reference import place_pair, wic_reference
-    from core.analysis.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import results_dir
+    from core.lens import reproduce
 
     at = _app("app_pages/compare.py")
     assert any("Run **Benchmarks**" in c.value for c in at.caption)  # no saved result yet: says how to get one
@@ -407,7 +410,8 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
 
 
 def test_presenter_mode_hides_the_sidebar_and_advances(app_env, tmp_cache, tiny_model_dir):
-    from core.analysis.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import results_dir
+    from core.lens import reproduce
 
     reproduce([Tracer(load_model(str(tiny_model_dir), dtype="float32"))], results_dir(["tiny"], 20), limit=20)
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)

@@ -20,7 +20,8 @@ def bundled() -> Results:
 
 def test_bundled_results_are_complete_full_data_and_small(bundled):
     assert list(bundled.models.model) == list(BUNDLED_MODELS)
-    assert not any(n.text.startswith("--limit") for n in bundled.notes)  # the full datasets
+    assert bundled.run_info is not None and not bundled.run_info.subsample  # the full datasets (run.json)
+    assert bundled.run_info.models == list(BUNDLED_MODELS)
     assert set(bundled.wic_pairs.model) == set(BUNDLED_MODELS)
     assert len(bundled.table1) and len(bundled.table2) and len(bundled.cohens_d) and len(bundled.polysemy)
     files = list(FOLDER.iterdir())

@@ -64,7 +64,7 @@ def test_tables_as_latex_escape_and_round():
 
 
 def test_results_round_trip_through_parquet(tiny_model_dir, tmp_path, tmp_cache):
-    from core.analysis.reproduce import reproduce
+    from core.lens import reproduce
     from core.models.loading import load_model
     from core.tracing.tracer import Tracer
 

@@ -75,7 +75,8 @@ def test_reproduce_on_a_full_disk_is_one_line_and_keeps_the_previous_result(tiny
 def test_benchmarks_page_names_and_skips_a_corrupt_result(tiny_model_dir, tmp_cache, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.analysis.reproduce import reproduce, results_dir
+    from core.analysis.reproduce import results_dir
+    from core.lens import reproduce
 
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))

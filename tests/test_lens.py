@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from core.analysis.compare import compare_word
+from core.analysis.results import result_label
+from core.analysis.run_info import RunInfo
 from core.errors import InputError
 from core.lens import Lens, newest_result
 from core.models.loading import load_model
@@ -51,6 +53,10 @@ def test_reproduce_writes_the_results_and_the_report(lens, tmp_path, tmp_cache):
     results = lens.reproduce(tmp_path / "out", limit=12)
     assert len(results.table1) and (tmp_path / "out" / "report.html").is_file()
     assert (tmp_path / "out" / "table1.csv").is_file()
+    info = RunInfo.load(tmp_path / "out")  # the run as data: no code reads the notes' text
+    assert info == results.run_info and info.limit == 12 and info.models == [lens.tracer.loaded.name]
+    assert info.dtypes == ["float32"] and info.decoder_read == "input" and "torch" in info.versions
+    assert "12 rows per dataset" in result_label(tmp_path / "out")
     assert newest_result("no-such-model") is None
 
 

@@ -13,6 +13,7 @@ from core.analysis.bundled import bundled_dir
 from core.analysis.claims import claims_frame
 from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
 from core.analysis.results import Note, ResultFormat, has_models
+from core.analysis.run_info import RunInfo
 from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.analysis.wordnet import sense_counts, wordnet_setup
 from core.atomic_folder import write_folder
@@ -36,6 +37,8 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
     counts = functools.partial(sense_counts, data_root=root)
     results = run(tracers, data, counts, progress=progress, decoder_read=decoder_read)
+    results.run_info = RunInfo([t.loaded.name for t in tracers], [str(t.loaded.revision) for t in tracers],
+                               [str(t.loaded.dtype) for t in tracers], limit, seed, decoder_read, sensitivity)
     results.claims = claims_frame(results)
     if sensitivity:
         variants, notes = run_variants(tracers, data, counts, results, retrace, progress, decoder_read)

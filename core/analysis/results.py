@@ -12,6 +12,7 @@ from pyarrow.lib import ArrowException
 
 from core.analysis.bundled import is_bundled
 from core.analysis.comparison import comparison_frame
+from core.analysis.run_info import RunInfo
 from core.errors import DataError
 
 ResultFormat = Literal["csv", "parquet"]
@@ -52,6 +53,8 @@ class Results:
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     # every headline number under each alternative open choice (reproduce --sensitivity)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # what the run was (run.json); None for results saved before it existed
+    run_info: RunInfo | None = None
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
     OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend", "scws_footnote", "scws_different",
@@ -74,6 +77,8 @@ class Results:
         if fmt == "csv":
             self.comparison.to_csv(out / "comparison.csv", index=False)  # derived; recomputed on load
         (out / "notes.txt").write_text("".join(n.text + "\n" for n in self.notes), encoding="utf-8")
+        if self.run_info is not None:
+            self.run_info.save(out)
         (out / "notes.json").write_text(json.dumps([asdict(n) for n in self.notes], ensure_ascii=False),
                                         encoding="utf-8")
 
@@ -92,7 +97,7 @@ class Results:
         try:
             frames = {n: _read(path) for n in (*cls.FILES, *cls.OPTIONAL_FILES)
                       if (path := _output_file(folder, n)) is not None}
-            results = cls(**frames, notes=read_notes(folder))
+            results = cls(**frames, notes=read_notes(folder), run_info=RunInfo.load(folder))
             results.comparison  # noqa: B018 - derived from every frame: fails here on a corrupt one, not on a page
         except (OSError, ValueError, KeyError, AttributeError, TypeError, pd.errors.ParserError,
                 ArrowException) as err:
@@ -135,18 +140,17 @@ def read_notes(folder: Path) -> list[Note]:
 
 
 def result_label(folder: Path) -> str:
-    """How a saved result is listed: its models, precision, rows and date — from models.csv, notes.json and the
+    """How a saved result is listed: its models, precision, rows and date — from models.csv, run.json and the
     folder's time alone (never every CSV), and never the folder's hash."""
     import datetime
-    import re
 
     try:
         models = read_output(folder, "models")
     except (OSError, ValueError, ArrowException):
         return f"{folder.name} (no models.csv)"
     dtypes = ", ".join(dict.fromkeys(map(str, models["dtype"]))) if "dtype" in models else "?"
-    limit = next((m.group(1) for n in read_notes(folder) if (m := re.match(r"--limit (\d+)", n.text))), None)
-    rows = f"{limit} rows per dataset" if limit else "full data"
+    info = RunInfo.load(folder)
+    rows = info.rows() if info else "rows not recorded"
     when = datetime.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     names = [Path(m).name if Path(m).is_absolute() or m.startswith((".", "~")) else m for m in map(str, models.model)]
     if is_bundled(folder):
