@@ -129,7 +129,7 @@ if second_name:
         st.warning(f"{second_name} could not be loaded (the sidebar says why); showing {tracer.loaded.name} alone.")
     else:
         try:
-            read = decoder_read if decoder_read in other.loaded.adapter.decoder_reads else "input"
+            read = other.loaded.adapter.decoder_read(decoder_read)
             u1 = cached_trace(other.loaded.name, s1, ("encoder", "decoder"), read)
             u2 = cached_trace(other.loaded.name, s2, ("encoder", "decoder"), read)
             second = (other, compare_word(u1, spans[0], u2, spans[1]))

@@ -4,12 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models.adapters import ModelAdapter
+from core.types import DECODER_READ_LABELS as LABELS
+from core.types import DECODER_READ_NOTES as NOTES
 from core.types import DecoderRead
 
-LABELS: dict[DecoderRead, str] = {"input": "where the token is the decoder's input (default)",
-                                  "label": "where the token is predicted (labels= layout)"}
-NOTES: dict[DecoderRead, str] = {"input": "decoder: each token's routing is read where it is the decoder's input",
-                                 "label": "decoder: each token's routing is read where it is predicted"}
+__all__ = ["LABELS", "NOTES", "decoder_read_control"]
 
 
 def decoder_read_control(adapter: ModelAdapter | None, key: str, container=st) -> DecoderRead:

@@ -152,7 +152,7 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     teacher-forced decoder); the others are read the one way they have, and their rows say so. Every row carries
     the precision the routing was computed in."""
     lm = tracer.loaded
-    read = decoder_read if decoder_read in lm.adapter.decoder_reads else lm.adapter.decoder_reads[0]
+    read = lm.adapter.decoder_read(decoder_read)
     meta = {"model": lm.name, "experts": lm.num_experts, "family": lm.family, "decoder_read": read, "dtype": lm.dtype}
 
     def jss(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -257,7 +257,7 @@ def run(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: SenseCount
         "architecture": t.loaded.architecture, "top_k": t.loaded.top_k, "is_demo": t.loaded.entry.is_demo,
         "source": t.loaded.entry.source, "revision": t.loaded.revision, "dtype": t.loaded.dtype,
         "params": t.loaded.params, "figure_tag": t.loaded.adapter.copy.figure_tag,
-        "decoder_read": decoder_read if decoder_read in t.loaded.adapter.decoder_reads else "input",
+        "decoder_read": t.loaded.adapter.decoder_read(decoder_read),
         "paper_checkpoint": t.loaded.entry.is_paper_checkpoint,
         # the paper's values are shown for reference (never as a difference) beside its family's other models
         "paper_reference": t.loaded.adapter.compares_with_paper and not t.loaded.entry.is_paper_checkpoint,

@@ -11,7 +11,7 @@ from core.cli.common import add_model_args, load_for_cli
 from core.errors import RoutingLensError
 from core.settings import MAX_TOKENS
 from core.tracing.routing_trace import RoutingTrace
-from core.types import STACKS, Stack
+from core.types import DECODER_READ_NOTES, STACKS, Stack
 
 
 def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
@@ -45,7 +45,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         for stack in trace.stacks:
             note = loaded.adapter.stack_note(stack)
             if stack == "decoder" and trace.decoder_read == "label":
-                note = "decoder: each token's routing is read where it is predicted (--decoder-read label)"
+                note = DECODER_READ_NOTES["label"] + " (--decoder-read label)"
             print(f"\n{stack}: top-1 expert and its probability per word and sparse layer"
                   + (f" ({note})" if note else "")
                   + (f"; the model uses its top-{loaded.top_k} (see --json 'selected')" if loaded.top_k > 1 else ""))

@@ -72,6 +72,12 @@ class ModelAdapter(ABC):
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     copy: Copy
 
+    def decoder_read(self, asked: DecoderRead | None) -> DecoderRead:
+        """The one answer to "where is this model's decoder routing read?": `asked` when this model offers it,
+        else its first reading ("input"). Beside another model (Compare's second model) a reading it lacks falls
+        back; a reading asked of this model alone is checked by the tracer instead (an error, not a fallback)."""
+        return asked if asked in self.decoder_reads else self.decoder_reads[0]
+
     # ---------- loading ----------
     @staticmethod
     def model_class() -> Any:
