@@ -7,9 +7,10 @@ import pytest
 from transformers import SwitchTransformersConfig
 
 from core.errors import ModelNotAvailableError, ModelTooLargeError, UnsupportedModelError
+from core.models.adapters.switch_catalogue import HUB_PARAMS
 from core.models.loading import count_parameters, load_model, plan_load
 from core.models.placement import estimate_bytes
-from core.models.registry import HUB_PARAMS, list_models, resolve
+from core.models.registry import list_models, resolve
 from core.training.switch_config import switch_base_config
 
 GiB = 2**30

@@ -11,20 +11,13 @@ from typing import Literal
 
 from core.errors import ModelNotAvailableError, UnsupportedModelError
 from core.models.adapters import DECODER_FAMILIES, MOEFIED_CAVEAT, family_info, family_of_model_type
+from core.models.adapters.switch_catalogue import HUB_EXPERT_COUNTS, HUB_PARAMS, LARGE_SWITCH, PAPER_CHECKPOINTS
 from core.models.hub import hub_model_cached
 from core.settings import BUNDLED_MODELS_DIR, cache_dir
 from core.types import Architecture, Family
 
 Source = Literal["bundled", "trained", "hub", "local", "moefied"]
 MOEFIED_PREFIX = "moefied:"  # "moefied:<folder or Hub id>@<experts>" MoE-fies any BERT-style checkpoint
-HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
-PAPER_CHECKPOINTS = tuple(f"google/switch-base-{e}" for e in HUB_EXPERT_COUNTS)  # the study's own models
-# Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); the paper rounds
-# them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
-HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}
-# The larger Switch checkpoints, with the sizes Fedus et al. (2022, Table 9) give; they need device_map / offload.
-LARGE_SWITCH = {"google/switch-large-128": 26_000_000_000, "google/switch-xxl-128": 395_000_000_000,
-                "google/switch-c-2048": 1_571_000_000_000}
 MOEFIED_MINILM_PARAMS = 22_713_216
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
