@@ -15,7 +15,7 @@ NO_BROWSER = ("SVG/PDF export needs Chromium or Chrome on the server (plotly's k
               "none was found. The HTML download and the modebar's PNG work.")
 
 
-FIGURE_CACHE_ENTRIES = 2048  # finished figures held per process (each a few kB to a few hundred kB)
+FIGURE_CACHE_ENTRIES = 256  # finished figures held per process: ~120 KiB each (a Trace heatmap), ~30 MiB in all
 builds: Counter[str] = Counter()  # figures built per kind in this process: what a cache hit saves, read by tests
 
 
