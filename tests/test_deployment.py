@@ -110,14 +110,15 @@ def test_locked_benchmarks_caps_runs_and_offers_the_allowlist_only(served, monke
 
 
 def test_run_queue_serves_in_order_and_tells_each_its_place():
+    """Conditions, not times: the first run holds its turn until both later visitors are seen waiting."""
     queue = RunQueue()
     order, places = [], {}
-    first_in = threading.Event()
+    first_in, release = threading.Event(), threading.Event()
 
     def first():
         with queue.turn():
             first_in.set()
-            time.sleep(0.4)
+            release.wait(30)
             order.append(0)
 
     def later(i: int):
@@ -126,14 +127,17 @@ def test_run_queue_serves_in_order_and_tells_each_its_place():
 
     threads = [threading.Thread(target=first)]
     threads[0].start()
-    first_in.wait(5)
+    assert first_in.wait(30)
     for i in (1, 2):
         t = threading.Thread(target=later, args=(i,))
         t.start()
         threads.append(t)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while i not in places and time.monotonic() < deadline:  # until visitor i is queued and told its place
+            time.sleep(0.01)
+    release.set()
     for t in threads:
-        t.join(10)
+        t.join(30)
     assert order == [0, 1, 2]
     assert places == {1: 1, 2: 2}  # one run ahead of the second visitor, two ahead of the third
 
