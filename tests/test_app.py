@@ -238,6 +238,7 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
     assert any("A subsample: a typical ρ here is known to about ±" in i.value for i in at.info)  # 20 rows: said
 
 
+@pytest.mark.slow
 def test_benchmarks_page_runs_and_shows_the_sensitivity_table(app_env, tmp_cache):
     at = _app("app_pages/benchmarks.py")
     at.number_input(key="bench_limit").set_value(20)

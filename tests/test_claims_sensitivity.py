@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.analysis.claims import claims_frame
 from core.analysis.experiments import BenchmarkData, run
@@ -111,6 +112,7 @@ def test_aggregation_alternative_uses_the_pooled_pairs_d(tmp_path):
                        [pooled[(s, int(layer))] for s, layer in zip(across["stack"], across.layer)])
 
 
+@pytest.mark.slow
 def test_reproduce_sensitivity_end_to_end_on_tiny_model(tiny_model_dir, tmp_path, tmp_cache):
     from core.cli import main
 

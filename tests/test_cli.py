@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from core.cli import main
 from fakes import run_cli
@@ -43,6 +44,7 @@ def test_human_table(tiny_model_dir, capsys, tmp_cache):
 _run = run_cli
 
 
+@pytest.mark.slow
 def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):
     res = _run("trace", "--model", str(tiny_model_dir), "--text", "   ", "--no-cache")
     assert res.returncode == 2

@@ -153,6 +153,7 @@ def _cli(*args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_identical_output(tiny_model_dir, tmp_path):
     corpus = str(_corpus(tmp_path / "c.jsonl", 40))
     args = ["corpus", "--model", str(tiny_model_dir), "--input", corpus, "--shard-segments", "4", "--dtype",
@@ -178,6 +179,7 @@ def test_kill_9_then_resume_gives_identical_output(tiny_model_dir, tmp_path):
     assert again.wait(timeout=120) == 2 and "another corpus run" in again.stderr.read()
 
 
+@pytest.mark.slow
 def test_ray_with_two_actors_gives_the_local_rows(tiny_model_dir, tmp_path):
     import importlib.util
 

@@ -92,6 +92,7 @@ def test_locked_links_load_nothing_outside_the_allowlist(served, monkeypatch, pr
     assert len(at.text_input(key="cmp_s1").value) <= 5_000  # a link's text is capped like typed text
 
 
+@pytest.mark.slow
 def test_locked_benchmarks_caps_runs_and_offers_the_allowlist_only(served, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)

@@ -80,6 +80,7 @@ def test_results_round_trip_through_parquet(tiny_model_dir, tmp_path, tmp_cache)
     assert not list((tmp_path / "pq").glob("*.parquet"))
 
 
+@pytest.mark.slow
 def test_reproduce_writes_every_figure_as_svg_and_pdf(tiny_model_dir, tmp_path):
     from fakes import run_cli as _run
 

@@ -102,6 +102,7 @@ def _reproduce(model: Path, out: Path, env: dict) -> subprocess.Popen:
                             stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_kill_9_during_reproduce_then_rerun_gives_the_uninterrupted_result(tiny_model_dir, tmp_path):
     env = {**os.environ, "ROUTING_LENS_CACHE": str(tmp_path / "cache-killed")}
     killed = tmp_path / "killed"
@@ -129,6 +130,7 @@ def test_kill_9_during_reproduce_then_rerun_gives_the_uninterrupted_result(tiny_
                                       rtol=1e-6, obj=name)
 
 
+@pytest.mark.slow
 def test_kill_9_during_train_demo_then_rerun_gives_the_uninterrupted_model(tmp_path):
     from safetensors.torch import load_file
 

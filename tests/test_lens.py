@@ -72,6 +72,7 @@ def test_corpus_then_experts(lens, tmp_path):
         Lens.experts(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs(tmp_path):
     """examples/quickstart.ipynb top to bottom in a fresh kernel, from the repository root, with figures."""
     import nbformat
