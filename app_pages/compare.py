@@ -6,7 +6,14 @@ import re
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core.analysis.compare import UNRELATED_WORDS, compare_word, context_strip, shared_words, wic_presets
+from core.analysis.compare import (
+    UNRELATED_WORDS,
+    compare_word,
+    context_strip,
+    shared_words,
+    unrelated_words_jss,
+    wic_presets,
+)
 from core.analysis.pair_reference import place_pair
 from core.models.registry import list_models
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
@@ -46,11 +53,9 @@ for key, value in defaults.items():
 def unrelated_jss(model: str, read: str) -> dict[str, float]:
     """Per stack, the mean JSS of two unrelated words each traced alone: the page's low yardstick."""
     try:
-        a, b = (cached_trace(model, w, ("encoder", "decoder"), read) for w in UNRELATED_WORDS)
-        comp = compare_word(a, (0, len(UNRELATED_WORDS[0])), b, (0, len(UNRELATED_WORDS[1])))
+        return unrelated_words_jss(*(cached_trace(model, w, ("encoder", "decoder"), read) for w in UNRELATED_WORDS))
     except Exception:  # noqa: BLE001 - a yardstick only: the page works without it
         return {}
-    return {stack: c.mean_jss for stack, c in comp.items()}
 
 
 def _apply_preset() -> None:

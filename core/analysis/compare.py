@@ -55,6 +55,12 @@ def compare_word(t1: RoutingTrace, span1: tuple[int, int], t2: RoutingTrace, spa
     return out
 
 
+def unrelated_words_jss(a: RoutingTrace, b: RoutingTrace) -> dict[str, float]:
+    """Per stack, the mean JSS of UNRELATED_WORDS, each traced alone (`a`, `b`): the low yardstick beside a pair."""
+    comp = compare_word(a, (0, len(UNRELATED_WORDS[0])), b, (0, len(UNRELATED_WORDS[1])))
+    return {stack: c.mean_jss for stack, c in comp.items()}
+
+
 def context_strip(t1: RoutingTrace, t2: RoutingTrace) -> pd.DataFrame:
     """Every word the two sentences share (first occurrences), in sentence 1's order: its JSS per stack (mean over
     layers) and in how many layers its top-1 expert flipped. Columns word, stack, jss, flips, layers."""

@@ -26,10 +26,8 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         raise InputError("--max-tokens must be 1 or more.")
     loaded = load_for_cli(args.model, args)
     tracer = Tracer(loaded, cache=None)  # streaming work: every text once, nothing to reuse
-    spec = CorpusSpec(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=args.input,
-                      stacks=tuple(s for s in stacks if s in tracer.routers) or tuple(tracer.routers),
-                      full_probs=args.full_probs, max_tokens=args.max_tokens, every=args.every,
-                      top_k=loaded.top_k, num_experts=loaded.num_experts, shard_segments=args.shard_segments)
+    spec = CorpusSpec.for_tracer(tracer, args.input, stacks, full_probs=args.full_probs, max_tokens=args.max_tokens,
+                                 every=args.every, shard_segments=args.shard_segments)
     out = Path(args.out)
     data_root = Path(args.data_dir) if args.data_dir else None
     bar = tqdm(total=args.max_tokens, unit="tok", desc=f"{loaded.name}: {args.input}")
@@ -52,20 +50,10 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_experts(args: argparse.Namespace) -> int:
-    from core.corpus.run import read_manifest
-    from core.corpus.stats import compute
+    from core.corpus.stats import compute_for_run
 
-    run_dir = Path(args.run)
-    spec = read_manifest(run_dir)
-    if spec is None:
-        raise InputError(f"{run_dir.name}/ is not a corpus run (no manifest.json): run `python -m core corpus` first.")
-    experts = spec.num_experts if args.experts is None else args.experts
-    if not experts:
-        raise InputError("Could not tell the model's expert count: pass --experts E.")
     started = time.time()
-    stats = compute(run_dir, experts, spec.model)
-    out = Path(args.out) if args.out else run_dir / "stats"
-    stats.save(out)
+    stats, out = compute_for_run(Path(args.run), Path(args.out) if args.out else None, args.experts)
     meta = stats.meta.iloc[0]
     print(f"{int(meta.tokens):,} tokens, {int(meta.rows):,} rows, {int(meta.domains)} domains -> {out} "
           f"({time.time() - started:.1f} s)", file=sys.stderr)

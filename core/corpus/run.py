@@ -43,6 +43,16 @@ class CorpusSpec:
     done: list[int] = field(default_factory=list)  # finished shards
     tokens: dict[str, int] = field(default_factory=dict)  # shard → tokens routed
 
+    @classmethod
+    def for_tracer(cls, tracer: Tracer, source: str, stacks: tuple[Stack, ...] = STACKS, **options) -> CorpusSpec:
+        """The spec of routing `source` through this tracer's model: its name, revision, precision, top-k and
+        expert count; `stacks` it has (all of its own when none of them); `options`: full_probs, max_tokens, every,
+        shard_segments."""
+        loaded = tracer.loaded
+        return cls(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=source,
+                   stacks=tuple(s for s in stacks if s in tracer.routers) or tuple(tracer.routers),
+                   top_k=loaded.top_k, num_experts=loaded.num_experts, **options)
+
     def key(self) -> dict:
         d = asdict(self)
         d.pop("done")

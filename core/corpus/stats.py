@@ -11,8 +11,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from core.analysis.compare import STOPWORDS
-from core.corpus.run import shard_files
-from core.errors import DataError
+from core.corpus.run import read_manifest, shard_files
+from core.errors import DataError, InputError
 
 MIN_COUNT = 10  # occurrences a token needs before its vocabulary specialisation is reported
 TOKEN_ROUTES_MIN = 3  # occurrences a token needs to be kept in the per-token routing table (the page's search)
@@ -259,3 +259,19 @@ def summary(stats: ExpertStats) -> pd.DataFrame:
             if len(top_lift) else "",
         })
     return pd.DataFrame(rows)
+
+
+def compute_for_run(run_dir: Path, out: Path | None = None, experts: int | None = None) -> tuple[ExpertStats, Path]:
+    """The statistics of a corpus run (its manifest gives the model and expert count unless `experts` is given),
+    saved to `out` (default run_dir/stats); returns them and where they went. Shared by the CLI and core.lens."""
+    spec = read_manifest(run_dir)
+    if spec is None:
+        raise InputError(f"{run_dir.name}/ is not a corpus run (no manifest.json): route a corpus first "
+                         "(`python -m core corpus`, or Lens.corpus).")
+    experts = spec.num_experts if experts is None else experts
+    if not experts:
+        raise InputError("Could not tell the model's expert count: pass --experts E.")
+    stats = compute(run_dir, experts, spec.model)
+    out = out or run_dir / "stats"
+    stats.save(out)
+    return stats, out

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.analysis.compare import UNRELATED_WORDS, StackComparison, compare_word, context_strip
+from core.analysis.compare import (
+    UNRELATED_WORDS,
+    StackComparison,
+    compare_word,
+    context_strip,
+    unrelated_words_jss,
+)
 from core.analysis.pair_reference import PairPlacement, place_pair, wic_reference
 from core.analysis.results import Results
 from core.errors import InputError
@@ -93,11 +99,10 @@ class Lens:
 
     def yardsticks(self) -> dict[str, float]:
         """The same sentence twice (1.0) and, per stack, two unrelated words each traced alone."""
-        a, b = self.trace(list(UNRELATED_WORDS))
-        unrelated = compare_word(a, (0, len(UNRELATED_WORDS[0])), b, (0, len(UNRELATED_WORDS[1])))
+        unrelated = unrelated_words_jss(*self.trace(list(UNRELATED_WORDS)))
         return {"the same sentence twice": 1.0,
-                **{f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)})": c.mean_jss
-                   for stack, c in unrelated.items()}}
+                **{f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)})": value
+                   for stack, value in unrelated.items()}}
 
     def reproduce(self, out: Path | str = "reproduce_out", *, limit: int | None = None, seed: int = 0,
                   sensitivity: bool = False, report: bool = True, data_dir: Path | str | None = None,
@@ -121,11 +126,8 @@ class Lens:
         an interrupted run. Returns the run's manifest (CorpusSpec)."""
         from core.corpus.run import CorpusSpec, run_local
 
-        tracer, loaded = self.tracer, self.tracer.loaded
-        spec = CorpusSpec(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=source,
-                          stacks=tuple(tracer.routers), full_probs=full_probs, max_tokens=max_tokens, every=every,
-                          top_k=loaded.top_k, num_experts=loaded.num_experts)
-        streaming = Tracer(loaded, cache=None)  # every text once: nothing to reuse
+        streaming = Tracer(self.tracer.loaded, cache=None)  # every text once: nothing to reuse
+        spec = CorpusSpec.for_tracer(streaming, source, full_probs=full_probs, max_tokens=max_tokens, every=every)
         return run_local(streaming, spec, Path(out), data_root=Path(data_dir) if data_dir else None,
                          progress=progress)
 
@@ -133,13 +135,6 @@ class Lens:
     def experts(run: Path | str, out: Path | str | None = None):
         """Statistics of what each expert receives over a corpus run (DuckDB), saved to `out` (default
         run/stats). Returns the ExpertStats."""
-        from core.corpus.run import read_manifest
-        from core.corpus.stats import compute
+        from core.corpus.stats import compute_for_run
 
-        run = Path(run)
-        spec = read_manifest(run)
-        if spec is None:
-            raise InputError(f"{run.name}/ is not a corpus run (no manifest.json): run Lens.corpus first.")
-        stats = compute(run, spec.num_experts, spec.model)
-        stats.save(Path(out) if out else run / "stats")
-        return stats
+        return compute_for_run(Path(run), Path(out) if out else None)[0]
