@@ -9,6 +9,7 @@ import streamlit as st
 from core.corpus.results import label, stats_folders
 from core.corpus.stats import ExpertStats, summary
 from core.errors import RoutingLensError
+from core.lens import word_specialisation
 from core.viz import expert_plots as xp
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
@@ -79,10 +80,8 @@ def one_word(stats: ExpertStats, source: tuple, stack: str, layer: int, experts:
         else:
             plot(figure(("xp_token", source, word, stack, layer),
                         lambda: xp.token_routing(stats.token_routes, word, stack, layer, experts)), key="xp-token")
-            vocab = stats.vocabulary[(stats.vocabulary["stack"] == stack) & (stats.vocabulary.layer == layer)]
-            hit = vocab[vocab.token.str.lower().str.lstrip("▁Ġ ") == word]
-            if len(hit):
-                row = hit.sort_values("occurrences", ascending=False).iloc[0]
+            row = word_specialisation(stats, word, stack, layer)
+            if row is not None:
                 st.markdown(f"**{row.top_share:.0%}** of its {int(row.occurrences):,} occurrences go to e{int(row.top_expert)} "
                             f"(95% CI {row.ci_low:.0%}–{row.ci_high:.0%}): the closer to 100%, the less its routing "
                             "depends on context.")

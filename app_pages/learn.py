@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.analysis.metrics import jss
-from core.analysis.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity
+from core.lens import Lens
+from core.measures.metrics import jss
 from core.settings import LEARN_SENTENCE_MAX_CHARS
+from core.studies.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity
 from core.viz import compare_plots
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
+from ui.learn_text import MECHANICS, NO_ROUTER, WITHOUT_ROUTER
 from ui.model_cache import cached_trace, model_kind
 from ui.safe_text import as_text
 from ui.sidebar import sidebar
@@ -31,7 +33,7 @@ def walkthrough() -> None:
     stacks = tracer.loaded.stacks
     stack = st.radio("Stack", stacks, horizontal=True, key="learn_stack") if len(stacks) > 1 else stacks[0]
     try:
-        trace = cached_trace(tracer.loaded.name, sentence, (stack,))
+        (trace,) = Lens(tracer, memo=cached_trace).trace(sentence, stacks=(stack,))
     except Exception as err:  # noqa: BLE001 - never a traceback on the page
         show_error(err)
         return
@@ -67,7 +69,7 @@ def walkthrough() -> None:
                "probabilities; the capacity queue below is Switch's rule, shown for the top-1 expert.")
     plot(figure(("learn_choice", walk), lambda: wp.choice_figure(step)), key="learn-choice")
     st.subheader("4 · The expert's capacity queue")
-    verdict = (f"“{as_text(step.token)}” is number {int(step.queue.position.tolist().index(position)) + 1} to choose "
+    verdict = (f"“{as_text(step.token)}” is number {step.queue_rank} to choose "
                f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
     st.markdown("Tokens queue for their expert in order (transformers: `cumsum` over the one-hot choices, kept while "
                 f"`<= expert_capacity`). {verdict}")
@@ -107,37 +109,12 @@ if tracer is not None:
             st.info(tracer.loaded.adapter.copy.learn_note)
         walkthrough()
     else:
-        st.info("This model has no router, so there is no token to walk through one: pick a Switch demo (e.g. "
-                "demo-switch-8) in the sidebar. What it shows instead is below, under *Routing without a router*.")
+        st.info(NO_ROUTER)
 
 with st.expander("The mechanics in words"):
-    st.markdown("""
-**Top-1 token choice.** Each token goes to the single expert with the highest probability, and that expert's
-output is scaled by the probability. Only one expert runs per token, so the model has E times the
-parameters of a dense block at about the same cost per token.
-
-**Expert capacity and dropped tokens.** Each expert processes at most *capacity* tokens of a sequence.
-Tokens are served in order; a token whose chosen expert is already full is **dropped**: it skips the
-expert block and only the residual connection carries it on. Its router probabilities are still valid.
-
-**Encoder and decoder.** The encoder reads the whole text; the decoder, trained to write text left to right,
-sees only the tokens before the current one. Here the decoder is fed the same text (teacher forcing), and a
-token's decoder routing is read where that token is the decoder's input.
-
-**Decoder-only MoE models** (Mixtral, OLMoE, Qwen-MoE, GraniteMoE, PhiMoE, Jamba, DeepSeek-V2) have one causal stack
-and send each token to its **top-k** experts (Mixtral 2 of 8, OLMoE 8 of 64), mixing their outputs with the
-renormalised probabilities; there is no capacity limit at inference, so nothing is dropped. Because attention is
-causal, a token's routing depends only on the tokens *to its left*.
-
-**JSS.** To compare how a word is routed in two places we compare the two probability vectors with the
-**Jensen–Shannon similarity**, 1 − JSD (base-2 logs): 1 for identical routing, 0 for routing to disjoint experts.
-""")
+    st.markdown(MECHANICS)
 
 st.header("Routing without a router")
-st.markdown("The **MoE-fied** models (`moefied-minilm-*`) are a different thing: a dense encoder whose feed-forward "
-            "neurons were grouped into experts *after* training. Every neuron still runs for every token; a token's "
-            "\"routing\" is the share of its activation in each group. It shows how context changes which parts of "
-            "the feed-forward layer a word uses — but no router was trained, nothing is chosen and nothing is "
-            "dropped.")
+st.markdown(WITHOUT_ROUTER)
 if tracer is not None and tracer.loaded.adapter.copy.learn_note and not tracer.loaded.adapter.has_router:
     st.info(tracer.loaded.adapter.copy.learn_note)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.compare import compare_word, wic_presets
-from core.analysis.paper import CITATION
-from core.analysis.reproduce import saved_results
-from core.analysis.results import Results
 from core.errors import RoutingLensError
+from core.lens import Lens, saved_results
+from core.results.store import Results
+from core.studies.paper import CITATION
+from core.studies.word_pair import wic_presets
 from core.tracing.words import find_word
 from core.viz import compare_plots, plots
 from core.viz.report import correlation_table, figure_tag, polysemy_stacks
@@ -59,14 +59,13 @@ def show_compare(link: CompareLink | None) -> None:
         link = CompareLink(preset.sentence1, preset.sentence2, preset.word, None)
     dep = deployment()
     model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
-    spans = [find_word(s, link.word) for s in (link.sentence1, link.sentence2)]
-    if not all(spans):
+    found = [find_word(s, link.word) for s in (link.sentence1, link.sentence2)]
+    if not all(found):
         st.warning(f"“{as_text(link.word)}” does not occur in both sentences of this Compare link.")
         return
-    try:
-        get_tracer(model)
-        t1, t2 = (cached_trace(model, s, ("encoder", "decoder")) for s in (link.sentence1, link.sentence2))
-        result = compare_word(t1, spans[0][0], t2, spans[1][0])
+    try:  # the first occurrence in each sentence, through the server's shared model and traces
+        lens = Lens(get_tracer(model), memo=cached_trace)
+        result = lens.word_pair(link.sentence1, link.sentence2, (found[0][0], found[1][0]))
     except Exception as err:  # noqa: BLE001 - never a traceback on a projector
         show_error(err)
         return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.lens import Lens
 from core.settings import MAX_TOKENS, SENTENCE_PREVIEW_CHARS, TRACE_MAX_SENTENCES, TRACE_TEXT_MAX_CHARS
 from core.viz import plots
 from ui.decoder_read import NOTES, decoder_read_control
@@ -49,9 +50,10 @@ if not sentences:
     st.stop()
 tag = adapter.copy.figure_tag + f" · {tracer.loaded.dtype}"
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
+lens = Lens(tracer, decoder_read=decoder_read, memo=cached_trace)  # the server's shared model and traces
 for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     try:
-        trace = cached_trace(tracer.loaded.name, sentence, stacks, decoder_read)
+        (trace,) = lens.trace(sentence, stacks)
     except Exception as err:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(err)
         continue

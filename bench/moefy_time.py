@@ -20,7 +20,7 @@ def main() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    from core.analysis.datasets import load_wic
+    from core.data.datasets import load_wic
     from core.models.loading import load_model
     from core.tracing.tracer import Tracer
 

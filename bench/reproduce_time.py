@@ -32,9 +32,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rl-bench-"))
     os.environ["ROUTING_LENS_CACHE"] = str(tmp / "cache")
     from bench.trace_throughput import tokenizer
-    from core.analysis.experiments import BenchmarkData
     from core.lens import reproduce
     from core.models.loading import LoadedModel
+    from core.studies.experiments import BenchmarkData
     from core.tracing.cache import TraceCache
     from core.tracing.tracer import Tracer
     from core.training.switch_config import switch_base_config

@@ -51,7 +51,7 @@ def active_params(model, experts: int) -> int:
 
 
 def sentences(n: int) -> list[str]:
-    from core.training.corpus import sentences as corpus
+    from core.data.nltk_text import sentences as corpus
 
     out = []
     for s in corpus("brown"):

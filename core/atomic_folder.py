@@ -1,6 +1,6 @@
 """Folders written all at once: filled as a temporary sibling and renamed into place, so an interrupted writer
-(kill -9, a full disk) leaves the previous folder or none — never a half-written one. Shared by `reproduce` and the
-demo trainers."""
+(kill -9, a full disk) leaves the previous folder or none — never a half-written one. Shared by `reproduce`'s results, the
+corpus statistics and the demo trainers."""
 from __future__ import annotations
 
 import os

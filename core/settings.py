@@ -48,6 +48,12 @@ def env_dtype() -> str | None:
     return os.environ.get(DTYPE_ENV) or None
 
 
+def asked_dtype(dtype: str | None = None) -> str | None:
+    """The one precision rule before loading: an explicit dtype, else `ROUTING_LENS_DTYPE`, else None (the loader's
+    precision policy: float32 wherever the model fits)."""
+    return dtype or env_dtype()
+
+
 def model_memory_budget() -> int:
     """Bytes of model weights the app keeps in memory at once: `ROUTING_LENS_MODEL_MEMORY_GIB`, else half the RAM."""
     value = os.environ.get(MODEL_MEMORY_ENV)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.compare import compare_word, context_strip
+from core.models.adapters import family_info
 from core.models.loading import load_model
+from core.studies.word_pair import compare_word, context_strip
 from core.tracing.tracer import Tracer
 
 pytestmark = pytest.mark.app  # every test here runs pages through AppTest
@@ -139,7 +140,7 @@ def test_compare_page_odd_input(app_env, s1, s2, word, expect):
 
 def test_preset_fills_the_inputs(app_env):
     at = _app("app_pages/compare.py")
-    from core.analysis.compare import wic_presets
+    from core.studies.word_pair import wic_presets
 
     box = at.selectbox(key="cmp_preset")
     chosen = next(p for p in wic_presets() if p.label == box.options[1])
@@ -215,8 +216,8 @@ def test_learn_keeps_the_moefied_model_apart(app_env, monkeypatch):
 
 
 def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_dir):
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     reproduce([tracer], results_dir(["tiny"], 20), limit=20)
@@ -236,6 +237,23 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
     assert titles and all(t.endswith("· float32") for t in titles if t.startswith("Fig."))
     assert any("--sensitivity" in c.value for c in at.caption)
     assert any("A subsample: a typical ρ here is known to about ±" in i.value for i in at.info)  # 20 rows: said
+
+
+def test_benchmarks_asks_the_decoder_reading_only_when_a_model_offers_two(app_env, monkeypatch):
+    """The reading radio is there while a Switch model is on offer, and gone when every model on offer (and the
+    one loaded) has one reading only (decoder-only models read their decoder one way)."""
+    at = _app("app_pages/benchmarks.py")
+    assert [r.key for r in at.radio if r.key == "bench_decoder_read"], "a Switch model is on offer: asked"
+    import ui.benchmark_run
+    from core.models.registry import list_models
+
+    causal = [e for e in list_models() if e.family not in ("switch", "")]
+    assert causal and all(len(family_info(e.family).decoder_reads) == 1 for e in causal)
+    monkeypatch.setattr(ui.benchmark_run, "list_models", lambda: causal)
+    monkeypatch.setenv("ROUTING_LENS_MODEL", "demo-mixtral-8")
+    at = _app("app_pages/benchmarks.py")
+    _no_exception(at)
+    assert not [r for r in at.radio if r.key == "bench_decoder_read"]
 
 
 @pytest.mark.slow
@@ -295,8 +313,8 @@ def test_benchmarks_page_labels_results_from_models_csv_alone(app_env, tmp_cache
     import os
     import time
 
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     older = results_dir(["older"], 10)
@@ -350,8 +368,8 @@ def test_decoder_reading_control_on_trace_and_compare(app_env, tiny_model_dir):
 
 
 def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_model_dir, monkeypatch):
-    from core.analysis.compare import precision_check
     from core.settings import PRECISION_JSS_TOLERANCE
+    from core.studies.word_pair import precision_check
 
     monkeypatch.setenv("ROUTING_LENS_DTYPE", "bfloat16")
     s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
@@ -384,9 +402,9 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
 
 
 def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cache, tiny_model_dir):
-    from core.analysis.pair_reference import place_pair, wic_reference
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
+    from core.studies.pair_reference import place_pair, wic_reference
 
     at = _app("app_pages/compare.py")
     assert any("Run **Benchmarks**" in c.value for c in at.caption)  # no saved result yet: says how to get one
@@ -411,8 +429,8 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
 
 
 def test_presenter_mode_hides_the_sidebar_and_advances(app_env, tmp_cache, tiny_model_dir):
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
 
     reproduce([Tracer(load_model(str(tiny_model_dir), dtype="float32"))], results_dir(["tiny"], 20), limit=20)
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analysis.bundled import BUNDLED_MODELS, bundled_dir
-from core.analysis.results import Results
+from core.results.bundled import BUNDLED_MODELS, bundled_dir
+from core.results.store import Results
 
 FOLDER = bundled_dir()
 
@@ -32,10 +32,10 @@ def test_bundled_results_are_complete_full_data_and_small(bundled):
 @pytest.mark.parametrize("model", ["demo-switch-8", "demo-mixtral-8", "moefied-minilm-8"])
 def test_bundled_wic_pairs_match_a_fresh_run_on_a_subsample(bundled, model):
     """Twelve WiC pairs traced afresh (no cache) the way reproduce reads them: every layer's JSS as shipped."""
-    from core.analysis.datadir import data_dir
-    from core.analysis.experiments import BenchmarkData, Target, route_targets
-    from core.analysis.metrics import jss
+    from core.data.datadir import data_dir
+    from core.measures.metrics import jss
     from core.models.loading import load_model
+    from core.studies.experiments import BenchmarkData, Target, route_targets
     from core.tracing.tracer import Tracer
 
     wic = BenchmarkData.load(data_dir()).wic

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis.claims import claims_frame
-from core.analysis.experiments import BenchmarkData, run
-from core.analysis.sensitivity import claims_with_survival, run_variants, sensitivity_table
+from core.studies.claims import claims_frame
+from core.studies.experiments import BenchmarkData, run
+from core.studies.sensitivity import claims_with_survival, run_variants, sensitivity_table
 from fakes import FakeTracer, sense_count, write_synthetic_data
 
 WORDSIM = "Routing similarity correlates with word association (WordSim353 ρ > 0, significant)"

@@ -18,7 +18,9 @@ import pytest
 
 from core.corpus.rows import schema
 from core.corpus.run import CorpusSpec, read_manifest, run_local, shard_files
-from core.corpus.stats import compute
+from core.corpus.stats import ExpertStats, compute
+from core.errors import DataError
+from core.lens import word_specialisation
 from core.models.loading import load_model
 from core.tracing.tracer import Tracer
 
@@ -64,7 +66,7 @@ class PlantedTracer:
         return self.real.encode_many(texts)
 
     def expert(self, word: str, text: str) -> int:
-        from core.analysis.compare import STOPWORDS
+        from core.studies.word_pair import STOPWORDS
 
         w = word.strip(".,!?")
         if not any(c.isalnum() for c in word):
@@ -145,6 +147,40 @@ def test_statistics_recover_a_planted_routing(tiny_model_dir, tmp_path):
     # paths: the same expert at every layer -> the next layer is fully predictable
     assert (stats.paths.consistency == 1.0).all()
     assert (stats.load.n > 0).all() and stats.meta.tokens.iloc[0] > 100
+    # one word's specialisation, by its word (the tokenizer's word-start mark stripped, as the page asks it)
+    layer = int(enc(stats.vocabulary).layer.iloc[0])
+    row = word_specialisation(stats, first.strip("▁").upper(), "encoder", layer)
+    assert row is not None and int(row.top_expert) == 4 and row.top_share == 1.0
+    assert word_specialisation(stats, "no-such-word", "encoder", layer) is None
+
+
+def test_statistics_are_written_all_at_once(tiny_model_dir, tmp_path, monkeypatch):
+    """ExpertStats.save goes through the results' atomic folder writer: a second save replaces the folder whole,
+    and a save that fails half-way leaves the previous statistics as they were."""
+    real = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    spec = CorpusSpec("planted", "local", "float32", str(_corpus(tmp_path / "c.jsonl")), top_k=2, num_experts=8)
+    run_local(PlantedTracer(real), spec, tmp_path / "out")
+    stats = compute(tmp_path / "out", 8, "planted")
+    folder = tmp_path / "stats"
+    stats.save(folder)
+    (folder / "stray.txt").write_text("left by hand")
+    stats.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.parquet" for n in ExpertStats.NAMES)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    original = pd.DataFrame.to_parquet
+    calls = {"n": 0}
+
+    def fail_on_the_fifth(self, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fail_on_the_fifth)
+    with pytest.raises(DataError, match="nothing was left half-written"):
+        stats.save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stats.")]
 
 
 def _cli(*args, **kw):

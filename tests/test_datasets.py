@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.analysis import datasets
-from core.analysis.datadir import data_dir
+from core.data import datasets
+from core.data.datadir import data_dir
 from core.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -44,7 +44,7 @@ def test_scws_spans_point_at_the_target(root):
 
 def test_wic_indices_point_at_the_target(root):
     """The indexed word is the lemma or an inflection of it (WordNet's morphy handles went → go)."""
-    from core.analysis.wordnet import wordnet
+    from core.data.wordnet import wordnet
 
     wn = wordnet()
     wic = datasets.load_wic(root)
@@ -102,7 +102,7 @@ def test_download_extracts_the_loader_layout(tmp_path, root):
     import io
     import zipfile
 
-    from core.analysis.download import SOURCES, extract
+    from core.data.download import SOURCES, extract
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis.experiments import BenchmarkData, Results, run
+from core.studies.experiments import BenchmarkData, Results, run
 from fakes import LEMMAS, E, FakeLoaded, FakeTracer, sense_count, write_synthetic_data
 
 
@@ -105,7 +105,7 @@ def test_reproduce_bad_limit_is_a_clear_error(tiny_model_dir, capsys):
 def test_reproduce_reads_wordnet_from_the_given_data_dir(tiny_model_dir, tmp_cache, tmp_path, monkeypatch):
     """Bug 2: `reproduce(data_dir=...)` must take WordNet's lexnames from that folder too. Here the data exists
     only there: no default location holds any, and the cache has no WordNet copy yet."""
-    from core.analysis import datadir
+    from core.data import datadir
     from core.lens import reproduce
     from core.models.loading import load_model
     from core.tracing.tracer import Tracer
@@ -128,7 +128,7 @@ def test_reproduce_reads_wordnet_from_the_given_data_dir(tiny_model_dir, tmp_cac
 
 def test_senses_are_lemma_exact_and_of_the_wic_part_of_speech():
     """`len(synsets("drawing"))` reaches "draw" and verbs: 42; drawing as a noun, lemma-exact, has 6 senses."""
-    from core.analysis.wordnet import count_senses, wordnet
+    from core.data.wordnet import count_senses, wordnet
 
     wn = wordnet()
     assert count_senses(wn, "drawing", "N") == (6, 42)
@@ -178,8 +178,8 @@ def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
 
 def test_dropped_share_counts_every_traced_slot(tmp_path):
     """A Switch model with expert capacity 1 drops most slots of a long text; the counter reports exactly that."""
-    from core.analysis.experiments import DropCounter
     from core.models.loading import load_model
+    from core.studies.experiments import DropCounter
     from core.tracing.tracer import Tracer
     from helpers import build_tiny_switch
 
@@ -203,9 +203,9 @@ def test_across_models_mean_of_per_model_d_and_average_rows(tmp_path):
     1–2 get an average row, beside the paper's Avg. only when every averaged model is a paper checkpoint."""
     import dataclasses
 
-    from core.analysis.aggregate import MEAN_OF_MODELS
-    from core.analysis.paper import published
+    from core.measures.aggregate import MEAN_OF_MODELS
     from core.models.registry import resolve
+    from core.studies.paper import published
 
     alpha = write_synthetic_data(tmp_path)
     data = BenchmarkData.load(tmp_path)

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.analysis.results import Results
 from core.errors import RoutingLensError
+from core.results.store import Results
 from core.viz import export
 from core.viz.export import ExportUnavailable, figure_bytes, table_latex
 

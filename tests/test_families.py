@@ -249,8 +249,8 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert any("no capacity limit at inference" in c.value for c in at.caption)
     assert any("decoder-only" in i.value and "top-2 of 8" in i.value for i in at.info)
 
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
 
     tracers = [Tracer(load_model(str(d), dtype="float32")) for d in (tiny_model_dir, mixtral_dir)]
     reproduce(tracers, results_dir(["both"], 20), limit=20)

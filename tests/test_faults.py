@@ -50,8 +50,8 @@ def test_cli_trace_prints_its_answer_on_a_full_disk(tiny_model_dir, tmp_cache, m
 
 def test_reproduce_on_a_full_disk_is_one_line_and_keeps_the_previous_result(tiny_model_dir, tmp_path, tmp_cache,
                                                                            monkeypatch, capsys):
-    from core.analysis.results import Results
     from core.cli import main
+    from core.results.store import Results
 
     out = tmp_path / "out"
     assert main(["reproduce", "--model", str(tiny_model_dir), "--limit", "12", "--out", str(out)]) == 0
@@ -75,8 +75,8 @@ def test_reproduce_on_a_full_disk_is_one_line_and_keeps_the_previous_result(tiny
 def test_benchmarks_page_names_and_skips_a_corrupt_result(tiny_model_dir, tmp_cache, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.analysis.reproduce import results_dir
     from core.lens import reproduce
+    from core.lens.compute import results_dir
 
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))

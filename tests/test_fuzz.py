@@ -89,7 +89,7 @@ def test_encode_raises_only_input_errors_and_aligns_inside_the_text(tiny_tracer,
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
 @given(texts, texts, st.one_of(st.text(max_size=8), st.sampled_from(ODD)))
 def test_trace_and_compare_word_on_odd_text(tiny_tracer, s1, s2, word):
-    from core.analysis.compare import compare_word
+    from core.studies.word_pair import compare_word
 
     try:
         t1, t2 = tiny_tracer.trace([s1, s2])
@@ -160,7 +160,7 @@ def _mutate(path: Path, ops) -> None:
 @FUZZ
 @given(st.sampled_from(FILES), mutations)
 def test_dataset_loaders_fed_mutated_files_raise_only_data_errors(pristine, tmp_path_factory, target, ops):
-    from core.analysis import datasets
+    from core.data import datasets
 
     root = tmp_path_factory.mktemp("mutated")
     shutil.rmtree(root)

@@ -4,14 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from core.analysis.compare import compare_word
-from core.analysis.results import result_label
-from core.analysis.run_info import RunInfo
 from core.errors import InputError
 from core.lens import Lens, newest_result
 from core.models.loading import load_model
+from core.results.run_info import RunInfo
+from core.results.store import result_label
+from core.studies.word_pair import compare_word
 from core.tracing.tracer import Tracer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +34,42 @@ def test_trace_and_compare_are_the_tracer_and_compare_word(lens):
     expected = compare_word(t1, (s1.index("bank"), s1.index("bank") + 4), t2, second)
     assert pair.spans[1] == second
     assert pair.mean_jss == pytest.approx({s: c.mean_jss for s, c in expected.items()})
-    assert pair.yardsticks["the same sentence twice"] == 1.0 and len(pair.yardsticks) == 3
+    assert pair.yardsticks["the same sentence twice: 1.0"] == 1.0 and len(pair.yardsticks) == 3
     assert set(pair.strip.word) >= {"bank"}
+
+
+def test_a_memo_serves_every_trace_and_the_reference_comes_from_the_source_given(lens):
+    """The app's seams: with a memo the Lens traces nothing itself (each text asked once per stacks, reading and
+    precision), and the WiC reference comes from the source passed in."""
+    asked = []
+
+    def memo(model, text, stacks, read, dtype):
+        asked.append((text, stacks, read, dtype))
+        return lens.tracer.trace([text], stacks=stacks, decoder_read=read)[0]
+
+    reference = pd.DataFrame({"stack": ["encoder"] * 4, "label": ["T", "T", "F", "F"], "jss": [0.9, 0.8, 0.3, 0.2]})
+    served = Lens(lens.tracer, memo=memo, references=lambda model: reference)
+    pair = served.compare("I sat on the river bank.", "The bank raised its rates.", "bank")
+    assert ("I sat on the river bank.", ("encoder", "decoder"), "input", None) in asked
+    assert {a[0] for a in asked} >= {"I sat on the river bank.", "The bank raised its rates."}
+    assert [p.stack for p in pair.placements] == ["encoder"]  # only the stack the reference holds
+    direct = lens.compare("I sat on the river bank.", "The bank raised its rates.", "bank")
+    assert pair.mean_jss == pytest.approx(direct.mean_jss) and pair.yardsticks == direct.yardsticks
+    asked.clear()
+    assert served.word_pair("a bank", "the bank", ((2, 6), (4, 8)), "float32")
+    assert {a[3] for a in asked} == {"float32"}  # the re-check asks the memo for float32 traces
+
+
+def test_beside_resolves_the_decoder_reading_through_the_adapter(lens):
+    """A second model beside this one takes this one's reading when it offers it, else its own default; a Lens
+    asked for a reading its model lacks is an error instead (a stricter rule for a model alone)."""
+    labelled = Lens(lens.tracer, decoder_read="label")
+    assert labelled.beside(lens.tracer).decoder_read == "label"  # a Switch model offers it
+    causal = Tracer(load_model("demo-mixtral-8", dtype="float32"), cache=None)
+    assert causal.adapter.decoder_reads == ("input",)
+    assert labelled.beside(causal).decoder_read == "input"  # falls back
+    with pytest.raises(InputError):
+        Lens(causal, decoder_read="label")
 
 
 def test_compare_says_what_is_wrong_with_the_word(lens):

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from core.analysis.metrics import cohens_d, jss, kde, spearman
+from core.measures.metrics import cohens_d, jss, kde, spearman
 
 
 def test_jss_identical_is_one_and_disjoint_is_zero():
@@ -78,7 +78,7 @@ def test_bounded_kde_keeps_the_mass_that_piles_up_below_one():
 
 
 def test_effect_size_ci_and_welch_p_match_scipy_and_cover_a_known_d():
-    from core.analysis.metrics import effect_size
+    from core.measures.metrics import effect_size
 
     rng = np.random.default_rng(4)
     a = rng.normal(0.5, 1.0, size=400)  # true d = 0.5
@@ -95,7 +95,7 @@ def test_effect_size_ci_and_welch_p_match_scipy_and_cover_a_known_d():
 
 
 def test_context_gain_finds_a_planted_gain_and_no_gain_in_a_null():
-    from core.analysis.metrics import correlation_gain
+    from core.measures.metrics import correlation_gain
 
     rng = np.random.default_rng(5)
     y = rng.normal(size=600)
@@ -114,14 +114,14 @@ def test_context_gain_finds_a_planted_gain_and_no_gain_in_a_null():
     (0.20, 0.45, 0.80, 100, -4.56, 97, 1.5e-05),  # bruceR::cor_diff documentation: t(97) = -4.56, p = 1e-05
 ])
 def test_williams_test_matches_published_worked_examples(r12, r13, r23, n, t, df, p):
-    from core.analysis.metrics import williams_test
+    from core.measures.metrics import williams_test
 
     res = williams_test(r12, r13, r23, n)
     assert res.t == pytest.approx(t, abs=0.005) and res.df == df and res.p == pytest.approx(p, rel=0.05, abs=5e-4)
 
 
 def test_williams_test_hand_cases_and_its_place_in_the_context_gain():
-    from core.analysis.metrics import correlation_gain, williams_test
+    from core.measures.metrics import correlation_gain, williams_test
 
     assert williams_test(0.5, 0.5, 0.3, 50).t == 0.0  # equal correlations: no difference
     a, b = williams_test(0.6, 0.3, 0.4, 80), williams_test(0.3, 0.6, 0.4, 80)
@@ -143,7 +143,7 @@ def test_williams_test_hand_cases_and_its_place_in_the_context_gain():
 
 
 def test_precision_check_flags_flips_and_jss_moves():
-    from core.analysis.compare import StackComparison, precision_check
+    from core.studies.word_pair import StackComparison, precision_check
 
     a = np.array([[0.6, 0.4], [0.9, 0.1]])
     b = np.array([[0.5, 0.5], [0.2, 0.8]])
@@ -174,7 +174,7 @@ def test_compare_figure_marks_top1_flips_and_scales_to_the_data():
 def test_place_pair_counts_the_pairs_routed_more_alike():
     import pandas as pd
 
-    from core.analysis.pair_reference import place_pair
+    from core.studies.pair_reference import place_pair
 
     ref = pd.DataFrame({"stack": ["encoder"] * 6, "label": ["T", "T", "T", "F", "F", "F"],
                         "jss": [0.99, 0.95, 0.90, 0.80, 0.70, 0.96]})

@@ -44,7 +44,7 @@ def _secrets() -> dict:
 
 def default_allowlist() -> list[str]:
     """The registry's offline entries: bundled demos and MoE-fied models (nothing to download)."""
-    return [e.name for e in list_models() if e.source in ("bundled", "moefied")]
+    return [e.name for e in list_models() if e.offline]
 
 
 def deployment() -> Deployment:

@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from core.errors import RoutingLensError
-from core.settings import env_dtype, model_memory_budget
+from core.settings import asked_dtype, model_memory_budget
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
@@ -36,7 +36,7 @@ def get_tracer(name: str, dtype: DType | None = None) -> Tracer:
     resolved before the resource cache so that each precision is its own entry. Models in memory are bounded by
     a memory budget (ROUTING_LENS_MODEL_MEMORY_GIB): a model that would not fit beside the others evicts them
     (sessions still holding one finish with it)."""
-    key = (name, dtype or env_dtype())
+    key = (name, asked_dtype(dtype))
     tracer = _load(*key)
     with _resident_lock:
         if key not in _resident:
@@ -58,7 +58,7 @@ def _trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: Decode
 def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
                  dtype: DType | None = None) -> RoutingTrace:
     """One text's trace, memoised per (model, text, stacks, reading, precision)."""
-    return _trace(name, text, stacks, decoder_read, dtype or env_dtype())
+    return _trace(name, text, stacks, decoder_read, asked_dtype(dtype))
 
 
 def model_kind(loaded) -> str:

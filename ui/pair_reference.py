@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.analysis.pair_reference import reference_densities, wic_reference
-from core.analysis.reproduce import saved_results
-from core.analysis.results import result_model_names
+from core.lens import saved_results
+from core.results.store import result_model_names
+from core.studies.pair_reference import reference_densities, wic_reference
 
 EMPTY = pd.DataFrame(columns=["stack", "label", "jss"])
 

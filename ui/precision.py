@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.analysis.compare import StackComparison, precision_check
 from core.errors import RoutingLensError
 from core.settings import PRECISION_JSS_TOLERANCE
+from core.studies.word_pair import StackComparison, precision_check
 from core.tracing.tracer import Tracer
 
 

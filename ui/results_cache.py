@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from core.analysis.results import Results, result_label
+from core.results.store import Results, result_label
 
 T = TypeVar("T")
 

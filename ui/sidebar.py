@@ -41,17 +41,16 @@ def allowed_default(slot: Slot, dep: Deployment) -> str:
 def describe(entry: ModelEntry) -> str:
     """The picker's line for a model: kind, size and, for Hub models, how it would be placed here."""
     info = family_info(entry.family)
-    if entry.source == "moefied":
+    if entry.moefied:
         return f"{entry.name} — MiniLM MoE-fied into {entry.num_experts} experts (offline, context-sensitive)"
-    if entry.source == "hub":
+    if entry.from_hub:
         gib = estimate_bytes(entry.params or 0, "bfloat16") / 2**30
         approx = entry.params_approx
         size = f"{'≈' if approx else ''}{(entry.params or 0) / 1e9:.{1 if approx else 2}f}B params"
         return (f"{entry.name} — {info.picker_kind}{size}, ~{gib:.1f} GiB in bf16: {placement_hint(entry.params or 0)} "
                 "(downloaded on first use)")
     if entry.is_demo:
-        origin = "bundled" if entry.source == "bundled" else "trained"
-        return f"{entry.name} — {origin} demo ({info.short_kind}{entry.num_experts} experts)"
+        return f"{entry.name} — {entry.source} demo ({info.short_kind}{entry.num_experts} experts)"
     return entry.name
 
 

@@ -5,11 +5,11 @@ import argparse
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from core.analysis import datasets
-    from core.analysis.datadir import data_dir
+    from core.data import datasets
+    from core.data.datadir import data_dir
 
     if args.action == "download":
-        from core.analysis.download import download_all
+        from core.data.download import download_all
 
         for line in download_all():
             print(line)

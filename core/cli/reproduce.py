@@ -26,7 +26,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise RoutingLensError(f"--figures takes {' and/or '.join(VECTOR_FORMATS)} (comma-separated), not "
                                f"{', '.join(bad)}.")
     if args.bundled:
-        from core.analysis.bundled import BUNDLED_MODELS, bundled_dir
+        from core.results.bundled import BUNDLED_MODELS, bundled_dir
 
         if args.model or args.limit is not None or args.sensitivity:
             raise RoutingLensError("--bundled runs the bundled models on the full data: leave out --model, --limit "

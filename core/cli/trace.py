@@ -24,6 +24,7 @@ def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from core.lens import Lens
     from core.tracing.cache import TraceCache
     from core.tracing.tracer import Tracer
 
@@ -34,7 +35,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise RoutingLensError(f"--stacks takes encoder, decoder or encoder,decoder (got {args.stacks!r}).")
     loaded = load_for_cli(args.model, args)
     tracer = Tracer(loaded, cache=None if args.no_cache else TraceCache(), max_tokens=args.max_tokens)
-    for trace in tracer.trace(args.text, stacks=stacks, decoder_read=args.decoder_read):
+    for trace in Lens(tracer, decoder_read=args.decoder_read).trace(args.text, stacks):
         if args.json:
             print(json.dumps(trace.to_json(), ensure_ascii=False))
             continue

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.data.nltk_text import NLTK_SOURCES
+from core.data.nltk_text import documents as nltk_documents
 from core.errors import DataError, InputError
 
-NLTK_SOURCES = ("brown", "movie_reviews", "state_union", "inaugural")
 SEGMENT_WORDS = 120
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -43,26 +44,6 @@ def _segments(text: str, limit: int = SEGMENT_WORDS) -> Iterator[str]:
         current += words
     if current:
         yield " ".join(current)
-
-
-def _nltk_documents(name: str, data_root: Path | None) -> Iterator[tuple[str, str, str]]:
-    """(file id, domain, text) of an NLTK corpus: Brown's 15 categories, the reviews' polarity, the speeches'
-    decade."""
-    from core.analysis.wordnet import corpora_setup
-
-    corpora_setup(data_root)
-    import nltk.corpus
-
-    reader = getattr(nltk.corpus, name)
-    for fid in reader.fileids():
-        if name == "brown":
-            text = " ".join(" ".join(s) for s in reader.sents(fid))
-            yield fid, reader.categories(fid)[0], text
-        elif name == "movie_reviews":
-            yield fid, fid.split("/")[0], reader.raw(fid)
-        else:  # state_union, inaugural: "1945-Truman.txt" → domain "1940s"
-            year = fid[:4]
-            yield fid, f"{year[:3]}0s" if year.isdigit() else "speech", reader.raw(fid)
 
 
 def _file_documents(path: Path) -> Iterator[tuple[str, str, str]]:
@@ -121,7 +102,7 @@ def documents(source: str, data_root: Path | None = None) -> Iterator[tuple[str,
         name = source.split(":", 1)[1]
         if name not in NLTK_SOURCES:
             raise InputError(f"Unknown NLTK corpus {name!r}: choose one of {', '.join(NLTK_SOURCES)}.")
-        return _nltk_documents(name, data_root)
+        return nltk_documents(name, data_root)
     if source.startswith("hf:"):
         return _hub_documents(source.split(":", 1)[1])
     return _file_documents(Path(source).expanduser())

@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from core.analysis.compare import STOPWORDS
+from core.atomic_folder import write_folder
 from core.corpus.run import read_manifest, shard_files
 from core.errors import DataError, InputError
+from core.studies.word_pair import STOPWORDS
+
+TOKEN_PREFIXES = "▁Ġ "  # word-start marks of SentencePiece and byte-level BPE, stripped to name a token's word
 
 MIN_COUNT = 10  # occurrences a token needs before its vocabulary specialisation is reported
 TOKEN_ROUTES_MIN = 3  # occurrences a token needs to be kept in the per-token routing table (the page's search)
@@ -60,9 +63,24 @@ class ExpertStats:
              "classes", "meta")
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in self.NAMES:
-            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False, compression="zstd")
+        """All files at once through the same atomic folder writer as saved results (core.atomic_folder)."""
+
+        def fill(tmp: Path) -> None:
+            for name in self.NAMES:
+                getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False, compression="zstd")
+
+        try:
+            write_folder(folder, fill)
+        except OSError as err:
+            raise DataError(f"Could not write the statistics to {Path(folder).name}/: {err.strerror or err}. Free "
+                            "some disk space or choose another --out folder; nothing was left half-written.") from None
+
+    def word_specialisation(self, word: str, stack: str, layer: int) -> pd.Series | None:
+        """The vocabulary row of `word` at one layer (its most frequent token spelling, prefixes stripped as in the
+        token_routes frame): occurrences, top expert, its share and Wilson CI; None when it is not counted."""
+        vocab = self.vocabulary[(self.vocabulary["stack"] == stack) & (self.vocabulary.layer == layer)]
+        hit = vocab[vocab.token.str.lower().str.lstrip(TOKEN_PREFIXES) == word.strip().lower()]
+        return hit.sort_values("occurrences", ascending=False).iloc[0] if len(hit) else None
 
     @classmethod
     def load_from(cls, folder: Path) -> ExpertStats:
@@ -100,7 +118,7 @@ def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float 
              WHEN regexp_matches(word, '^[A-Z]') THEN 'capitalised'
              WHEN word = '' THEN 'special'
              ELSE 'other' END AS class,
-        lower(regexp_replace(token, '^[▁Ġ ]+', '')) AS token_norm
+        lower(regexp_replace(token, '^[{TOKEN_PREFIXES}]+', '')) AS token_norm
         FROM rows""")
     e = num_experts
     totals = con.execute("SELECT stack, layer, count(*) AS tokens FROM tok GROUP BY ALL").df()

@@ -9,7 +9,9 @@
 Precision and decoder reading are resolved here, once: an explicit argument, else `ROUTING_LENS_DTYPE`, else the
 precision policy (float32 wherever the model fits); a decoder reading the model does not have is an error.
 """
+from core.lens.compute import saved_results
 from core.lens.lens import Lens, PairComparison
-from core.lens.runs import newest_result, reproduce
+from core.lens.runs import already_saved, newest_result, reproduce, run_folder, word_specialisation
 
-__all__ = ["Lens", "PairComparison", "newest_result", "reproduce"]
+__all__ = ["Lens", "PairComparison", "already_saved", "newest_result", "reproduce", "run_folder",
+           "saved_results", "word_specialisation"]

@@ -7,23 +7,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.analysis.compare import (
+from core.errors import InputError, RoutingLensError
+from core.lens.runs import newest_result, reproduce
+from core.results.store import Results
+from core.settings import asked_dtype
+from core.studies.pair_reference import PairPlacement, place_pair, wic_reference
+from core.studies.word_pair import (
     UNRELATED_WORDS,
     StackComparison,
     compare_word,
     context_strip,
     unrelated_words_jss,
 )
-from core.analysis.pair_reference import PairPlacement, place_pair, wic_reference
-from core.analysis.results import Results
-from core.errors import InputError
-from core.lens.runs import newest_result, reproduce
-from core.settings import env_dtype
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
 from core.tracing.words import find_word
-from core.types import DecoderRead, DType, Stack
+from core.types import STACKS, DecoderRead, DType, Stack
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,32 @@ def _span(sentence: str, word: str, occurrence: int, which: int) -> tuple[int, i
     return found[occurrence]
 
 
+TraceMemo = Callable[[str, str, tuple[Stack, ...], DecoderRead, "DType | None"], RoutingTrace]
+"""(model, text, stacks, decoder reading, dtype or None) → one text's trace: the app passes its per-process memo
+(ui.model_cache.cached_trace), so a page that calls the Lens traces nothing another visitor already traced."""
+ReferenceSource = Callable[[str], pd.DataFrame]
+"""model → its WiC pairs (stack, label, jss) in a saved result, empty when none: the app passes its per-process one."""
+
+
 class Lens:
     """`model`: a registry name, Hub id or local folder (loaded on first use), or a Tracer already built.
     `dtype`: float32, bfloat16 or float16; None = `ROUTING_LENS_DTYPE`, else the precision policy. `decoder_read`:
-    where a Switch decoder's routing of a token is read ("input" or "label"); one the model lacks is an error."""
+    where a Switch decoder's routing of a token is read ("input" or "label"); one the model lacks is an error.
+    `memo` and `references`: where one-text traces and saved WiC references come from (default: the tracer and
+    the newest saved result); the app passes its shared per-process caches."""
 
     def __init__(self, model: str | Tracer, *, dtype: DType | None = None, decoder_read: DecoderRead = "input",
-                 device: str | None = None, cache: bool = True) -> None:
+                 device: str | None = None, cache: bool = True, memo: TraceMemo | None = None,
+                 references: ReferenceSource | None = None) -> None:
         self._tracer = model if isinstance(model, Tracer) else None
         self.model = model.loaded.name if isinstance(model, Tracer) else model
-        self.dtype = dtype or env_dtype()
+        self.dtype = model.loaded.dtype if isinstance(model, Tracer) else asked_dtype(dtype)
         self.device = device
         self.cache = cache
         self.decoder_read = decoder_read
+        self._memo = memo
+        self._references = references
+        self._other_precision: dict[str, Tracer] = {}
         if self._tracer is not None:
             self._tracer.check_decoder_read(decoder_read)
 
@@ -80,29 +93,67 @@ class Lens:
             self._tracer.check_decoder_read(self.decoder_read)
         return self._tracer
 
+    def beside(self, other: str | Tracer) -> Lens:
+        """A Lens on another model with this one's settings, for side-by-side views. Its decoder reading is the
+        adapter's answer (core.models.adapters.base.ModelAdapter.decoder_read): this one's when that model offers
+        it, else its own default, never an error."""
+        tracer = other if isinstance(other, Tracer) else Lens(other, dtype=self.dtype, device=self.device,
+                                                              cache=self.cache).tracer
+        return Lens(tracer, decoder_read=tracer.adapter.decoder_read(self.decoder_read), device=self.device,
+                    cache=self.cache, memo=self._memo, references=self._references)
+
     def trace(self, texts: str | Sequence[str], stacks: Sequence[Stack] | None = None) -> list[RoutingTrace]:
         """Every token's router probabilities at every sparse layer of each text (all the model's stacks)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if self._memo is not None:
+            return [self._memo(self.model, text, tuple(stacks or STACKS), self.decoder_read, None) for text in texts]
         return self.tracer.trace(texts, stacks=tuple(stacks or self.tracer.adapter.stacks),
                                  decoder_read=self.decoder_read)
+
+    def _trace_one(self, text: str, dtype: DType | None = None) -> RoutingTrace:
+        """One text in every stack, through the memo when there is one; `dtype` other than the model's: a second
+        copy of the model in that precision (the float32 re-check of a half-precision pair)."""
+        if self._memo is not None:
+            return self._memo(self.model, text, STACKS, self.decoder_read, dtype)
+        tracer = self.tracer
+        if dtype is not None and dtype != tracer.loaded.dtype:
+            tracer = self._other_precision.get(dtype) or self._other_precision.setdefault(
+                dtype, self._retrace(tracer, dtype))
+        return tracer.trace([text], stacks=STACKS, decoder_read=self.decoder_read)[0]
+
+    def word_pair(self, sentence1: str, sentence2: str, spans: tuple[tuple[int, int], tuple[int, int]],
+                  dtype: DType | None = None) -> dict[str, StackComparison]:
+        """The word at `spans` in the two sentences, per stack (the bare comparison; `compare` adds its context)."""
+        return compare_word(self._trace_one(sentence1, dtype), spans[0], self._trace_one(sentence2, dtype), spans[1])
 
     def compare(self, sentence1: str, sentence2: str, word: str, occurrences: tuple[int, int] = (0, 0)
                 ) -> PairComparison:
         """How `word` is routed in each sentence (its `occurrences`-th appearance, from 0), what that means against
-        the model's newest saved WiC pairs (none: no placement), and the yardsticks the Compare page draws."""
+        the model's saved WiC pairs (none saved: no placement), and the yardsticks the Compare page draws."""
         spans = (_span(sentence1, word, occurrences[0], 1), _span(sentence2, word, occurrences[1], 2))
-        t1, t2 = self.trace([sentence1, sentence2])
+        t1, t2 = self._trace_one(sentence1), self._trace_one(sentence2)
         stacks = compare_word(t1, spans[0], t2, spans[1])
-        folder = newest_result(self.tracer.loaded.name)
-        placements = place_pair(wic_reference(folder, self.tracer.loaded.name), {s: c.mean_jss for s, c in
-                                                                                  stacks.items()}) if folder else []
+        reference = self.wic_reference()
+        placements = place_pair(reference, {s: c.mean_jss for s, c in stacks.items()}) if len(reference) else []
         return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2))
 
+    def wic_reference(self) -> pd.DataFrame:
+        """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""
+        if self._references is not None:
+            return self._references(self.model)
+        folder = newest_result(self.model)
+        return wic_reference(folder, self.model) if folder else pd.DataFrame(columns=["stack", "label", "jss"])
+
     def yardsticks(self) -> dict[str, float]:
-        """The same sentence twice (1.0) and, per stack, two unrelated words each traced alone."""
-        unrelated = unrelated_words_jss(*self.trace(list(UNRELATED_WORDS)))
-        return {"the same sentence twice": 1.0,
-                **{f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)})": value
-                   for stack, value in unrelated.items()}}
+        """Label → JSS: the same sentence twice (1.0) and, per stack, two unrelated words each traced alone (left
+        out when they cannot be traced: a yardstick only)."""
+        marks = {"the same sentence twice: 1.0": 1.0}
+        try:
+            unrelated = unrelated_words_jss(*(self._trace_one(w) for w in UNRELATED_WORDS))
+        except RoutingLensError:
+            return marks
+        return marks | {f"{stack}: two unrelated words ({' / '.join(UNRELATED_WORDS)}), {value:.3f}": value
+                        for stack, value in unrelated.items()}
 
     def reproduce(self, out: Path | str = "reproduce_out", *, limit: int | None = None, seed: int = 0,
                   sensitivity: bool = False, report: bool = True, data_dir: Path | str | None = None,
@@ -117,7 +168,7 @@ class Lens:
     def _retrace(self, tracer: Tracer, dtype: DType) -> Tracer:
         from core.models.loading import load_model
 
-        return Tracer(load_model(self.model, dtype=dtype, device=self.device), cache=tracer.cache)
+        return Tracer(load_model(tracer.loaded.name, dtype=dtype, device=self.device), cache=tracer.cache)
 
     def corpus(self, source: str, out: Path | str, *, max_tokens: int | None = None, every: int = 1,
                full_probs: bool = False, data_dir: Path | str | None = None,

@@ -6,17 +6,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.analysis.reproduce import reproduce as compute_and_save
-from core.analysis.reproduce import saved_results
-from core.analysis.results import Results, result_model_names
+import pandas as pd
+
+from core.corpus.stats import ExpertStats
+from core.lens.compute import reproduce as compute_and_save
+from core.lens.compute import results_dir, saved_results
+from core.results.store import Results, has_models, result_model_names
 from core.tracing.tracer import Tracer
+from core.types import DecoderRead
 from core.viz.report import write_report
 
 
 def reproduce(tracers: Sequence[Tracer], out: Path, *, report: bool = True, **options: Any) -> Results:
     """Tables 1–2, Figures 1–3, the claims (and with `sensitivity=True` the sensitivity table) for these models,
     saved atomically to `out` with a self-contained report.html unless `report=False`. `options`: those of
-    core.analysis.reproduce.reproduce (data_dir, limit, seed, progress, decoder_read, sensitivity, retrace, fmt)."""
+    core.lens.compute.reproduce (data_dir, limit, seed, progress, decoder_read, sensitivity, retrace, fmt)."""
     return compute_and_save(tracers, out, extra=write_report if report else None, **options)
 
 
@@ -26,3 +30,22 @@ def newest_result(model: str) -> Path | None:
         if model in result_model_names(folder):
             return folder
     return None
+
+
+def run_folder(tracers: Sequence[Tracer], limit: int | None, *, seed: int = 0, decoder_read: DecoderRead = "input",
+               sensitivity: bool = False) -> Path:
+    """The app's folder for this run (core.lens.compute.results_dir), keyed by each model's weights and revision."""
+    return results_dir([t.loaded.result_key for t in tracers], limit, seed, decoder_read, sensitivity)
+
+
+def already_saved(folder: Path) -> bool:
+    """Whether a complete result is saved in `folder` (a shared server shows it instead of computing it again)."""
+    return has_models(folder)
+
+
+def word_specialisation(stats: ExpertStats | Path | str, word: str, stack: str, layer: int) -> pd.Series | None:
+    """How consistently a corpus routes `word` at one layer (core.corpus.stats.ExpertStats.word_specialisation):
+    occurrences, top expert, its share and Wilson CI; None when the statistics do not count it. `stats`: the
+    statistics or their folder (`Lens.experts` writes run/stats)."""
+    loaded = stats if isinstance(stats, ExpertStats) else ExpertStats.load_from(Path(stats))
+    return loaded.word_specialisation(word, stack, layer)

@@ -15,7 +15,7 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from core.errors import ModelNotAvailableError, UnsupportedModelError
 from core.models.adapters import ModelAdapter, adapter_for, supported_model_types
-from core.models.adapters.moefied import MOEFIED_MODEL_TYPES
+from core.models.adapters.moefied import MoefiedSource
 from core.models.devices import DTYPES, pick_device, pick_dtype
 from core.models.hub import hub_config, hub_failure_message, hub_model_cached
 from core.models.placement import LoadPlan, machine_budget, offload_folder, plan_placement
@@ -57,6 +57,12 @@ class LoadedModel:
         return self.entry.name
 
     @property
+    def result_key(self) -> str:
+        """What a saved result is keyed by: where the weights came from and their revision (a retrained folder or a
+        new Hub revision is another result)."""
+        return f"{self.entry.location}@{self.revision}"
+
+    @property
     def num_experts(self) -> int:
         return self.adapter.num_experts
 
@@ -88,15 +94,20 @@ class LoadedModel:
         return f"cuda:{first}" if isinstance(first, int) else (first if str(first).startswith("cuda") else "cpu")
 
 
-def _location(entry: ModelEntry) -> str:
-    """Where the weights are: the packaged MiniLM's folder for the MoE-fied registry entries, else the entry's."""
-    from core.models.moefy import PACKAGED_NAME, packaged_model_dir
+def _moefied(entry: ModelEntry) -> MoefiedSource | None:
+    """The MoE-fied adapter's loading rules for a MoE-fied entry; None for every other model."""
+    return MoefiedSource(entry.location, entry.num_experts) if entry.moefied else None
 
-    return str(packaged_model_dir()) if entry.source == "moefied" and entry.location == PACKAGED_NAME else entry.location
+
+def _location(entry: ModelEntry) -> str:
+    """Where the weights are (a MoE-fied entry's own answer, else the entry's location)."""
+    moefied = _moefied(entry)
+    return moefied.location if moefied else entry.location
 
 
 def _is_hub(entry: ModelEntry) -> bool:
-    return entry.source == "hub" or (entry.source == "moefied" and not Path(_location(entry)).is_dir())
+    moefied = _moefied(entry)
+    return moefied.remote if moefied else entry.from_hub
 
 
 def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedConfig:
@@ -108,10 +119,9 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
     else:
         check_local_folder(Path(location))
         config = AutoConfig.from_pretrained(location, trust_remote_code=False)
-    if entry.source == "moefied" and config.model_type not in MOEFIED_MODEL_TYPES:
-        raise UnsupportedModelError(f"{location!r} is a {config.model_type!r} model; MoE-fication supports "
-                                    f"BERT-style encoders ({', '.join(MOEFIED_MODEL_TYPES)}).")
-    if entry.source != "moefied" and adapter_for(config) is None:
+    if (moefied := _moefied(entry)) is not None:
+        moefied.check(config)
+    elif adapter_for(config) is None:
         raise UnsupportedModelError(
             f"{entry.name!r} is a {config.model_type!r} model; Routing Lens traces these mixture-of-experts "
             f"families: {', '.join(supported_model_types())} (and BERT-style encoders as moefied:<model>@<experts>)."
@@ -120,7 +130,8 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
 
 
 def _adapter(entry: ModelEntry, config: PretrainedConfig) -> ModelAdapter:
-    adapter = adapter_for(config, moefied_experts=int(entry.num_experts or 8) if entry.source == "moefied" else None)
+    moefied = _moefied(entry)
+    adapter = moefied.adapter() if moefied else adapter_for(config)
     assert adapter is not None  # load_config refused the unsupported ones
     return adapter
 
@@ -235,10 +246,8 @@ def load_model(
                      offload_to=offload_folder(entry.location))
     if on_plan:
         on_plan(plan)
-    if entry.source == "moefied" and entry.location != location:  # the packaged MiniLM: check its weights first
-        from core.models.moefy import verify_packaged_weights
-
-        verify_packaged_weights(Path(location))
+    if (moefied := _moefied(entry)) is not None:
+        moefied.verify_weights()  # the packaged MiniLM: its checksums before any weight is read
     model, tokenizer = weights_and_tokenizer(adapter.model_class(), location, plan, revision)
     adapter.after_load(model)
     kernel = adapter.set_experts_kernel(model, experts_kernel)

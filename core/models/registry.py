@@ -11,7 +11,13 @@ from typing import Literal
 
 from core.errors import ModelNotAvailableError, UnsupportedModelError
 from core.models.adapters import DECODER_FAMILIES, MOEFIED_CAVEAT, family_info, family_of_model_type
-from core.models.adapters.switch_catalogue import HUB_EXPERT_COUNTS, HUB_PARAMS, LARGE_SWITCH, PAPER_CHECKPOINTS
+from core.models.adapters.switch_catalogue import (
+    HUB_EXPERT_COUNTS,
+    HUB_PARAMS,
+    LARGE_SWITCH,
+    PAPER_CHECKPOINTS,
+    paper_checkpoint,
+)
 from core.models.hub import hub_model_cached
 from core.settings import BUNDLED_MODELS_DIR, cache_dir
 from core.types import Architecture, Family
@@ -47,6 +53,21 @@ class ModelEntry:
     @property
     def is_demo(self) -> bool:
         return self.source in ("bundled", "trained")
+
+    @property
+    def from_hub(self) -> bool:
+        """Downloaded from the Hugging Face Hub on first use."""
+        return self.source == "hub"
+
+    @property
+    def moefied(self) -> bool:
+        """A dense encoder MoE-fied on load (core.models.adapters.moefied.MoefiedSource says how)."""
+        return self.source == "moefied"
+
+    @property
+    def offline(self) -> bool:
+        """Nothing to download: a bundled demo or a MoE-fied model of the packaged encoder."""
+        return self.source in ("bundled", "moefied")
 
 
 def folder_config(folder: Path) -> dict:
@@ -112,7 +133,7 @@ def list_models() -> list[ModelEntry]:
     entries += [ModelEntry(name=f"moefied-minilm-{e}", source="moefied", location=PACKAGED_NAME, num_experts=e,
                            params=MOEFIED_MINILM_PARAMS, family="moefied",
                            description=f"all-MiniLM-L6-v2, {MOEFIED_CAVEAT}") for e in EXPERT_COUNTS]
-    entries += [ModelEntry(name=f"google/switch-base-{e}", source="hub", location=f"google/switch-base-{e}",
+    entries += [ModelEntry(name=paper_checkpoint(e), source="hub", location=paper_checkpoint(e),
                            num_experts=e, params=HUB_PARAMS[e],
                            description="the paper's checkpoint (Hugging Face Hub; downloaded on first use)")
                 for e in HUB_EXPERT_COUNTS]

@@ -17,9 +17,9 @@ from tqdm import tqdm
 from core.models.adapters.base import modules_by_class_suffix
 from core.models.adapters.decoder_only import ROUTER_CLASS_SUFFIXES
 from core.settings import BUNDLED_MODELS_DIR
+from core.training.demo_settings import CausalDemoSettings
 from core.training.loop import collect, finish, keep_training, lr_at, row_batches, seeded, stream, update, utilisation
 from core.training.model_card import causal_card
-from core.training.settings import CausalDemoSettings
 
 __all__ = ["CausalDemoSettings", "train_causal_demo"]
 

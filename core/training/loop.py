@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from core.atomic_folder import write_folder
-from core.training.corpus import sentences
-from core.training.settings import TrainSettings
+from core.data.nltk_text import sentences
+from core.training.demo_settings import TrainSettings
 
 
 def collect(settings: TrainSettings) -> tuple[list[str], list[str], dict[str, int]]:
@@ -101,8 +101,8 @@ def lr_at(step: int, lr: float, warmup: int) -> float:
 def wic_check(folder: Path, n_pairs: int) -> dict | None:
     """Mean routing JSS of the WiC target word, same-meaning vs different-meaning pairs (dev split), per stack."""
     try:
-        from core.analysis.datasets import load_wic
-        from core.analysis.metrics import jss
+        from core.data.datasets import load_wic
+        from core.measures.metrics import jss
         from core.models.loading import load_model
         from core.tracing.tracer import Tracer
 

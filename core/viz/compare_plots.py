@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.analysis.metrics import jss
+from core.measures.metrics import jss
 from core.viz.plots import STACK_COLORS, _style, hlines, plain
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.analysis.metrics import entropy_bits
+from core.measures.metrics import entropy_bits
 from core.tracing.routing_trace import RoutingTrace
 from core.types import Level, Stack
 
@@ -196,7 +196,7 @@ def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encod
 # ---------------- across families ----------------
 def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
     """The same metrics for every model and stack side by side (encoder–decoder, decoder-only, MoE-fied)."""
-    from core.analysis.comparison import COMPARISON_METRICS
+    from core.results.across_models import COMPARISON_METRICS
 
     metrics = list(metrics or COMPARISON_METRICS)
     fig = go.Figure()

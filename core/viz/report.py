@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.analysis.paper import CITATION, published
-from core.analysis.results import Results
+from core.models.adapters.switch_catalogue import paper_checkpoint
+from core.results.store import Results
+from core.studies.paper import CITATION, published
 from core.viz import plots
 from core.viz.export import VectorFormat, figure_bytes
 
@@ -124,7 +125,7 @@ def polysemy_stacks(results: Results, scope: str) -> list[str]:
 
 
 def pooled_scopes(results: Results) -> list[str]:
-    """"pooled", or one "pooled <family>" per family when a run mixed families (core.analysis.experiments.scopes)."""
+    """"pooled", or one "pooled <family>" per family when a run mixed families (core.studies.experiments.scopes)."""
     return [m for m in dict.fromkeys(results.cohens_d.model) if str(m).startswith("pooled")] or ["pooled"]
 
 
@@ -137,7 +138,7 @@ def paper_reference(results: Results, table: str) -> pd.DataFrame:
     experts = sorted(set(models[models.paper_reference.astype(bool)].experts))
     pub = published()
     pub = pub[(pub.table == table) & pub.experts.isin(experts)]
-    return pd.DataFrame({"paper": [f"google/switch-base-{e} (published)" for e in pub.experts], "stack": pub["stack"],
+    return pd.DataFrame({"paper": [f"{paper_checkpoint(e)} (published)" for e in pub.experts], "stack": pub["stack"],
                          "setting": pub.setting, "ρ": pub.published_rho.map(lambda v: f"{v:.4f}")})
 
 
@@ -146,10 +147,10 @@ def published_table(table: str) -> pd.DataFrame:
     average), one column per stack and setting."""
     pub = published()
     pub = pub[pub.table == table]
-    pub = pub.assign(model=[f"google/switch-base-{e}" if e else "average (paper)" for e in pub.experts],
+    pub = pub.assign(model=[paper_checkpoint(e) if e else "average (paper)" for e in pub.experts],
                      column=pub["stack"] + " · " + pub.setting)
     wide = pub.pivot(index="model", columns="column", values="published_rho")
-    order = [f"google/switch-base-{e}" for e in sorted(set(pub.experts) - {0})] + ["average (paper)"]
+    order = [paper_checkpoint(e) for e in sorted(set(pub.experts) - {0})] + ["average (paper)"]
     wide = wide.loc[order, list(dict.fromkeys(pub.column))].round(4)
     wide.index.name, wide.columns.name = "checkpoint (published)", None
     return wide

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from core.analysis.walkthrough import LoadBalance, RouterStep
+from core.studies.walkthrough import LoadBalance, RouterStep
 from core.viz.plots import _style, expert_colors
 
 CHOSEN, OTHER, DROPPED, KEPT = "#D55E00", "#BBBBBB", "#D55E00", "#009E73"

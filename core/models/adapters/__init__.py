@@ -13,7 +13,7 @@ from core.models.adapters.base import Captured, Copy, ModelAdapter, Routers
 from core.models.adapters.decoder_only import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, Family
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
 from core.models.adapters.switch import SwitchAdapter
-from core.types import Architecture
+from core.types import Architecture, DecoderRead
 
 __all__ = ["Captured", "Copy", "DECODER_FAMILIES", "DecoderOnlyAdapter", "Family", "FamilyInfo", "MOEFIED_CAVEAT",
            "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "Routers", "SwitchAdapter", "adapter_for",
@@ -32,17 +32,20 @@ class FamilyInfo:
     picker_kind: str  # prefix of a Hub checkpoint in the model picker ("" for Switch, the paper's family)
     short_kind: str  # prefix of a demo in the model picker
     sorts_first: bool = False  # the default demo is of this family
+    decoder_reads: tuple[DecoderRead, ...] = ("input",)  # its adapter's, so forms can ask before a model loads
 
 
 def family_info(name: str) -> FamilyInfo:
     """Pre-load facts of a family name ("switch", "moefied" or a decoder-only family; "" = not known yet)."""
     if name in ("switch", ""):
-        return FamilyInfo("switch", "encoder-decoder", "tiny Switch Transformer", "", "", sorts_first=True)
+        return FamilyInfo("switch", "encoder-decoder", "tiny Switch Transformer", "", "", sorts_first=True,
+                          decoder_reads=SwitchAdapter.decoder_reads)
     if name == "moefied":
-        return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ")
+        return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ",
+                          decoder_reads=MoefiedAdapter.decoder_reads)
     fam = DECODER_FAMILIES[name]
     return FamilyInfo(name, "decoder-only", f"tiny decoder-only {fam.short_label}-type MoE", f"decoder-only {name}, ",
-                      "decoder-only, ")
+                      "decoder-only, ", decoder_reads=DecoderOnlyAdapter.decoder_reads)
 
 
 def family_of_model_type(model_type: str) -> str:
@@ -57,11 +60,9 @@ def supported_model_types() -> tuple[str, ...]:
     return (SWITCH_MODEL_TYPE, *MODEL_TYPE_FAMILY)
 
 
-def adapter_for(config: Any, moefied_experts: int | None = None) -> ModelAdapter | None:
-    """The adapter of a config (None when its model_type is not supported). `moefied_experts`: MoE-fy a dense
-    BERT-style encoder into that many experts."""
-    if moefied_experts is not None:
-        return MoefiedAdapter(moefied_experts) if config.model_type in MOEFIED_MODEL_TYPES else None
+def adapter_for(config: Any) -> ModelAdapter | None:
+    """The adapter of a config (None when its model_type is not supported). A MoE-fied entry's adapter comes from
+    its registry entry instead (MoefiedSource), since a dense config alone does not ask for MoE-fication."""
     if config.model_type == SWITCH_MODEL_TYPE:
         return SwitchAdapter(config)
     family = MODEL_TYPE_FAMILY.get(config.model_type)

@@ -84,3 +84,42 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
             decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
         model(input_ids=ids, attention_mask=mask, return_dict=True)
+
+
+class MoefiedSource:
+    """What loading does differently for a MoE-fied registry entry, so core.models.loading asks one question
+    (`ModelEntry.moefied`) instead of branching on it: where the dense weights are (the packaged MiniLM copy, a
+    folder or a Hub id), which configs qualify, the adapter, and the packaged copy's weights check."""
+
+    def __init__(self, location: str, num_experts: int | None) -> None:
+        from core.models.moefy import PACKAGED_NAME, packaged_model_dir
+
+        self.packaged = location == PACKAGED_NAME
+        self.location = str(packaged_model_dir()) if self.packaged else location
+        self.num_experts = int(num_experts or 8)
+
+    @property
+    def remote(self) -> bool:
+        """Fetched from the Hub (no such folder here)."""
+        from pathlib import Path
+
+        return not Path(self.location).is_dir()
+
+    def check(self, config) -> None:
+        if config.model_type not in MOEFIED_MODEL_TYPES:
+            from core.errors import UnsupportedModelError
+
+            raise UnsupportedModelError(f"{self.location!r} is a {config.model_type!r} model; MoE-fication supports "
+                                        f"BERT-style encoders ({', '.join(MOEFIED_MODEL_TYPES)}).")
+
+    def adapter(self) -> MoefiedAdapter:
+        return MoefiedAdapter(self.num_experts)
+
+    def verify_weights(self) -> None:
+        """The packaged copy's checksums, before any weight is read (a folder or Hub model has none to check)."""
+        if self.packaged:
+            from pathlib import Path
+
+            from core.models.moefy import verify_packaged_weights
+
+            verify_packaged_weights(Path(self.location))

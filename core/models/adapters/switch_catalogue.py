@@ -3,7 +3,14 @@ their exact sizes, and the larger Switch checkpoints. Family knowledge, so it li
 from __future__ import annotations
 
 HUB_EXPERT_COUNTS = (8, 16, 32, 64, 128)
-PAPER_CHECKPOINTS = tuple(f"google/switch-base-{e}" for e in HUB_EXPERT_COUNTS)  # the study's own models
+
+
+def paper_checkpoint(experts: int) -> str:
+    """The Hub id of the paper's checkpoint with `experts` experts."""
+    return f"google/switch-base-{experts}"
+
+
+PAPER_CHECKPOINTS = tuple(paper_checkpoint(e) for e in HUB_EXPERT_COUNTS)  # the study's own models
 # Exact parameter counts of google/switch-base-N (= count_parameters(switch_base_config(N)); the paper rounds
 # them to 0.62B … 7.4B), shown with a memory estimate before anything is downloaded.
 HUB_PARAMS = {8: 619_339_008, 16: 1_072_397_568, 32: 1_978_514_688, 64: 3_790_748_928, 128: 7_415_217_408}

@@ -10,10 +10,10 @@ from typing import Literal
 import pandas as pd
 from pyarrow.lib import ArrowException
 
-from core.analysis.bundled import is_bundled
-from core.analysis.comparison import comparison_frame
-from core.analysis.run_info import RunInfo
 from core.errors import DataError
+from core.results.across_models import comparison_frame
+from core.results.bundled import is_bundled
+from core.results.run_info import RunInfo
 
 ResultFormat = Literal["csv", "parquet"]
 SUFFIXES: dict[ResultFormat, str] = {"csv": ".csv", "parquet": ".parquet"}
@@ -49,7 +49,7 @@ class Results:
     # the paper's footnote 2 recomputed (identical-word SCWS pairs), and Table 2 without those pairs
     scws_footnote: pd.DataFrame = field(default_factory=pd.DataFrame)
     scws_different: pd.DataFrame = field(default_factory=pd.DataFrame)
-    # each paper claim per model and stack: supported or not, how strongly (core.analysis.claims)
+    # each paper claim per model and stack: supported or not, how strongly (core.studies.claims)
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     # every headline number under each alternative open choice (reproduce --sensitivity)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -81,6 +81,11 @@ class Results:
             self.run_info.save(out)
         (out / "notes.json").write_text(json.dumps([asdict(n) for n in self.notes], ensure_ascii=False),
                                         encoding="utf-8")
+
+    def typical_half_width(self) -> float:
+        """The median half-width of Table 1's 95 % CIs: how precisely a typical ρ of this run is known (NaN: none)."""
+        widths = (self.table1.ci_high - self.table1.ci_low) / 2 if len(self.table1) else pd.Series(dtype=float)
+        return float(widths.median()) if len(widths) else float("nan")
 
     @functools.cached_property
     def comparison(self) -> pd.DataFrame:

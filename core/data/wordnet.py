@@ -27,7 +27,7 @@ def _register(root: Path) -> None:
 
 def wordnet_setup(data_root: Path | None = None, wordnet_src: Path = DEBIAN_WORDNET) -> Path:
     """Copy WordNet into `cache/nltk_data/corpora/wordnet/` (once) and register the NLTK data root."""
-    from core.analysis.datadir import data_dir
+    from core.data.datadir import data_dir
 
     target = nltk_root() / "corpora" / "wordnet"
     if not (target / "lexnames").is_file() or not (target / "data.noun").is_file():
@@ -112,7 +112,7 @@ def sense_counts(targets, data_root: Path | None = None) -> dict[tuple[str, str]
 
 def corpora_setup(data_root: Path | None = None) -> Path:
     """Copy the shared NLTK corpus zips under `cache/nltk_data/corpora/` and register the root."""
-    from core.analysis.datadir import data_dir
+    from core.data.datadir import data_dir
 
     src = (data_root or data_dir()) / "nltk_corpora"
     target = nltk_root() / "corpora"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.analysis.datadir import checked_file, data_dir
+from core.data.datadir import checked_file, data_dir
 from core.errors import DataError
 
 WIC_SPLITS = ("train", "dev", "test")

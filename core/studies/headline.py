@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from core.analysis.aggregate import MEAN_OF_MODELS
-from core.analysis.results import Results
+from core.measures.aggregate import MEAN_OF_MODELS
+from core.results.store import Results
 
 Aggregate = Literal["mean of models", "pooled pairs"]
 KEYS = ["number", "model", "stack", "layer"]

@@ -8,17 +8,17 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.analysis import datadir
-from core.analysis.bundled import bundled_dir
-from core.analysis.claims import claims_frame
-from core.analysis.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
-from core.analysis.results import Note, ResultFormat, has_models
-from core.analysis.run_info import RunInfo
-from core.analysis.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
-from core.analysis.wordnet import sense_counts, wordnet_setup
 from core.atomic_folder import write_folder
+from core.data import datadir
+from core.data.wordnet import sense_counts, wordnet_setup
 from core.errors import DataError
+from core.results.bundled import bundled_dir
+from core.results.run_info import RunInfo
+from core.results.store import Note, ResultFormat, has_models
 from core.settings import cache_dir
+from core.studies.claims import claims_frame
+from core.studies.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
+from core.studies.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead
 
@@ -27,7 +27,7 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
               sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
               extra: Callable[[Results, Path], None] | None = None) -> Results:
-    """`data_dir`: the benchmark data folder (default: see core.analysis.datadir); WordNet's lexnames is read from
+    """`data_dir`: the benchmark data folder (default: see core.data.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
     precision; without it precision is left out, with a note). `fmt`: the outputs as CSVs or Parquet files;
@@ -70,8 +70,8 @@ def save_atomically(results: Results, out: Path, fmt: ResultFormat = "csv",
 
 def results_dir(model_keys: list[str], limit: int | None, seed: int = 0, decoder_read: DecoderRead = "input",
                 sensitivity: bool = False) -> Path:
-    """Where the app keeps a run's outputs: one folder per (models, revisions, limit, seed, decoder reading,
-    with or without the sensitivity table)."""
+    """Where the app keeps a run's outputs: one folder per (models' result keys, limit, seed, decoder reading, with
+    or without the sensitivity table). `model_keys`: LoadedModel.result_key of each model (core.lens.runs.run_folder)."""
     spec = [sorted(model_keys), limit, seed] + ([decoder_read] if decoder_read != "input" else [])
     spec += ["sensitivity"] if sensitivity else []
     key = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:12]

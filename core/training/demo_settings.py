@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.training.corpus import SOURCES
+from core.data.nltk_text import SOURCES
 
 
 @dataclass

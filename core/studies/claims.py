@@ -1,7 +1,7 @@
 """The paper's claims, each judged on a reproduction: does this model support it, and how strongly.
 
-Each claim is a sentence of the paper turned into a test on the headline numbers (core.analysis.headline), per model
-and stack. The sensitivity run (core.analysis.sensitivity) judges the same claims under every alternative choice and
+Each claim is a sentence of the paper turned into a test on the headline numbers (core.studies.headline), per model
+and stack. The sensitivity run (core.studies.sensitivity) judges the same claims under every alternative choice and
 says whether the verdict survives all of them.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.analysis.headline import Aggregate, headline_numbers, significant
-from core.analysis.results import Results
+from core.results.store import Results
+from core.studies.headline import Aggregate, headline_numbers, significant
 
 CLAIM_COLUMNS = ["claim", "paper", "model", "stack", "supported", "value", "ci_low", "ci_high", "p", "evidence"]
 

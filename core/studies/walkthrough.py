@@ -43,6 +43,11 @@ class RouterStep:
     capacity: int
     dropped: bool
 
+    @property
+    def queue_rank(self) -> int:
+        """The token's place in its expert's queue, from 1 (it is dropped when this exceeds the capacity)."""
+        return int(self.queue.position.tolist().index(self.position)) + 1
+
 
 def router_step(trace: RoutingTrace, stack: Stack, layer_pos: int, position: int, capacity: int) -> RouterStep:
     s = trace.stack(stack)

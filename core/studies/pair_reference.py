@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from pyarrow.lib import ArrowException
 
-from core.analysis.results import read_output
-from core.analysis.wic import pair_means
+from core.measures.grouping import pair_means
+from core.results.store import read_output
 
 
 @dataclass(frozen=True)

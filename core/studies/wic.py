@@ -1,32 +1,15 @@
-"""WiC same- vs different-meaning frames (Figs. 1–2): per-pair means, KDE, layer-wise Cohen's d, and the scopes
-(pooled per family, then per model) every figure is drawn for."""
+"""WiC same- vs different-meaning frames (Figs. 1–2): the KDE of per-pair means and layer-wise Cohen's d, for
+every scope (core.measures.grouping)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from core.analysis.metrics import effect_size, kde
+from core.measures.grouping import pair_means, scopes
+from core.measures.metrics import effect_size, kde
 
 KDE_GRID = np.linspace(0.0, 1.0, 201)
-JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.analysis.metrics.kde)
-
-
-def scopes(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Pooled, then per model. Models of different families are never pooled together (their layers and
-    stacks differ in meaning): with several families there is one "pooled <family>" scope per family."""
-    families = list(dict.fromkeys(frame["family"])) if "family" in frame and len(frame) else []
-    if len(families) > 1:
-        pooled = [(f"pooled {f}", frame[frame["family"] == f]) for f in families]
-    else:
-        pooled = [("pooled", frame)]
-    return pooled + [(m, g) for m, g in frame.groupby("model", sort=False)]
-
-
-def pair_means(wic_pairs: pd.DataFrame) -> pd.DataFrame:
-    """Mean JSS over a stack's sparse layers per WiC pair (the per-pair "encoder/decoder JSS")."""
-    keys = ["model", "experts", "pair", "split", "lemma", "pos", "label", "stack"]
-    keys += ["family"] if "family" in wic_pairs else []
-    return wic_pairs.groupby(keys, as_index=False, sort=False)["jss"].mean()
+JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.measures.metrics.kde)
 
 
 def kde_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.analysis import datasets
-from core.analysis.aggregate import average_rows, expert_trend, mean_of_models_d
-from core.analysis.metrics import correlation_gain, spearman
-from core.analysis.metrics import jss as similarity_of
-from core.analysis.paper import published
-from core.analysis.polysemy import SenseCounts, polysemy_frames
-from core.analysis.results import Note, Results
-from core.analysis.scws import footnote_frame, identical
-from core.analysis.wic import cohens_d_frame, kde_frame
+from core.data import datasets
+from core.measures.aggregate import average_rows, expert_trend, mean_of_models_d
+from core.measures.metrics import correlation_gain, spearman
+from core.measures.metrics import jss as similarity_of
+from core.results.store import Note, Results
+from core.studies.paper import published
+from core.studies.polysemy import SenseCounts, polysemy_frames
+from core.studies.scws import footnote_frame, identical
+from core.studies.wic import cohens_d_frame, kde_frame
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
 from core.tracing.words import word_spans

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from core.analysis.wic import pair_means, scopes
+from core.measures.grouping import pair_means, scopes
 from core.types import SenseCount
 
 # (lemma, WiC part of speech "N"/"V") pairs -> (senses of that part of speech whose lemma is exactly it, all senses

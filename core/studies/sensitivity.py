@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.analysis.claims import claims_frame
-from core.analysis.experiments import BenchmarkData, ProgressFactory, no_progress, run
-from core.analysis.headline import KEYS, Aggregate, headline_numbers, significant
-from core.analysis.polysemy import SenseCounts, polysemy_trend
-from core.analysis.results import Note, Results
 from core.errors import RoutingLensError
 from core.models.devices import half_dtype
+from core.results.store import Note, Results
+from core.studies.claims import claims_frame
+from core.studies.experiments import BenchmarkData, ProgressFactory, no_progress, run
+from core.studies.headline import KEYS, Aggregate, headline_numbers, significant
+from core.studies.polysemy import SenseCounts, polysemy_trend
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead, DType
 

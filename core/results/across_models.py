@@ -6,12 +6,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from core.analysis.metrics import cohens_d
-from core.analysis.wic import pair_means
+from core.measures.grouping import pair_means
+from core.measures.metrics import cohens_d
 
 
 class ResultFrames(Protocol):
-    """The frames of a result the comparison reads (a core.analysis.results.Results has them): a protocol, so this
+    """The frames of a result the comparison reads (a core.results.store.Results has them): a protocol, so this
     module needs nothing from the results store, which imports it."""
 
     models: pd.DataFrame

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.analysis.metrics import jss
 from core.errors import InputError
+from core.measures.metrics import jss
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.words import find_word
 
@@ -134,7 +134,7 @@ def wic_presets(data_root=None, lemmas: tuple[str, ...] = PRESET_LEMMAS) -> list
     """Classic ambiguous pairs taken from WiC (one different-meaning and one same-meaning pair per lemma),
     plus the built-ins; only the built-ins when the data is missing."""
     try:
-        from core.analysis.datasets import load_wic
+        from core.data.datasets import load_wic
 
         wic = load_wic(data_root)
     except Exception:  # noqa: BLE001 - presets are a convenience; fall back silently to the built-ins

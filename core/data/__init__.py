@@ -1,0 +1,1 @@
+"""Data wing: the benchmark data folder, the datasets read from it, downloads, WordNet and the NLTK text reader."""

@@ -1,0 +1,146 @@
+"""Benchmarks' sections, each drawn from one saved result: the page arranges them, these draw them. Figures are
+built once per process per (result, scope) through ui.figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.results.store import Results
+from core.viz import plots
+from core.viz.report import (
+    CLAIMS_NOTE,
+    CONTEXT_GAIN_NOTE,
+    DROPPED_NOTE,
+    PAPER_REFERENCE_NOTE,
+    SENSITIVITY_NOTE,
+    claims_table,
+    context_gain_table,
+    correlation_table,
+    dropped_table,
+    figure_tag,
+    layer_rho_table,
+    models_table,
+    paper_reference,
+    polysemy_stacks,
+    published_table,
+    sensitivity_display,
+)
+from ui.figures import figure, plot, table_downloads
+from ui.results_cache import stamp
+
+TABLES = (("table1", "Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)"),
+          ("table2", "Table 2 — SCWS without and with context"))
+
+
+def published() -> None:
+    with st.expander("The paper: Tables 1–2 as published, with the checkpoints they came from"):
+        st.caption("Spearman ρ of routing JSS with human ratings, Arnold, Fietta, Yesilbas (2024), for the paper's "
+                   "Switch checkpoints (8 … 128 experts). Compare a run's rows with these only for the same checkpoint.")
+        for table, title in (("table1", "Table 1 — words alone (association: WordSim353, similarity: SimLex-999)"),
+                             ("table2", "Table 2 — SCWS without and with context")):
+            st.markdown(f"**{title}**")
+            st.table(published_table(table))
+
+
+def run_summary(res: Results) -> None:
+    """The models, the run's notes, and how precise a subsample's numbers are."""
+    st.dataframe(models_table(res), hide_index=True)
+    for note in res.notes:
+        (st.warning if note.caveat else st.caption)(note.text)
+    if res.run_info and res.run_info.subsample and len(res.table1):
+        st.info(f"A subsample: a typical ρ here is known to about ±{res.typical_half_width():.2f} (the median "
+                "half-width of Table 1's 95% CIs). CIs narrow roughly with the square root of the pairs: the full data "
+                "(WordSim353 353, SimLex-999 999, SCWS 2,003, WiC 7,466 pairs) is what the paper's numbers rest on.")
+
+
+def claims(res: Results) -> None:
+    if len(res.claims):
+        st.subheader("The paper's claims on this run")
+        st.caption(CLAIMS_NOTE)
+        st.table(claims_table(res.claims).set_index("claim"))
+
+
+def tables(res: Results) -> None:
+    for table, title in TABLES:
+        st.subheader(title)
+        st.dataframe(correlation_table(getattr(res, table)), hide_index=True, width="stretch")
+        if table == "table2" and len(res.context_gain):
+            st.markdown("**Context gain** (ρ with context − ρ without, same pairs)")
+            st.caption(CONTEXT_GAIN_NOTE)
+            st.table(context_gain_table(res.context_gain).set_index("model"))
+        reference = paper_reference(res, table)
+        if len(reference):
+            st.caption(PAPER_REFERENCE_NOTE)
+            st.table(reference.set_index("paper"))
+        if len(res.layer_rho):
+            with st.expander("Per sparse layer"):
+                st.table(layer_rho_table(res.layer_rho[res.layer_rho.table == table]).set_index("model"))
+
+
+def across_models(res: Results, folder: Path) -> None:
+    if len(res.models) > 1:
+        st.subheader("Across models: the same metrics side by side")
+        st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and "
+                   "MoE-fied models on the same metrics; context gain = SCWS ρ with context − without.")
+        st.dataframe(res.comparison, hide_index=True, width="stretch")
+        plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(res.comparison)),
+             key="families")
+
+
+@st.fragment
+def figures(res: Results, folder: Path) -> None:
+    """Figures 1–3 for one scope: choosing the scope reruns only this part of the page."""
+    scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
+    scope = st.selectbox("Figures for", scopes, key="bench_scope",
+                         help="Models of different families are pooled separately (their layers differ in meaning).")
+    tag = figure_tag(res, scope)
+    result_id = (str(folder), stamp(folder), scope)  # a saved result's figures: built once per process
+    plot(figure(("kde", *result_id), lambda: plots.kde_figure(
+        res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag)), key="fig1")
+    plot(figure(("cohens_d", *result_id), lambda: plots.cohens_d_figure(res.cohens_d, scope, tag)), key="fig2")
+    if res.polysemy.empty:
+        st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
+    for stack in polysemy_stacks(res, scope):
+        plot(figure(("polysemy", *result_id, stack), lambda s=stack: plots.polysemy_figure(
+            res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
+
+
+def trends(res: Results) -> None:
+    if len(res.expert_trend):
+        st.subheader("Trend over expert counts")
+        st.caption("Spearman ρ between a family's expert count and each headline number (n = models in the fit).")
+        st.table(res.expert_trend.set_index("number"))
+    if len(res.dropped) and res.dropped.dropped.sum() > 0:
+        with st.expander("Dropped tokens per layer (over expert capacity)"):
+            st.caption(DROPPED_NOTE)
+            st.table(dropped_table(res.dropped).set_index("model"))
+
+
+def sensitivity(res: Results) -> None:
+    if len(res.sensitivity):
+        st.subheader("Sensitivity to the open choices")
+        st.caption(SENSITIVITY_NOTE)
+        flipped = res.sensitivity[res.sensitivity["flips under"].fillna("") != ""]
+        if len(flipped):
+            st.warning(f"{len(flipped)} of {len(res.sensitivity)} headline numbers change sign or significance under "
+                       "some choice (the 'flips under' column).")
+        st.table(sensitivity_display(res.sensitivity).set_index("number"))
+    elif len(res.claims):
+        st.caption("Tick *Sensitivity table* above (or run `python -m core reproduce --sensitivity`) to see whether "
+                   "each claim survives every open choice.")
+
+
+@st.fragment
+def downloads(res: Results, folder: Path) -> None:
+    """Choosing an output reruns only this part; report.html is read when it is downloaded, not on every view."""
+    st.subheader("Downloads")
+    st.caption("Every output of this run as CSV (what a spreadsheet opens) or LaTeX (a booktabs tabular for a paper); "
+               "each figure above has its own HTML, SVG and PDF buttons.")
+    outputs = {n: getattr(res, n) for n in (*Results.FILES, *Results.OPTIONAL_FILES) if len(getattr(res, n).columns)}
+    outputs["comparison"] = res.comparison
+    pick = st.selectbox("Output", list(outputs), key="bench_download", index=list(outputs).index("table1"))
+    table_downloads(outputs[pick], pick)
+    if (folder / "report.html").is_file():
+        st.download_button("report.html (self-contained)", lambda: (folder / "report.html").read_bytes(),
+                           file_name="report.html", mime="text/html", key="dl-report", on_click="ignore")
