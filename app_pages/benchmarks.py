@@ -42,17 +42,25 @@ def first_readable(chosen: Path) -> tuple[Path, Results] | None:
     return None
 
 
-section.published()
 loaded = first_readable(Path(st.session_state["bench_result"]))
 if loaded is None:
     st.info("No readable results: choose models and press **Run analyses**.")
     st.stop()
 folder, res = loaded
 section.run_summary(res)
-section.claims(res)
-section.tables(res)
-section.across_models(res, folder)
-section.figures(res, folder)
-section.trends(res)
-section.sensitivity(res)
-section.downloads(res, folder)
+claims, tables, figures, across, sensitivity, downloads = st.tabs(
+    ["Claims", "Tables 1–2", "Figures", "Across models", "Sensitivity", "Downloads"])
+with claims:  # the page opens here: does the paper hold on these models?
+    section.claims(res, folder)
+with tables:
+    section.published()
+    section.tables(res)
+    section.trends(res)
+with figures:
+    section.figures(res, folder)
+with across:
+    section.across_models(res, folder)
+with sensitivity:
+    section.sensitivity(res)
+with downloads:
+    section.downloads(res, folder)

@@ -44,9 +44,10 @@ stacks = list(dict.fromkeys(stats.load["stack"]))
 stack = st.radio("Stack", stacks, horizontal=True, key="xp_stack") if len(stacks) > 1 else stacks[0]
 layers = sorted(int(b) for b in stats.load[stats.load["stack"] == stack].layer.unique())
 plot(figure(("xp_load", source, stack), lambda: xp.load_heatmap(stats.load, stack, experts)), key="xp-load")
-layer = st.select_slider("Sparse layer (block)", layers, key="xp_layer")
+layer = st.segmented_control("Sparse layer (block)", layers, default=layers[0], key="xp_layer",
+                              format_func=lambda b: f"block {b}") or layers[0]
 if stats.domain.domain.nunique() > 1:
-    plot(figure(("xp_domain", source, stack, layer), lambda: xp.domain_heatmap(stats.domain, stack, layer, experts)),
+    plot(figure(("xp_domain", source, stack, layer), lambda: xp.domain_heatmap(stats.domain, stats.load, stack, layer, experts)),
          key="xp-domain")
 
 @st.fragment

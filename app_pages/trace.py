@@ -6,6 +6,7 @@ import streamlit as st
 from core.lens import Lens
 from core.settings import MAX_TOKENS, SENTENCE_PREVIEW_CHARS, TRACE_MAX_SENTENCES, TRACE_TEXT_MAX_CHARS
 from core.viz import plots
+from core.viz.export import page_zip
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import figure, plot
@@ -51,6 +52,11 @@ if not sentences:
 tag = adapter.copy.figure_tag + f" · {tracer.loaded.dtype}"
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
 lens = Lens(tracer, decoder_read=decoder_read, memo=cached_trace)  # the server's shared model and traces
+shown: dict = {}  # every figure below, by its key: the zip is made from it when clicked, after the page has run
+traced: dict = {}  # file stem → trace, its CSV written only for the zip
+st.download_button("Download everything on this page (zip: figures as HTML + CSV, probabilities as CSV)",
+                   lambda: page_zip(shown, {k: tr.to_csv() for k, tr in traced.items()}), file_name="routing-lens-trace.zip", mime="application/zip",
+                   key="trace-zip", on_click="ignore", icon=":material/folder_zip:")
 for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     try:
         (trace,) = lens.trace(sentence, stacks)
@@ -63,19 +69,22 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         st.warning(f"This input has {trace.n_input_tokens} tokens; only the first {len(trace.tokens)} were traced.")
     st.download_button("Download probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv", mime="text/csv",
                        key=f"csv-{n}", on_click="ignore")
+    traced[f"routing-{n + 1}"] = trace
     what = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stacks, decoder_read)  # the figures' key
     for stack in trace.stacks:
         st.markdown(f"**{stack}**")
-        plot(figure(("top1_grid", what, stack, level), lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag)),
-             key=f"grid-{n}-{stack}")
-        plot(figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag)),
-             key=f"stats-{n}-{stack}")
+        shown[f"grid-{n}-{stack}"] = figure(("top1_grid", what, stack, level),
+                                            lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag))
+        plot(shown[f"grid-{n}-{stack}"], key=f"grid-{n}-{stack}")
+        shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
+        plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")
         with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0):
             cols = st.columns(3)
             for li in range(len(trace.stacks[stack].layers)):
                 with cols[li % 3]:
-                    heat = figure(("routing_heatmap", what, stack, li, level),
-                                  lambda s=stack, i=li, t=trace: plots.routing_heatmap(t, s, i, level, tag))
-                    st.plotly_chart(heat, width="stretch", key=f"heat-{n}-{stack}-{li}")
+                    key = f"heat-{n}-{stack}-{li}"
+                    shown[key] = figure(("routing_heatmap", what, stack, li, level),
+                                        lambda s=stack, i=li, t=trace: plots.routing_heatmap(t, s, i, level, tag))
+                    plot(shown[key], key=key)
 if len(sentences) > TRACE_MAX_SENTENCES:
     st.warning(f"Showing the first {TRACE_MAX_SENTENCES} of {len(sentences)} sentences.")

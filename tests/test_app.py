@@ -216,27 +216,87 @@ def test_learn_keeps_the_moefied_model_apart(app_env, monkeypatch):
 
 
 def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_dir):
+    """Tabs around a claims matrix: the page opens on Claims, whose cells are claims.csv's verdicts (a model-level
+    claim in each of its stack columns, "not applicable" where a claim cannot be judged), every verdict with a CI."""
+    import pandas as pd
+
     from core.lens import reproduce
     from core.lens.compute import results_dir
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
-    reproduce([tracer], results_dir(["tiny"], 20), limit=20)
+    folder = results_dir(["tiny"], 20)
+    reproduce([tracer], folder, limit=20)
     at = _app("app_pages/benchmarks.py")
     _no_exception(at)
-    assert len(at.dataframe) == 3  # models, table 1, table 2
-    assert _charts(at) >= 2  # Fig. 1 and Fig. 2 (Fig. 3 needs more rows than 20, and says so)
+    assert [tab.label for tab in at.tabs] == ["Claims", "Tables 1–2", "Figures", "Across models", "Sensitivity",
+                                              "Downloads"]
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert figures[0]["layout"]["title"]["text"].startswith("The paper's claims")  # the first thing drawn
+    matrix = figures[0]["data"][0]
+    saved = pd.read_csv(folder / "claims.csv")
+    assert set(saved.verdict) <= {"supported", "contradicted", "inconclusive"} and len(saved) >= 5
+    assert saved[["ci_low", "ci_high"]].notna().all().all()  # no verdict rests on a point estimate
+    columns = list(matrix["x"])
+    assert columns == ["tiny · encoder", "tiny · decoder"] or set(columns) == {f"{tracer.loaded.name} · encoder",
+                                                                              f"{tracer.loaded.name} · decoder"}
+    for r in saved.itertuples():
+        row = next(i for i, label in enumerate(matrix["y"]) if label.replace("<br>", " ").startswith(r.claim))
+        for stack in (["encoder", "decoder"] if r.stack == "both" else [r.stack]):
+            column = columns.index(f"{r.model} · {stack}")
+            assert matrix["text"][row][column].startswith(r.verdict), (r.claim, stack)
+            assert r.evidence.split(" [")[0] in matrix["hovertext"][row][column].replace("<br>", " ")
+    judged = {(r.claim, s) for r in saved.itertuples() for s in (["encoder", "decoder"] if r.stack == "both"
+                                                                  else [r.stack])}
+    texts = [cell for row in matrix["text"] for cell in row]
+    assert sum(t.startswith("not applicable") for t in texts) == len(texts) - len(judged)
+    assert (folder / "claims_matrix.csv").is_file() and "\\toprule" in (folder / "claims_matrix.tex").read_text()
+    assert any("How each claim is tested" in c.value or "CI" in c.value for c in at.caption)
+    assert len(at.dataframe) >= 3  # models, table 1, table 2 (and the evidence list)
     assert len(at.get("download_button")) >= 9
-    shown = at.dataframe[1].value
+    shown = next(d.value for d in at.dataframe if "ρ [95% CI]" in d.value.columns)
     assert list(shown["stack"]) == ["encoder", "decoder", "encoder", "decoder"]
-    if not _charts(at) > 2:
+    if not _charts(at) > 3:
         assert any("Figure 3 needs" in i.value for i in at.info)
-    claims = next(t.value for t in at.table if t.value.index.name == "claim")
-    assert set(claims.supported) <= {"yes", "no"} and "survives every choice" not in claims
-    # every figure title says the precision the routing was computed in
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [f["layout"]["title"]["text"] for f in figures]
     assert titles and all(t.endswith("· float32") for t in titles if t.startswith("Fig."))
+    fig2 = next(f for f in figures if f["layout"]["title"]["text"].startswith("Fig. 2"))
+    assert all(trace.get("error_y", {}).get("array") for trace in fig2["data"])  # d with its CI at every layer
+    fig1 = next(f for f in figures if f["layout"]["title"]["text"].startswith("Fig. 1"))
+    assert all("n = " in trace["name"] for trace in fig1["data"] if trace.get("showlegend", True))
     assert any("--sensitivity" in c.value for c in at.caption)
     assert any("A subsample: a typical ρ here is known to about ±" in i.value for i in at.info)  # 20 rows: said
+
+
+def test_a_difference_of_correlations_within_noise_is_inconclusive():
+    """The association-vs-similarity claim on planted Table 1 rows: ρ 0.12 vs 0.05 from 353 and 999 pairs differ by
+    less than their noise (point estimate +0.07, which the old rule called supported): inconclusive. The same
+    difference from 20,000 pairs each is supported, and reversed it is contradicted."""
+    import numpy as np
+    import pandas as pd
+
+    from core.measures.claim_tests import correlation_ci
+    from core.studies.claims import judge_claims
+    from core.studies.headline import association_gap
+
+    def table1(rho_a: float, n_a: int, rho_s: float, n_s: int) -> pd.DataFrame:
+        rows = []
+        for setting, dataset, rho, n in (("association", "WordSim353", rho_a, n_a), ("similarity", "SimLex-999",
+                                                                                  rho_s, n_s)):
+            low, high = correlation_ci(rho, n)
+            rows.append({"model": "m", "stack": "encoder", "setting": setting, "dataset": dataset, "rho": rho,
+                         "ci_low": low, "ci_high": high, "p": 0.5, "n": n})
+        return pd.DataFrame(rows)
+
+    def verdict(t1: pd.DataFrame) -> str:
+        names = t1.apply(lambda r: f"Table 1 ρ · {r.dataset} {r.setting}", axis=1)
+        numbers = pd.concat([t1.assign(number=names, value=t1.rho, layer=np.nan)[
+            ["number", "model", "stack", "layer", "value", "ci_low", "ci_high", "p", "n"]], association_gap(t1)])
+        claims = judge_claims(numbers)
+        return claims[claims.claim.str.startswith("Routing follows association")].verdict.iloc[0]
+
+    assert verdict(table1(0.12, 353, 0.05, 999)) == "inconclusive"
+    assert verdict(table1(0.12, 20_000, 0.05, 20_000)) == "supported"
+    assert verdict(table1(0.05, 20_000, 0.12, 20_000)) == "contradicted"
 
 
 def test_benchmarks_asks_the_decoder_reading_only_when_a_model_offers_two(app_env, monkeypatch):
@@ -267,8 +327,13 @@ def test_benchmarks_page_runs_and_shows_the_sensitivity_table(app_env, tmp_cache
     table = next(t.value for t in at.table if t.value.index.name == "number")
     for col in ("precision: bfloat16", "decoder reading: label", "capacity: off", "flips under"):
         assert col in table.columns, col
-    claims = next(t.value for t in at.table if t.value.index.name == "claim")
-    assert "survives every choice" in claims
+    evidence = next(d.value for d in at.dataframe if "evidence" in d.value.columns)
+    assert "survives every choice" in evidence  # each cell says whether its verdict survives every choice
+    matrix = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    marks = [cell for row in matrix["text"] for cell in row if not cell.startswith("not applicable")]
+    assert marks and all(cell.endswith(("✓", "⚠")) for cell in marks)
+    changed = [h for row in matrix["hovertext"] for h in row if "changes under" in h]
+    assert all("changes under " in h and len(h.split("changes under ")[1]) > 3 for h in changed)
 
 
 def test_concurrent_sessions_get_their_own_results_and_one_model(app_env, monkeypatch):

@@ -31,14 +31,33 @@ def test_the_browser_is_found_where_kaleido_looks():
     assert found is not None, "Chromium is a README prerequisite (apt-get install chromium): SVG/PDF need it"
 
 
-def test_a_figure_exports_as_valid_svg_and_pdf():
+def test_a_figure_exports_as_valid_svg_pdf_and_png():
     fig = go.Figure(go.Bar(x=["e0", "e1"], y=[0.25, 0.75], name="bank"))
-    fig.update_layout(title="routing of bank")
+    fig.update_layout(title="routing of bank", width=400, height=300)
     svg = figure_bytes(fig, "svg")
     assert "routing of bank" in ET.tostring(_check_svg(svg), encoding="unicode")
     _check_pdf(figure_bytes(fig, "pdf"))
-    with pytest.raises(RoutingLensError, match="svg or pdf"):
+    png = figure_bytes(fig, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (800, 600)  # twice the figure's pixels, for slides
+    with pytest.raises(RoutingLensError, match="svg, pdf, png"):
         figure_bytes(fig, "gif")
+
+
+def test_the_data_behind_a_figure_is_what_it_draws():
+    """figure_data: every point of every trace (with its error bar), every heatmap cell."""
+    from core.viz.export import figure_data
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[0.5, 0.25], name="encoder",
+                               error_y=dict(type="data", array=[0.1, 0.2], arrayminus=[0.05, 0.1])))
+    fig.add_heatmap(z=[[1.0, 2.0], [3.0, 4.0]], x=["e0", "e1"], y=["a", "b"], name="lift")
+    data = figure_data(fig)
+    line = data[data.trace == "encoder"]
+    assert list(line.x) == [1, 2] and list(line.y) == [0.5, 0.25]
+    assert list(line.low) == pytest.approx([0.45, 0.15]) and list(line.high) == pytest.approx([0.6, 0.45])
+    cells = data[data.trace == "lift"]
+    assert len(cells) == 4 and cells[(cells.x == "e1") & (cells.y == "a")].z.iloc[0] == 2.0
 
 
 def test_without_a_browser_export_says_so(monkeypatch):

@@ -7,7 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.results.store import Results
+from core.studies.claims import VERDICTS, claims_matrix
 from core.viz import plots
+from core.viz.claims_plots import claims_matrix_figure
 from core.viz.report import (
     CLAIMS_NOTE,
     CONTEXT_GAIN_NOTE,
@@ -54,11 +56,21 @@ def run_summary(res: Results) -> None:
                 "(WordSim353 353, SimLex-999 999, SCWS 2,003, WiC 7,466 pairs) is what the paper's numbers rest on.")
 
 
-def claims(res: Results) -> None:
-    if len(res.claims):
-        st.subheader("The paper's claims on this run")
-        st.caption(CLAIMS_NOTE)
-        st.table(claims_table(res.claims).set_index("claim"))
+def claims(res: Results, folder: Path) -> None:
+    """The claims matrix: a verdict per claim and model · stack, its evidence on hover and in the list below."""
+    if not len(res.claims):
+        st.info("This result holds no judged claims: run the analyses again to judge them.")
+        return
+    st.caption(CLAIMS_NOTE)
+    plot(figure(("claims_matrix", str(folder), stamp(folder)), lambda: claims_matrix_figure(res.claims)),
+         key="claims-matrix")
+    counts = res.claims.verdict.value_counts()
+    st.caption(" · ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + " (cells judged on this run)")
+    with st.expander("The evidence of every cell (estimate, 95% CI, p)"):
+        st.dataframe(claims_table(res.claims), hide_index=True, width="stretch")
+    if "survives" not in res.claims.columns:
+        st.caption("Tick *Sensitivity table* in the run form (or run `python -m core reproduce --sensitivity`) to "
+                   "mark whether each verdict survives every open choice.")
 
 
 def tables(res: Results) -> None:
@@ -79,21 +91,27 @@ def tables(res: Results) -> None:
 
 
 def across_models(res: Results, folder: Path) -> None:
-    if len(res.models) > 1:
-        st.subheader("Across models: the same metrics side by side")
-        st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and "
-                   "MoE-fied models on the same metrics; context gain = SCWS ρ with context − without.")
-        st.dataframe(res.comparison, hide_index=True, width="stretch")
-        plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(res.comparison)),
-             key="families")
+    if len(res.models) < 2:
+        st.info("One model in this result: choose two or more in the run form to set them side by side.")
+        return
+    st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and "
+               "MoE-fied models on the same metrics; context gain = SCWS ρ with context − without.")
+    st.dataframe(res.comparison, hide_index=True, width="stretch")
+    plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(res.comparison)),
+         key="families")
 
 
 @st.fragment
 def figures(res: Results, folder: Path) -> None:
-    """Figures 1–3 for one scope: choosing the scope reruns only this part of the page."""
-    scopes = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
-    scope = st.selectbox("Figures for", scopes, key="bench_scope",
-                         help="Models of different families are pooled separately (their layers differ in meaning).")
+    """Figures 1–3 for one scope: choosing the scope reruns only this part of the page. Per-model views come first:
+    pooling pairs mixes models whose expert counts (and baseline JSS) differ, so it is an explicit, labelled
+    choice."""
+    found = list(dict.fromkeys(res.cohens_d.model)) or ["pooled"]
+    models = set(res.models.model.astype(str))
+    scopes = [s for s in found if s in models] + [s for s in found if s not in models]
+    scope = st.selectbox("Figures for", scopes, key="bench_scope", format_func=scope_label,
+                         help="One model at a time by default. Pooled views mix expert counts (a family's models "
+                              "together); models of different families are never pooled together.")
     tag = figure_tag(res, scope)
     result_id = (str(folder), stamp(folder), scope)  # a saved result's figures: built once per process
     plot(figure(("kde", *result_id), lambda: plots.kde_figure(
@@ -126,19 +144,28 @@ def sensitivity(res: Results) -> None:
             st.warning(f"{len(flipped)} of {len(res.sensitivity)} headline numbers change sign or significance under "
                        "some choice (the 'flips under' column).")
         st.table(sensitivity_display(res.sensitivity).set_index("number"))
-    elif len(res.claims):
-        st.caption("Tick *Sensitivity table* above (or run `python -m core reproduce --sensitivity`) to see whether "
-                   "each claim survives every open choice.")
+    else:
+        st.info("No sensitivity table in this result: tick *Sensitivity table* in the run form (or run "
+                "`python -m core reproduce --sensitivity`) to rerun under every open choice.")
+
+
+def scope_label(scope: str) -> str:
+    if scope.startswith("pooled"):
+        return f"{scope} — pairs of several models pooled (mixes expert counts)"
+    if scope.startswith("mean of models"):
+        return f"{scope} — the mean of the models' d (mixes expert counts)"
+    return scope
 
 
 @st.fragment
 def downloads(res: Results, folder: Path) -> None:
     """Choosing an output reruns only this part; report.html is read when it is downloaded, not on every view."""
-    st.subheader("Downloads")
     st.caption("Every output of this run as CSV (what a spreadsheet opens) or LaTeX (a booktabs tabular for a paper); "
-               "each figure above has its own HTML, SVG and PDF buttons.")
+               "each figure has its own export menu.")
     outputs = {n: getattr(res, n) for n in (*Results.FILES, *Results.OPTIONAL_FILES) if len(getattr(res, n).columns)}
     outputs["comparison"] = res.comparison
+    if len(res.claims):
+        outputs["claims_matrix"] = claims_matrix(res.claims)
     pick = st.selectbox("Output", list(outputs), key="bench_download", index=list(outputs).index("table1"))
     table_downloads(outputs[pick], pick)
     if (folder / "report.html").is_file():

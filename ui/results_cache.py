@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from core.lens import open_result
 from core.results.store import Results, result_label
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ def describe_once(kind: str, folder: Path | str, describer: Callable[[Path], str
 
 def load_results(folder: Path) -> Results:
     """The saved Benchmarks result in `folder` (RoutingLensError when incomplete)."""
-    return read_once("results", folder, Results.load)
+    return read_once("results", folder, open_result)
 
 
 def label(folder: Path | str) -> str:

@@ -11,7 +11,14 @@ precision policy (float32 wherever the model fits); a decoder reading the model 
 """
 from core.lens.compute import saved_results
 from core.lens.lens import Lens, PairComparison
-from core.lens.runs import already_saved, newest_result, reproduce, run_folder, word_specialisation
+from core.lens.runs import (
+    already_saved,
+    newest_result,
+    open_result,
+    reproduce,
+    run_folder,
+    word_specialisation,
+)
 
-__all__ = ["Lens", "PairComparison", "already_saved", "newest_result", "reproduce", "run_folder",
+__all__ = ["Lens", "PairComparison", "already_saved", "newest_result", "open_result", "reproduce", "run_folder",
            "saved_results", "word_specialisation"]

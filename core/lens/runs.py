@@ -12,6 +12,7 @@ from core.corpus.stats import ExpertStats
 from core.lens.compute import reproduce as compute_and_save
 from core.lens.compute import results_dir, saved_results
 from core.results.store import Results, has_models, result_model_names
+from core.studies.claims import claims_frame
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead
 from core.viz.report import write_report
@@ -49,3 +50,12 @@ def word_specialisation(stats: ExpertStats | Path | str, word: str, stack: str, 
     statistics or their folder (`Lens.experts` writes run/stats)."""
     loaded = stats if isinstance(stats, ExpertStats) else ExpertStats.load_from(Path(stats))
     return loaded.word_specialisation(word, stack, layer)
+
+
+def open_result(folder: Path) -> Results:
+    """A saved result, its claims judged by the current rule: a result saved before claims carried a verdict (and
+    its CI) has them judged again from its own frames, so no page shows a verdict that rests on a point estimate."""
+    results = Results.load(Path(folder))
+    if len(results.claims) and "verdict" not in results.claims.columns:
+        results.claims = claims_frame(results)
+    return results

@@ -8,11 +8,15 @@ import numpy as np
 import pandas as pd
 
 from core.measures.aggregate import MEAN_OF_MODELS
+from core.measures.claim_tests import correlation_ci, independent_correlations, paired_d_difference
 from core.results.store import Results
 
 Aggregate = Literal["mean of models", "pooled pairs"]
 KEYS = ["number", "model", "stack", "layer"]
-COLUMNS = [*KEYS, "value", "ci_low", "ci_high", "p"]
+COLUMNS = [*KEYS, "value", "ci_low", "ci_high", "p", "n"]
+ASSOCIATION_GAP = "Δρ association − similarity (Table 1)"
+STACK_GAP = "Δd encoder − decoder (WiC, paired)"
+TREND = "polysemy trend r"
 ALPHA = 0.05
 ACROSS_MODELS = "across models"
 
@@ -50,6 +54,7 @@ def _rows(frame: pd.DataFrame, number, value: str = "value", layer: str | None =
         "ci_low": frame["ci_low"].astype(float) if "ci_low" in frame else np.nan,
         "ci_high": frame["ci_high"].astype(float) if "ci_high" in frame else np.nan,
         "p": frame["p"].astype(float),
+        "n": frame["n"].astype(float) if "n" in frame else np.nan,
     })
 
 
@@ -68,8 +73,42 @@ def headline_numbers(results: Results, aggregate: Aggregate = "mean of models") 
     per_model = cohens[cohens.model.astype(str).isin(models)]
     parts.append(_rows(per_model, "WiC Cohen's d", value="d", layer="layer"))
     parts.append(_rows(aggregated_d(cohens, aggregate), "WiC Cohen's d", value="d", layer="layer"))
+    parts.append(association_gap(results.table1[results.table1.model.astype(str).isin(models)]))
+    parts.append(stack_gap(results.wic_pairs[results.wic_pairs.model.astype(str).isin(models)]))
     trend = results.polysemy_trend
     trend = trend[trend.model.astype(str).isin(models)]
-    parts.append(_rows(trend.assign(ci_low=np.nan, ci_high=np.nan), "polysemy trend r", value="r"))
+    bounds = [correlation_ci(r, int(n)) for r, n in zip(trend.r, trend.n)] if len(trend) else []
+    parts.append(_rows(trend.assign(ci_low=[b[0] for b in bounds], ci_high=[b[1] for b in bounds]), TREND, value="r"))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True)
     return out[COLUMNS]
+
+
+def association_gap(table1: pd.DataFrame) -> pd.DataFrame:
+    """Per model and stack: ρ WordSim353 − ρ SimLex-999, two correlations of different pairs (Zou's CI, Fisher-z p;
+    core.measures.claim_tests.independent_correlations)."""
+    rows = []
+    for (model, stack), g in table1.groupby(["model", "stack"], sort=False):
+        a, s = g[g.setting == "association"], g[g.setting == "similarity"]
+        if not len(a) or not len(s):
+            continue
+        a, s = a.iloc[0], s.iloc[0]
+        diff = independent_correlations(a.rho, (a.ci_low, a.ci_high), int(a.n), s.rho, (s.ci_low, s.ci_high), int(s.n))
+        rows.append({"number": ASSOCIATION_GAP, "model": str(model), "stack": stack, "layer": np.nan,
+                     "value": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p": diff.p, "n": np.nan})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def stack_gap(wic_pairs: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per model with both stacks: mean-over-layers d encoder − decoder on the same WiC pairs (a paired bootstrap;
+    core.measures.claim_tests.paired_d_difference). Stack "both": one number per model."""
+    rows = []
+    for model, g in wic_pairs.groupby("model", sort=False):
+        if not {"encoder", "decoder"} <= set(g["stack"]):
+            continue
+        wide = g.pivot_table(index=["pair", "label"], columns=["stack", "layer_pos"], values="jss").dropna()
+        same = wide.index.get_level_values("label").to_numpy() == "T"
+        diff = paired_d_difference(wide["encoder"].to_numpy().T, wide["decoder"].to_numpy().T, same, n_resamples,
+                                   seed)
+        rows.append({"number": STACK_GAP, "model": str(model), "stack": "both", "layer": np.nan, "value": diff.value,
+                     "ci_low": diff.ci_low, "ci_high": diff.ci_high, "p": diff.p, "n": float(len(wide))})
+    return pd.DataFrame(rows, columns=COLUMNS)

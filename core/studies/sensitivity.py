@@ -118,10 +118,10 @@ def claims_with_survival(baseline: Results, variants: Sequence[Variant]) -> pd.D
     changed: dict[tuple, list[str]] = {}
     for v in variants:
         alt = claims_frame(v.results, v.aggregate)
-        merged = claims[keys + ["supported"]].merge(alt[keys + ["supported"]], on=keys, how="inner",
-                                                    suffixes=("", "_alt"))
+        merged = claims[keys + ["verdict"]].merge(alt[keys + ["verdict"]], on=keys, how="inner",
+                                                  suffixes=("", "_alt"))
         for r in merged.itertuples():
-            if bool(r.supported) != bool(r.supported_alt):
+            if r.verdict != r.verdict_alt:
                 changed.setdefault((r.claim, r.model, r.stack), []).append(v.label)
     flips = [changed.get((c, m, s), []) for c, m, s in zip(claims.claim, claims.model, claims["stack"])]
     return claims.assign(survives=[not f for f in flips], changed_by=["; ".join(f) for f in flips])

@@ -61,18 +61,19 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
 
 
 def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
-    """Every word both sentences share, its JSS across them (one bar per word and stack, sentence order); a bar
-    whose top-1 expert flipped in some layer says so in its label."""
+    """Every word both sentences share, its JSS across them: a dot per word and stack (sentence order) against the
+    line of identical routing at 1.0 — dots, not bars, because a zoomed axis would make bar lengths exaggerate the
+    differences. A word whose top-1 expert flipped in some layer says so in its label."""
     fig = go.Figure()
     for stack, part in strip.groupby("stack", sort=False):
         labels = [f"{plain(w)} ⇄{f}" if f else plain(w) for w, f in zip(part.word, part.flips)]
-        fig.add_bar(x=labels, y=part.jss, name=stack, marker_color=STACK_COLORS.get(stack),
-                    customdata=np.stack([part.flips, part.layers], axis=-1),
-                    hovertemplate="%{x}<br>JSS %{y:.3f}<br>top-1 flipped in %{customdata[0]} of %{customdata[1]} "
-                                  "layers<extra>" + str(stack) + "</extra>")
+        fig.add_scatter(x=labels, y=part.jss, name=stack, mode="markers", marker=dict(
+            color=STACK_COLORS.get(stack), size=11), customdata=np.stack([part.flips, part.layers], axis=-1),
+            hovertemplate="%{x}<br>JSS %{y:.3f}<br>top-1 flipped in %{customdata[0]} of %{customdata[1]} "
+                          "layers<extra>" + str(stack) + "</extra>")
     lowest = float(strip.jss.min()) if len(strip) else 0.0
-    fig.update_yaxes(title="JSS across the sentences", range=[max(0.0, lowest - 0.05), 1.005])
-    fig.update_layout(barmode="group")
+    hlines(fig, {"identical routing: 1.0": 1.0}, dict(color="#666666", width=1, dash="dot"))
+    fig.update_yaxes(title="JSS across the sentences", range=[max(0.0, lowest - 0.05), 1.02])
     return _style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
 
 

@@ -32,15 +32,30 @@ def load_heatmap(load: pd.DataFrame, stack: str, experts: int) -> go.Figure:
                          120 + 48 * len(grid))
 
 
-def domain_heatmap(domain: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:
+def domain_heatmap(domain: pd.DataFrame, load: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:
+    """Domain × expert in lift: the share of a domain's tokens an expert takes ÷ the share of all tokens it takes at
+    this layer. Dividing by the expert's own load (not by uniform) keeps a busy expert from colouring its whole
+    column: 1 = the domain uses the expert as much as the corpus does. Diverging scale centred on 1; raw shares on
+    hover."""
     part = domain[(domain["stack"] == stack) & (domain.layer == layer)]
     grid = part.pivot_table(index="domain", columns="expert", values="share", fill_value=0.0).reindex(
         columns=range(experts), fill_value=0.0)
-    uniform = float(part.uniform.iloc[0]) if len(part) else 1.0
-    return _lift_heatmap(grid.to_numpy() / uniform, [f"e{e}" for e in grid.columns], list(grid.index),
-                         np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()),
-                         f"{stack} block {layer}: share of each domain's tokens per expert", "domain",
-                         140 + 30 * len(grid))
+    overall = load[(load["stack"] == stack) & (load.layer == layer)].set_index("expert").share.reindex(
+        range(experts)).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift = grid.to_numpy() / overall[None, :]
+    raw = np.array([[f"{s:.1%} of its tokens (overall {o:.1%})" for s, o in zip(row, overall)]
+                    for row in grid.to_numpy()])
+    span = float(np.nanmax(np.abs(np.log2(lift[np.isfinite(lift) & (lift > 0)])))) if np.isfinite(lift).any() else 1.0
+    fig = go.Figure(go.Heatmap(
+        z=lift, x=[f"e{e}" for e in grid.columns], y=list(grid.index), customdata=raw, colorscale="RdBu_r", zmid=1.0,
+        zmin=2 ** -max(span, 0.1), zmax=2 ** max(span, 0.1), text=np.vectorize(lambda v: f"{v:.2f}×")(lift),
+        texttemplate="%{text}", colorbar=dict(title="lift"),
+        hovertemplate="%{y} · %{x}: lift %{z:.2f}<br>%{customdata}<extra></extra>"))
+    fig.update_xaxes(title="expert")
+    fig.update_yaxes(title="domain", autorange="reversed")
+    return _style(fig, f"{stack} block {layer}: lift of each domain per expert (its share ÷ the expert's overall "
+                       "share; 1 = as in the whole corpus)", height=140 + 30 * len(grid))
 
 
 def class_profile(classes: pd.DataFrame, stack: str, layer: int, expert: int) -> go.Figure:

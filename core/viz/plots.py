@@ -145,7 +145,10 @@ def kde_figure(wic_kde: pd.DataFrame, model: str = "pooled", tag: str = "") -> g
     fig = make_subplots(rows=1, cols=max(len(stacks), 1), subplot_titles=stacks, shared_yaxes=True)
     for i, stack in enumerate(stacks):
         for label, g in frame[frame["stack"] == stack].groupby("label", sort=True):
-            fig.add_scatter(x=g.x, y=g.density, mode="lines", name=f"{'same' if label == 'T' else 'different'} meaning ({label})",
+            n = f", n = {int(g.n.iloc[0]):,}" if "n" in g and len(g) else ""  # pairs behind the curve (both stacks:
+            # the same pairs)
+            fig.add_scatter(x=g.x, y=g.density, mode="lines",
+                            name=f"{'same' if label == 'T' else 'different'} meaning ({label}{n})",
                             line=dict(color=LABEL_COLORS.get(label)), showlegend=i == 0, row=1, col=i + 1)
         fig.update_xaxes(title="routing JSS", row=1, col=i + 1)
     fig.update_yaxes(title="density", row=1, col=1)
@@ -153,13 +156,19 @@ def kde_figure(wic_kde: pd.DataFrame, model: str = "pooled", tag: str = "") -> g
 
 
 def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") -> go.Figure:
-    """Fig. 2: layer-wise Cohen's d (same vs different meaning) for each stack."""
+    """Fig. 2: layer-wise Cohen's d (same vs different meaning) for each stack, with its 95 % CI as error bars."""
     frame = cohens[cohens.model == model]
     fig = go.Figure()
     for stack, g in frame.groupby("stack", sort=False):
         g = g.sort_values("layer_pos")
-        fig.add_scatter(x=g.layer_pos + 1, y=g.d, mode="lines+markers", name=stack, line=dict(color=STACK_COLORS.get(stack)),
-                        customdata=g.layer, hovertemplate="sparse layer %{x} (block %{customdata})<br>d = %{y:.3f}<extra></extra>")
+        error = dict(type="data", symmetric=False, array=(g.ci_high - g.d).to_numpy(), arrayminus=(g.d - g.ci_low)
+                     .to_numpy(), thickness=1.2, width=5) if {"ci_low", "ci_high"} <= set(g.columns) else None
+        fig.add_scatter(x=g.layer_pos + 1, y=g.d, mode="lines+markers", name=f"{stack} (95% CI)" if error else stack,
+                        line=dict(color=STACK_COLORS.get(stack)), error_y=error,
+                        customdata=g[["layer", "ci_low", "ci_high"]].to_numpy() if error else g[["layer"]].to_numpy(),
+                        hovertemplate="sparse layer %{x} (block %{customdata[0]})<br>d = %{y:.3f}"
+                                      + (" [%{customdata[1]:.3f}, %{customdata[2]:.3f}]" if error else "")
+                                      + "<extra></extra>")
     hlines(fig, {"": 0.0}, dict(color="#999999", width=1))
     fig.update_xaxes(title="sparse layer", dtick=1)
     fig.update_yaxes(title="Cohen's d (T − F)")

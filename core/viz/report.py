@@ -14,9 +14,11 @@ import plotly.graph_objects as go
 
 from core.models.adapters.switch_catalogue import paper_checkpoint
 from core.results.store import Results
+from core.studies.claims import claims_matrix
 from core.studies.paper import CITATION, published
 from core.viz import plots
-from core.viz.export import VectorFormat, figure_bytes
+from core.viz.claims_plots import claims_matrix_figure
+from core.viz.export import VectorFormat, figure_bytes, table_latex
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -77,18 +79,20 @@ def context_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-CLAIMS_NOTE = ("Each of the paper's claims tested on this run, per model and stack: whether the numbers support it, "
-               "and the evidence. With --sensitivity, whether the verdict is the same under every alternative choice "
-               "(precision, decoder reading, JSS measure, sense counting, expert capacity, aggregation).")
+CLAIMS_NOTE = ("Each of the paper's claims tested on this run, per model and stack, by one rule on its 95% CI: "
+               "supported when the CI excludes no effect in the claimed direction, contradicted when it excludes it in "
+               "the other, inconclusive otherwise. With --sensitivity, whether the verdict is the same under every "
+               "alternative choice (precision, decoder reading, JSS measure, sense counting, expert capacity, "
+               "aggregation). How each claim is tested: docs/definitions.md.")
 SENSITIVITY_NOTE = ("Every headline number under each alternative choice, one at a time. 'largest swing' is the largest "
                     "change from the default, beside the default's CI half-width; 'flips under' names the choices "
                     "under which the number's sign or significance (p < 0.05, or a CI excluding 0) changes.")
 
 
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims one row per cell with their evidence (the matrix's hover text, as a table)."""
     out = claims.copy()
-    out["supported"] = out.supported.map(lambda v: "yes" if bool(v) else "no")
-    cols = ["claim", "model", "stack", "supported", "evidence"]
+    cols = ["claim", "paper", "model", "stack", "verdict", "evidence"]
     if "survives" in out:
         out["survives every choice"] = [("yes" if bool(ok) else f"no — changed by {by}")
                                         for ok, by in zip(out.survives, out.changed_by.fillna(""))]
@@ -98,7 +102,7 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
 
 def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     """sensitivity.csv as read: the default value with its CI, each alternative's value, the swing and the flips."""
-    fixed = {"number", "model", "stack", "layer", "value", "ci_low", "ci_high", "p", "significant", "largest swing",
+    fixed = {"number", "model", "stack", "layer", "value", "ci_low", "ci_high", "p", "n", "significant", "largest swing",
              "under", "CI half-width", "flips under"}
     out = pd.DataFrame({"number": table.number, "model": table.model, "stack": table["stack"],
                         "layer": table.layer.map(lambda v: "" if pd.isna(v) else str(int(v)))})
@@ -190,6 +194,9 @@ def render(results: Results) -> str:
             parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.to_html(index=False, escape=True))
     if len(results.claims):
         parts.append(f"<h2>The paper's claims on this run</h2><p>{CLAIMS_NOTE}</p>"
+                     + _fig_html(claims_matrix_figure(results.claims), True)
+                     + claims_matrix(results.claims).to_html(index=False, escape=True)
+                     + "<h3>The evidence of each cell</h3>"
                      + claims_table(results.claims).to_html(index=False, escape=True))
     if len(results.sensitivity):
         parts.append(f"<h2>Sensitivity to the open choices</h2><p>{SENSITIVITY_NOTE}</p>"
@@ -221,7 +228,8 @@ def render(results: Results) -> str:
     parts.append("<h2>Across models: the same metrics side by side</h2>"
                  + comparison.to_html(index=False, escape=True, float_format="%.4f"))
     parts.append("<h2>Figures</h2>")
-    parts += [_fig_html(f, i == 0) for i, f in enumerate(report_figures(results).values())]
+    first = not len(results.claims)  # plotly.js is inlined once, with the first figure of the page
+    parts += [_fig_html(f, first and i == 0) for i, f in enumerate(report_figures(results).values())]
     parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -254,6 +262,11 @@ def write_figures(results: Results, out: Path, formats: Sequence[VectorFormat]) 
 
 
 def write_report(results: Results, out: Path) -> Path:
+    """report.html, and the claims matrix as claims_matrix.csv and claims_matrix.tex (a LaTeX table)."""
+    if len(results.claims):
+        matrix = claims_matrix(results.claims)
+        matrix.to_csv(out / "claims_matrix.csv", index=False)
+        (out / "claims_matrix.tex").write_text(table_latex(matrix, "The paper's claims on this run"), encoding="utf-8")
     path = out / "report.html"
     path.write_text(render(results), encoding="utf-8")
     return path
