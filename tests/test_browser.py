@@ -85,11 +85,42 @@ def test_every_page_renders_and_screenshots(server, browser, tmp_path):
         if target:
             Path(target).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(target) / shot.name)
-            across = page.get_by_text("Across models: the same metrics side by side")
+            across = page.get_by_role("tab", name="Across models")
             if path == "benchmarks" and across.count():  # README only: saved results of several families
-                across.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                across.first.click()
                 _drawn(page)
                 page.screenshot(path=str(Path(target) / "across-models.png"))
+
+
+# For every drawn figure: the element right after it holds one export menu (a popover) and no other control.
+EXPORT_MENUS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => {
+    const box = plot.closest('[data-testid="stElementContainer"]');
+    const next = box && box.nextElementSibling;
+    return next ? [next.querySelectorAll('[data-testid="stPopover"]').length,
+                   next.querySelectorAll('button').length, box.className.match(/st-key-\\S+/)?.[0]] : [0, 0, ''];
+})"""
+
+
+def test_one_export_menu_per_figure_and_no_rows_of_buttons(server, browser):
+    """Trace with two sentences: every figure (grids, layer statistics, the open expander's heatmaps) is followed
+    by one export menu and nothing else; the page's only download buttons are a CSV per sentence and one zip."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    page.wait_for_selector("textarea", timeout=60_000)
+    _type_and_apply(page, "textarea", "I sat on the river bank\nThe bank raised its rates")
+    # the rerun replaces the first text's elements one by one: wait until no stale element is left
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+    menus = page.evaluate(EXPORT_MENUS)
+    assert len(menus) >= 6 and all(m[:2] == [1, 1] for m in menus), menus
+    assert page.locator('[data-testid="stPopover"]').count() == len(menus)
+    labels = page.locator('[data-testid="stDownloadButton"]').all_inner_texts()
+    assert sum("zip" in x for x in labels) == 1
+    assert sum(x.startswith("Download probabilities") for x in labels) == 2 and len(labels) == 3, labels
+    page.locator('[data-testid="stPopover"] button').first.click()  # the menu opens with every format
+    menu = page.locator('[data-testid="stPopoverBody"]')
+    menu.wait_for(timeout=30_000)
+    for name in ("HTML", "SVG", "PDF", "PNG", "CSV"):
+        assert menu.get_by_text(name).count() >= 1, name
 
 
 HOSTILE_URL_VALUES = ["<img src=x onerror=alert(1)>", "<script>window.__pwned = 1; alert(2)</script>",

@@ -8,14 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.studies.claims import claims_frame
+from core.studies.claims import CLAIMS, claims_frame
 from core.studies.experiments import BenchmarkData, run
 from core.studies.sensitivity import claims_with_survival, run_variants, sensitivity_table
 from fakes import FakeTracer, sense_count, write_synthetic_data
 
-WORDSIM = "Routing similarity correlates with word association (WordSim353 ρ > 0, significant)"
-CONTEXT = "Context significantly increases the correlation (SCWS Δρ > 0, p < 0.05)"
-EVERY_LAYER = "Same-meaning WiC pairs route more alike in every layer (d > 0, p < 0.05 at each)"
+WORDSIM, _, CONTEXT, EVERY_LAYER = (c.name for c in CLAIMS[:4])
 
 
 class ContextTracer(FakeTracer):
@@ -44,7 +42,7 @@ def test_claims_are_supported_by_planted_signals_and_not_by_shuffled_ones(tmp_pa
     planted = claims_frame(run([ContextTracer(alpha, sense_planted=True)], data, sense_count))
     for claim in (WORDSIM, CONTEXT, EVERY_LAYER):
         row = _verdict(planted, claim)
-        assert row.supported, row.evidence
+        assert row.verdict == "supported", row.evidence
     gain = _verdict(planted, CONTEXT)
     assert gain.value > 0.1 and gain.ci_low > 0 and gain.p < 0.01
 
@@ -52,7 +50,7 @@ def test_claims_are_supported_by_planted_signals_and_not_by_shuffled_ones(tmp_pa
     values = np.random.default_rng(1).permutation([alpha[k] for k in keys])
     shuffled = claims_frame(run([FakeTracer(dict(zip(keys, values)), sense_planted=False)], data, sense_count))
     for claim in (WORDSIM, CONTEXT, EVERY_LAYER):
-        assert not _verdict(shuffled, claim).supported
+        assert _verdict(shuffled, claim).verdict != "supported"
 
 
 def test_sensitivity_names_the_choice_that_destroys_a_signal(tmp_path):
@@ -88,9 +86,9 @@ def test_sensitivity_names_the_choice_that_destroys_a_signal(tmp_path):
 
     claims = claims_with_survival(baseline, variants)
     row = _verdict(claims, WORDSIM)
-    assert row.supported and not row.survives and "precision: bfloat16" in row.changed_by
+    assert row.verdict == "supported" and not row.survives and "precision: bfloat16" in row.changed_by
     layers = _verdict(claims, EVERY_LAYER)  # the WiC senses are planted in both "precisions": it survives
-    assert layers.supported and layers.survives
+    assert layers.verdict == "supported" and layers.survives
 
 
 def test_aggregation_alternative_uses_the_pooled_pairs_d(tmp_path):
@@ -128,7 +126,8 @@ def test_reproduce_sensitivity_end_to_end_on_tiny_model(tiny_model_dir, tmp_path
     enc = table[table["stack"] == "encoder"]
     assert np.allclose(enc.value, enc["decoder reading: label"], equal_nan=True)
     claims = pd.read_csv(out / "claims.csv")
-    assert {"claim", "supported", "survives", "changed_by", "evidence"} <= set(claims.columns) and len(claims) >= 6
+    assert {"claim", "verdict", "survives", "changed_by", "evidence"} <= set(claims.columns) and len(claims) >= 6
+    assert claims[["ci_low", "ci_high"]].notna().all().all()  # every verdict judged on a CI
     html = (out / "report.html").read_text()
     assert "Sensitivity to the open choices" in html and "claims on this run" in html
     # without --sensitivity the claims are still judged, and no stale sensitivity.csv is left behind

@@ -265,7 +265,7 @@ def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp
     said = " ".join(m.value for m in at.markdown)
     assert "100%" in said and "e4" in said  # the word always goes to expert 4: context plays no part
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    for expect in ("share of the tokens each expert takes", "share of each domain's tokens", "Token classes",
+    for expect in ("share of the tokens each expert takes", "lift of each domain per expert", "Token classes",
                    "occurrences, by expert and domain", "Co-activation"):
         assert any(expect in t for t in titles), expect
     assert len(at.dataframe) == 1 and at.dataframe[0].value.model.iloc[0] == "planted"

@@ -131,7 +131,7 @@ def test_benchmarks_page_runs_a_moefied_model(tiny_bert_dir, tmp_cache, monkeypa
     at.button[0].click()  # the form's "Run analyses"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    table1 = at.dataframe[1].value
+    table1 = next(d.value for d in at.dataframe if "ρ [95% CI]" in d.value.columns)
     assert set(table1["stack"]) == {"encoder"} and len(table1) == 2
     assert len(at.get("plotly_chart")) >= 2  # Fig. 1 (WiC KDE) and Fig. 2 (Cohen's d) for this model
     assert any("MoE-fied" in w.value for w in at.warning)
