@@ -154,18 +154,24 @@ def test_hostile_compare_links_run_no_script_reveal_no_path_load_nothing(server,
         assert "does not offer" in body  # the neutral notice, nothing about the server's disk
 
 
+# WCAG contrast ratio between an element's text colour and the page background; null while the element is absent
+# (plotly redraws a figure's title now and then: a wait on this function rides that out)
+CONTRAST = """([sel, attr]) => {
+    const el = document.querySelector(sel);
+    if (!el) return null;
+    const parse = c => (c.match(/[\\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+        : Math.pow((v + 0.055) / 1.055, 2.4); }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const fg = parse(attr === 'fill' ? el.style.fill || getComputedStyle(el).fill : getComputedStyle(el).color);
+    const bg = parse(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+}"""
+
+
 def _contrast(page, selector: str, attribute: str = "color") -> float:
-    """WCAG contrast ratio between an element's text colour and the page background."""
-    return page.evaluate("""([sel, attr]) => {
-        const el = document.querySelector(sel);
-        const parse = c => (c.match(/[\\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number);
-        const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
-            : Math.pow((v + 0.055) / 1.055, 2.4); }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-        const fg = parse(attr === 'fill' ? el.style.fill || getComputedStyle(el).fill : getComputedStyle(el).color);
-        const bg = parse(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
-        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-        return (a + 0.05) / (b + 0.05);
-    }""", [selector, attribute])
+    """The contrast ratio of the first `selector`, waiting until it is on the page."""
+    return float(page.wait_for_function(CONTRAST, arg=[selector, attribute], timeout=60_000).json_value())
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
