@@ -13,6 +13,7 @@ from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import figure, plot
 from ui.model_cache import cached_trace, model_kind
+from ui.pair_controls import pair_controls_panel
 from ui.pair_reference import model_reference
 from ui.precision import precision_notice
 from ui.second_model import second_model_picker
@@ -78,6 +79,7 @@ if pair.strip.word.nunique() > 1:
     plot(figure(("context_strip", key), lambda: compare_plots.context_strip_figure(pair.strip)), key="cmp-strip")
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[lens.decoder_read] + ".")
+pair_controls_panel(lens, s1, s2, spans)
 for stack, comp in result.items():
     plot(figure(("compare_distributions", key, stack), lambda c=comp, s=stack: compare_plots.compare_distributions(
         c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")

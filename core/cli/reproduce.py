@@ -45,7 +45,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
                         progress=tqdm_progress, decoder_read=args.decoder_read, sensitivity=args.sensitivity,
-                        retrace=retrace, fmt=args.format, report=not args.bundled)
+                        retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls)
     what = "Parquet files" if args.format == "parquet" else "CSVs"
     print(f"wrote the {what} ({', '.join(results.FILES)}, …){'' if args.bundled else ' and report.html'} to {out} "
           f"in {time.time() - started:.1f} s", file=sys.stderr)
@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="benchmark data folder (default: $ROUTING_LENS_DATA, "
                    "cache/datasets/, ../shared/data)")
     p.add_argument("--out", default="reproduce_out", help="output folder (default reproduce_out/)")
+    p.add_argument("--controls", action="store_true",
+                   help="also the router-or-representation controls: the router inputs' cosine, random routers of the "
+                        "trained shape, the retention ratio and a partial correlation (controls*.csv)")
     p.add_argument("--limit", type=int, default=None, help="random subsample of N rows per dataset, for a quick look")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit subsample")
     p.add_argument("--figures", default="", metavar="svg,pdf",

@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from core.atomic_folder import write_folder
 from core.data import datadir
 from core.data.wordnet import sense_counts, wordnet_setup
@@ -17,6 +19,7 @@ from core.results.run_info import RunInfo
 from core.results.store import Note, ResultFormat, has_models
 from core.settings import cache_dir
 from core.studies.claims import claims_frame
+from core.studies.controls import random_router_claims, run_controls
 from core.studies.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
 from core.studies.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
 from core.tracing.tracer import Tracer
@@ -26,20 +29,27 @@ from core.types import DecoderRead
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
               sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
-              extra: Callable[[Results, Path], None] | None = None) -> Results:
+              extra: Callable[[Results, Path], None] | None = None, controls: bool = False) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.data.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
     precision; without it precision is left out, with a note). `fmt`: the outputs as CSVs or Parquet files;
-    `extra(results, folder)` writes more into the folder in the same atomic write (core.lens: report.html)."""
+    `extra(results, folder)` writes more into the folder in the same atomic write (core.lens: report.html).
+    `controls`: also the router-or-representation controls (core.studies.controls) and their claim."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
     counts = functools.partial(sense_counts, data_root=root)
     results = run(tracers, data, counts, progress=progress, decoder_read=decoder_read)
     results.run_info = RunInfo([t.loaded.name for t in tracers], [str(t.loaded.revision) for t in tracers],
-                               [str(t.loaded.dtype) for t in tracers], limit, seed, decoder_read, sensitivity)
+                               [str(t.loaded.dtype) for t in tracers], limit, seed, decoder_read, sensitivity,
+                               controls=controls)
     results.claims = claims_frame(results)
+    if controls:
+        frames, notes = run_controls(tracers, data, progress, decoder_read)
+        results.controls, results.controls_scws, results.controls_pairs = (
+            frames["controls"], frames["controls_scws"], frames["controls_pairs"])
+        results.notes += notes
     if sensitivity:
         variants, notes = run_variants(tracers, data, counts, results, retrace, progress, decoder_read)
         if retrace is None:
@@ -47,6 +57,8 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.sensitivity = sensitivity_table(results, variants)
         results.claims = claims_with_survival(results, variants)
         results.notes += notes
+    if controls and len(results.controls):
+        results.claims = pd.concat([results.claims, random_router_claims(results.controls)], ignore_index=True)
     save_atomically(results, Path(out), fmt, extra)
     return results
 

@@ -11,6 +11,7 @@ from core.errors import InputError, RoutingLensError
 from core.lens.runs import newest_result, reproduce
 from core.results.store import Results
 from core.settings import asked_dtype
+from core.studies.controls import pair_controls
 from core.studies.pair_reference import PairPlacement, place_pair, wic_reference
 from core.studies.word_pair import (
     UNRELATED_WORDS,
@@ -137,6 +138,17 @@ class Lens:
         placements = place_pair(reference, {s: c.mean_jss for s, c in stacks.items()}) if len(reference) else []
         return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2))
 
+    def pair_controls(self, sentence1: str, sentence2: str, spans: tuple[tuple[int, int], tuple[int, int]]
+                      ) -> pd.DataFrame:
+        """Router or representation, for one pair (core.studies.controls.pair_controls): per stack and layer the
+        JSS, the cosine of the word's two router inputs, and where the JSS sits among random routers on them.
+        Traces afresh with router inputs (not cached); empty for a model without a trained router."""
+        if not self.tracer.adapter.has_router:
+            return pd.DataFrame()
+        capture = self.tracer.capturing_inputs()
+        traces = capture.trace([sentence1, sentence2], stacks=STACKS, decoder_read=self.decoder_read)
+        return pair_controls(tuple(traces), spans, capture)
+
     def wic_reference(self) -> pd.DataFrame:
         """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""
         if self._references is not None:
@@ -157,13 +169,14 @@ class Lens:
 
     def reproduce(self, out: Path | str = "reproduce_out", *, limit: int | None = None, seed: int = 0,
                   sensitivity: bool = False, report: bool = True, data_dir: Path | str | None = None,
-                  progress: Callable | None = None) -> Results:
+                  progress: Callable | None = None, controls: bool = False) -> Results:
         """The paper's Tables 1–2, Figures 1–3 and claims for this model, saved to `out` (with report.html);
         `limit` rows per dataset for a quick look; `sensitivity` reruns every open choice (a reload in float32 or
-        bfloat16 for precision)."""
+        bfloat16 for precision); `controls` adds the router-or-representation controls."""
         options = {"progress": progress} if progress else {}
         return reproduce([self.tracer], Path(out), report=report, data_dir=data_dir, limit=limit, seed=seed,
-                         decoder_read=self.decoder_read, sensitivity=sensitivity, retrace=self._retrace, **options)
+                         decoder_read=self.decoder_read, sensitivity=sensitivity, retrace=self._retrace,
+                         controls=controls, **options)
 
     def _retrace(self, tracer: Tracer, dtype: DType) -> Tracer:
         from core.models.loading import load_model

@@ -72,7 +72,7 @@ class EffectSize:
     p: float
 
 
-def _d_statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+def cohens_d_along(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """Cohen's d along `axis` (vectorised for scipy.stats.bootstrap)."""
     na, nb = a.shape[axis], b.shape[axis]
     pooled = np.sqrt(((na - 1) * a.var(axis=axis, ddof=1) + (nb - 1) * b.var(axis=axis, ddof=1)) / (na + nb - 2))
@@ -90,7 +90,7 @@ def effect_size(a, b, n_resamples: int = 1000, seed: int = 0, confidence: float 
         return EffectSize(d, float("nan"), float("nan"), float("nan"))
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")  # tiny or near-constant groups: degenerate resamples give NaN, said so
-        boot = stats.bootstrap((a, b), _d_statistic, n_resamples=n_resamples, confidence_level=confidence,
+        boot = stats.bootstrap((a, b), cohens_d_along, n_resamples=n_resamples, confidence_level=confidence,
                                method="percentile", vectorized=True, rng=np.random.default_rng(seed))
         p = stats.ttest_ind(a, b, equal_var=False).pvalue  # near-constant groups warn of precision loss
     return EffectSize(d, float(boot.confidence_interval.low), float(boot.confidence_interval.high), float(p))

@@ -34,6 +34,7 @@ class RunInfo:
     sensitivity: bool = False
     versions: dict[str, str] = field(default_factory=versions)
     created: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    controls: bool = False  # reproduce --controls: the router-or-representation controls were computed
 
     @property
     def subsample(self) -> bool:

@@ -53,12 +53,17 @@ class Results:
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     # every headline number under each alternative open choice (reproduce --sensitivity)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # router or representation (reproduce --controls, core.studies.controls): per model, stack and layer; SCWS;
+    # and per WiC pair
+    controls: pd.DataFrame = field(default_factory=pd.DataFrame)
+    controls_scws: pd.DataFrame = field(default_factory=pd.DataFrame)
+    controls_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     # what the run was (run.json); None for results saved before it existed
     run_info: RunInfo | None = None
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
     OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend", "scws_footnote", "scws_different",
-                      "claims", "sensitivity")
+                      "claims", "sensitivity", "controls", "controls_scws", "controls_pairs")
 
     def save(self, out: Path, fmt: ResultFormat = "csv") -> None:
         """CSVs (what users open in a spreadsheet), or Parquet (zstd: the compact form the bundled results ship in;

@@ -89,9 +89,11 @@ class DropCounter:
 
 def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[Stack], label: str,
                   progress: ProgressFactory = no_progress, drops: DropCounter | None = None,
-                  decoder_read: DecoderRead = "input") -> dict[str, np.ndarray]:
+                  decoder_read: DecoderRead = "input", inputs: dict[str, list] | None = None) -> dict[str, np.ndarray]:
     """(N, L, E) routing of each target per stack; texts traced once each, in chunks so memory stays flat.
-    `label` names the set of texts (progress bar, and `drops`, which counts the dropped slots of every text)."""
+    `label` names the set of texts (progress bar, and `drops`, which counts the dropped slots of every text).
+    `inputs` (a tracer capturing router inputs): filled per stack with each target's (L, tokens, d) router inputs,
+    the tokens its routing is pooled over."""
     by_text: dict[str, list[int]] = {}
     for i, t in enumerate(targets):
         by_text.setdefault(t.text, []).append(i)
@@ -117,6 +119,9 @@ def route_targets(tracer: Tracer, targets: Sequence[Target], stacks: Sequence[St
                     if stack not in out:
                         out[stack] = np.full((len(targets), *vec.shape), np.nan, dtype=np.float32)
                     out[stack][i] = vec
+                    if inputs is not None and trace.router_inputs:
+                        tokens = trace.target_tokens(t.word_index, t.start, t.end)
+                        inputs.setdefault(stack, [None] * len(targets))[i] = trace.router_inputs[stack][:, tokens]
         advance(len(chunk))
     return out
 

@@ -59,6 +59,8 @@ class RoutingTrace:
     n_input_tokens: int = 0  # tokens before truncation
     decoder_read: str = "input"  # where a teacher-forced decoder's routing was read (docs/definitions.md)
     causal_prefix: int | None = None  # causal stacks traced for the first N tokens only (later rows NaN); None: all
+    # per stack, (L, T, d) each router's input hidden state per token (Tracer(capture_inputs=True) only; not cached)
+    router_inputs: dict[Stack, np.ndarray] | None = None
 
     # ---------- selection ----------
     def stack(self, name: Stack) -> StackRouting:
@@ -75,6 +77,22 @@ class RoutingTrace:
                 + (" (the text was truncated)." if self.truncated else ".")
             )
         return self.stack(stack).token_probs[:, idx, :].mean(axis=1)
+
+    def target_tokens(self, word_index: int | None = None, start: int | None = None, end: int | None = None
+                      ) -> np.ndarray:
+        """The token indices a target pools over, as `word_probs_at` (a whitespace word) or `span_probs` (a span)
+        pool them: so the router inputs of a target are pooled exactly as its probabilities."""
+        if word_index is not None:
+            hit = np.nonzero(self.word_source == word_index)[0]
+            if hit.size == 0:
+                raise InputError(f"Word index {word_index} has no routing: the text has {len(self.text.split())} "
+                                 "words" + (" and was truncated." if self.truncated else "."))
+            return np.nonzero(self.token_word == int(hit[0]))[0]
+        idx = tokens_in_span(self.token_spans, 0 if start is None else start, len(self.text) if end is None else end)
+        if idx.size == 0:
+            raise InputError("No token covers the target span" + (" (the text was truncated)." if self.truncated
+                                                                  else "."))
+        return idx
 
     def word_probs_at(self, stack: Stack, word_index: int) -> np.ndarray:
         """(L, E) routing of the `word_index`-th whitespace-delimited word of the text (as WiC counts words)."""

@@ -30,6 +30,13 @@ DEFAULT_BATCH_SIZE = 64
 Progress = Callable[[int, int], None]
 
 
+def _rows(x: np.ndarray, n: int) -> np.ndarray:
+    """The first n token rows of one text's router inputs; rows a causal prefix did not reach are NaN."""
+    out = np.full((n, x.shape[-1]), np.nan, dtype=np.float32)
+    out[: min(n, len(x))] = x[:n]
+    return out
+
+
 class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
     """Raised by the last router's hook: nothing after it is needed (its experts, later blocks), so the pass stops."""
 
@@ -46,10 +53,16 @@ class Tracer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         capacity: bool = True,
         stop_early: bool = True,
+        capture_inputs: bool = False,
     ) -> None:
         """`capacity=False` traces with every expert's capacity lifted (nothing dropped; adapters without a capacity
-        are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key."""
+        are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key.
+        `capture_inputs=True` also keeps each router's input hidden state per token (`RoutingTrace.router_inputs`;
+        the controls of `reproduce --controls`); opt-in, since it is d_model floats per token and layer, and such
+        traces bypass the cache. The routing itself is the same either way."""
         self.loaded = loaded
+        self.capture_inputs = capture_inputs
+        self._inputs: dict[tuple[Stack, int], torch.Tensor] = {}
         self.capacity = capacity
         self.stop_early = stop_early  # stop each pass at the last router it reads (see _LastRouterDone)
         self.cache = cache
@@ -81,8 +94,10 @@ class Tracer:
     def _hook(self, stack: Stack, block: int, last: bool = False):
         convert = self.adapter.converter(stack, block)
 
-        def hook(_module, _inputs, output):
+        def hook(_module, inputs, output):
             self._captured[(stack, block)] = convert(output)
+            if self.capture_inputs:
+                self._inputs[(stack, block)] = inputs[0].detach()
             if last:
                 raise _LastRouterDone
 
@@ -112,6 +127,7 @@ class Tracer:
                    for i, (stack, block, module) in enumerate(asked)]
         try:
             self._captured.clear()
+            self._inputs.clear()
             lifted = self.adapter.without_capacity(model) if not self.capacity else contextlib.nullcontext()
             with torch.inference_mode(), lifted:
                 try:
@@ -131,11 +147,19 @@ class Tracer:
                     probs, dropped, selected = (probs[:, :causal_width], dropped[:, :causal_width],
                                                 selected[:, :causal_width])
                 out[key] = (probs.cpu().numpy(), dropped.cpu().numpy(), selected.to(torch.int16).cpu().numpy())
+                if key in self._inputs:  # the router's input, (B, S, d) like its probabilities, float32
+                    x = self._inputs[key].reshape(n_rows, -1, self._inputs[key].shape[-1])
+                    if key[0] == "decoder" and skip:
+                        x = x[:, skip:]
+                    if causal_width is not None and key[0] in self.adapter.causal_stacks:
+                        x = x[:, :causal_width]
+                    out[key] = (*out[key], x.float().cpu().numpy())
             return out
         finally:
             for h in handles:
                 h.remove()
             self._captured.clear()
+            self._inputs.clear()
 
     def _batches(self, encoded: list[Encoded]) -> list[list[int]]:
         """Length buckets: indices sorted by length, cut so that padded tokens per batch stay bounded."""
@@ -156,14 +180,16 @@ class Tracer:
                   decoder_read: DecoderRead = "input", prefix: int | None = None) -> RoutingTrace:
         n = len(e.ids)
         pooling = pooling_matrix(e.token_word, len(e.word_spans))
-        routing = {}
+        routing, inputs = {}, {}
         for stack in stacks:
             blocks = [blk for blk, _ in self.routers.get(stack, [])]
             if not blocks:
                 continue
             m = prefix if prefix is not None and stack in self.adapter.causal_stacks else n
-            routing[stack] = stack_routing(blocks, [captured[(stack, blk)] for blk in blocks], b, n, m, pooling,
+            routing[stack] = stack_routing(blocks, [captured[(stack, blk)][:3] for blk in blocks], b, n, m, pooling,
                                            e.token_word)
+            if self.capture_inputs:
+                inputs[stack] = np.stack([_rows(captured[(stack, blk)][3][b], n) for blk in blocks])  # (L, T, d)
         lm = self.loaded
         return RoutingTrace(
             text=e.text,
@@ -182,6 +208,7 @@ class Tracer:
             n_input_tokens=e.n_input_tokens,
             decoder_read=decoder_read,
             causal_prefix=prefix if prefix is not None and prefix < n else None,
+            router_inputs=inputs or None,
         )
 
     def _prefix(self, e: Encoded, until: int | None) -> int | None:
@@ -191,8 +218,21 @@ class Tracer:
     # ---------- public ----------
     def without_capacity(self) -> Tracer:
         """A tracer over the same model and cache with every expert's capacity lifted (see `capacity`)."""
-        return Tracer(self.loaded, cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
-                      batch_size=self.batch_size, capacity=False)
+        return self._sibling(capacity=False)
+
+    def capturing_inputs(self) -> Tracer:
+        """A tracer over the same model that also keeps each router's input (see `capture_inputs`)."""
+        return self._sibling(capture_inputs=True)
+
+    def _sibling(self, **changed) -> Tracer:
+        """Same model, cache and limits, and the same lock: hooks are registered on the shared modules, so two
+        tracers of one model must never run a forward pass at the same time."""
+        options = dict(cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
+                       batch_size=self.batch_size, capacity=self.capacity, stop_early=self.stop_early,
+                       capture_inputs=self.capture_inputs)
+        sibling = Tracer(self.loaded, **{**options, **changed})
+        sibling._lock = self._lock
+        return sibling
 
     def key(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
             until: int | None = None) -> str:
@@ -263,7 +303,7 @@ class Tracer:
                 captured = self._forward([encoded[i] for i in batch], stacks, decoder_read, width)
                 for b, i in enumerate(batch):
                     trace = self._assemble(encoded[i], b, stacks, captured, decoder_read, prefixes[i])
-                    if self.cache is not None:
+                    if self.cache is not None and not self.capture_inputs:
                         partial = reach[unique[i]] if trace.causal_prefix is not None else None
                         self.cache.put(self.key(unique[i], stacks, decoder_read, partial), trace)
                     for j in todo[unique[i]]:
@@ -276,7 +316,7 @@ class Tracer:
     def _cached(self, text: str, stacks: tuple[Stack, ...], decoder_read: DecoderRead = "input",
                 until: int | None = None) -> RoutingTrace | None:
         """A trace of the text from the cache: the partial one asked for (`until`), else a full one."""
-        if self.cache is None:
+        if self.cache is None or self.capture_inputs:  # cached traces hold no router inputs
             return None
         hit = self.cache.get(self.key(text, stacks, decoder_read, until)) if until is not None else None
         hit = hit or self.cache.get(self.key(text, stacks, decoder_read))

@@ -98,6 +98,12 @@ class ModelAdapter(ABC):
     def routers(self, model: torch.nn.Module) -> Routers:
         """The modules whose forward output carries the routing, per stack."""
 
+    def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
+        """The trained router's (E, d) weight, logits = input @ weightᵀ (no bias in the supported families), for
+        the random-router control; None where there is no trained router (MoE-fied models)."""
+        weight = getattr(router, "weight", None)
+        return weight.detach() if isinstance(weight, torch.Tensor) and weight.dim() == 2 else None
+
     @abstractmethod
     def converter(self, stack: Stack, block: int) -> Converter:
         """hook output of router (stack, block) → (probs (..., E) float32, dropped (...), selected (..., k))."""

@@ -73,6 +73,9 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
         uniform = torch.full_like(mass, 1.0 / self.num_experts)
         return torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
 
+    def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
+        return None  # no trained router: "routing" is activation mass per neuron cluster
+
     def converter(self, stack: Stack, layer: int) -> Converter:
         def to_probs(output) -> Captured:
             probs = self.mass_probs(output, layer)

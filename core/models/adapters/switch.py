@@ -54,6 +54,9 @@ class SwitchAdapter(ModelAdapter):
     def routers(self, model: torch.nn.Module) -> Routers:
         return switch_routers(model)
 
+    def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
+        return router.classifier.weight.detach()  # Top1Router: logits = classifier(input), no bias
+
     def converter(self, stack: Stack, block: int) -> Converter:
         return self.to_probs
 
