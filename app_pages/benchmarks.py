@@ -55,6 +55,7 @@ with claims:  # the page opens here: does the paper hold on these models?
 with tables:
     section.published()
     section.tables(res)
+    section.controls(res)
     section.trends(res)
 with figures:
     section.figures(res, folder)

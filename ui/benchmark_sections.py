@@ -13,11 +13,13 @@ from core.viz.claims_plots import claims_matrix_figure
 from core.viz.report import (
     CLAIMS_NOTE,
     CONTEXT_GAIN_NOTE,
+    CONTROLS_NOTE,
     DROPPED_NOTE,
     PAPER_REFERENCE_NOTE,
     SENSITIVITY_NOTE,
     claims_table,
     context_gain_table,
+    controls_table,
     correlation_table,
     dropped_table,
     figure_tag,
@@ -122,6 +124,16 @@ def figures(res: Results, folder: Path) -> None:
     for stack in polysemy_stacks(res, scope):
         plot(figure(("polysemy", *result_id, stack), lambda s=stack: plots.polysemy_figure(
             res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
+
+
+def controls(res: Results) -> None:
+    """reproduce --controls: routing's response to context beside its router inputs' and random routers'."""
+    if len(res.controls):
+        st.subheader("Router or representation?")
+        st.caption(CONTROLS_NOTE)
+        st.dataframe(controls_table(res.controls), hide_index=True, width="stretch")
+        if len(res.controls_scws):
+            st.dataframe(res.controls_scws, hide_index=True, width="stretch")
 
 
 def trends(res: Results) -> None:
