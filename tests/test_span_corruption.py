@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.training.span_corruption import corrupt, noise_mask, reconstruct
+from core.data.span_corruption import corrupt, noise_mask, reconstruct
 
 SENTINELS = list(range(1099, 999, -1))  # <extra_id_0> has the highest id, as in T5
 EOS = 1

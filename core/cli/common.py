@@ -34,15 +34,15 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
                         "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")
 
 
-def load_for_cli(name: str | None, args: argparse.Namespace) -> LoadedModel:
-    """Load the model (default when none named) and tell the user which one is in use."""
+def load_for_cli(name: str | None, args: argparse.Namespace, lm_head: bool = False) -> LoadedModel:
+    """Load the model (default when none named) and tell the user which one is in use; `lm_head` for a loss."""
     from core.models.loading import load_model
     from core.models.registry import default_model_name
 
     chosen = name or default_model_name()
     loaded = load_model(chosen, revision=args.revision, device=args.device, dtype=args.dtype,
                         placement=getattr(args, "placement", "auto"),
-                        experts_kernel=getattr(args, "experts_kernel", "auto"),
+                        experts_kernel=getattr(args, "experts_kernel", "auto"), lm_head=lm_head,
                         on_plan=lambda plan: print(f"plan: {plan.summary}", file=sys.stderr))
     copy = loaded.adapter.copy
     msg = (f"model: {loaded.name} ({loaded.params / 1e6:.1f}M params, {loaded.dtype}, {loaded.device}, experts: "

@@ -234,10 +234,12 @@ def load_model(
     max_memory: dict | None = None,
     on_plan: Callable[[LoadPlan], None] | None = None,
     experts_kernel: ExpertsKernel = "auto",
+    lm_head: bool = False,
 ) -> LoadedModel:
     """Resolve, plan (memory check and placement) and load a model and its tokenizer, in eval mode.
     `on_plan` sees the plan before any weight is read (the CLI prints it). `experts_kernel`: how experts are
-    computed (the adapter's `set_experts_kernel`; numerically the same)."""
+    computed (the adapter's `set_experts_kernel`; numerically the same). `lm_head`: with the language-model head
+    (the adapter's `lm_model_class`), for a loss (`python -m core ablate`); routing never needs it."""
     entry = resolve(name)
     config = load_config(entry, revision)
     adapter = _adapter(entry, config)
@@ -248,7 +250,8 @@ def load_model(
         on_plan(plan)
     if (moefied := _moefied(entry)) is not None:
         moefied.verify_weights()  # the packaged MiniLM: its checksums before any weight is read
-    model, tokenizer = weights_and_tokenizer(adapter.model_class(), location, plan, revision)
+    model_class = adapter.lm_model_class() if lm_head else adapter.model_class()
+    model, tokenizer = weights_and_tokenizer(model_class, location, plan, revision)
     adapter.after_load(model)
     kernel = adapter.set_experts_kernel(model, experts_kernel)
     base = (getattr(config, "_commit_hash", None) or revision or "main") if _is_hub(entry) else folder_fingerprint(Path(location))

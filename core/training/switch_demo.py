@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.data.span_corruption import corrupt
 from core.models.adapters.switch import switch_routers
 from core.training.demo_settings import DemoSettings
 from core.training.loop import collect, finish, keep_training, lr_at, row_batches, seeded, stream, update, utilisation
 from core.training.model_card import switch_card
-from core.training.span_corruption import corrupt
 from core.training.switch_config import small_switch_config
 from core.training.tokenizer_train import train_t5_tokenizer
 

@@ -86,6 +86,17 @@ class ModelAdapter(ABC):
 
         return AutoModel
 
+    objective: str | None = None  # the training loss an ablation measures: "span corruption", "next token"
+
+    def lm_model_class(self) -> Any:
+        """The Auto class with the language-model head, for a loss (ablation); the routing class by default."""
+        return self.model_class()
+
+    def without_expert(self, output: Any, expert: int) -> Any:
+        """The router's output with `expert` removed (the ablation's intervention), or an error where a family has
+        no router to intervene on."""
+        raise NotImplementedError(f"{self.family} models have no trained router: nothing to ablate.")
+
     def after_load(self, model: torch.nn.Module) -> None:  # noqa: B027 - optional hook
         """Called once with the loaded model (MoE-fication clusters its neurons here)."""
 

@@ -105,6 +105,23 @@ class DecoderOnlyAdapter(ModelAdapter):
         probs = torch.softmax(logits.float(), dim=-1)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
+    objective = "next token"
+
+    def lm_model_class(self):
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM
+
+    def without_expert(self, output, expert: int):
+        """The expert's logit masked, the top-k chosen again from the rest and their weights renormalised."""
+        logits, scores, _indices = output
+        masked = logits.clone()
+        masked[..., expert] = float("-inf")
+        probs = torch.softmax(masked.float(), dim=-1)
+        top, chosen = torch.topk(probs, self.top_k, dim=-1)
+        top = top / top.sum(dim=-1, keepdim=True)
+        return masked, top.to(scores.dtype), chosen
+
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
             decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
         """One causal pass of the base model (no LM head) over the first `causal_width` tokens; right padding leaves

@@ -54,6 +54,19 @@ class SwitchAdapter(ModelAdapter):
     def routers(self, model: torch.nn.Module) -> Routers:
         return switch_routers(model)
 
+    objective = "span corruption"
+
+    def lm_model_class(self):
+        return self.model_class()  # the seq2seq class already has the LM head
+
+    def without_expert(self, output, expert: int):
+        """The expert's tokens lose their dispatch: exactly what a capacity drop does to a token (no expert output;
+        the layer passes the residual on, with the router's scaling of the skipped block)."""
+        dispatch, top_prob, logits = output
+        dispatch = dispatch.clone()
+        dispatch[..., expert] = 0
+        return dispatch, top_prob, logits
+
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
         return router.classifier.weight.detach()  # Top1Router: logits = classifier(input), no bias
 

@@ -1,0 +1,221 @@
+"""A causal test: remove one expert at a time and measure how much the model's own training loss rises on a corpus
+sample (`python -m core ablate`, docs/definitions.md "Expert ablation").
+
+The intervention is the adapter's (`ModelAdapter.without_expert`, applied by a forward hook on one router): Switch —
+the expert's tokens lose their dispatch, exactly what a capacity drop does; top-k families — the expert's logit is
+masked and the top-k chosen again, weights renormalised. The loss is the family's objective (`adapter.objective`):
+T5 span corruption for Switch (seeded, the same corruption for every ablation), next-token loss for decoder-only
+models. Δloss per domain and per token class, with percentile bootstrap CIs over segments.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.data.span_corruption import corrupt
+from core.errors import InputError
+from core.measures.metrics import spearman
+from core.models.loading import LoadedModel
+from core.studies.word_pair import STOPWORDS
+from core.types import Stack
+
+TOKEN_CLASSES = ("punctuation", "digits", "function word", "capitalised", "other")
+BATCH = 16
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One expert of one router: what an ablation removes."""
+
+    stack: Stack
+    layer: int
+    expert: int
+
+
+def token_class(token: str) -> str:
+    """The corpus statistics' token classes, for a target token's text (word-start marks stripped)."""
+    word = token.lstrip("▁Ġ ")
+    if word and not re.search(r"\w", word):
+        return "punctuation"
+    if re.search(r"\d", word):
+        return "digits"
+    if word.lower() in STOPWORDS:
+        return "function word"
+    return "capitalised" if word[:1].isupper() else "other"
+
+
+@dataclass
+class Examples:
+    """The sample, tokenised once: per segment its input and target ids (the loss is on the targets)."""
+
+    inputs: list[list[int]]
+    targets: list[list[int]]
+    domains: np.ndarray
+    classes: list[np.ndarray]  # per segment, the class index of each target token
+
+
+WINDOW = 64  # tokens per example: the demo models' training length (longer inputs are out of their distribution)
+
+
+def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed: int = 0, window: int = WINDOW
+             ) -> Examples:
+    """Segments (anything with .text and .domain: core.corpus.sources.Segment) tokenised and cut into windows of
+    `window` tokens, up to `max_tokens` target tokens: span-corrupted (one seeded rng) or for next tokens."""
+    tok, objective = loaded.tokenizer, loaded.adapter.objective
+    if objective is None:
+        raise InputError(f"{loaded.name} has no trained router and no training objective to ablate against.")
+    rng = np.random.default_rng(seed)
+    sentinels = [tok.convert_tokens_to_ids(f"<extra_id_{k}>") for k in range(100)]
+    inputs, targets, domains, classes, total = [], [], [], [], 0
+    for seg in segments:
+        all_ids = tok(seg.text, add_special_tokens=False)["input_ids"]
+        for start in range(0, len(all_ids), window):  # each window one example (the unit of the bootstrap)
+            ids = all_ids[start : start + window]
+            if len(ids) < 8:
+                continue
+            if objective == "span corruption":
+                x, y = corrupt(ids, sentinels, tok.eos_token_id, rng)
+            else:  # next token: the loss is on every token after the first
+                x, y = ids, ids[1:]
+            inputs.append(list(x))
+            targets.append(list(y))
+            domains.append(seg.domain)
+            names = tok.convert_ids_to_tokens(y)
+            classes.append(np.array([TOKEN_CLASSES.index(token_class(str(n))) for n in names]))
+            total += len(y)
+        if total >= max_tokens:
+            break
+    if not inputs:
+        raise InputError("The corpus gave no segment long enough to measure a loss on.")
+    return Examples(inputs, targets, np.array(domains), classes)
+
+
+def _batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np.ndarray]:
+    """Per-token cross-entropy of the targets of `rows`, one array per row."""
+    model, pad = loaded.model, int(loaded.tokenizer.pad_token_id or 0)
+    device = loaded.input_device
+    width = max(len(ex.inputs[r]) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(ex.inputs[r])] = torch.tensor(ex.inputs[r])
+        mask[i, : len(ex.inputs[r])] = 1
+    with torch.inference_mode():
+        if loaded.adapter.objective == "span corruption":
+            t_width = max(len(ex.targets[r]) for r in rows)
+            labels = torch.full((len(rows), t_width), -100, dtype=torch.long)
+            for i, r in enumerate(rows):
+                labels[i, : len(ex.targets[r])] = torch.tensor(ex.targets[r])
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).logits
+            gold = labels
+        else:
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits[:, :-1]
+            gold = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        loss = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), gold.to(logits.device),
+                                                 ignore_index=-100, reduction="none").cpu().numpy()
+    return [loss[i, : len(ex.targets[r])] for i, r in enumerate(rows)]
+
+
+def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[np.ndarray]:
+    """Per-token losses of every segment, with `unit`'s expert removed (None: the intact model)."""
+    handle = None
+    if unit is not None:
+        routers = dict(loaded.adapter.routers(loaded.model).get(unit.stack, []))
+        if unit.layer not in routers:
+            raise InputError(f"{loaded.name} has no sparse {unit.stack} layer {unit.layer} (sparse layers: "
+                             f"{', '.join(map(str, routers))}).")
+        handle = routers[unit.layer].register_forward_hook(
+            lambda _m, _i, out: loaded.adapter.without_expert(out, unit.expert))
+    try:
+        out: list[np.ndarray] = []
+        for start in range(0, len(ex.inputs), BATCH):
+            out += _batch_losses(loaded, ex, list(range(start, min(start + BATCH, len(ex.inputs)))))
+        return out
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def _mean_ci(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean over segments with a percentile bootstrap CI (segments resampled)."""
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else np.nan), np.nan, np.nan
+    idx = np.random.default_rng(seed).integers(0, len(values), size=(n_resamples, len(values)))
+    low, high = np.percentile(values[idx].mean(axis=1), [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def effect_rows(ex: Examples, base: list[np.ndarray], ablated: list[np.ndarray], unit: Unit, meta: dict
+                ) -> list[dict]:
+    """Δloss (ablated − intact, mean per token of each segment) overall, per domain and per token class."""
+    delta = [a - b for a, b in zip(ablated, base)]
+    rows = []
+
+    def add(kind: str, group: str, per_segment: np.ndarray, tokens: int) -> None:
+        mean, low, high = _mean_ci(per_segment)
+        rows.append({**meta, "stack": unit.stack, "layer": unit.layer, "expert": unit.expert, "group_kind": kind,
+                     "group": group, "segments": int(np.isfinite(per_segment).sum()), "tokens": tokens,
+                     "delta": mean, "ci_low": low, "ci_high": high})
+
+    per_segment = np.array([d.mean() for d in delta])
+    add("all", "all", per_segment, int(sum(len(d) for d in delta)))
+    for domain in dict.fromkeys(ex.domains):
+        keep = ex.domains == domain
+        add("domain", str(domain), per_segment[keep], int(sum(len(d) for d, k in zip(delta, keep) if k)))
+    for c, name in enumerate(TOKEN_CLASSES):
+        values = np.array([d[cls == c].mean() if (cls == c).any() else np.nan for d, cls in zip(delta, ex.classes)])
+        add("class", name, values, int(sum((cls == c).sum() for cls in ex.classes)))
+    return rows
+
+
+def ablate(loaded: LoadedModel, segments: Sequence[Any], units: Sequence[Unit], max_tokens: int = 50_000,
+           seed: int = 0, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Every unit removed in turn from the intact model, on one tokenised sample: Δloss rows (effect_rows)."""
+    ex = examples(loaded, segments, max_tokens, seed)
+    base = losses(loaded, ex)
+    meta = {"model": loaded.name, "objective": loaded.adapter.objective,
+            "base_loss": float(np.mean(np.concatenate(base)))}
+    rows = []
+    for i, unit in enumerate(units):
+        rows += effect_rows(ex, base, losses(loaded, ex, unit), unit, meta)
+        if progress:
+            progress(i + 1, len(units))
+    return pd.DataFrame(rows)
+
+
+def all_units(loaded: LoadedModel, stack: Stack | None = None, layer: int | None = None, expert: int | None = None
+              ) -> list[Unit]:
+    routers = loaded.adapter.routers(loaded.model)
+    units = [Unit(s, int(block), e) for s, found in routers.items() for block, _m in found
+             for e in range(loaded.num_experts)
+             if (stack is None or s == stack) and (layer is None or int(block) == layer)
+             and (expert is None or e == expert)]
+    if not units:
+        raise InputError("No expert matches --stack/--layer/--expert: see the model's sparse layers in `trace`.")
+    return units
+
+
+def observational_vs_causal(ablation: pd.DataFrame, domain_stats: pd.DataFrame, load: pd.DataFrame
+                            ) -> pd.DataFrame:
+    """Per (stack, layer): Spearman ρ across (expert, domain) cells between the corpus statistics' domain lift (the
+    domain's share of the expert ÷ the expert's overall share) and the ablation's Δloss on that domain, with CI."""
+    rows = []
+    by_domain = ablation[ablation.group_kind == "domain"]
+    for (stack, layer), part in by_domain.groupby(["stack", "layer"]):
+        dom = domain_stats[(domain_stats["stack"] == stack) & (domain_stats.layer == layer)]
+        overall = load[(load["stack"] == stack) & (load.layer == layer)].set_index("expert").share
+        if not len(dom) or not len(overall):
+            continue
+        lift = dom.assign(lift=dom.share / dom.expert.map(overall))[["expert", "domain", "lift"]]
+        cells = part.merge(lift, left_on=["expert", "group"], right_on=["expert", "domain"])
+        corr = spearman(cells.lift, cells.delta)
+        rows.append({"stack": stack, "layer": int(layer), "cells": len(cells), "rho": corr.rho, "ci_low": corr.ci_low,
+                     "ci_high": corr.ci_high, "p": corr.p})
+    return pd.DataFrame(rows)

@@ -1,0 +1,91 @@
+"""Expert ablation: an expert that never receives a token costs nothing when removed (Δloss exactly 0), one that
+does costs something, the decoder-only intervention chooses again without the expert, and `python -m core ablate`
+runs end to end with the observational-vs-causal correlation."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from core.corpus.sources import segments
+from core.models.loading import load_model
+from core.studies.ablation import Unit, ablate, examples, losses, token_class
+
+TEXTS = {"river": "I sat on the river bank and watched the water flow past the reeds and the stones. ",
+         "money": "The bank raised its interest rates again, and the savers moved their money elsewhere. "}
+
+
+def _corpus(path):
+    with path.open("w") as f:
+        for i in range(12):
+            for domain, text in TEXTS.items():
+                f.write(json.dumps({"text": text * 3 + f"Line {i}.", "domain": domain}) + "\n")
+    return path
+
+
+def test_an_expert_that_receives_no_token_costs_nothing(tiny_model_dir, tmp_path):
+    """Expert 7's router row made a copy of expert 0's: every tie goes to the lower index, so expert 7 is never
+    chosen, and removing it changes no loss by a single bit. Removing expert 0, which takes those tokens, does."""
+    loaded = load_model(str(tiny_model_dir), dtype="float32", lm_head=True)
+    (block, router), *_ = loaded.adapter.routers(loaded.model)["encoder"]
+    with torch.no_grad():
+        router.classifier.weight[7] = router.classifier.weight[0]
+    ex = examples(loaded, list(segments(str(_corpus(tmp_path / "c.jsonl")))), max_tokens=600)
+    base = losses(loaded, ex)
+    unused = losses(loaded, ex, Unit("encoder", int(block), 7))
+    assert all(np.array_equal(a, b) for a, b in zip(base, unused))
+    used = losses(loaded, ex, Unit("encoder", int(block), 0))
+    assert any(not np.allclose(a, b) for a, b in zip(base, used))
+    frame = ablate(loaded, list(segments(str(tmp_path / "c.jsonl"))), [Unit("encoder", int(block), 7)], 600)
+    assert (frame.delta == 0).all() and set(frame.group_kind) == {"all", "domain", "class"}
+    assert set(frame[frame.group_kind == "domain"].group) == {"river", "money"}
+
+
+def test_the_decoder_only_intervention_chooses_again_without_the_expert():
+    loaded = load_model("demo-mixtral-8", dtype="float32")
+    adapter = loaded.adapter
+    logits = torch.tensor([[2.0, 1.5, 0.1, -1.0, 0.0, 0.3, -0.2, 0.9]])
+    probs = torch.softmax(logits, dim=-1)
+    top, chosen = torch.topk(probs, adapter.top_k, dim=-1)
+    masked, weights, again = adapter.without_expert((logits, top / top.sum(), chosen), expert=0)
+    assert 0 not in again.tolist()[0] and again.tolist()[0] == [1, 7]
+    assert float(weights.sum()) == pytest.approx(1.0)
+    expected = probs[0, [1, 7]] / probs[0, [1, 7]].sum()
+    assert weights[0].tolist() == pytest.approx(expected.tolist())
+    assert torch.isinf(masked[0, 0]) and torch.equal(masked[0, 1:], logits[0, 1:])
+
+
+def test_token_classes_follow_the_corpus_statistics():
+    assert [token_class(t) for t in ("▁,", "▁1984", "▁the", "▁Paris", "▁bank", "Ġand")] == [
+        "punctuation", "digits", "function word", "capitalised", "other", "function word"]
+
+
+@pytest.mark.slow
+def test_ablate_end_to_end_with_the_observational_comparison(tiny_model_dir, tmp_path):
+    """The CLI on the tiny model, one layer: Parquet out, the experts that hurt most printed, and the correlation of
+    the corpus statistics' domain lift with Δloss across (expert, domain) cells."""
+    from core.cli import main
+    from core.corpus.run import CorpusSpec, run_local
+    from core.corpus.stats import compute_for_run
+    from core.tracing.tracer import Tracer
+
+    corpus = _corpus(tmp_path / "c.jsonl")
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    run_local(tracer, CorpusSpec.for_tracer(tracer, str(corpus)), tmp_path / "run")
+    compute_for_run(tmp_path / "run")
+    block = int(tracer.routers["encoder"][0][0])
+    assert main(["ablate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--stack", "encoder",
+                 "--layer", str(block), "--max-tokens", "400", "--every", "1", "--out", str(tmp_path / "abl"),
+                 "--stats", str(tmp_path / "run" / "stats")]) == 0
+    frame = pd.read_parquet(tmp_path / "abl" / "ablation.parquet")
+    assert sorted(frame[frame.group_kind == "all"].expert) == list(range(8))
+    enough = frame.segments >= 2
+    assert frame[enough][["delta", "ci_low", "ci_high"]].notna().all().all()
+    assert frame[~enough].ci_low.isna().all()  # a class met in fewer than two windows has no CI, and says so
+    assert enough[frame.group_kind.isin(["all", "domain"])].all()
+    link = pd.read_parquet(tmp_path / "abl" / "observational_vs_causal.parquet")
+    assert len(link) == 1 and link.cells.iloc[0] >= 8 and np.isfinite(link.rho.iloc[0])
+    assert main(["ablate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--layer", "99"]) == 2
