@@ -11,6 +11,7 @@ from core.corpus.stats import ExpertStats, summary
 from core.errors import RoutingLensError
 from core.lens import word_specialisation
 from core.viz import expert_plots as xp
+from ui.ablation_panel import ablation_panel
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
@@ -94,6 +95,7 @@ if top_k > 1 and len(stats.coactivation):
     st.subheader("Co-activation")
     plot(figure(("xp_coactivation", source, stack, layer),
                 lambda: xp.coactivation_matrix(stats.coactivation, stack, layer, experts)), key="xp-coactivation")
+ablation_panel(stats, str(meta.model), stack, layer)
 st.subheader("Expert paths across layers")
 st.caption("Between consecutive sparse layers: the share of tokens whose next expert is the most frequent successor "
            "of their current one (chance = 1/E).")

@@ -89,3 +89,27 @@ def test_ablate_end_to_end_with_the_observational_comparison(tiny_model_dir, tmp
     link = pd.read_parquet(tmp_path / "abl" / "observational_vs_causal.parquet")
     assert len(link) == 1 and link.cells.iloc[0] >= 8 and np.isfinite(link.rho.iloc[0])
     assert main(["ablate", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--layer", "99"]) == 2
+
+
+@pytest.mark.app
+def test_the_experts_page_sets_domain_lift_against_the_loss_of_removing_an_expert(tmp_cache, tiny_model_dir,
+                                                                                   monkeypatch):
+    """An ablation of demo-switch-8 in the user's cache (one encoder layer, a short Brown sample) beside the bundled
+    Brown statistics: the Experts page draws lift against Δloss and states the correlation."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.cli import main
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    assert main(["ablate", "--model", "demo-switch-8", "--corpus", "nltk:brown", "--stack", "encoder", "--layer", "1",
+                 "--max-tokens", "800", "--stats", "results/corpus/demo-switch-8-brown"]) == 0
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/experts.py")
+    at.run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any("observational vs causal" in t for t in titles), titles
+    assert any("Spearman ρ between domain lift and Δloss" in c.value for c in at.caption)
+    top = next(t.value for t in at.table if "Δloss per token [95% CI]" in t.value.columns)
+    assert len(top) == 5

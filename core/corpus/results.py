@@ -16,6 +16,15 @@ def bundled_stats_dir() -> Path:
     return REPO_ROOT / "results" / "corpus" / BUNDLED_CORPUS
 
 
+def ablation_folder(model: str) -> Path | None:
+    """The newest expert ablation of `model` (`python -m core ablate`): the user's, else the bundled one."""
+    for folder in (cache_dir() / "ablation" / model.replace("/", "--"),
+                   REPO_ROOT / "results" / "ablation" / f"{model.replace('/', '--')}-brown"):
+        if (folder / "ablation.parquet").is_file():
+            return folder
+    return None
+
+
 def corpus_root() -> Path:
     return cache_dir() / "corpus"
 

@@ -202,19 +202,29 @@ def all_units(loaded: LoadedModel, stack: Stack | None = None, layer: int | None
     return units
 
 
+def lift_and_delta(ablation: pd.DataFrame, domain_stats: pd.DataFrame, load: pd.DataFrame, stack: str,
+                   layer: int) -> pd.DataFrame:
+    """(expert, domain) cells of one layer: the corpus statistics' domain lift (the domain's share of the expert ÷
+    the expert's overall share, as the Experts heatmap) beside the ablation's Δloss on that domain."""
+    part = ablation[(ablation.group_kind == "domain") & (ablation["stack"] == stack) & (ablation.layer == layer)]
+    dom = domain_stats[(domain_stats["stack"] == stack) & (domain_stats.layer == layer)]
+    overall = load[(load["stack"] == stack) & (load.layer == layer)].set_index("expert").share
+    if not len(part) or not len(dom) or not len(overall):
+        return pd.DataFrame(columns=["expert", "domain", "lift", "delta", "ci_low", "ci_high"])
+    lift = dom.assign(lift=dom.share / dom.expert.map(overall))[["expert", "domain", "lift"]]
+    return part.merge(lift, left_on=["expert", "group"], right_on=["expert", "domain"])[
+        ["expert", "domain", "lift", "delta", "ci_low", "ci_high"]]
+
+
 def observational_vs_causal(ablation: pd.DataFrame, domain_stats: pd.DataFrame, load: pd.DataFrame
                             ) -> pd.DataFrame:
-    """Per (stack, layer): Spearman ρ across (expert, domain) cells between the corpus statistics' domain lift (the
-    domain's share of the expert ÷ the expert's overall share) and the ablation's Δloss on that domain, with CI."""
+    """Per (stack, layer): Spearman ρ across (expert, domain) cells between the corpus statistics' domain lift and
+    the ablation's Δloss on that domain (lift_and_delta), with its bootstrap CI."""
     rows = []
-    by_domain = ablation[ablation.group_kind == "domain"]
-    for (stack, layer), part in by_domain.groupby(["stack", "layer"]):
-        dom = domain_stats[(domain_stats["stack"] == stack) & (domain_stats.layer == layer)]
-        overall = load[(load["stack"] == stack) & (load.layer == layer)].set_index("expert").share
-        if not len(dom) or not len(overall):
+    for (stack, layer), _part in ablation[ablation.group_kind == "domain"].groupby(["stack", "layer"]):
+        cells = lift_and_delta(ablation, domain_stats, load, stack, int(layer))
+        if not len(cells):
             continue
-        lift = dom.assign(lift=dom.share / dom.expert.map(overall))[["expert", "domain", "lift"]]
-        cells = part.merge(lift, left_on=["expert", "group"], right_on=["expert", "domain"])
         corr = spearman(cells.lift, cells.delta)
         rows.append({"stack": stack, "layer": int(layer), "cells": len(cells), "rho": corr.rho, "ci_low": corr.ci_low,
                      "ci_high": corr.ci_high, "p": corr.p})

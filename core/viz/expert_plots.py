@@ -98,3 +98,20 @@ def coactivation_matrix(co: pd.DataFrame, stack: str, layer: int, experts: int) 
                                hovertemplate="%{y} & %{x}: %{z:.2%} of tokens<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     return _style(fig, f"Co-activation at {stack} block {layer} (chance for a pair: {chance:.2%})", height=520)
+
+
+def lift_vs_delta(cells: pd.DataFrame, stack: str, layer: int, rho: float) -> go.Figure:
+    """Observational vs causal: each (expert, domain) cell's domain lift against the loss its expert's removal costs
+    on that domain (with the Δloss CI), one colour per expert."""
+    fig = go.Figure()
+    colours = expert_colors(int(cells.expert.max()) + 1 if len(cells) else 1)
+    for expert, part in cells.groupby("expert"):
+        fig.add_scatter(x=part.lift, y=part.delta, mode="markers", name=f"e{int(expert)}",
+                        marker=dict(color=colours[int(expert)], size=9), text=part.domain.map(html.escape),
+                        error_y=dict(type="data", symmetric=False, array=(part.ci_high - part.delta).to_numpy(),
+                                     arrayminus=(part.delta - part.ci_low).to_numpy(), thickness=1),
+                        hovertemplate="%{text} · e" + str(int(expert)) + "<br>lift %{x:.2f}<br>Δloss %{y:+.4f}"
+                                      "<extra></extra>")
+    fig.update_xaxes(title="domain lift (corpus statistics)")
+    fig.update_yaxes(title="Δloss when the expert is removed (per token)")
+    return _style(fig, f"{stack} block {layer}: observational vs causal (Spearman ρ {rho:+.2f})", height=420)

@@ -1,0 +1,45 @@
+"""The Experts page's causal panel: does an expert that a domain uses more (its lift) also cost that domain more
+loss when removed (`python -m core ablate`)? Shown when an ablation of the statistics' model exists."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.corpus.results import ablation_folder
+from core.corpus.stats import ExpertStats
+from core.studies.ablation import lift_and_delta
+from core.viz import expert_plots as xp
+from ui.figures import figure, plot
+from ui.results_cache import read_once, stamp
+
+
+def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> None:
+    folder = ablation_folder(model)
+    if folder is None:
+        st.caption(f"No expert ablation of {model} yet: `python -m core ablate --model {model} --corpus nltk:brown "
+                   "--stats <this statistics folder>` measures what removing each expert costs.")
+        return
+    st.subheader("Observational vs causal: removing an expert")
+    ablation = read_once("ablation", folder / "ablation.parquet", pd.read_parquet)
+    overall = ablation[(ablation.group_kind == "all") & (ablation["stack"] == stack) & (ablation.layer == layer)]
+    if overall.empty:
+        st.info(f"The ablation of {model} did not cover {stack} block {layer}.")
+        return
+    top = overall.sort_values("delta", ascending=False).head(5)
+    st.table(pd.DataFrame({"expert": top.expert.map("e{}".format),
+                           "Δloss per token [95% CI]": [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
+                                                        zip(top.delta, top.ci_low, top.ci_high)]}).set_index("expert"))
+    cells = lift_and_delta(ablation, stats.domain, stats.load, stack, layer)
+    link = Path(folder) / "observational_vs_causal.parquet"
+    rho = read_once("ablation-link", link, pd.read_parquet) if link.is_file() else pd.DataFrame()
+    hit = rho[(rho["stack"] == stack) & (rho.layer == layer)] if len(rho) else rho
+    if len(cells) and len(hit):
+        r = hit.iloc[0]
+        plot(figure(("xp_ablation", str(folder), stamp(folder), stack, layer),
+                    lambda: xp.lift_vs_delta(cells, stack, layer, float(r.rho))), key="xp-ablation")
+        st.caption(f"Spearman ρ between domain lift and Δloss over {int(r.cells)} (expert, domain) cells: "
+                   f"{r.rho:+.2f} [95% CI {r.ci_low:+.2f}, {r.ci_high:+.2f}]. Δloss: the model's own training loss "
+                   f"({ablation.objective.iloc[0]}) with the expert removed − intact; definitions in "
+                   "docs/definitions.md.")
