@@ -35,7 +35,8 @@ def test_bundled_wic_pairs_match_a_fresh_run_on_a_subsample(bundled, model):
     from core.data.datadir import data_dir
     from core.measures.metrics import jss
     from core.models.loading import load_model
-    from core.studies.experiments import BenchmarkData, Target, route_targets
+    from core.studies.experiments import BenchmarkData
+    from core.studies.targets import Target, route_targets
     from core.tracing.tracer import Tracer
 
     wic = BenchmarkData.load(data_dir()).wic

@@ -179,7 +179,7 @@ def test_published_values_sit_only_beside_the_papers_checkpoints(tmp_path):
 def test_dropped_share_counts_every_traced_slot(tmp_path):
     """A Switch model with expert capacity 1 drops most slots of a long text; the counter reports exactly that."""
     from core.models.loading import load_model
-    from core.studies.experiments import DropCounter
+    from core.studies.targets import DropCounter
     from core.tracing.tracer import Tracer
     from helpers import build_tiny_switch
 

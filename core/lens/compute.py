@@ -20,8 +20,9 @@ from core.results.store import Note, ResultFormat, has_models
 from core.settings import cache_dir
 from core.studies.claims import claims_frame
 from core.studies.controls import random_router_claims, run_controls
-from core.studies.experiments import BenchmarkData, ProgressFactory, Results, no_progress, run
+from core.studies.experiments import BenchmarkData, Results, run
 from core.studies.sensitivity import Retrace, claims_with_survival, run_variants, sensitivity_table
+from core.studies.targets import ProgressFactory, no_progress
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead
 

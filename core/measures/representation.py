@@ -72,7 +72,9 @@ def retention(routing: np.ndarray, representation: np.ndarray, same: np.ndarray,
     nan = Difference(float("nan"), float("nan"), float("nan"), float("nan"))
     if same.sum() < 2 or (~same).sum() < 2:
         return nan
-    value = float(cohens_d_along(routing[same], routing[~same]) / cohens_d_along(representation[same], representation[~same]))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a representation d of 0: the ratio is undefined (NaN/inf)
+        value = float(cohens_d_along(routing[same], routing[~same])
+                      / cohens_d_along(representation[same], representation[~same]))
     rng = np.random.default_rng(seed)
     t_idx = rng.integers(0, same.sum(), size=(n_resamples, same.sum()))
     f_idx = rng.integers(0, (~same).sum(), size=(n_resamples, (~same).sum()))

@@ -30,7 +30,8 @@ from core.measures.representation import (
 )
 from core.results.store import Note
 from core.studies.claims import verdict_of
-from core.studies.experiments import BenchmarkData, ProgressFactory, Target, no_progress, route_targets
+from core.studies.experiments import BenchmarkData
+from core.studies.targets import ProgressFactory, Target, no_progress, route_targets
 from core.tracing.tracer import Tracer
 from core.types import STACKS, DecoderRead
 

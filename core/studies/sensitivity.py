@@ -15,9 +15,10 @@ from core.errors import RoutingLensError
 from core.models.devices import half_dtype
 from core.results.store import Note, Results
 from core.studies.claims import claims_frame
-from core.studies.experiments import BenchmarkData, ProgressFactory, no_progress, run
+from core.studies.experiments import BenchmarkData, run
 from core.studies.headline import KEYS, Aggregate, headline_numbers, significant
 from core.studies.polysemy import SenseCounts, polysemy_trend
+from core.studies.targets import ProgressFactory, no_progress
 from core.tracing.tracer import Tracer
 from core.types import DecoderRead, DType
 

@@ -58,3 +58,19 @@ def _align(tokenizer: Any, text: str, ids: list[int], offsets, max_tokens: int, 
     token_word = np.where(token_word_all >= 0, remap[np.maximum(token_word_all, 0)], -1).astype(np.int32)
     tokens = tokenizer.convert_ids_to_tokens(ids)
     return Encoded(text, ids, tokens, spans, token_word, all_words[kept], kept.astype(np.int32), truncated, n_input)
+
+
+def length_buckets(lengths: list[int], batch_tokens: int, batch_size: int) -> list[list[int]]:
+    """Indices sorted by length (longest first), cut so that padded tokens per batch stay within `batch_tokens`."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = lengths[current[0]] if current else lengths[i]
+        if current and ((len(current) + 1) * width > batch_tokens or len(current) >= batch_size):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from core.tracing.routing_trace import StackRouting
 from core.tracing.words import pool
@@ -37,3 +38,33 @@ def stack_routing(blocks: Sequence[int], captured: Sequence[tuple[np.ndarray, ..
     top1 = np.where(np.isnan(probs[..., 0]), -1, np.nan_to_num(probs).argmax(axis=-1)).astype(np.int16)
     return StackRouting(layers=np.asarray(blocks, dtype=np.int32), token_probs=probs, top1=top1, dropped=dropped,
                         word_probs=word_probs, selected=selected)
+
+
+def rows_per_text(captured: dict, inputs: dict, n_rows: int, skip: int, causal_width: int | None,
+                  causal_stacks: tuple[str, ...]) -> dict[tuple[str, int], tuple[np.ndarray, ...]]:
+    """Per router, its hook's output as (B, S, …) numpy rows — probabilities (B,S,E) float32, dropped (B,S), the
+    selected experts (B,S,k) and, when captured, the router's inputs (B,S,d) float32. Routers that see flattened
+    tokens are reshaped back to (B,S); the decoder's first `skip` rows (the start token) go; causal stacks keep the
+    first `causal_width` tokens."""
+    out = {}
+    for key, (probs, dropped, selected) in captured.items():
+        parts = [probs.reshape(n_rows, -1, probs.shape[-1]), dropped.reshape(n_rows, -1),
+                 selected.reshape(n_rows, -1, selected.shape[-1])]
+        if key in inputs:
+            parts.append(inputs[key].reshape(n_rows, -1, inputs[key].shape[-1]).float())
+        if key[0] == "decoder" and skip:
+            parts = [p[:, skip:] for p in parts]
+        if causal_width is not None and key[0] in causal_stacks:
+            parts = [p[:, :causal_width] for p in parts]
+        parts[2] = parts[2].to(torch.int16)
+        out[key] = tuple(p.cpu().numpy() for p in parts)
+    return out
+
+
+def text_rows(x: np.ndarray, n: int) -> np.ndarray:
+    """The first n token rows of one text's router inputs; rows a causal prefix did not reach are NaN."""
+    out = np.full((n, x.shape[-1]), np.nan, dtype=np.float32)
+    out[: min(n, len(x))] = x[:n]
+    return out
+
+

@@ -18,9 +18,9 @@ from core.models.adapters import Captured
 from core.models.loading import LoadedModel
 from core.settings import MAX_TOKENS
 from core.tracing.cache import TraceCache, trace_key
-from core.tracing.encoding import Encoded, encode_texts
+from core.tracing.encoding import Encoded, encode_texts, length_buckets
 from core.tracing.routing_trace import RoutingTrace
-from core.tracing.stack_routing import prefix_tokens, stack_routing
+from core.tracing.stack_routing import prefix_tokens, rows_per_text, stack_routing, text_rows
 from core.tracing.words import pooling_matrix
 from core.types import STACKS, DecoderRead, Stack
 
@@ -28,13 +28,6 @@ DEFAULT_BATCH_TOKENS = 4096  # padded tokens per forward pass (bf16 GEMMs on CPU
 DEFAULT_BATCH_SIZE = 64
 
 Progress = Callable[[int, int], None]
-
-
-def _rows(x: np.ndarray, n: int) -> np.ndarray:
-    """The first n token rows of one text's router inputs; rows a causal prefix did not reach are NaN."""
-    out = np.full((n, x.shape[-1]), np.nan, dtype=np.float32)
-    out[: min(n, len(x))] = x[:n]
-    return out
 
 
 class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
@@ -134,27 +127,8 @@ class Tracer:
                     self.adapter.run(model, ids, mask, stacks, decoder_read, causal_width)
                 except _LastRouterDone:
                     pass
-            skip = self.adapter.decoder_offset(decoder_read)
-            out = {}
-            n_rows = ids.shape[0]
-            for key, (probs, dropped, selected) in self._captured.items():
-                probs = probs.reshape(n_rows, -1, probs.shape[-1])
-                dropped = dropped.reshape(n_rows, -1)
-                selected = selected.reshape(n_rows, -1, selected.shape[-1])
-                if key[0] == "decoder" and skip:
-                    probs, dropped, selected = probs[:, skip:], dropped[:, skip:], selected[:, skip:]
-                if causal_width is not None and key[0] in self.adapter.causal_stacks:
-                    probs, dropped, selected = (probs[:, :causal_width], dropped[:, :causal_width],
-                                                selected[:, :causal_width])
-                out[key] = (probs.cpu().numpy(), dropped.cpu().numpy(), selected.to(torch.int16).cpu().numpy())
-                if key in self._inputs:  # the router's input, (B, S, d) like its probabilities, float32
-                    x = self._inputs[key].reshape(n_rows, -1, self._inputs[key].shape[-1])
-                    if key[0] == "decoder" and skip:
-                        x = x[:, skip:]
-                    if causal_width is not None and key[0] in self.adapter.causal_stacks:
-                        x = x[:, :causal_width]
-                    out[key] = (*out[key], x.float().cpu().numpy())
-            return out
+            return rows_per_text(self._captured, self._inputs, ids.shape[0], self.adapter.decoder_offset(decoder_read),
+                                 causal_width, self.adapter.causal_stacks)
         finally:
             for h in handles:
                 h.remove()
@@ -162,19 +136,7 @@ class Tracer:
             self._inputs.clear()
 
     def _batches(self, encoded: list[Encoded]) -> list[list[int]]:
-        """Length buckets: indices sorted by length, cut so that padded tokens per batch stay bounded."""
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids), reverse=True)
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            width = len(encoded[current[0]].ids) if current else len(encoded[i].ids)
-            if current and ((len(current) + 1) * width > self.batch_tokens or len(current) >= self.batch_size):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
+        return length_buckets([len(e.ids) for e in encoded], self.batch_tokens, self.batch_size)
 
     def _assemble(self, e: Encoded, b: int, stacks: tuple[Stack, ...], captured,
                   decoder_read: DecoderRead = "input", prefix: int | None = None) -> RoutingTrace:
@@ -189,7 +151,7 @@ class Tracer:
             routing[stack] = stack_routing(blocks, [captured[(stack, blk)][:3] for blk in blocks], b, n, m, pooling,
                                            e.token_word)
             if self.capture_inputs:
-                inputs[stack] = np.stack([_rows(captured[(stack, blk)][3][b], n) for blk in blocks])  # (L, T, d)
+                inputs[stack] = np.stack([text_rows(captured[(stack, blk)][3][b], n) for blk in blocks])  # (L, T, d)
         lm = self.loaded
         return RoutingTrace(
             text=e.text,
