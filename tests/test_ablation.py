@@ -113,3 +113,21 @@ def test_the_experts_page_sets_domain_lift_against_the_loss_of_removing_an_exper
     assert any("Spearman ρ between domain lift and Δloss" in c.value for c in at.caption)
     top = next(t.value for t in at.table if "Δloss per token [95% CI]" in t.value.columns)
     assert len(top) == 5
+
+
+def test_a_decoder_only_model_is_ablated_on_its_next_token_loss(tmp_path):
+    """demo-mixtral-8 with its LM head: the intact next-token loss is the model's own (the LM head's cross-entropy
+    on the shifted ids), and removing an expert its tokens use moves it."""
+    loaded = load_model("demo-mixtral-8", dtype="float32", lm_head=True)
+    assert loaded.adapter.objective == "next token"
+    sample = list(segments(str(_corpus(tmp_path / "c.jsonl"))))
+    ex = examples(loaded, sample, max_tokens=300)
+    base = losses(loaded, ex)
+    ids = torch.tensor([ex.inputs[0]])
+    with torch.inference_mode():
+        own = loaded.model(input_ids=ids, labels=ids).loss  # transformers' own shifted loss
+    assert float(base[0].mean()) == pytest.approx(float(own), rel=1e-4)
+    (block, _router), *_ = loaded.adapter.routers(loaded.model)["decoder"]
+    frame = ablate(loaded, sample, [Unit("decoder", int(block), e) for e in range(8)], 300)
+    overall = frame[frame.group_kind == "all"]
+    assert len(overall) == 8 and (overall.delta.abs() > 0).any() and frame.objective.eq("next token").all()
