@@ -26,7 +26,7 @@ from core.studies.word_pair import STOPWORDS
 from core.types import Stack
 
 TOKEN_CLASSES = ("punctuation", "digits", "function word", "capitalised", "other")
-BATCH = 16
+BATCH = 64  # windows per forward pass (64 × 64 tokens)
 
 
 @dataclass(frozen=True)
