@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--expert", type=int, default=None, help="only this expert")
     group.add_argument("--all", action="store_true", help="every expert (the default)")
     p.add_argument("--max-tokens", type=int, default=50_000, help="target tokens of the loss sample (default 50,000)")
-    p.add_argument("--every", type=int, default=7, help="keep every n-th corpus segment (a spread-out sample)")
+    p.add_argument("--every", type=int, default=1, help="read every n-th corpus segment (for a very large source); "
+                                                        "the sample is drawn at random from what is read")
     p.add_argument("--seed", type=int, default=0, help="seed of the span corruption (Switch)")
     p.add_argument("--stats", default=None, help="a corpus statistics folder (python -m core experts) of the same "
                                                  "model: adds the observational-vs-causal correlation")

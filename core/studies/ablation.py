@@ -63,6 +63,21 @@ class Examples:
 WINDOW = 64  # tokens per example: the demo models' training length (longer inputs are out of their distribution)
 
 
+READ_AHEAD = 100  # words read per target token wanted, before the sample is drawn from them
+
+
+def spread(segments: Sequence[Any] | Any, max_tokens: int, rng: np.random.Generator) -> list[Any]:
+    """The segments in a seeded random order, so a sample that stops at `max_tokens` covers every domain of a corpus
+    stored domain by domain (Brown is); at most READ_AHEAD × max_tokens words are read from a large source."""
+    kept, words = [], 0
+    for seg in segments:
+        kept.append(seg)
+        words += len(seg.text.split())
+        if words >= READ_AHEAD * max_tokens:
+            break
+    return [kept[i] for i in rng.permutation(len(kept))]
+
+
 def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed: int = 0, window: int = WINDOW
              ) -> Examples:
     """Segments (anything with .text and .domain: core.corpus.sources.Segment) tokenised and cut into windows of
@@ -73,7 +88,7 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
     rng = np.random.default_rng(seed)
     sentinels = [tok.convert_tokens_to_ids(f"<extra_id_{k}>") for k in range(100)]
     inputs, targets, domains, classes, total = [], [], [], [], 0
-    for seg in segments:
+    for seg in spread(segments, max_tokens, rng):
         all_ids = tok(seg.text, add_special_tokens=False)["input_ids"]
         for start in range(0, len(all_ids), window):  # each window one example (the unit of the bootstrap)
             ids = all_ids[start : start + window]
