@@ -60,8 +60,8 @@ class SwitchAdapter(ModelAdapter):
         return self.model_class()  # the seq2seq class already has the LM head
 
     def without_expert(self, output, expert: int):
-        """The expert's tokens lose their dispatch: exactly what a capacity drop does to a token (no expert output;
-        the layer passes the residual on, with the router's scaling of the skipped block)."""
+        """The expert's tokens lose their dispatch: exactly what a capacity drop does to a token (no expert output:
+        the sparse block gives it zeros, and only the residual carries it on)."""
         dispatch, top_prob, logits = output
         dispatch = dispatch.clone()
         dispatch[..., expert] = 0
