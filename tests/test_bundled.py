@@ -77,3 +77,41 @@ def test_benchmarks_opens_on_the_bundled_figures_with_no_run(tmp_cache, tiny_mod
     published = next(t.value for t in at.table if t.value.index.name == "checkpoint (published)")
     assert "google/switch-base-8" in published.index
     assert not any("A subsample" in i.value for i in at.info)  # full data: no CI warning
+
+
+def test_bundled_results_carry_the_controls(bundled):
+    """`reproduce --bundled --controls`: every bundled model with a trained router has its controls (per layer and
+    the stack mean), its SCWS rows and the control claim judged on a CI; the MoE-fied ones are named in the notes."""
+    routed = {"demo-switch-8", "demo-switch-16", "demo-mixtral-8"}
+    assert bundled.run_info.controls and set(bundled.controls.model) == routed
+    per_layer = bundled.controls[bundled.controls.layer_pos >= 0]
+    assert per_layer[["d_routing", "d_cosine", "d_random_mean", "retention", "partial_r"]].notna().any().all()
+    assert (bundled.controls.layer_pos == -1).sum() == 5  # two Switch models × two stacks, one decoder-only stack
+    assert set(bundled.controls_scws.setting) == {"without context", "with context"}
+    control = bundled.claims[bundled.claims.claim.str.contains("random router")]
+    assert len(control) == 5 and control[["ci_low", "ci_high"]].notna().all().all()
+    assert any("moefied-minilm-8" in n.text and "no trained router" in n.text for n in bundled.notes)
+    assert "d_overlap" in bundled.controls and bundled.controls[bundled.controls.model == "demo-mixtral-8"].d_overlap.notna().any()
+
+
+@pytest.mark.parametrize("model", ["demo-switch-8", "demo-mixtral-8"])
+def test_bundled_ablations_cover_every_expert(model):
+    """results/ablation/<model>-brown (`python -m core ablate … --corpus nltk:brown`): every expert of every sparse
+    layer removed once, overall and per Brown domain with CIs; demo-switch-8 also set against its corpus statistics."""
+    import pandas as pd
+
+    from core.corpus.results import ablation_folder
+    from core.models.loading import load_model
+
+    folder = ablation_folder(model)
+    assert folder is not None and folder.parent.name == "ablation", f"no bundled ablation of {model}"
+    frame = pd.read_parquet(folder / "ablation.parquet")
+    loaded = load_model(model, dtype="float32")
+    layers = {(s, int(b)) for s, found in loaded.adapter.routers(loaded.model).items() for b, _m in found}
+    overall = frame[frame.group_kind == "all"]
+    assert {(s, int(layer)) for s, layer in zip(overall["stack"], overall.layer)} == layers
+    assert len(overall) == len(layers) * loaded.num_experts and overall[["ci_low", "ci_high"]].notna().all().all()
+    assert frame[frame.group_kind == "domain"].group.nunique() >= 10  # the sample spans Brown's categories
+    if model == "demo-switch-8":
+        link = pd.read_parquet(folder / "observational_vs_causal.parquet")
+        assert len(link) == len(layers) and link.rho.notna().all()
