@@ -181,3 +181,14 @@ def test_place_pair_counts_the_pairs_routed_more_alike():
     (p,) = place_pair(ref, {"encoder": 0.93, "decoder": 0.5})  # no decoder reference: left out
     assert (p.more_different_than_same, p.more_different_than_different) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
     assert "67% of same-meaning" in p.sentence() and (p.n_same, p.n_different) == (3, 3)
+
+
+def test_jss_of_nearly_identical_distributions_is_one_not_nan():
+    """scipy's Jensen–Shannon divergence of two distributions equal to 8 digits can round below zero; its root is
+    NaN. JSS is 1 there (and stays NaN only for a missing distribution)."""
+    from core.measures.metrics import jss
+
+    p = np.array([0.11516889, 0.10392422, 0.12897122, 0.08257232, 0.12501649, 0.21555669, 0.12151312, 0.10727706])
+    q = np.array([0.11516888, 0.10392423, 0.12897122, 0.08257232, 0.12501649, 0.21555668, 0.12151312, 0.10727706])
+    assert jss(p, q) == pytest.approx(1.0) and np.isfinite(jss(np.stack([p, q]), np.stack([q, p]))).all()
+    assert np.isnan(jss(np.full(8, np.nan), q))

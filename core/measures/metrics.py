@@ -18,6 +18,9 @@ def jss(p: np.ndarray, q: np.ndarray, measure: Similarity = "1-JSD") -> np.ndarr
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     distance = jensenshannon(p, q, base=2, axis=-1)  # scipy returns sqrt(JSD)
+    # two (nearly) identical distributions: scipy's divergence can round to −1e−17, whose root is NaN; it is 0
+    rounded = np.isnan(distance) & np.isfinite(p).all(axis=-1) & np.isfinite(q).all(axis=-1)
+    distance = np.where(rounded, 0.0, distance)
     return np.clip(1.0 - (distance if measure == "1-JS distance" else np.square(distance)), 0.0, 1.0)
 
 
