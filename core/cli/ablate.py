@@ -8,7 +8,6 @@ from pathlib import Path
 
 from core.cli.common import add_model_args, load_for_cli
 from core.errors import InputError
-from core.settings import cache_dir
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
@@ -16,6 +15,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.atomic_folder import write_folder
+    from core.corpus.results import user_ablation_dir
     from core.corpus.sources import segments
     from core.studies.ablation import ablate, all_units, observational_vs_causal
 
@@ -23,7 +23,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         raise InputError("--max-tokens must be at least 100 (target tokens of the loss).")
     loaded = load_for_cli(args.model, args, lm_head=True)
     units = all_units(loaded, args.stack, args.layer, args.expert)
-    out = Path(args.out) if args.out else cache_dir() / "ablation" / loaded.name.replace("/", "--")
+    out = Path(args.out) if args.out else user_ablation_dir(loaded.name)
     sample = segments(args.corpus, Path(args.data_dir) if args.data_dir else None, every=args.every)
     started = time.time()
     bar = tqdm(total=len(units), desc=f"{loaded.name}: experts removed", unit="expert")

@@ -16,9 +16,14 @@ def bundled_stats_dir() -> Path:
     return REPO_ROOT / "results" / "corpus" / BUNDLED_CORPUS
 
 
+def user_ablation_dir(model: str) -> Path:
+    """Where `python -m core ablate` writes a model's ablation by default."""
+    return cache_dir() / "ablation" / model.replace("/", "--")
+
+
 def ablation_folder(model: str) -> Path | None:
     """The newest expert ablation of `model` (`python -m core ablate`): the user's, else the bundled one."""
-    for folder in (cache_dir() / "ablation" / model.replace("/", "--"),
+    for folder in (user_ablation_dir(model),
                    REPO_ROOT / "results" / "ablation" / f"{model.replace('/', '--')}-brown"):
         if (folder / "ablation.parquet").is_file():
             return folder

@@ -14,8 +14,7 @@ from core.atomic_folder import write_folder
 from core.corpus.run import read_manifest, shard_files
 from core.errors import DataError, InputError
 from core.studies.word_pair import STOPWORDS
-
-TOKEN_PREFIXES = "▁Ġ "  # word-start marks of SentencePiece and byte-level BPE, stripped to name a token's word
+from core.tracing.words import TOKEN_PREFIXES
 
 MIN_COUNT = 10  # occurrences a token needs before its vocabulary specialisation is reported
 TOKEN_ROUTES_MIN = 3  # occurrences a token needs to be kept in the per-token routing table (the page's search)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from core.measures.metrics import cohens_d_along
+
 Z95 = float(stats.norm.ppf(0.975))
 CHUNK = 100
 
@@ -45,12 +47,7 @@ def independent_correlations(r1: float, ci1: tuple[float, float], n1: int, r2: f
 
 def _d_rows(jss: np.ndarray, same: np.ndarray, rows_same: np.ndarray, rows_diff: np.ndarray) -> np.ndarray:
     """Cohen's d per layer (rows of `jss`) for each resample: `rows_*` are (B, n) pair indices into each group."""
-    a = jss[:, same][:, rows_same]  # (layers, B, n_T)
-    b = jss[:, ~same][:, rows_diff]
-    na, nb = a.shape[-1], b.shape[-1]
-    pooled = np.sqrt(((na - 1) * a.var(axis=-1, ddof=1) + (nb - 1) * b.var(axis=-1, ddof=1)) / (na + nb - 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (a.mean(axis=-1) - b.mean(axis=-1)) / pooled  # (layers, B)
+    return cohens_d_along(jss[:, same][:, rows_same], jss[:, ~same][:, rows_diff])  # (layers, B)
 
 
 def paired_d_difference(first: np.ndarray, second: np.ndarray, same: np.ndarray, n_resamples: int = 1000,

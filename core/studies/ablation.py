@@ -23,6 +23,7 @@ from core.errors import InputError
 from core.measures.metrics import spearman
 from core.models.loading import LoadedModel
 from core.studies.word_pair import STOPWORDS
+from core.tracing.words import TOKEN_PREFIXES
 from core.types import Stack
 
 TOKEN_CLASSES = ("punctuation", "digits", "function word", "capitalised", "other")
@@ -40,7 +41,7 @@ class Unit:
 
 def token_class(token: str) -> str:
     """The corpus statistics' token classes, for a target token's text (word-start marks stripped)."""
-    word = token.lstrip("▁Ġ ")
+    word = token.lstrip(TOKEN_PREFIXES)
     if word and not re.search(r"\w", word):
         return "punctuation"
     if re.search(r"\d", word):

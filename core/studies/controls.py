@@ -111,7 +111,7 @@ def _model_frames(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
             frames["controls_pairs"].append(pd.DataFrame(pairs))
         frames["controls"].append(_stack_mean_row(meta, stack, np.mean(trained_means, axis=0),
                                                   np.mean(random_means, axis=0), same))
-        frames["controls_scws"] += _scws_rows(capture, data, progress, read, stack, meta, n_random, seed)
+    frames["controls_scws"] += _scws_rows(capture, data, progress, read, meta, n_random, seed)
     return frames
 
 
@@ -126,35 +126,41 @@ def _stack_mean_row(meta: dict, stack: str, routed: np.ndarray, rand: np.ndarray
             "d_random_high": float(np.nanpercentile(rand_d, 97.5))}
 
 
-def _scws_rows(capture: Tracer, data: BenchmarkData, progress: ProgressFactory, read: DecoderRead, stack: str,
-               meta: dict, n_random: int, seed: int) -> list[dict]:
+def _scws_rows(capture: Tracer, data: BenchmarkData, progress: ProgressFactory, read: DecoderRead, meta: dict,
+               n_random: int, seed: int) -> list[dict]:
     """SCWS with and without context: ρ of the inputs' cosine with the ratings, beside the routing's ρ and the
-    random routers' ρ (layer means, as Table 2)."""
+    random routers' ρ (layer means, as Table 2). Each setting is traced once, for every stack."""
     scws, n = data.scws, len(data.scws)
     settings = {
         "without context": [Target(w) for w in scws.word1] + [Target(w) for w in scws.word2],
         "with context": ([Target(c, s, e) for c, s, e in zip(scws.context1, scws.start1, scws.end1)]
                          + [Target(c, s, e) for c, s, e in zip(scws.context2, scws.start2, scws.end2)]),
     }
-    rows = []
-    modules = [module for _block, module in capture.routers[stack]]
+    traced = {}
     for setting, targets in settings.items():
         inputs: dict[str, list] = {}
-        probs = route_targets(capture, targets, (stack,), f"SCWS {setting} (with router inputs)", progress, None,
-                              read, inputs)[stack]
-        layers = range(probs.shape[1])
-        routed = np.mean([similarity_of(probs[:n, li], probs[n:, li]) for li in layers], axis=0)
-        cos = np.mean([cosine(*np.split(_pooled_inputs(inputs[stack], li), 2)) for li in layers], axis=0)
-        rand = np.mean([similarity_of(*np.split(_random_probs(
-            inputs[stack], li, random_routers(_weight(capture, modules[li]), n_random, seed + li)), 2, axis=1))
-            for li in layers], axis=0)  # (R, pairs)
-        rho_rand = np.array([spearman(r, scws.score, n_resamples=0).rho for r in rand])
-        rho_cos, rho_route = spearman(cos, scws.score), spearman(routed, scws.score)
-        rows.append({**meta, "stack": stack, "setting": setting, "n": n, "rho_routing": rho_route.rho,
-                     "rho_routing_low": rho_route.ci_low, "rho_routing_high": rho_route.ci_high,
-                     "rho_cosine": rho_cos.rho, "rho_cosine_low": rho_cos.ci_low, "rho_cosine_high": rho_cos.ci_high,
-                     "rho_random_mean": float(np.nanmean(rho_rand)), "rho_random_low": float(np.nanpercentile(
-                         rho_rand, 2.5)), "rho_random_high": float(np.nanpercentile(rho_rand, 97.5))})
+        probs = route_targets(capture, targets, STACKS, f"SCWS {setting} (with router inputs)", progress, None, read,
+                              inputs)
+        traced[setting] = (probs, inputs)
+    rows = []
+    for stack in traced["with context"][0]:
+        modules = [module for _block, module in capture.routers[stack]]
+        for setting, (all_probs, inputs) in traced.items():
+            probs = all_probs[stack]
+            layers = range(probs.shape[1])
+            routed = np.mean([similarity_of(probs[:n, li], probs[n:, li]) for li in layers], axis=0)
+            cos = np.mean([cosine(*np.split(_pooled_inputs(inputs[stack], li), 2)) for li in layers], axis=0)
+            rand = np.mean([similarity_of(*np.split(_random_probs(
+                inputs[stack], li, random_routers(_weight(capture, modules[li]), n_random, seed + li)), 2, axis=1))
+                for li in layers], axis=0)  # (R, pairs)
+            rho_rand = np.array([spearman(r, scws.score, n_resamples=0).rho for r in rand])
+            rho_cos, rho_route = spearman(cos, scws.score), spearman(routed, scws.score)
+            rows.append({**meta, "stack": stack, "setting": setting, "n": n, "rho_routing": rho_route.rho,
+                         "rho_routing_low": rho_route.ci_low, "rho_routing_high": rho_route.ci_high,
+                         "rho_cosine": rho_cos.rho, "rho_cosine_low": rho_cos.ci_low,
+                         "rho_cosine_high": rho_cos.ci_high, "rho_random_mean": float(np.nanmean(rho_rand)),
+                         "rho_random_low": float(np.nanpercentile(rho_rand, 2.5)),
+                         "rho_random_high": float(np.nanpercentile(rho_rand, 97.5))})
     return rows
 
 
@@ -207,9 +213,9 @@ def pair_controls(traces: tuple, spans: tuple, tracer: Tracer, n_random: int = R
     shape on the same two inputs (the share of them whose JSS is lower: near 0 = the trained router tells the two
     contexts apart more than chance routers do)."""
     rows = []
+    tokens = [t.target_tokens(start=s, end=e) for t, (s, e) in zip(traces, spans)]  # the same at every layer
     for stack in traces[0].stacks:
         for li, (block, module) in enumerate(tracer.routers[stack]):
-            tokens = [t.target_tokens(start=s, end=e) for t, (s, e) in zip(traces, spans)]
             xs = [t.router_inputs[stack][li][idx] for t, idx in zip(traces, tokens)]
             probs = [t.stacks[stack].token_probs[li][idx].mean(axis=0) for t, idx in zip(traces, tokens)]
             routed = float(similarity_of(probs[0], probs[1]))

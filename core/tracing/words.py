@@ -8,6 +8,9 @@ import numpy as np
 WORD_RE = re.compile(r"\S+")
 
 
+TOKEN_PREFIXES = "▁Ġ "  # word-start marks of SentencePiece and byte-level BPE, stripped to name a token's word
+
+
 def word_spans(text: str) -> np.ndarray:
     """Character spans (start, end) of the whitespace-delimited words of `text`, shape (W, 2)."""
     spans = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
