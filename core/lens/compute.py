@@ -1,5 +1,5 @@
-"""One call for the whole analysis: data → traces → frames → saved outputs. The report is written by the layer above
-(core.lens.reproduce passes it as `extra`), so this module never imports core.viz."""
+"""One call for the whole analysis: data → traces → frames → saved outputs. The report is written by core.lens.runs,
+which passes it as `extra`, so the computation never imports core.viz."""
 from __future__ import annotations
 
 import functools
