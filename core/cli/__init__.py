@@ -1,4 +1,4 @@
-"""`python -m core ...`: one module per sub-command (trace, reproduce, corpus/experts, ablate, train-demo, datasets).
+"""`python -m core ...`: one module per sub-command (trace, reproduce, corpus/experts, studies, ablate, train-demo, datasets).
 
 Every user-facing failure ends as a one-line `error: ...` on stderr and exit code 2.
 """
@@ -8,10 +8,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ablate, corpus, datasets, reproduce, trace, train_demo
+from core.cli import ablate, corpus, datasets, reproduce, studies, trace, train_demo
 from core.errors import RoutingLensError
 
-SUBCOMMANDS = (trace, reproduce, corpus, ablate, train_demo, datasets)
+SUBCOMMANDS = (trace, reproduce, corpus, studies, ablate, train_demo, datasets)
 
 
 def _quiet_transformers() -> None:

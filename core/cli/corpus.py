@@ -10,11 +10,66 @@ from core.cli.common import add_model_args, load_for_cli
 from core.errors import InputError
 
 
-def cmd_corpus(args: argparse.Namespace) -> int:
+def _checkpoint_list(args: argparse.Namespace) -> list[tuple[str, str | None, str, float | None]]:
+    """(model, revision, label, fraction) of each checkpoint `--checkpoints` names: `all` (the model folder's saved
+    checkpoints, from `train-demo --save-at`), else folders or Hub revisions of --model, in training order."""
+    import json
+
+    from core.training.checkpoints import CHECKPOINT_INFO, saved_checkpoints
+
+    if not args.checkpoints:
+        return []
+    if args.checkpoints.strip() == "all":
+        folders = saved_checkpoints(Path(args.model or ""))
+        if not folders:
+            raise InputError("--checkpoints all needs --model to be a folder with saved checkpoints (train-demo "
+                             "--save-at …); name folders or Hub revisions instead.")
+        return [(str(f), None, f.name, json.loads((f / CHECKPOINT_INFO).read_text(encoding="utf-8"))["fraction"])
+                for f in folders]
+    out = []
+    for item in (c.strip() for c in args.checkpoints.split(",") if c.strip()):
+        folder = Path(item)
+        if folder.is_dir():
+            info = folder / CHECKPOINT_INFO
+            fraction = json.loads(info.read_text(encoding="utf-8"))["fraction"] if info.is_file() else None
+            out.append((str(folder), None, folder.name, fraction))
+        else:  # a revision (branch, tag or commit) of --model, e.g. OLMoE's step5000-tokens20B
+            out.append((args.model, item, item.replace("/", "--"), None))
+    return out
+
+
+def _route(args: argparse.Namespace, model: str | None, revision: str | None, out: Path, stacks, label: str = "",
+           fraction: float | None = None):
     from tqdm import tqdm
 
     from core.corpus.run import CorpusSpec, run_local, token_counter
     from core.tracing.tracer import Tracer
+
+    args.revision = revision
+    loaded = load_for_cli(model, args, lm_head=args.predictions)
+    if args.predictions and not loaded.adapter.causal:
+        raise InputError(f"{loaded.name} is not decoder-only: --predictions applies to decoder-only models.")
+    tracer = Tracer(loaded, cache=None)  # streaming work: every text once, nothing to reuse
+    spec = CorpusSpec.for_tracer(tracer, args.input, stacks, full_probs=args.full_probs, max_tokens=args.max_tokens,
+                                 every=args.every, shard_segments=args.shard_segments, predictions=args.predictions,
+                                 checkpoint=label, fraction=fraction)
+    data_root = Path(args.data_dir) if args.data_dir else None
+    bar = tqdm(total=args.max_tokens, unit="tok", desc=f"{label or loaded.name}: {args.input}")
+    if args.engine == "ray":
+        from core.corpus.ray_engine import ModelArgs, run_ray
+
+        spec = run_ray(ModelArgs(model or loaded.entry.name, revision, loaded.dtype, args.device, args.experts_kernel),
+                       spec, out, token_counter(tracer), actors=args.actors, threads=args.threads,
+                       gpus_per_actor=args.gpus_per_actor, address=args.ray_address, data_root=data_root,
+                       progress=bar.update)
+    else:
+        spec = run_local(tracer, spec, out, data_root=data_root, progress=bar.update)
+    bar.close()
+    return spec
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from core.corpus.field_studies import CHECKPOINT_RUNS
     from core.types import STACKS
 
     stacks = tuple(s for s in STACKS if s in args.stacks.split(","))
@@ -24,28 +79,17 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         raise InputError("--shard-segments must be 1 or more.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be 1 or more.")
-    loaded = load_for_cli(args.model, args)
-    tracer = Tracer(loaded, cache=None)  # streaming work: every text once, nothing to reuse
-    spec = CorpusSpec.for_tracer(tracer, args.input, stacks, full_probs=args.full_probs, max_tokens=args.max_tokens,
-                                 every=args.every, shard_segments=args.shard_segments)
     out = Path(args.out)
-    data_root = Path(args.data_dir) if args.data_dir else None
-    bar = tqdm(total=args.max_tokens, unit="tok", desc=f"{loaded.name}: {args.input}")
     started = time.time()
-    if args.engine == "ray":
-        from core.corpus.ray_engine import ModelArgs, run_ray
-
-        model = ModelArgs(args.model or loaded.entry.name, args.revision, loaded.dtype, args.device,
-                          args.experts_kernel)
-        spec = run_ray(model, spec, out, token_counter(tracer), actors=args.actors, threads=args.threads,
-                       gpus_per_actor=args.gpus_per_actor, address=args.ray_address, data_root=data_root,
-                       progress=bar.update)
-    else:
-        spec = run_local(tracer, spec, out, data_root=data_root, progress=bar.update)
-    bar.close()
+    checkpoints = _checkpoint_list(args)
+    spec = _route(args, args.model, args.revision, out, stacks)
+    for model, revision, label, fraction in checkpoints:
+        _route(args, model, revision, out / CHECKPOINT_RUNS / label, stacks, label, fraction)
     tokens = sum(spec.tokens.values())
-    print(f"{len(spec.done)} shards, {tokens:,} tokens in {out} ({time.time() - started:.1f} s this run); "
-          f"statistics: python -m core experts {out}", file=sys.stderr)
+    series = f" and {len(checkpoints)} checkpoints in {out / CHECKPOINT_RUNS}" if checkpoints else ""
+    print(f"{len(spec.done)} shards, {tokens:,} tokens in {out}{series} ({time.time() - started:.1f} s this run); "
+          f"statistics: python -m core experts {out}; the field's studies: python -m core studies {out}",
+          file=sys.stderr)
     return 0
 
 
@@ -74,6 +118,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, help="keep every n-th segment (a systematic sample)")
     p.add_argument("--full-probs", action="store_true", help="also store all E probabilities per row")
     p.add_argument("--shard-segments", type=int, default=256, help="segments per shard (the unit of resuming)")
+    p.add_argument("--checkpoints", default=None, metavar="LIST",
+                   help="also route these checkpoints of the model over the same text (into OUT/checkpoints/): "
+                        "`all` (a demo folder's train-demo --save-at checkpoints), or folders / Hub revisions "
+                        "separated by commas, earliest first")
+    p.add_argument("--predictions", action="store_true",
+                   help="also store the model's predicted next token (decoder-only models; for OLMoE's "
+                        "vocabulary specialisation by predicted token)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (default, one process) or ray (Ray Data actor pool, one model per actor)")
     p.add_argument("--actors", type=int, default=2, help="Ray actors (one model each)")

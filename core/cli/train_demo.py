@@ -36,11 +36,16 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.minutes <= 0:
         raise RoutingLensError("--minutes must be positive.")
     out = Path(args.out) if args.out else cache_dir() / "models" / f"demo-{args.family}-{args.experts}"
+    from core.training.checkpoints import parse_fractions
+
     common = dict(experts=args.experts, minutes=args.minutes or 10.0, max_steps=args.steps, seed=args.seed,
-                  threads=args.threads, aux_coef=args.aux_coef)
+                  threads=args.threads, aux_coef=args.aux_coef, save_at=parse_fractions(args.save_at))
     stats, kind = DEMO_TRAINERS[args.family](out, common, args.tiny)
     print(f"saved {out}: {stats['steps']} steps, {kind} {stats['heldout_loss']:.3f} "
           f"(unigram baseline {stats['unigram_baseline_loss']:.3f}); see {out / 'MODEL_CARD.md'}")
+    if stats.get("checkpoints"):
+        print(f"{len(stats['checkpoints'])} checkpoints in {out / 'checkpoints'}: route them with "
+              f"`python -m core corpus --model {out} --checkpoints all …`")
     return 0
 
 
@@ -56,5 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--aux-coef", type=float, default=0.05, help="load-balancing loss weight (default 0.05)")
+    p.add_argument("--save-at", default=None, metavar="FRACTIONS",
+                   help="also keep checkpoints at these fractions of training, e.g. 0.01,0.1,0.2,0.4 (of --steps, "
+                        "else of --minutes), in OUT/checkpoints/")
     p.add_argument("--tiny", action="store_true", help="micro dimensions and data, for smoke tests")
     p.set_defaults(func=cmd_train_demo)

@@ -3,8 +3,9 @@
 Columns: doc (segment index), source (source document id), domain, position (token index in the segment), token_id,
 token, word (the whitespace word the token belongs to, "" for special tokens), stack, layer (block index), experts
 (the k experts the model chose, its order), probs (their router probabilities, float16), entropy (of the token's
-full router distribution, bits, float16), dropped (over capacity; null for families without one) and, with
---full-probs, probs_all (all E probabilities, float32).
+full router distribution, bits, float16), dropped (over capacity; null for families without one), with
+--full-probs probs_all (all E probabilities, float32) and, with --predictions (decoder-only models), predicted (the
+model's most likely next token id at this position).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from core.corpus.sources import Segment
 from core.tracing.routing_trace import RoutingTrace
 
 
-def schema(top_k: int, full_probs: bool = False) -> pa.Schema:
+def schema(top_k: int, full_probs: bool = False, predictions: bool = False) -> pa.Schema:
     fields = [
         pa.field("doc", pa.int32()), pa.field("source", pa.dictionary(pa.int32(), pa.string())),
         pa.field("domain", pa.dictionary(pa.int32(), pa.string())), pa.field("position", pa.int16()),
@@ -28,6 +29,8 @@ def schema(top_k: int, full_probs: bool = False) -> pa.Schema:
     ]
     if full_probs:
         fields.append(pa.field("probs_all", pa.list_(pa.float32())))
+    if predictions:
+        fields.append(pa.field("predicted", pa.int32()))
     return pa.schema(fields)
 
 
@@ -37,10 +40,13 @@ def _fixed(values: np.ndarray, kind: pa.DataType) -> pa.Array:
 
 
 def table(traces: Sequence[RoutingTrace], segments: Sequence[Segment], token_ids: Sequence[Sequence[int]],
-          top_k: int, has_capacity: bool, full_probs: bool = False) -> pa.Table:
-    """The rows of a batch of traced segments, ordered by doc, stack, layer, position."""
-    cols: dict[str, list] = {name: [] for name in schema(top_k, full_probs).names}
-    for trace, seg, ids in zip(traces, segments, token_ids):
+          top_k: int, has_capacity: bool, full_probs: bool = False,
+          predicted: Sequence[np.ndarray] | None = None) -> pa.Table:
+    """The rows of a batch of traced segments, ordered by doc, stack, layer, position; `predicted`: per segment, the
+    model's next-token prediction at each position (core.tracing.predictions)."""
+    sch = schema(top_k, full_probs, predicted is not None)
+    cols: dict[str, list] = {name: [] for name in sch.names}
+    for i, (trace, seg, ids) in enumerate(zip(traces, segments, token_ids)):
         n = len(trace.tokens)
         words = np.asarray([trace.words[w] if w >= 0 else "" for w in trace.token_word], dtype=object)
         for stack, s in trace.stacks.items():
@@ -65,14 +71,15 @@ def table(traces: Sequence[RoutingTrace], segments: Sequence[Segment], token_ids
             cols["dropped"].append(s.dropped.reshape(rows) if has_capacity else np.full(rows, None, dtype=object))
             if full_probs:
                 cols["probs_all"] += list(probs.reshape(rows, -1))
-    sch = schema(top_k, full_probs)
+            if predicted is not None:
+                cols["predicted"].append(np.tile(np.asarray(predicted[i][:n], dtype=np.int32), n_layers))
     arrays = []
     for field in sch:
         values = cols[field.name]
         if field.name in ("experts", "probs"):
             kind = pa.int16() if field.name == "experts" else pa.float16()
             arrays.append(_fixed(np.concatenate(values) if values else np.zeros((0, top_k)), kind))
-        elif field.name in ("doc", "position", "token_id", "layer", "entropy", "dropped"):
+        elif field.name in ("doc", "position", "token_id", "layer", "entropy", "dropped", "predicted"):
             merged = np.concatenate(values) if values else np.zeros(0)
             arrays.append(pa.array(merged, type=field.type))
         elif isinstance(field.type, pa.DictionaryType):

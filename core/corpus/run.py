@@ -40,6 +40,10 @@ class CorpusSpec:
     shard_segments: int = SHARD_SEGMENTS
     top_k: int = 1
     num_experts: int = 0
+    causal: bool = False  # a decoder-only model: next-token studies apply
+    predictions: bool = False  # rows carry the model's predicted next token
+    checkpoint: str = ""  # the label of one checkpoint of a series ("" for the final model)
+    fraction: float | None = None  # its fraction of training, where known
     done: list[int] = field(default_factory=list)  # finished shards
     tokens: dict[str, int] = field(default_factory=dict)  # shard → tokens routed
 
@@ -51,7 +55,7 @@ class CorpusSpec:
         loaded = tracer.loaded
         return cls(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=source,
                    stacks=tuple(s for s in stacks if s in tracer.routers) or tuple(tracer.routers),
-                   top_k=loaded.top_k, num_experts=loaded.num_experts, **options)
+                   top_k=loaded.top_k, num_experts=loaded.num_experts, causal=tracer.adapter.causal, **options)
 
     def key(self) -> dict:
         d = asdict(self)
@@ -118,8 +122,13 @@ def route_shard(tracer: Tracer, batch: list[Segment], spec: CorpusSpec):
     """The routing rows of one shard's segments (an Arrow table)."""
     texts = [s.text for s in batch]
     traces = tracer.trace(texts, stacks=spec.stacks)
-    ids = [e.ids for e in tracer.encode_many(texts)]
-    return table(traces, batch, ids, spec.top_k, tracer.adapter.capacity is not None, spec.full_probs)
+    ids = [e.ids[:len(t.tokens)] for e, t in zip(tracer.encode_many(texts), traces)]
+    predicted = None
+    if spec.predictions:
+        from core.tracing.predictions import next_token_predictions
+
+        predicted = next_token_predictions(tracer.loaded, ids)
+    return table(traces, batch, ids, spec.top_k, tracer.adapter.capacity is not None, spec.full_probs, predicted)
 
 
 def write_shard(out: Path, k: int, rows) -> None:

@@ -11,7 +11,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from core.atomic_folder import write_folder
-from core.corpus.run import read_manifest, shard_files
+from core.corpus.run import read_manifest
+from core.corpus.shards_sql import connect, create_rows_view
 from core.errors import DataError, InputError
 from core.studies.word_pair import STOPWORDS
 from core.tracing.words import TOKEN_PREFIXES
@@ -90,23 +91,10 @@ class ExpertStats:
         return cls(**{n: pd.read_parquet(folder / f"{n}.parquet") for n in cls.NAMES})
 
 
-def _connect(memory_gib: float = 1.0):
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{memory_gib}GB'")
-    con.execute("SET threads = 2")
-    return con
-
-
 def compute(run_dir: Path, num_experts: int, model: str = "", memory_gib: float = 1.0) -> ExpertStats:
     """All statistics over the shards of the corpus run in `run_dir`."""
-    files = [str(p) for p in shard_files(run_dir)]
-    if not files:
-        raise DataError(f"{run_dir.name}/ holds no routing shards: run `python -m core corpus` into it first.")
-    con = _connect(memory_gib)
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)  # a view cannot take parameters
-    con.execute(f"CREATE VIEW rows AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+    con = connect(memory_gib)
+    create_rows_view(con, "rows", run_dir)
     stop = sorted(function_words())
     con.execute(f"""CREATE VIEW tok AS SELECT doc, domain::VARCHAR AS domain, position, token_id, token, word,
         stack::VARCHAR AS stack, layer, experts, entropy,

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from core.models.adapters.base import modules_by_class_suffix
 from core.models.adapters.decoder_only import ROUTER_CLASS_SUFFIXES
 from core.settings import BUNDLED_MODELS_DIR
+from core.training.checkpoints import Checkpointer
 from core.training.demo_settings import CausalDemoSettings
 from core.training.loop import collect, finish, keep_training, lr_at, row_batches, seeded, stream, update, utilisation
 from core.training.model_card import causal_card
@@ -76,6 +77,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
     model = MixtralForCausalLM(config)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     deadline = started + settings.minutes * 60
+    saver = Checkpointer(out, settings.save_at, settings.max_steps, settings.minutes, started)
     step, tokens_seen, interrupted, last = 0, 0, False, {}
     batches = row_batches(train_ids, settings.batch_size, rng)
     bar = tqdm(total=settings.max_steps, disable=not show_progress, desc=f"train demo-mixtral-{settings.experts}")
@@ -87,6 +89,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
             update(model, opt, out_.loss, lr_at(step, settings.lr, settings.warmup))
             step += 1
             tokens_seen += ids.numel()
+            saver.after_step(step, tokens_seen, model, tokenizer)
             last = {"loss": float(out_.loss.detach()), "aux": float(out_.aux_loss.detach())}
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{last['loss']:.3f}", aux=f"{last['aux']:.3f}")
@@ -106,4 +109,5 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
         "params": sum(p.numel() for p in model.parameters()),
     }
     stats.update(_evaluate(model, held_ids, train_ids, len(tokenizer), settings.experts))
-    return finish(out, model, tokenizer, stats, causal_card, settings.wic_pairs if not interrupted else 0)
+    return finish(out, model, tokenizer, stats, causal_card, settings.wic_pairs if not interrupted else 0,
+                  saver)

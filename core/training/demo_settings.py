@@ -28,6 +28,7 @@ class TrainSettings:
     heldout_every: int = 50  # every 50th sentence is held out
     threads: int | None = None
     wic_pairs: int = 200
+    save_at: tuple[float, ...] = ()  # fractions of training at which to keep a checkpoint (core.training.checkpoints)
     corpus: list[str] | None = field(default=None, repr=False)  # tests pass text directly
 
 

@@ -13,6 +13,7 @@ import torch
 
 from core.atomic_folder import write_folder
 from core.data.nltk_text import sentences
+from core.training.checkpoints import Checkpointer
 from core.training.demo_settings import TrainSettings
 
 
@@ -123,11 +124,15 @@ def wic_check(folder: Path, n_pairs: int) -> dict | None:
     return out
 
 
-def save_atomically(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str]) -> None:
-    """The output folder is written all at once (core.atomic_folder): never half-written."""
+def save_atomically(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str],
+                    checkpoints: Checkpointer | None = None) -> None:
+    """The output folder is written all at once (core.atomic_folder): never half-written; the checkpoints saved
+    during training (if any) move into it."""
     model = model.eval().to(torch.float16)
 
     def fill(tmp: Path) -> None:
+        if checkpoints is not None:
+            checkpoints.move_into(tmp)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "training_stats.json").write_text(json.dumps(stats, indent=2))
@@ -136,10 +141,14 @@ def save_atomically(out: Path, model, tokenizer, stats: dict, card: Callable[[di
     write_folder(Path(out), fill)
 
 
-def finish(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str], wic_pairs: int) -> dict:
-    """Save the model with its card; then, unless `wic_pairs` is 0 (interrupted or disabled), trace it on that many
-    WiC dev pairs and rewrite the card and statistics with the result."""
-    save_atomically(out, model, tokenizer, stats, card)
+def finish(out: Path, model, tokenizer, stats: dict, card: Callable[[dict], str], wic_pairs: int,
+           checkpoints: Checkpointer | None = None) -> dict:
+    """Save the model with its card (and the checkpoints taken on the way); then, unless `wic_pairs` is 0
+    (interrupted or disabled), trace it on that many WiC dev pairs and rewrite the card and statistics with the
+    result."""
+    if checkpoints is not None:
+        stats["checkpoints"] = checkpoints.saved
+    save_atomically(out, model, tokenizer, stats, card, checkpoints)
     if wic_pairs:
         stats["wic_check"] = wic_check(out, wic_pairs)
         (out / "training_stats.json").write_text(json.dumps(stats, indent=2))

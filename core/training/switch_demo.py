@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from core.data.span_corruption import corrupt
 from core.models.adapters.switch import switch_routers
+from core.training.checkpoints import Checkpointer
 from core.training.demo_settings import DemoSettings
 from core.training.loop import collect, finish, keep_training, lr_at, row_batches, seeded, stream, update, utilisation
 from core.training.model_card import switch_card
@@ -131,6 +132,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     meter = _DropMeter(model)
     deadline = started + settings.minutes * 60
+    saver = Checkpointer(out, settings.save_at, settings.max_steps, settings.minutes, started)
     step, tokens_seen, interrupted = 0, 0, False
     batches = row_batches(train_ids, settings.batch_size, rng)
     last = {}
@@ -144,6 +146,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
             update(model, opt, out_.loss, lr_at(step, settings.lr, settings.warmup))
             step += 1
             tokens_seen += int(att.sum())
+            saver.after_step(step, tokens_seen, model, tokenizer)
             aux = float((out_.encoder_aux_loss + out_.decoder_aux_loss).detach())
             last = {"loss": float(out_.loss.detach()), "aux": aux, "z": float((out_.encoder_z_loss + out_.decoder_z_loss).detach())}
             if step % 10 == 0:
@@ -169,4 +172,5 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
         "params": sum(p.numel() for p in model.parameters()),
     }
     stats.update(_evaluate(model, held_ids, train_ids, len(tokenizer), sentinels, eos, settings.seed))
-    return finish(out, model, tokenizer, stats, switch_card, settings.wic_pairs if not interrupted else 0)
+    return finish(out, model, tokenizer, stats, switch_card, settings.wic_pairs if not interrupted else 0,
+                  saver)

@@ -1,0 +1,64 @@
+"""report.html of `python -m core studies`: every study's figure and table, each under its definition."""
+from __future__ import annotations
+
+import html
+import json
+
+from core.corpus.field_studies import FieldStudies
+from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.viz import study_plots as sp
+
+DEFINITIONS = {
+    "saturation": "OLMoE (arXiv 2409.02060): per layer, the mean over tokens of |top-k(checkpoint) ∩ top-k(final)| / k "
+                  "on the same text; top-1 agreement beside it.",
+    "coactivation": f"OLMoE: P(b | a) = pairs(a, b) / count(a) at one layer. “{ALL_PAIRS}”: every ordered pair of the "
+                    f"chosen set; “{ADJACENT}”: only pairs adjacent in the probability-ranked top-k, both ways.",
+    "vocabulary": f"OLMoE: per token id seen ≥ 10 times, max_e N(x, e) / N(x), averaged over ids; “{FIRST_CHOICE}” "
+                  f"counts the first choice (uniform 1/E), “{CHOSEN_SET}” the whole top-k (uniform k/E).",
+    "domain": "OLMoE: a domain's share of assignments to each expert (uniform 1/E) or of its tokens whose top-k holds "
+              "the expert (uniform k/E).",
+    "consecutive": "Mixtral (arXiv 2401.04088) Table 5: consecutive tokens (i, i+1) with the same first choice "
+                   "(chance 1/E) and with intersecting chosen sets (chance 1 − C(E−k,k)/C(E,k)).",
+    "drops": "OpenMoE (arXiv 2402.01739): the share of dropped assignments by position; simulated capacity for "
+             "dropless models = factor × tokens / E per sequence, first choices first, earlier positions first.",
+    "context": "OpenMoE: the standard deviation of an expert's routing share across token ids vs across position ids "
+               "(ids seen ≥ 10 times), mean over experts.",
+    "early": "OpenMoE: JSS between a frequent token's routing distribution at each checkpoint and at the final model.",
+}
+
+
+def _fig(fig, first: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=True if first else False)
+
+
+def render(studies: FieldStudies) -> str:
+    meta = studies.meta.iloc[0]
+    stacks = list(dict.fromkeys(studies.vocabulary["stack"])) or ["decoder"]
+    series = json.loads(meta.checkpoints)
+    parts = [f"<h1>Routing studies: {html.escape(str(meta.model))}</h1>",
+             f"<p>{int(meta.tokens):,} tokens of {html.escape(str(meta.source))}; {int(meta.experts)} experts, "
+             f"top-{int(meta.top_k)}; checkpoints: {len(series) or 'none'}; capacity: {html.escape(meta.capacity)}.</p>"]
+    figures = []
+    for stack in stacks:
+        if series:
+            figures += [("saturation", sp.saturation_curve(studies.saturation, stack)),
+                        ("early", sp.early_learning_curve(studies.early, stack))]
+        co = studies.coactivation[studies.coactivation["stack"] == stack]
+        for layer in sorted(co.layer.unique())[:1]:
+            figures += [("coactivation", sp.coactivation_heatmap(co, stack, int(layer), d)) for d in (ADJACENT, ALL_PAIRS)]
+        figures += [("vocabulary", sp.vocabulary_bars(studies.vocabulary, stack, FIRST_CHOICE)),
+                    ("drops", sp.drop_curve(studies.drops, stack)),
+                    ("context", sp.context_bars(studies.context, stack))]
+    shown: set[str] = set()
+    for i, (name, fig) in enumerate(figures):
+        if name not in shown:
+            parts.append(f"<h2>{name}</h2><p>{html.escape(DEFINITIONS[name])}</p>")
+            shown.add(name)
+        parts.append(_fig(fig, i == 0))
+    parts.append(f"<h2>consecutive</h2><p>{html.escape(DEFINITIONS['consecutive'])}</p>")
+    for stack in stacks:
+        parts.append(f"<h3>{html.escape(stack)}</h3>" + sp.consecutive_table(studies.consecutive, stack).to_html(
+            escape=True, float_format="%.1f"))
+    parts.append(f"<h2>domain</h2><p>{html.escape(DEFINITIONS['domain'])}</p>")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>Routing studies</title></head><body>"
+            + "\n".join(parts) + "</body></html>")
