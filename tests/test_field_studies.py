@@ -1,0 +1,232 @@
+"""The field's routing studies (OLMoE, Mixtral, OpenMoE) recover planted routing: runs written as real Parquet shards
+with a manifest, so the studies read them exactly as they read a `corpus` run; then the checkpoint path end to end on
+a tiny trained demo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from core.corpus.field_studies import FieldStudies, compute
+from core.corpus.mixtral import chance_intersect
+from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.corpus.rows import schema
+from core.corpus.run import CorpusSpec, write_manifest
+from core.errors import DataError, InputError
+from core.lens.field import run_studies
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def planted_run(folder: Path, docs: list[dict], experts: int, top_k: int, causal: bool = True,
+                fraction: float | None = None, label: str = "") -> Path:
+    """A corpus run with planted rows: each doc is {"ids": [...], "experts": [[...], ...], optional "dropped",
+    "domain", "predicted"}; one stack ("decoder"), one sparse layer (block 1)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    predicted = any("predicted" in d for d in docs)
+    cols: dict[str, list] = {name: [] for name in schema(top_k, predictions=predicted).names}
+    for doc, d in enumerate(docs):
+        n = len(d["ids"])
+        cols["doc"] += [doc] * n
+        cols["source"] += [f"d{doc}"] * n
+        cols["domain"] += [d.get("domain", "news")] * n
+        cols["position"] += list(range(n))
+        cols["token_id"] += list(d["ids"])
+        cols["token"] += [f"t{i}" for i in d["ids"]]
+        cols["word"] += [f"t{i}" for i in d["ids"]]
+        cols["stack"] += ["decoder"] * n
+        cols["layer"] += [1] * n
+        cols["experts"] += [list(e) for e in d["experts"]]
+        cols["probs"] += [[1.0 / top_k] * top_k] * n
+        cols["entropy"] += [1.0] * n
+        cols["dropped"] += list(d.get("dropped", [None] * n))
+        if predicted:
+            cols["predicted"] += list(d["predicted"])
+    sch = schema(top_k, predictions=predicted)
+    arrays = []
+    for field in sch:
+        if field.name in ("experts", "probs"):
+            kind = pa.int16() if field.name == "experts" else pa.float16()
+            flat = np.asarray(cols[field.name], dtype=np.float32 if field.name == "probs" else np.int16).reshape(-1)
+            arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, type=kind), top_k))
+        elif isinstance(field.type, pa.DictionaryType):
+            arrays.append(pa.array(cols[field.name], type=pa.string()).dictionary_encode().cast(field.type))
+        else:
+            arrays.append(pa.array(cols[field.name], type=field.type))
+    pq.write_table(pa.Table.from_arrays(arrays, schema=sch), folder / "part-00000.parquet")
+    spec = CorpusSpec(model="planted", revision="", dtype="float32", source="planted", stacks=("decoder",),
+                      top_k=top_k, num_experts=experts, causal=causal, predictions=predicted, checkpoint=label,
+                      fraction=fraction, done=[0], tokens={"0": sum(len(d["ids"]) for d in docs)})
+    write_manifest(folder, spec)
+    return folder
+
+
+def _docs(rng: np.random.Generator, n_docs: int = 6, length: int = 30, experts: int = 8, k: int = 2) -> list[dict]:
+    docs = []
+    for _ in range(n_docs):
+        ids = rng.integers(0, 12, size=length).tolist()
+        chosen = [rng.choice(experts, size=k, replace=False).tolist() for _ in ids]
+        docs.append({"ids": ids, "experts": chosen})
+    return docs
+
+
+def test_routing_that_never_changes_between_checkpoints_is_saturated(tmp_path):
+    docs = _docs(np.random.default_rng(0))
+    final = planted_run(tmp_path / "run", docs, 8, 2)
+    for fraction in (0.1, 0.4):
+        planted_run(final / "checkpoints" / f"at-{fraction}", docs, 8, 2, fraction=fraction, label=f"at-{fraction}")
+    studies = compute(final)
+    assert list(studies.saturation.checkpoint) == ["at-0.1", "at-0.4"]  # training order
+    assert np.allclose(studies.saturation.saturation, 1.0) and np.allclose(studies.saturation.top1_agreement, 1.0)
+    assert np.allclose(studies.early.jss, 1.0)  # every token routed as at the end
+
+
+def test_saturation_counts_the_shared_part_of_the_chosen_sets(tmp_path):
+    """Final sets {0, 1} everywhere; the checkpoint keeps expert 0 but swaps 1 for 2 on every token, and puts it
+    second: half of each set is shared, and the first choice agrees nowhere."""
+    ids = list(range(20))
+    final = planted_run(tmp_path / "run", [{"ids": ids, "experts": [[0, 1]] * 20}], 4, 2)
+    early = planted_run(tmp_path / "early", [{"ids": ids, "experts": [[2, 0]] * 20}], 4, 2, fraction=0.01)
+    row = compute(final, checkpoints=[early]).saturation.iloc[0]
+    assert row.saturation == pytest.approx(0.5) and row.top1_agreement == pytest.approx(0.0) and row.n == 20
+
+
+def test_every_next_token_on_the_same_expert_gives_table_5_share_one(tmp_path):
+    same = {"ids": list(range(40)), "experts": [[3, 5]] * 40, "domain": "same"}
+    alternating = {"ids": list(range(40)), "experts": [[0, 1] if i % 2 else [2, 3] for i in range(40)],
+                   "domain": "alternating"}
+    table = compute(planted_run(tmp_path / "run", [same, alternating], 8, 2)).consecutive.set_index("domain")
+    assert table.loc["same", "first_choice"] == 1.0 and table.loc["same", "any_choice"] == 1.0
+    assert table.loc["alternating", "first_choice"] == 0.0 and table.loc["alternating", "any_choice"] == 0.0
+    assert table.loc["all", "pairs"] == 78  # 39 pairs a document, none across documents
+    assert table.loc["all", "chance_first"] == pytest.approx(1 / 8)
+    assert table.loc["all", "chance_any"] == pytest.approx(13 / 28)
+    assert chance_intersect(8, 2) == pytest.approx(13 / 28)
+
+
+def test_the_models_own_drops_are_found_at_their_positions(tmp_path):
+    n = 16
+    dropped = [p in (12, 14, 15) for p in range(n)]
+    docs = [{"ids": list(range(n)), "experts": [[p % 4] for p in range(n)], "dropped": dropped}] * 3
+    drops = compute(planted_run(tmp_path / "run", docs, 4, 1, causal=False)).drops.set_index("position")
+    assert drops.capacity.iloc[0] == "the model's own capacity"
+    assert list(drops.index[drops.drop_ratio == 1.0]) == [12, 14, 15]
+    assert (drops.drop_ratio[~drops.index.isin([12, 14, 15])] == 0).all() and (drops.assignments == 3).all()
+
+
+def test_a_simulated_capacity_drops_the_end_of_the_sequence(tmp_path):
+    """All 8 tokens choose e0 first and e1 second; E = 4, factor 1: each expert takes 8 / 4 = 2 assignments, first
+    choices first, so e0 keeps positions 0-1 and e1 keeps the second choices of positions 0-1."""
+    docs = [{"ids": list(range(8)), "experts": [[0, 1]] * 8}]
+    drops = compute(planted_run(tmp_path / "run", docs, 4, 2), capacity_factor=1.0).drops.set_index("position")
+    assert "simulated capacity factor 1" in drops.capacity.iloc[0]
+    assert list(drops.drop_ratio) == [0, 0, 1, 1, 1, 1, 1, 1]
+    assert (drops.assignments == 2).all()
+    roomy = compute(planted_run(tmp_path / "roomy", docs, 4, 2), capacity_factor=4.0).drops
+    assert (roomy.drop_ratio == 0).all()  # capacity 8: room for every assignment
+
+
+def test_coactivation_by_both_definitions_matches_a_hand_count(tmp_path):
+    """Two tokens, top-3 of E = 4, ranked (0, 1, 2) and (2, 0, 3). All pairs: count(0) = 2 and 0 meets 2 in both
+    tokens, 1 and 3 once each. Adjacent in rank order: (0,1), (1,2) and (2,0), (0,3), both ways."""
+    run = planted_run(tmp_path / "run", [{"ids": [1, 2], "experts": [[0, 1, 2], [2, 0, 3]]}], 4, 3)
+    co = compute(run).coactivation
+    p = {(d, a, b): v for d, a, b, v in co[["definition", "expert_a", "expert_b", "p_b_given_a"]].itertuples(index=False)}
+    assert p[(ALL_PAIRS, 0, 2)] == 1.0 and p[(ALL_PAIRS, 0, 1)] == 0.5 and p[(ALL_PAIRS, 0, 3)] == 0.5
+    assert p[(ALL_PAIRS, 1, 0)] == 1.0 and p[(ALL_PAIRS, 3, 2)] == 1.0 and p[(ALL_PAIRS, 2, 1)] == 0.5
+    assert p[(ADJACENT, 0, 1)] == 0.5 and p[(ADJACENT, 0, 2)] == 0.5 and p[(ADJACENT, 0, 3)] == 0.5
+    assert p[(ADJACENT, 1, 0)] == 1.0 and p[(ADJACENT, 1, 2)] == 1.0 and p[(ADJACENT, 2, 1)] == 0.5
+    assert (ADJACENT, 1, 3) not in p and (ADJACENT, 3, 1) not in p  # never adjacent
+    assert (ALL_PAIRS, 1, 3) not in p  # never together
+
+
+def test_vocabulary_specialisation_by_input_next_and_predicted_token(tmp_path):
+    """Token 7 occurs 10 times: 8 first choices on e1, 2 on e2. Each 7 is followed by token 9, and the model
+    predicts 9 there; token 3 (occurring 10 times) sits between."""
+    ids, chosen, predicted = [], [], []
+    for i in range(10):
+        ids += [7, 9]
+        chosen += [[1, 0] if i < 8 else [2, 0], [3, 0]]
+        predicted += [9, 4]
+    run = planted_run(tmp_path / "run", [{"ids": ids, "experts": chosen, "predicted": predicted}], 4, 2)
+    vocab = compute(run).vocabulary.set_index(["counting", "token_kind"])
+    first = vocab.loc[(FIRST_CHOICE, "input")]
+    assert first.token_ids == 2 and first.specialisation == pytest.approx((0.8 + 1.0) / 2)
+    assert vocab.loc[(CHOSEN_SET, "input")].specialisation == 1.0  # e0 is in every set
+    assert vocab.loc[(CHOSEN_SET, "input")].uniform == pytest.approx(2 / 4)
+    assert first.uniform == pytest.approx(1 / 4)
+    assert first.normalised == pytest.approx((0.9 - 0.25) / 0.75)
+    # routing at a 7 is filed under the next token 9 (10 times); at a 9 under 7 (9 times: the last 9 has no next)
+    nxt = vocab.loc[(FIRST_CHOICE, "next")]
+    assert nxt.token_ids == 1 and nxt.specialisation == pytest.approx(0.8)
+    assert vocab.loc[(FIRST_CHOICE, "predicted")].token_ids == 2  # predicted 9 and 4, ten times each
+
+
+def test_routing_by_token_id_shows_as_context_independent(tmp_path):
+    rng = np.random.default_rng(3)
+    docs = []
+    for _ in range(20):
+        ids = rng.integers(0, 4, size=20).tolist()
+        docs.append({"ids": ids, "experts": [[i] for i in ids]})  # expert = token id, whatever the position
+    context = compute(planted_run(tmp_path / "run", docs, 4, 1)).context.set_index("grouping")
+    assert context.loc["token id", "std_share"] == pytest.approx(np.sqrt(3) / 4)  # one-hot shares over 4 ids
+    assert context.loc["position id", "std_share"] < 0.15 < context.loc["token id", "std_share"]
+
+
+def test_a_series_must_be_one_model_over_one_text(tmp_path):
+    docs = _docs(np.random.default_rng(1))
+    final = planted_run(tmp_path / "run", docs, 8, 2)
+    other = [dict(d, ids=[i + 1 for i in d["ids"]]) for d in docs]
+    with pytest.raises(DataError, match="tokenises the text differently"):
+        compute(final, checkpoints=[planted_run(tmp_path / "retok", other, 8, 2)])
+    with pytest.raises(InputError, match="16 experts"):
+        compute(final, checkpoints=[planted_run(tmp_path / "wide", docs, 16, 2)])
+    with pytest.raises(InputError, match="not a corpus run"):
+        compute(tmp_path / "nothing-here")
+    with pytest.raises(InputError, match="capacity-factor"):
+        compute(final, capacity_factor=0)
+
+
+def test_studies_are_saved_with_a_report_and_load_back(tmp_path):
+    final = planted_run(tmp_path / "run", _docs(np.random.default_rng(2)), 8, 2)
+    studies, out = run_studies(final)
+    assert out == final / "studies" and (out / "report.html").is_file()
+    again = FieldStudies.load_from(out)
+    assert again.consecutive.equals(studies.consecutive) and again.meta.model.iloc[0] == "planted"
+    assert "Mixtral" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def test_the_studies_command_reports_clear_errors(tmp_path):
+    done = _cli("studies", str(tmp_path))
+    assert done.returncode == 2 and "not a corpus run" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_demo_trained_with_checkpoints_runs_the_whole_series(tmp_path):
+    """train-demo --save-at → corpus --checkpoints all → studies: saturation and early learning over the series."""
+    model, run = tmp_path / "demo", tmp_path / "run"
+    done = _cli("train-demo", "--experts", "4", "--tiny", "--steps", "10", "--save-at", "0.2,0.5", "--out", str(model))
+    assert done.returncode == 0, done.stderr
+    infos = [json.loads((model / "checkpoints" / f"at-{f:.3f}" / "checkpoint.json").read_text()) for f in (0.2, 0.5)]
+    assert [i["step"] for i in infos] == [2, 5]
+    assert json.loads((model / "training_stats.json").read_text())["checkpoints"] == infos
+    done = _cli("corpus", "--model", str(model), "--checkpoints", "all", "--input", "nltk:brown", "--max-tokens", "600",
+                "--out", str(run))
+    assert done.returncode == 0, done.stderr
+    done = _cli("studies", str(run))
+    assert done.returncode == 0, done.stderr
+    studies = FieldStudies.load_from(run / "studies")
+    assert list(studies.saturation.drop_duplicates("checkpoint").fraction) == [0.2, 0.5]
+    assert studies.saturation.n.min() > 0 and studies.saturation.saturation.between(0, 1).all()
+    assert studies.early.jss.between(0, 1).all() and len(studies.early_tokens)
