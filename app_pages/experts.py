@@ -16,6 +16,7 @@ from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
 from ui.safe_text import as_text
+from ui.studies_view import studies_view
 
 st.title("Experts: what each expert takes over a corpus")
 st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
@@ -97,8 +98,8 @@ if top_k > 1 and len(stats.coactivation):
                 lambda: xp.coactivation_matrix(stats.coactivation, stack, layer, experts)), key="xp-coactivation")
 ablation_panel(stats, str(meta.model), stack, layer)
 st.subheader("Expert paths across layers")
-st.caption("Between consecutive sparse layers: the share of tokens whose next expert is the most frequent successor "
-           "of their current one (chance = 1/E).")
+st.caption("Between consecutive sparse layers: the share of tokens whose next expert is its current one's most "
+           "frequent successor (chance = 1/E).")
 st.table(stats.paths[stats.paths["stack"] == stack][["layer_from", "layer_to", "consistency", "chance", "n"]]
          .set_index("layer_from"))
 
@@ -116,3 +117,4 @@ if others:
             show_error(err)
 st.dataframe(own, hide_index=True)
 table_downloads(own, "experts_summary")
+studies_view()

@@ -230,3 +230,70 @@ def test_a_demo_trained_with_checkpoints_runs_the_whole_series(tmp_path):
     assert list(studies.saturation.drop_duplicates("checkpoint").fraction) == [0.2, 0.5]
     assert studies.saturation.n.min() > 0 and studies.saturation.saturation.between(0, 1).all()
     assert studies.early.jss.between(0, 1).all() and len(studies.early_tokens)
+
+
+def test_the_python_api_runs_the_studies(tmp_path):
+    from core.lens import Lens
+
+    final = planted_run(tmp_path / "run", _docs(np.random.default_rng(4)), 8, 2)
+    early = planted_run(tmp_path / "early", _docs(np.random.default_rng(4)), 8, 2, fraction=0.5, label="half")
+    studies = Lens.studies(final, out=tmp_path / "out", checkpoints=[early])
+    assert (tmp_path / "out" / "report.html").is_file() and list(studies.saturation.checkpoint.unique()) == ["half"]
+
+
+def _experts_page(tiny_model_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/experts.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _titles(at) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+@pytest.mark.app
+def test_the_studies_view_draws_each_paper_on_a_users_series(tiny_model_dir, tmp_cache, monkeypatch):
+    docs = _docs(np.random.default_rng(5), n_docs=10)
+    run = planted_run(tmp_cache / "corpus" / "planted", docs, 8, 2)
+    planted_run(run / "checkpoints" / "at-0.100", docs, 8, 2, fraction=0.1, label="at-0.100")
+    run_studies(run)
+    at = _experts_page(tiny_model_dir, monkeypatch)
+    assert at.selectbox(key="st_result").value == str(run / "studies")  # the user's studies first
+    assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE"]
+    titles = _titles(at)
+    for expect in ("router saturation", "co-activation P(b | a), adjacent pairs (OLMoE's code)",
+                   "vocabulary specialisation", "domain specialisation", "drops by position — simulated capacity",
+                   "routing follows the token id", "early routing learning"):
+        assert any(expect in t for t in titles), expect
+    table5 = next(d.value for d in at.dataframe if "chance" in d.value.index)
+    assert table5.loc["chance"].iloc[0] == pytest.approx(12.5)  # 1/E for the first choice
+    at.radio(key="st_co_def").set_value(ALL_PAIRS).run()
+    assert not at.exception and any("co-activation P(b | a), all pairs" in t for t in _titles(at))
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 − C(E−k,k)/C(E,k)" in captions  # Table 5's chance definition is spelled out
+    assert "probability-ranked top-k" in captions  # the co-activation caption names OLMoE's code's choice
+
+
+@pytest.mark.app
+def test_the_studies_view_opens_on_the_bundled_results(tiny_model_dir, tmp_cache, monkeypatch):
+    from core.lens.field import BUNDLED_STUDIES
+
+    expected = {"demo-switch-8-brown", "demo-switch-8-series-brown", "demo-mixtral-8-brown"}
+    missing = [n for n in sorted(expected) if not (BUNDLED_STUDIES / n / "meta.parquet").is_file()]
+    if missing:
+        pytest.fail(f"bundled studies missing: {missing}; regenerate them (docs/corpus.md, *Bundled*).")
+    series = FieldStudies.load_from(BUNDLED_STUDIES / "demo-switch-8-series-brown")
+    assert [c["fraction"] for c in json.loads(series.meta.checkpoints.iloc[0])] == [0.01, 0.1, 0.2, 0.4]
+    assert series.saturation.n.min() > 100_000 and series.early.jss.between(0, 1).all()
+    mixtral = FieldStudies.load_from(BUNDLED_STUDIES / "demo-mixtral-8-brown")
+    assert set(mixtral.vocabulary.token_kind) == {"input", "next", "predicted"} and len(mixtral.coactivation)
+    at = _experts_page(tiny_model_dir, monkeypatch)
+    assert at.selectbox(key="st_result").options and not at.exception
+    at.selectbox(key="st_result").set_value(str(BUNDLED_STUDIES / "demo-switch-8-series-brown")).run()
+    assert not at.exception and any("router saturation" in t for t in _titles(at))

@@ -202,3 +202,13 @@ class Lens:
         from core.corpus.stats import compute_for_run
 
         return compute_for_run(Path(run), Path(out) if out else None)[0]
+
+    @staticmethod
+    def studies(run: Path | str, out: Path | str | None = None, checkpoints: list[Path | str] | None = None,
+                capacity_factor: float = 2.0):
+        """The field's routing studies (OLMoE, Mixtral, OpenMoE) over a corpus run and its checkpoint series, saved
+        with report.html to `out` (default run/studies). Returns the FieldStudies."""
+        from core.lens.field import run_studies
+
+        given = [Path(c) for c in checkpoints] if checkpoints else None
+        return run_studies(Path(run), Path(out) if out else None, given, capacity_factor)[0]

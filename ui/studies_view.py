@@ -1,0 +1,113 @@
+"""The Studies view of the Experts page: the field's routing analyses, one tab per paper (OLMoE, Mixtral, OpenMoE),
+each figure in its paper's form with its definition in a caption and an export menu."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.corpus.field_studies import FieldStudies
+from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.corpus.results import corpus_root
+from core.errors import RoutingLensError
+from core.lens.field import BUNDLED_STUDIES, studies_folders
+from core.viz import study_plots as sp
+from core.viz.studies_report import DEFINITIONS
+from ui.errors import show_error
+from ui.figures import figure, plot, table_downloads
+from ui.results_cache import describe_once, read_once, stamp
+
+
+def _label(folder: Path) -> str:
+    try:
+        meta = pd.read_parquet(folder / "meta.parquet").iloc[0]
+    except (OSError, ValueError, IndexError):
+        return folder.parent.name
+    where = "bundled" if folder.parent == BUNDLED_STUDIES else folder.parent.name
+    series = len(json.loads(meta.checkpoints))
+    return (f"{meta.model} · {int(meta.tokens):,} tokens · top-{int(meta.top_k)}"
+            + (f" · {series} checkpoints" if series else "") + f" · {where}")
+
+
+def _olmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
+    if series:
+        top1 = st.toggle("Top-1 agreement instead of top-k saturation", key="st_top1")
+        plot(figure(("st_sat", key, stack, top1), lambda: sp.saturation_curve(s.saturation, stack, top1)), key="st-saturation")
+        st.caption(DEFINITIONS["saturation"])
+    co = s.coactivation[s.coactivation["stack"] == stack]
+    if len(co):
+        layers = sorted(int(b) for b in co.layer.unique())
+        layer = st.selectbox("Layer", layers, key="st_co_layer", format_func=lambda b: f"block {b}")
+        definition = st.radio("Pairs counted", [ADJACENT, ALL_PAIRS], horizontal=True, key="st_co_def")
+        plot(figure(("st_co", key, stack, layer, definition),
+                    lambda: sp.coactivation_heatmap(co, stack, layer, definition)), key="st-coactivation")
+        st.caption(DEFINITIONS["coactivation"])
+    else:
+        st.info("Co-activation needs a top-k model with k > 1; this one routes each token to one expert.")
+    counting = st.radio("Vocabulary specialisation counts", [FIRST_CHOICE, CHOSEN_SET], horizontal=True,
+                        key="st_vocab")
+    normalised = st.toggle("Normalised (p − uniform) / (1 − uniform)", key="st_norm")
+    plot(figure(("st_vocab", key, stack, counting, normalised),
+                lambda: sp.vocabulary_bars(s.vocabulary, stack, counting, normalised)), key="st-vocabulary")
+    st.caption(DEFINITIONS["vocabulary"])
+    layers = sorted(int(b) for b in s.domain[s.domain["stack"] == stack].layer.unique())
+    if layers:
+        layer = st.selectbox("Domain layer", layers, key="st_dom_layer", format_func=lambda b: f"block {b}")
+        of_tokens = st.radio("Domain share", ["of its assignments (uniform 1/E)", "of its tokens (uniform k/E)"],
+                             horizontal=True, key="st_dom").startswith("of its tokens")
+        plot(figure(("st_dom", key, stack, layer, of_tokens),
+                    lambda: sp.domain_specialisation_heatmap(s.domain, stack, layer, of_tokens)), key="st-domain")
+        st.caption(DEFINITIONS["domain"])
+
+
+def _mixtral(s: FieldStudies, stack: str) -> None:
+    table = sp.consecutive_table(s.consecutive, stack)
+    st.dataframe(table)
+    st.caption(DEFINITIONS["consecutive"] + " Values in %; the chance row is what random routing would give.")
+    table_downloads(table.reset_index(names="layer"), "mixtral_table5")
+
+
+def _openmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
+    width = st.select_slider("Position bin (tokens)", [1, 2, 4, 8, 16, 32], value=8, key="st_bin")
+    plot(figure(("st_drop", key, stack, width), lambda: sp.drop_curve(s.drops, stack, width)), key="st-drops")
+    st.caption(DEFINITIONS["drops"])
+    plot(figure(("st_ctx", key, stack), lambda: sp.context_bars(s.context, stack)), key="st-context")
+    st.caption(DEFINITIONS["context"])
+    if series:
+        plot(figure(("st_early", key, stack), lambda: sp.early_learning_curve(s.early, stack)), key="st-early")
+        st.caption(DEFINITIONS["early"])
+    else:
+        st.info("Early routing learning needs a checkpoint series: `python -m core corpus … --checkpoints …`, then "
+                "`python -m core studies RUN`.")
+
+
+@st.fragment
+def studies_view() -> None:
+    """Choosing a result, stack or option reruns only this view."""
+    st.subheader("Studies: the field's routing analyses")
+    folders = studies_folders(corpus_root())
+    if not folders:
+        st.info("No studies yet: `python -m core studies RUN` on a corpus run (`python -m core corpus`).")
+        return
+    choice = st.selectbox("Studies result", [str(f) for f in folders], key="st_result",
+                          format_func=lambda f: describe_once("studies", f, _label))
+    try:
+        s = read_once("studies", Path(choice), FieldStudies.load_from)
+    except RoutingLensError as err:
+        show_error(err)
+        return
+    meta, key = s.meta.iloc[0], (choice, stamp(Path(choice)))
+    series = json.loads(meta.checkpoints)
+    st.caption(f"{meta.model}: {int(meta.tokens):,} tokens; {int(meta.experts)} experts, top-{int(meta.top_k)}; "
+               f"capacity: {meta.capacity}; checkpoints: {', '.join(c['label'] for c in series) or 'none'}.")
+    stacks = list(dict.fromkeys(s.vocabulary["stack"]))
+    stack = st.radio("Stack", stacks, horizontal=True, key="st_stack") if len(stacks) > 1 else stacks[0]
+    olmoe, mixtral, openmoe = st.tabs(["OLMoE", "Mixtral", "OpenMoE"])
+    with olmoe:
+        _olmoe(s, key, stack, series)
+    with mixtral:
+        _mixtral(s, stack)
+    with openmoe:
+        _openmoe(s, key, stack, series)
