@@ -44,7 +44,7 @@ class _RouteActor:
 
         torch.set_num_threads(threads)
         loaded = load_model(model.name, revision=model.revision, dtype=model.dtype, device=model.device,
-                            experts_kernel=model.experts_kernel)
+                            experts_kernel=model.experts_kernel, lm_head=spec.predictions)  # predictions need the head
         self.tracer = Tracer(loaded, cache=None)
         self.spec = spec
 
