@@ -297,3 +297,10 @@ def test_the_studies_view_opens_on_the_bundled_results(tiny_model_dir, tmp_cache
     assert at.selectbox(key="st_result").options and not at.exception
     at.selectbox(key="st_result").set_value(str(BUNDLED_STUDIES / "demo-switch-8-series-brown")).run()
     assert not at.exception and any("router saturation" in t for t in _titles(at))
+
+
+def test_results_name_a_folder_model_without_its_path(tmp_path):
+    from core.corpus.field_studies import model_label
+
+    assert model_label(str(tmp_path / "models" / "my-demo")) == "my-demo"
+    assert model_label("google/switch-base-8") == "google/switch-base-8" and model_label("demo-switch-8") == "demo-switch-8"

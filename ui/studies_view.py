@@ -78,6 +78,11 @@ def _openmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
     if series:
         plot(figure(("st_early", key, stack), lambda: sp.early_learning_curve(s.early, stack)), key="st-early")
         st.caption(DEFINITIONS["early"])
+        tokens = list(dict.fromkeys(s.early_tokens.token))
+        if tokens:
+            token = st.selectbox("One frequent token", tokens, key="st_token")
+            plot(figure(("st_token", key, stack, token), lambda: sp.token_learning_curve(s.early_tokens, stack, token)),
+                 key="st-early-token")
     else:
         st.info("Early routing learning needs a checkpoint series: `python -m core corpus … --checkpoints …`, then "
                 "`python -m core studies RUN`.")

@@ -33,6 +33,13 @@ class CheckpointRun:
     folder: Path
 
 
+def model_label(model: str) -> str:
+    """How results name the model: a registry name or Hub id as is, a local folder by its name only (a saved result
+    never carries a path of the machine it was computed on)."""
+    path = Path(model)
+    return path.name if path.is_absolute() or model.startswith((".", "~")) or path.exists() else model
+
+
 def token_view(con, name: str, run_dir: Path) -> bool:
     """View `name` over a run's rows with the columns every study reads; returns whether it has predictions."""
     create_rows_view(con, f"{name}_rows", run_dir)
@@ -169,7 +176,7 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
     finally:
         con.close()
     frames["meta"] = pd.DataFrame([{
-        "model": spec.model, "source": spec.source, "experts": e, "top_k": spec.top_k, "tokens": tokens,
+        "model": model_label(spec.model), "source": spec.source, "experts": e, "top_k": spec.top_k, "tokens": tokens,
         "causal": spec.causal, "predictions": predicted,
         "capacity": openmoe.OWN_CAPACITY if own else openmoe.simulated_label(capacity_factor),
         "checkpoints": json.dumps([{"label": r.label, "fraction": r.fraction} for r in runs]),

@@ -49,6 +49,13 @@ def early_learning_curve(early: pd.DataFrame, stack: str) -> go.Figure:
                          "routing to the final model's)", "JSS with the final model")
 
 
+def token_learning_curve(early_tokens: pd.DataFrame, stack: str, token: str) -> go.Figure:
+    """Early routing learning of one frequent token: its JSS to the final model's routing, per layer."""
+    part = early_tokens[early_tokens.token == token]
+    return _series_curve(part, stack, "jss", f"{stack}: how “{plain(token)}” is routed, against the final model",
+                         "JSS with the final model")
+
+
 def top_experts(coactivation: pd.DataFrame, n: int = 16) -> list[int]:
     """The experts of the strongest pairs, in order, until `n` are found (OLMoE's choice of heatmap rows)."""
     order: list[int] = []
