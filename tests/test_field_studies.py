@@ -210,6 +210,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_the_studies_command_reports_clear_errors(tmp_path):
     done = _cli("studies", str(tmp_path))
     assert done.returncode == 2 and "not a corpus run" in done.stderr and "Traceback" not in done.stderr
+    done = _cli("studies", str(ROOT / "results" / "corpus" / "demo-switch-8-brown"))  # statistics, not rows
+    assert done.returncode == 2 and "route the corpus first" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow

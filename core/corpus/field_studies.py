@@ -52,6 +52,11 @@ def token_view(con, name: str, run_dir: Path) -> bool:
 
 def _spec(folder: Path) -> CorpusSpec:
     spec = read_manifest(folder)
+    if spec is None and (Path(folder) / "meta.parquet").is_file():
+        raise InputError(f"{folder.name}/ holds computed statistics, not routing rows (the bundled results ship no "
+                         "rows): route the corpus first, e.g. `python -m core corpus --model demo-switch-8 --input "
+                         "nltk:brown --out cache/corpus/brown`, then `python -m core studies cache/corpus/brown`. The "
+                         "bundled studies open on the Experts page.")
     if spec is None:
         raise InputError(f"{folder.name}/ is not a corpus run (no manifest.json): route it first with "
                          "`python -m core corpus`.")
