@@ -296,9 +296,12 @@ def test_the_studies_view_opens_on_the_bundled_results(tiny_model_dir, tmp_cache
     mixtral = FieldStudies.load_from(BUNDLED_STUDIES / "demo-mixtral-8-brown")
     assert set(mixtral.vocabulary.token_kind) == {"input", "next", "predicted"} and len(mixtral.coactivation)
     at = _experts_page(tiny_model_dir, monkeypatch)
-    assert at.selectbox(key="st_result").options and not at.exception
-    at.selectbox(key="st_result").set_value(str(BUNDLED_STUDIES / "demo-switch-8-series-brown")).run()
-    assert not at.exception and any("router saturation" in t for t in _titles(at))
+    assert at.selectbox(key="st_result").value == str(BUNDLED_STUDIES / "demo-switch-8-series-brown")  # series first
+    titles = _titles(at)
+    for expect in ("router saturation", "early routing learning", "drops by position — the model's own capacity"):
+        assert any(expect in t for t in titles), expect
+    at.selectbox(key="st_result").set_value(str(BUNDLED_STUDIES / "demo-mixtral-8-brown")).run()
+    assert not at.exception and any("co-activation P(b | a)" in t for t in _titles(at))
 
 
 def test_results_name_a_folder_model_without_its_path(tmp_path):

@@ -2,8 +2,11 @@
 report.html together. Shared by `python -m core studies` and notebooks."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from core.corpus.field_studies import STUDIES, FieldStudies, compute
 from core.settings import REPO_ROOT
@@ -30,5 +33,13 @@ def studies_folders(corpus_root: Path) -> list[Path]:
 
     mine = sorted((p for p in corpus_root.glob(f"*/{STUDIES}") if complete(p)) if corpus_root.is_dir() else [],
                   key=lambda p: p.stat().st_mtime, reverse=True)
-    bundled = sorted(p for p in BUNDLED_STUDIES.glob("*/") if complete(p)) if BUNDLED_STUDIES.is_dir() else []
+    bundled = sorted((p for p in BUNDLED_STUDIES.glob("*/") if complete(p)) if BUNDLED_STUDIES.is_dir() else [],
+                     key=lambda p: (-_series_length(p), p.name))  # a checkpoint series first: every tab has figures
     return mine + bundled
+
+
+def _series_length(folder: Path) -> int:
+    try:
+        return len(json.loads(pd.read_parquet(folder / "meta.parquet").checkpoints.iloc[0]))
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0
