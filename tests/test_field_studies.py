@@ -309,3 +309,21 @@ def test_results_name_a_folder_model_without_its_path(tmp_path):
 
     assert model_label(str(tmp_path / "models" / "my-demo")) == "my-demo"
     assert model_label("google/switch-base-8") == "google/switch-base-8" and model_label("demo-switch-8") == "demo-switch-8"
+
+
+def test_a_run_begun_before_the_studies_fields_still_resumes(tmp_path):
+    """A manifest written before `causal`/`predictions`/`checkpoint`/`fraction` existed resumes under a new spec."""
+    from core.corpus.run import MANIFEST, resume_or_start
+
+    run = planted_run(tmp_path / "run", _docs(np.random.default_rng(6)), 8, 2)
+    raw = json.loads((run / MANIFEST).read_text())
+    for name in ("causal", "predictions", "checkpoint", "fraction"):
+        raw.pop(name)
+    (run / MANIFEST).write_text(json.dumps(raw))
+    spec = CorpusSpec(model="planted", revision="", dtype="float32", source="planted", stacks=("decoder",), top_k=2,
+                      num_experts=8, causal=True)
+    resumed = resume_or_start(run, spec)
+    assert resumed.done == [0] and resumed.causal and json.loads((run / MANIFEST).read_text())["causal"]
+    with pytest.raises(InputError, match="differs in top_k"):
+        resume_or_start(run, CorpusSpec(model="planted", revision="", dtype="float32", source="planted",
+                                        stacks=("decoder",), top_k=1, num_experts=8, causal=True))

@@ -22,6 +22,7 @@ from core.tracing.tracer import Tracer
 from core.types import STACKS, Stack
 
 MANIFEST = "manifest.json"
+NEWER_FIELDS = {"causal", "predictions", "checkpoint", "fraction"}  # added for the field's studies (docs/corpus.md)
 SHARD_SEGMENTS = 256
 
 
@@ -93,10 +94,16 @@ def resume_or_start(out: Path, spec: CorpusSpec) -> CorpusSpec:
             raise InputError(f"{out.name}/ holds shards but no manifest: choose an empty --out folder.")
         write_manifest(out, spec)
         return spec
+    recorded = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    adopted = NEWER_FIELDS - set(recorded)  # a run begun before these fields existed: they are the same run's
+    for name in adopted:
+        setattr(old, name, getattr(spec, name))
     if old.key() != spec.key():
         changed = [k for k, v in spec.key().items() if old.key().get(k) != v]
         raise InputError(f"{out.name}/ holds another corpus run (it differs in {', '.join(changed)}): choose another "
                          "--out folder, or repeat that run's options to resume it.")
+    if adopted:
+        write_manifest(out, old)  # so the studies read them even when no shard is left to route
     return old
 
 
