@@ -102,3 +102,16 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def experts_page(model_dir: Path, monkeypatch):
+    """The app opened on the Experts page (`model_dir` as the app's model), checked to have raised nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(model_dir))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/experts.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -23,6 +23,7 @@ from core.errors import DataError
 from core.lens import word_specialisation
 from core.models.loading import load_model
 from core.tracing.tracer import Tracer
+from helpers import experts_page
 
 ROOT = Path(__file__).resolve().parent.parent
 # Brown-style spacing: punctuation stands alone, as its own word
@@ -232,19 +233,6 @@ def test_ray_with_two_actors_gives_the_local_rows(tiny_model_dir, tmp_path):
     pd.testing.assert_frame_equal(_rows(tmp_path / "ray"), _rows(tmp_path / "local"))
 
 
-def _experts_page(tiny_model_dir, monkeypatch):
-    """The app opened on the Experts page (the tiny model as the app's model), checked to have raised nothing."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/experts.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 @pytest.mark.app
 def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp_cache, monkeypatch):
     """The Experts page on a small planted result: load and domain heatmaps, one expert's top tokens with their
@@ -254,7 +242,7 @@ def test_experts_page_answers_what_an_expert_takes(tiny_model_dir, tmp_path, tmp
     spec = CorpusSpec("planted", "local", "float32", str(_corpus(tmp_path / "c.jsonl")), top_k=2, num_experts=8)
     run_local(PlantedTracer(real), spec, run)
     compute(run, 8, "planted").save(run / "stats")
-    at = _experts_page(tiny_model_dir, monkeypatch)
+    at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="xp_result").value == str(run / "stats")  # the user's run first
     at.selectbox(key="xp_expert").set_value(4).run()
     first = real.loaded.tokenizer.tokenize(" bank")[0].lstrip("▁")
@@ -284,7 +272,7 @@ def test_experts_page_opens_on_the_bundled_brown_statistics(tmp_cache, tiny_mode
     assert stats.meta.model.iloc[0] == "demo-switch-8" and stats.meta.tokens.iloc[0] >= 1_000_000
     assert stats.meta.domains.iloc[0] == 15  # Brown's categories
     assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20
-    at = _experts_page(tiny_model_dir, monkeypatch)
+    at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="xp_result").value == str(folder)  # no run of one's own: the bundled one
     said = " ".join(m.value for m in at.markdown)
     assert "occurrences go to e" in said  # 'bank' in Brown, with its share and CI

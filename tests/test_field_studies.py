@@ -20,6 +20,7 @@ from core.corpus.rows import schema
 from core.corpus.run import CorpusSpec, write_manifest
 from core.errors import DataError, InputError
 from core.lens.field import run_studies
+from helpers import experts_page
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -243,18 +244,6 @@ def test_the_python_api_runs_the_studies(tmp_path):
     assert (tmp_path / "out" / "report.html").is_file() and list(studies.saturation.checkpoint.unique()) == ["half"]
 
 
-def _experts_page(tiny_model_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/experts.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _titles(at) -> list[str]:
     return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
@@ -265,7 +254,7 @@ def test_the_studies_view_draws_each_paper_on_a_users_series(tiny_model_dir, tmp
     run = planted_run(tmp_cache / "corpus" / "planted", docs, 8, 2)
     planted_run(run / "checkpoints" / "at-0.100", docs, 8, 2, fraction=0.1, label="at-0.100")
     run_studies(run)
-    at = _experts_page(tiny_model_dir, monkeypatch)
+    at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="st_result").value == str(run / "studies")  # the user's studies first
     assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE"]
     titles = _titles(at)
@@ -295,7 +284,7 @@ def test_the_studies_view_opens_on_the_bundled_results(tiny_model_dir, tmp_cache
     assert series.saturation.n.min() > 100_000 and series.early.jss.between(0, 1).all()
     mixtral = FieldStudies.load_from(BUNDLED_STUDIES / "demo-mixtral-8-brown")
     assert set(mixtral.vocabulary.token_kind) == {"input", "next", "predicted"} and len(mixtral.coactivation)
-    at = _experts_page(tiny_model_dir, monkeypatch)
+    at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="st_result").value == str(BUNDLED_STUDIES / "demo-switch-8-series-brown")  # series first
     titles = _titles(at)
     for expect in ("router saturation", "early routing learning", "drops by position — the model's own capacity"):

@@ -13,9 +13,7 @@ from core.errors import InputError
 def _checkpoint_list(args: argparse.Namespace) -> list[tuple[str, str | None, str, float | None]]:
     """(model, revision, label, fraction) of each checkpoint `--checkpoints` names: `all` (the model folder's saved
     checkpoints, from `train-demo --save-at`), else folders or Hub revisions of --model, in training order."""
-    import json
-
-    from core.training.checkpoints import CHECKPOINT_INFO, saved_checkpoints
+    from core.training.checkpoints import checkpoint_fraction, saved_checkpoints
 
     if not args.checkpoints:
         return []
@@ -24,15 +22,12 @@ def _checkpoint_list(args: argparse.Namespace) -> list[tuple[str, str | None, st
         if not folders:
             raise InputError("--checkpoints all needs --model to be a folder with saved checkpoints (train-demo "
                              "--save-at …); name folders or Hub revisions instead.")
-        return [(str(f), None, f.name, json.loads((f / CHECKPOINT_INFO).read_text(encoding="utf-8"))["fraction"])
-                for f in folders]
+        return [(str(f), None, f.name, checkpoint_fraction(f)) for f in folders]
     out = []
     for item in (c.strip() for c in args.checkpoints.split(",") if c.strip()):
         folder = Path(item)
         if folder.is_dir():
-            info = folder / CHECKPOINT_INFO
-            fraction = json.loads(info.read_text(encoding="utf-8"))["fraction"] if info.is_file() else None
-            out.append((str(folder), None, folder.name, fraction))
+            out.append((str(folder), None, folder.name, checkpoint_fraction(folder)))
         else:  # a revision (branch, tag or commit) of --model, e.g. OLMoE's step5000-tokens20B
             out.append((args.model, item, item.replace("/", "--"), None))
     return out

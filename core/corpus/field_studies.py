@@ -28,9 +28,16 @@ STUDIES = "studies"
 
 @dataclass(frozen=True)
 class CheckpointRun:
-    label: str
-    fraction: float | None
     folder: Path
+    spec: CorpusSpec  # its manifest
+
+    @property
+    def label(self) -> str:
+        return self.spec.checkpoint or self.folder.name
+
+    @property
+    def fraction(self) -> float | None:
+        return self.spec.fraction
 
 
 def model_label(model: str) -> str:
@@ -68,10 +75,7 @@ def checkpoint_runs(run_dir: Path, given: Sequence[Path] | None = None) -> list[
     RUN_DIR/checkpoints/ by fraction of training (then name)."""
     folders = list(given) if given else sorted(p for p in (Path(run_dir) / CHECKPOINT_RUNS).glob("*/")
                                                if (p / "manifest.json").is_file())
-    runs = []
-    for folder in folders:
-        spec = _spec(Path(folder))
-        runs.append(CheckpointRun(spec.checkpoint or Path(folder).name, spec.fraction, Path(folder)))
+    runs = [CheckpointRun(Path(folder), _spec(Path(folder))) for folder in folders]
     if not given:
         runs.sort(key=lambda r: (r.fraction is None, r.fraction or 0.0, r.label))
     return runs
@@ -123,7 +127,7 @@ def _series(con, spec: CorpusSpec, runs: list[CheckpointRun], progress) -> tuple
     names = con.execute("SELECT token_id, any_value(token) AS token, count(*) AS n FROM final GROUP BY ALL").df()
     fixed = names.sort_values(["n", "token_id"], ascending=[False, True]).head(openmoe.FIXED_TOKENS)
     for i, run in enumerate(runs):
-        other = _spec(run.folder)
+        other = run.spec
         if (other.num_experts, other.top_k) != (spec.num_experts, spec.top_k):
             raise InputError(f"Checkpoint {run.label} has {other.num_experts} experts, top-{other.top_k}; the final "
                              f"run has {spec.num_experts}, top-{spec.top_k}: a series must be one model's checkpoints.")
@@ -177,11 +181,11 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
         if progress:
             progress("final")
         frames["saturation"], frames["early"], frames["early_tokens"] = _series(con, spec, runs, progress)
-        tokens = int(con.execute("SELECT count(*) FROM (SELECT DISTINCT doc, position FROM final)").fetchone()[0])
     finally:
         con.close()
     frames["meta"] = pd.DataFrame([{
-        "model": model_label(spec.model), "source": spec.source, "experts": e, "top_k": spec.top_k, "tokens": tokens,
+        "model": model_label(spec.model), "source": spec.source, "experts": e, "top_k": spec.top_k,
+        "tokens": sum(spec.tokens.values()),  # the run's own count (manifest), not another scan
         "causal": spec.causal, "predictions": predicted,
         "capacity": openmoe.OWN_CAPACITY if own else openmoe.simulated_label(capacity_factor),
         "checkpoints": json.dumps([{"label": r.label, "fraction": r.fraction} for r in runs]),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pandas as pd
 
 from core.corpus.shards_sql import quoted
+from core.corpus.stats import MIN_COUNT as MIN_OCCURRENCES  # a token id's floor, as for the Experts statistics
 
 ALL_PAIRS = "all pairs"
 ADJACENT = "adjacent pairs (OLMoE's code)"
 FIRST_CHOICE = "first choice (OLMoE's code)"
 CHOSEN_SET = "chosen set"
-MIN_OCCURRENCES = 10  # a token id must be seen this often before its specialisation counts (OLMoE's threshold)
 
 
 def saturation(con, checkpoint: str, final: str) -> pd.DataFrame:

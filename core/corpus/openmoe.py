@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.corpus.stats import MIN_COUNT as MIN_OCCURRENCES  # a token or position id's floor for its shares
 from core.measures.metrics import jss
 
 OWN_CAPACITY = "the model's own capacity"
-MIN_OCCURRENCES = 10  # a token or position id needs this many tokens before its routing shares count
 FIXED_TOKENS = 40  # the most frequent token ids whose early learning is kept one by one
 
 

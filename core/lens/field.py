@@ -2,6 +2,7 @@
 report.html together. Shared by `python -m core studies` and notebooks."""
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,7 +40,14 @@ def studies_folders(corpus_root: Path) -> list[Path]:
 
 
 def _series_length(folder: Path) -> int:
+    """Checkpoints in a studies folder; cached per modification time, since the Studies view lists on every view."""
+    meta = folder / "meta.parquet"
+    return _series_length_of(str(meta), meta.stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=64)
+def _series_length_of(meta: str, _mtime: float) -> int:
     try:
-        return len(json.loads(pd.read_parquet(folder / "meta.parquet").checkpoints.iloc[0]))
+        return len(json.loads(pd.read_parquet(meta).checkpoints.iloc[0]))
     except (OSError, ValueError, KeyError, IndexError):
         return 0

@@ -23,6 +23,7 @@ from core.errors import InputError
 from core.measures.metrics import spearman
 from core.models.loading import LoadedModel
 from core.studies.word_pair import STOPWORDS
+from core.tracing.encoding import right_padded
 from core.tracing.words import TOKEN_PREFIXES
 from core.types import Stack
 
@@ -116,12 +117,7 @@ def _batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np
     """Per-token cross-entropy of the targets of `rows`, one array per row."""
     model, pad = loaded.model, int(loaded.tokenizer.pad_token_id or 0)
     device = loaded.input_device
-    width = max(len(ex.inputs[r]) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, r in enumerate(rows):
-        ids[i, : len(ex.inputs[r])] = torch.tensor(ex.inputs[r])
-        mask[i, : len(ex.inputs[r])] = 1
+    ids, mask = right_padded([ex.inputs[r] for r in rows], pad)
     with torch.inference_mode():
         if loaded.adapter.objective == "span corruption":
             t_width = max(len(ex.targets[r]) for r in rows)

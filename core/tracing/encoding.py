@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from core.errors import InputError
 from core.tracing.words import assign_tokens, word_spans
@@ -74,3 +75,15 @@ def length_buckets(lengths: list[int], batch_tokens: int, batch_size: int) -> li
     if current:
         batches.append(current)
     return batches
+
+
+def right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows as one right-padded batch and its attention mask (1 on real tokens): right padding leaves the
+    real positions of a causal model untouched."""
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), max(width, 1)), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask

@@ -9,28 +9,23 @@ import torch
 
 from core.errors import InputError
 from core.models.loading import LoadedModel
+from core.tracing.encoding import right_padded
 
 BATCH = 32
 
 
 def next_token_predictions(loaded: LoadedModel, id_rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
-    """Per row of token ids, the argmax of the next-token logits at every position (right padding, so the real
-    positions of a causal model are untouched)."""
+    """Per row of token ids, the argmax of the next-token logits at every position."""
     if not loaded.adapter.causal:
         raise InputError(f"{loaded.name} is not a decoder-only model: next-token predictions apply to decoder-only "
                          "families only (drop --predictions).")
     if not hasattr(loaded.model, "lm_head") and not hasattr(loaded.model, "get_output_embeddings"):
         raise InputError("Next-token predictions need the model's language-model head (load it with lm_head=True).")
     out: list[np.ndarray] = []
-    device = loaded.input_device
+    device, pad = loaded.input_device, int(loaded.tokenizer.pad_token_id or 0)
     for start in range(0, len(id_rows), BATCH):
         rows = id_rows[start:start + BATCH]
-        width = max((len(r) for r in rows), default=0)
-        ids = torch.zeros((len(rows), max(width, 1)), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-            mask[i, :len(r)] = 1
+        ids, mask = right_padded(rows, pad)
         with torch.inference_mode():
             logits = loaded.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
         best = logits.argmax(-1).cpu().numpy()

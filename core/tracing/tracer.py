@@ -18,7 +18,7 @@ from core.models.adapters import Captured
 from core.models.loading import LoadedModel
 from core.settings import MAX_TOKENS
 from core.tracing.cache import TraceCache, trace_key
-from core.tracing.encoding import Encoded, encode_texts, length_buckets
+from core.tracing.encoding import Encoded, encode_texts, length_buckets, right_padded
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.stack_routing import prefix_tokens, rows_per_text, stack_routing, text_rows
 from core.tracing.words import pooling_matrix
@@ -106,12 +106,7 @@ class Tracer:
         selected experts (B,S,k)). Routers that see flattened tokens are reshaped back to (B,S); the adapter's causal
         stacks run over the first `causal_width` tokens only (their S is that width)."""
         device = self.loaded.input_device
-        width = max(len(e.ids) for e in batch)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, e in enumerate(batch):
-            ids[i, : len(e.ids)] = torch.tensor(e.ids)
-            mask[i, : len(e.ids)] = 1
+        ids, mask = right_padded([e.ids for e in batch], self.pad_id)
         ids, mask = ids.to(device), mask.to(device)
         model = self.loaded.model
         asked = [(stack, block, module) for stack in stacks for block, module in self.routers.get(stack, [])]

@@ -79,8 +79,14 @@ class Checkpointer:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
+def checkpoint_fraction(folder: Path) -> float | None:
+    """The fraction of training a checkpoint folder was saved at (checkpoint.json), None when it does not say."""
+    info = Path(folder) / CHECKPOINT_INFO
+    return json.loads(info.read_text(encoding="utf-8"))["fraction"] if info.is_file() else None
+
+
 def saved_checkpoints(model_folder: Path) -> list[Path]:
     """A model folder's checkpoints in training order (by fraction), the final model not included."""
     root = Path(model_folder) / CHECKPOINTS
     found = [p for p in root.glob("*/") if (p / CHECKPOINT_INFO).is_file()] if root.is_dir() else []
-    return sorted(found, key=lambda p: json.loads((p / CHECKPOINT_INFO).read_text(encoding="utf-8"))["fraction"])
+    return sorted(found, key=checkpoint_fraction)

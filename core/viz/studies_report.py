@@ -60,5 +60,9 @@ def render(studies: FieldStudies) -> str:
         parts.append(f"<h3>{html.escape(stack)}</h3>" + sp.consecutive_table(studies.consecutive, stack).to_html(
             escape=True, float_format="%.1f"))
     parts.append(f"<h2>domain</h2><p>{html.escape(DEFINITIONS['domain'])}</p>")
+    for stack in stacks:
+        part = studies.domain[studies.domain["stack"] == stack]
+        for layer in sorted(part.layer.unique())[:1]:
+            parts.append(_fig(sp.domain_specialisation_heatmap(part, stack, int(layer), of_tokens=True), False))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Routing studies</title></head><body>"
             + "\n".join(parts) + "</body></html>")
