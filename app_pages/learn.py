@@ -19,8 +19,8 @@ from ui.sidebar import sidebar
 
 st.title("Learn: one token through a router")
 tracer = sidebar("context")
-st.markdown("A mixture-of-experts layer replaces one feed-forward block by **E experts** and a small **router**. "
-            "Follow one token of your sentence through it, step by step, with the loaded model's real numbers.")
+st.markdown("A mixture-of-experts layer replaces one feed-forward block by **E experts** and a small **router**. Follow "
+            "one token of your sentence through it, step by step, with the loaded model's real numbers.")
 
 
 def walkthrough() -> None:
@@ -39,8 +39,7 @@ def walkthrough() -> None:
         return
     routing = trace.stacks[stack]
     blocks = [int(b) for b in routing.layers]
-    layer = st.select_slider("Sparse layer (block)", options=blocks, key="learn_layer")
-    li = blocks.index(layer)
+    li = blocks.index(layer := st.select_slider("Sparse layer (block)", options=blocks, key="learn_layer"))
     real = tracer.loaded.adapter.capacity
     n_tokens = len(trace.tokens)
     capacity = st.slider("Expert capacity (tokens per expert in this sentence)", 0, max(n_tokens, 1),
@@ -65,9 +64,11 @@ def walkthrough() -> None:
     st.subheader("3 · Choice")
     k = tracer.loaded.top_k
     st.caption("A Switch model sends the token to the one expert with the largest probability (top-1)." if k == 1 else
-               f"This model sends the token to its top-{k} experts and mixes their outputs by the renormalised "
-               "probabilities; the capacity queue below is Switch's rule, shown for the top-1 expert.")
+               f"This model sends the token to its top-{k} experts; the capacity queue below is Switch's rule, shown "
+               "for the top-1 expert.")
     plot(figure(("learn_choice", walk), lambda: wp.choice_figure(step)), key="learn-choice")
+    if note := tracer.loaded.adapter.choice_note(step.chosen):
+        st.caption(note)
     st.subheader("4 · The expert's capacity queue")
     verdict = (f"“{as_text(step.token)}” is number {step.queue_rank} to choose "
                f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
@@ -104,9 +105,9 @@ def jss_demo(a: np.ndarray, layer: int, stack: str) -> None:
 
 if tracer is not None:
     st.caption(model_kind(tracer.loaded))
+    if tracer.loaded.adapter.has_router and tracer.loaded.adapter.copy.learn_note:
+        st.info(tracer.loaded.adapter.copy.learn_note)
     if tracer.loaded.adapter.has_router:
-        if tracer.loaded.adapter.copy.learn_note:
-            st.info(tracer.loaded.adapter.copy.learn_note)
         walkthrough()
     else:
         st.info(NO_ROUTER)

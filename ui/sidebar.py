@@ -1,7 +1,8 @@
 """The model picker every page renders first, and the model it holds.
 
 Pages keep their model in one of two slots: "main" (Trace, Benchmarks) and "context" (Compare, Learn), each keeping
-its own choice; both open on a real router (a cached google checkpoint, else the bundled Switch demo).
+its own choice; both open on a real router (a cached google checkpoint; else the bundled Switch demo for "main" and
+the MiniLM with trained routers chosen on WiC dev for "context").
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import streamlit as st
 
 from core.models.adapters import family_info
 from core.models.placement import estimate_bytes, placement_hint
-from core.models.registry import ModelEntry, default_model_name, list_models
+from core.models.registry import ModelEntry, context_default_name, default_model_name, list_models
 from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
 from core.tracing.tracer import Tracer
 from ui.deployment import NOT_OFFERED, Deployment, deployment, url_model
@@ -24,9 +25,11 @@ LOCAL_CHOICE = "Local folder…"
 
 
 def default_model(slot: Slot = "main") -> str:
-    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else the bundled Switch demo: a real router in every
-    slot (the MoE-fied MiniLM is a choice in the picker, never the default)."""
-    return env_model() or default_model_name()
+    """$ROUTING_LENS_MODEL, else a cached google checkpoint, else — for Compare and Learn ("context") the trained
+    router that responds to context best on WiC dev (a MiniLM with routers trained afterwards), for Trace and
+    Benchmarks the bundled Switch demo. Always a real router (the activation-mass MoE-fied models are never the
+    default)."""
+    return env_model() or (context_default_name() if slot == "context" else default_model_name())
 
 
 def allowed_default(slot: Slot, dep: Deployment) -> str:
@@ -41,6 +44,8 @@ def allowed_default(slot: Slot, dep: Deployment) -> str:
 def describe(entry: ModelEntry) -> str:
     """The picker's line for a model: kind, size and, for Hub models, how it would be placed here."""
     info = family_info(entry.family)
+    if entry.moefied and entry.routers:
+        return f"{entry.name} — MiniLM, {entry.num_experts} experts, routers trained afterwards (offline, top-k sparse)"
     if entry.moefied:
         return f"{entry.name} — MiniLM MoE-fied into {entry.num_experts} experts (offline, context-sensitive)"
     if entry.from_hub:

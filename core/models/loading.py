@@ -96,7 +96,7 @@ class LoadedModel:
 
 def _moefied(entry: ModelEntry) -> MoefiedSource | None:
     """The MoE-fied adapter's loading rules for a MoE-fied entry; None for every other model."""
-    return MoefiedSource(entry.location, entry.num_experts) if entry.moefied else None
+    return MoefiedSource(entry.location, entry.num_experts, entry.routers) if entry.moefied else None
 
 
 def _location(entry: ModelEntry) -> str:

@@ -40,6 +40,7 @@ class ModelEntry:
     description: str = ""
     family: Family = "switch"  # "" while a Hub id's family is not known yet (learnt from its config on load)
     params_approx: bool = False  # params rounded as the model card gives them
+    routers: str = ""  # a MoE-fied entry with trained routers: their folder (models/minilm-router-E)
 
     @property
     def architecture(self) -> Architecture:
@@ -124,6 +125,24 @@ def _demo_entries(root: Path, source: Source) -> list[ModelEntry]:
     return entries
 
 
+ROUTED_PREFIX = "minilm-router-"
+CONTEXT_DEFAULT_FILE = BUNDLED_MODELS_DIR / "context_default.json"  # written by `train-router --choose-default`
+
+
+def routed_minilm_entries() -> list[ModelEntry]:
+    """all-MiniLM-L6-v2 with trained routers: one per folder models/minilm-router-E (bundled, rebuilt by
+    `python -m core train-router`), by expert count."""
+    from core.models.adapters import ROUTED_FAMILY
+    from core.models.moefy import PACKAGED_NAME
+
+    folders = sorted((f for f in BUNDLED_MODELS_DIR.glob(f"{ROUTED_PREFIX}*") if (f / "router.json").is_file()
+                      and f.name[len(ROUTED_PREFIX):].isdigit()), key=lambda f: int(f.name[len(ROUTED_PREFIX):]))
+    return [ModelEntry(name=f.name, source="moefied", location=PACKAGED_NAME, num_experts=int(f.name[len(ROUTED_PREFIX):]),
+                       params=MOEFIED_MINILM_PARAMS, family=ROUTED_FAMILY, routers=str(f),
+                       description="all-MiniLM-L6-v2 (pretrained dense) with routers trained afterwards; top-k sparse")
+            for f in folders]
+
+
 def list_models() -> list[ModelEntry]:
     """Bundled demos first, then demos trained locally into cache/models/, the MoE-fied MiniLM, the google
     Switch checkpoints, then the smallest public checkpoint of each decoder-only family."""
@@ -133,6 +152,7 @@ def list_models() -> list[ModelEntry]:
     entries += [ModelEntry(name=f"moefied-minilm-{e}", source="moefied", location=PACKAGED_NAME, num_experts=e,
                            params=MOEFIED_MINILM_PARAMS, family="moefied",
                            description=f"all-MiniLM-L6-v2, {MOEFIED_CAVEAT}") for e in EXPERT_COUNTS]
+    entries += routed_minilm_entries()
     entries += [ModelEntry(name=paper_checkpoint(e), source="hub", location=paper_checkpoint(e),
                            num_experts=e, params=HUB_PARAMS[e],
                            description="the paper's checkpoint (Hugging Face Hub; downloaded on first use)")
@@ -200,6 +220,20 @@ def default_model_name() -> str:
         "No model is available offline: no bundled demo under models/ and no google/switch-base-N in the "
         "Hugging Face cache. Train one with `python -m core train-demo --experts 8 --out models/demo-switch-8`."
     )
+
+
+def context_default_name() -> str:
+    """Compare's and Learn's default: a cached google checkpoint of the paper when there is one, else the model with a
+    trained router whose routing responds to context best on WiC dev (models/context_default.json, written by a
+    seeded evaluation: `python -m core train-router --choose-default`), else the general default."""
+    first = default_model_name()
+    if first.startswith("google/"):
+        return first
+    try:
+        chosen = json.loads(CONTEXT_DEFAULT_FILE.read_text()).get("model", "")
+    except (OSError, ValueError, AttributeError):
+        return first
+    return chosen if any(e.name == chosen for e in list_models()) else first
 
 
 def check_local_folder(folder: Path) -> None:

@@ -5,7 +5,8 @@ The intervention is the adapter's (`ModelAdapter.without_expert`, applied by a f
 the expert's tokens lose their dispatch, exactly what a capacity drop does; top-k families — the expert's logit is
 masked and the top-k chosen again, weights renormalised. The loss is the family's objective (`adapter.objective`):
 T5 span corruption for Switch (seeded, the same corruption for every ablation), next-token loss for decoder-only
-models. Δloss per domain and per token class, with percentile bootstrap CIs over segments.
+models, and for a dense encoder made sparse afterwards (minilm-router-E) its agreement with the dense model: 1 − cosine
+of each token's final hidden state to the dense model's. Δloss per domain and per token class, with percentile bootstrap CIs over segments.
 """
 from __future__ import annotations
 
@@ -98,6 +99,8 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
                 continue
             if objective == "span corruption":
                 x, y = corrupt(ids, sentinels, tok.eos_token_id, rng)
+            elif objective == "dense agreement":  # every token, inside the encoder's special tokens
+                x, y = tok.build_inputs_with_special_tokens(ids), ids
             else:  # next token: the loss is on every token after the first
                 x, y = ids, ids[1:]
             inputs.append(list(x))
@@ -126,12 +129,27 @@ def _batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np
                 labels[i, : len(ex.targets[r])] = torch.tensor(ex.targets[r])
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).logits
             gold = labels
+        elif loaded.adapter.objective == "dense agreement":
+            return _dense_agreement(loaded, ids.to(device), mask.to(device), [len(ex.targets[r]) for r in rows])
         else:
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits[:, :-1]
             gold = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
         loss = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), gold.to(logits.device),
                                                  ignore_index=-100, reduction="none").cpu().numpy()
     return [loss[i, : len(ex.targets[r])] for i, r in enumerate(rows)]
+
+
+def _dense_agreement(loaded: LoadedModel, ids: torch.Tensor, mask: torch.Tensor, lengths: list[int]
+                     ) -> list[np.ndarray]:
+    """Per token, 1 − cosine of the sparse model's final hidden state to the dense model's (every expert running):
+    the objective of a model made sparse after training, whose own training loss (sentence similarity) is not
+    per token. Target tokens sit after the leading special token."""
+    model = loaded.model
+    with loaded.adapter.dense_reference(model):
+        dense = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    sparse = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    loss = (1 - torch.nn.functional.cosine_similarity(sparse.float(), dense.float(), dim=-1)).cpu().numpy()
+    return [loss[i, 1 : 1 + n] for i, n in enumerate(lengths)]
 
 
 def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[np.ndarray]:

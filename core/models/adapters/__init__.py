@@ -12,11 +12,12 @@ from typing import Any
 from core.models.adapters.base import Captured, Copy, ModelAdapter, Routers
 from core.models.adapters.decoder_only import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, Family
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
+from core.models.adapters.routed_minilm import ROUTED_FAMILY, RoutedMinilmAdapter
 from core.models.adapters.switch import SwitchAdapter
 from core.types import Architecture, DecoderRead
 
 __all__ = ["Captured", "Copy", "DECODER_FAMILIES", "DecoderOnlyAdapter", "Family", "FamilyInfo", "MOEFIED_CAVEAT",
-           "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "Routers", "SwitchAdapter", "adapter_for",
+           "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "ROUTED_FAMILY", "RoutedMinilmAdapter", "Routers", "SwitchAdapter", "adapter_for",
            "family_info", "family_of_model_type", "supported_model_types"]
 
 SWITCH_MODEL_TYPE = "switch_transformers"
@@ -40,6 +41,9 @@ def family_info(name: str) -> FamilyInfo:
     if name in ("switch", ""):
         return FamilyInfo("switch", "encoder-decoder", "tiny Switch Transformer", "", "", sorts_first=True,
                           decoder_reads=SwitchAdapter.decoder_reads)
+    if name == ROUTED_FAMILY:
+        return FamilyInfo(ROUTED_FAMILY, "encoder (MoE-fied)", "MoE-fied dense encoder with trained routers",
+                          "MoE-fied, trained routers, ", "MoE-fied, ", decoder_reads=MoefiedAdapter.decoder_reads)
     if name == "moefied":
         return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ",
                           decoder_reads=MoefiedAdapter.decoder_reads)

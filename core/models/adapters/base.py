@@ -97,6 +97,11 @@ class ModelAdapter(ABC):
         no router to intervene on."""
         raise NotImplementedError(f"{self.family} models have no trained router: nothing to ablate.")
 
+    def dense_reference(self, model: torch.nn.Module) -> contextlib.AbstractContextManager[None]:
+        """While open, every expert runs: the dense model a sparse-after-training model is measured against (the
+        "dense agreement" objective). Only such models have one."""
+        raise NotImplementedError(f"{self.family} models have no dense reference.")
+
     def after_load(self, model: torch.nn.Module) -> None:  # noqa: B027 - optional hook
         """Called once with the loaded model (MoE-fication clusters its neurons here)."""
 
@@ -165,6 +170,10 @@ class ModelAdapter(ABC):
 
     def sidebar_note(self) -> str:
         """The sidebar's line about this kind of model ("" when the label says it all)."""
+        return ""
+
+    def choice_note(self, chosen) -> str:
+        """Under Learn's choice step, for the chosen experts of one token: what did and did not run ("" if the usual)."""
         return ""
 
     def context_note(self, word: str) -> str:

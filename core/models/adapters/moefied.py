@@ -94,12 +94,13 @@ class MoefiedSource:
     (`ModelEntry.moefied`) instead of branching on it: where the dense weights are (the packaged MiniLM copy, a
     folder or a Hub id), which configs qualify, the adapter, and the packaged copy's weights check."""
 
-    def __init__(self, location: str, num_experts: int | None) -> None:
+    def __init__(self, location: str, num_experts: int | None, routers: str = "") -> None:
         from core.models.moefy import PACKAGED_NAME, packaged_model_dir
 
         self.packaged = location == PACKAGED_NAME
         self.location = str(packaged_model_dir()) if self.packaged else location
         self.num_experts = int(num_experts or 8)
+        self.routers = routers  # a trained-router folder (minilm-router-E): routing by its routers, not by mass
 
     @property
     def remote(self) -> bool:
@@ -116,6 +117,22 @@ class MoefiedSource:
                                         f"BERT-style encoders ({', '.join(MOEFIED_MODEL_TYPES)}).")
 
     def adapter(self) -> MoefiedAdapter:
+        if self.routers:
+            from pathlib import Path
+
+            from core.errors import ModelNotAvailableError
+            from core.models.adapters.routed_minilm import RoutedMinilmAdapter
+            from core.models.moefy import PACKAGED_WEIGHTS_SHA256
+
+            folder = Path(self.routers)
+            if not (folder / "router.json").is_file():
+                raise ModelNotAvailableError(f"No trained routers in {folder.name}: rebuild them with "
+                                             "`python -m core train-router`.")
+            adapter = RoutedMinilmAdapter(folder)
+            if self.packaged and adapter.record.get("base_sha256") != PACKAGED_WEIGHTS_SHA256:
+                raise ModelNotAvailableError(f"The routers in {folder.name} were trained on other weights than the "
+                                             "packaged all-MiniLM-L6-v2: rebuild them with `python -m core train-router`.")
+            return adapter
         return MoefiedAdapter(self.num_experts)
 
     def verify_weights(self) -> None:
