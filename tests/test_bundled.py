@@ -82,14 +82,16 @@ def test_benchmarks_opens_on_the_bundled_figures_with_no_run(tmp_cache, tiny_mod
 def test_bundled_results_carry_the_controls(bundled):
     """`reproduce --bundled --controls`: every bundled model with a trained router has its controls (per layer and
     the stack mean), its SCWS rows and the control claim judged on a CI; the MoE-fied ones are named in the notes."""
-    routed = {"demo-switch-8", "demo-switch-16", "demo-mixtral-8"}
+    routed = {"demo-switch-8", "demo-switch-16", "demo-mixtral-8", "minilm-router-8", "minilm-router-16",
+              "minilm-router-32"}
     assert bundled.run_info.controls and set(bundled.controls.model) == routed
     per_layer = bundled.controls[bundled.controls.layer_pos >= 0]
     assert per_layer[["d_routing", "d_cosine", "d_random_mean", "retention", "partial_r"]].notna().any().all()
-    assert (bundled.controls.layer_pos == -1).sum() == 5  # two Switch models × two stacks, one decoder-only stack
+    # two Switch models × two stacks, one decoder-only stack, three MiniLMs with trained routers (one encoder each)
+    assert (bundled.controls.layer_pos == -1).sum() == 8
     assert set(bundled.controls_scws.setting) == {"without context", "with context"}
     control = bundled.claims[bundled.claims.claim.str.contains("random router")]
-    assert len(control) == 5 and control[["ci_low", "ci_high"]].notna().all().all()
+    assert len(control) == 8 and control[["ci_low", "ci_high"]].notna().all().all()
     assert any("moefied-minilm-8" in n.text and "no trained router" in n.text for n in bundled.notes)
     assert "d_overlap" in bundled.controls and bundled.controls[bundled.controls.model == "demo-mixtral-8"].d_overlap.notna().any()
 

@@ -97,7 +97,10 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     at.switch_page("app_pages/compare.py")
     at.run()
     assert not at.exception
-    assert at.session_state["model_ctx"] == "demo-switch-8"  # every page opens on a real router now
+    from core.models.registry import context_default_name
+
+    # Compare opens on a real router: offline, the MiniLM with trained routers chosen on WiC dev
+    assert at.session_state["model_ctx"] == context_default_name() and context_default_name().startswith("minilm-router-")
     at.sidebar.selectbox(key="model_ctx_picker").set_value("moefied-minilm-8").run()  # the MoE-fied one, by choice
     assert not at.exception and at.session_state["model_ctx"] == "moefied-minilm-8"
     at.text_input(key="cmp_s1").set_value("I deposited cash at the bank")

@@ -95,6 +95,7 @@ def test_with_k_equal_to_e_the_sparse_model_is_the_dense_model(routed8, dense):
     assert (sparse - want).abs().max() > 1e-3  # top-k of E is not the dense model
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_under_its_seed(dense):
     dense_model, tok = dense
     runs = [train_routers(dense_model, tok, RouterSettings(experts=4, top_k=2, seed=s, **TINY), "base")
@@ -107,6 +108,7 @@ def test_training_is_deterministic_under_its_seed(dense):
     assert not torch.equal(routed_blocks(m1)[0].router.weight, routed_blocks(m3)[0].router.weight)
 
 
+@pytest.mark.slow
 def test_training_reads_nltk_text_only_and_no_evaluation_text():
     """Checked against the benchmark files: no WiC sentence and no SCWS context is a training sentence, and none of
     eight words or more sits inside one. (Shorter ones are common phrases: 'as they say in the trade .' does.)"""
@@ -127,6 +129,7 @@ def test_training_reads_nltk_text_only_and_no_evaluation_text():
     assert inside == []
 
 
+@pytest.mark.slow
 def test_the_bundled_folder_reloads_what_training_gave(tmp_path, dense):
     from core.models.router_folder import load_into, save
 
@@ -167,6 +170,7 @@ def test_ablation_measures_agreement_with_the_dense_model(routed8):
     assert removed.shape == base.shape and removed.mean() > base.mean()  # losing it moves the model from the dense
 
 
+@pytest.mark.slow
 def test_train_router_cli_refuses_bad_settings():
     for args, says in ((["--experts", "7"], "split evenly"), (["--experts", "8", "--top-k", "9"], "between 1"),
                        (["--experts", "8", "16", "--top-k", "2"], "one expert count")):
@@ -175,13 +179,25 @@ def test_train_router_cli_refuses_bad_settings():
         assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
 
 
-def test_compare_and_learn_open_on_the_chosen_model_with_honest_labels(monkeypatch):
+@pytest.mark.app
+def test_compare_and_learn_open_on_the_chosen_model_with_honest_labels(tmp_cache, monkeypatch):
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
-    at = AppTest.from_file(str(REPO_ROOT / "app_pages" / "learn.py"), default_timeout=120).run()
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/learn.py")
+    at.run()
     assert not at.exception
     name = context_default_name()
     assert at.session_state["model_ctx"] == name
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "routers trained afterwards" in captions and "Not a model pretrained sparse" in captions
     assert any("neurons" in i.value and "skipped" in i.value for i in at.info)  # the neurons that did not run
-    assert at.subheader and any("Softmax" in s.value for s in at.subheader)
+    assert any("Softmax" in s.value for s in at.subheader) and len(at.get("plotly_chart")) >= 4  # the walkthrough
+    assert any("did not run" in c.value for c in at.caption)  # this token's skipped experts, by name
+    at.switch_page("app_pages/compare.py")
+    at.run()
+    assert not at.exception and at.session_state["model_ctx"] == name
+    assert any("routers trained afterwards" in c.value for c in at.caption)  # what the model is, beside its numbers
+    at.switch_page("app_pages/trace.py")
+    at.run()
+    assert not at.exception and at.session_state["model"] == "demo-switch-8"  # Trace keeps the Switch demo

@@ -52,16 +52,17 @@ class RoutedExperts(nn.Module):
         w1, b1 = intermediate.dense.weight.detach(), intermediate.dense.bias.detach()
         w2 = output_dense.weight.detach()
         block = cls(w1.shape[1], w1.shape[0], num_experts, top_k, intermediate.intermediate_act_fn)
-        ids = torch.as_tensor(np.argsort(partition, kind="stable")).view(num_experts, -1)
-        if not bool((torch.as_tensor(partition)[ids] == torch.arange(num_experts)[:, None]).all()):
+        ids = torch.as_tensor(np.argsort(partition, kind="stable")).view(num_experts, -1).to(w1.device)
+        if not bool((torch.as_tensor(partition)[ids.cpu()] == torch.arange(num_experts)[:, None]).all()):
             raise ValueError("The partition is not balanced: every expert needs the same number of neurons.")
+        block = block.to(device=w1.device, dtype=w1.dtype)
         with torch.no_grad():
             block.neuron_ids.copy_(ids)
             block.w_in.copy_(w1[ids])
             block.b_in.copy_(b1[ids])
             block.w_out.copy_(w2[:, ids].permute(1, 0, 2))
             block.b_out.copy_(output_dense.bias.detach())
-        return block.to(w1.dtype)
+        return block
 
     def expert_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(T, H) → (T, E, H): every expert's output (no bias), for training targets and the masked mode."""

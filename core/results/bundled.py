@@ -6,8 +6,8 @@ from pathlib import Path
 
 from core.settings import REPO_ROOT
 
-BUNDLED_MODELS = ("demo-switch-8", "demo-switch-16", "demo-mixtral-8", "moefied-minilm-8", "moefied-minilm-32",
-                  "moefied-minilm-128")
+BUNDLED_MODELS = ("demo-switch-8", "demo-switch-16", "demo-mixtral-8", "minilm-router-8", "minilm-router-16",
+                  "minilm-router-32", "moefied-minilm-8", "moefied-minilm-32", "moefied-minilm-128")
 
 
 def bundled_dir() -> Path:

@@ -9,7 +9,7 @@ def card(record: dict) -> str:
     s = record["settings"]
     e, k = s["experts"], s["top_k"]
     fid = record["fidelity"]
-    layers = "\n".join(f"| {r['layer'] + 1} | {r['captured_mass']:.3f} | {r['oracle_mass']:.3f} | {r['top1_agreement']:.3f} |"
+    layers = "\n".join(f"| {r['layer']} | {r['captured_mass']:.3f} | {r['oracle_mass']:.3f} | {r['top1_agreement']:.3f} |"
                        for r in fid["layers"])
     curve = "\n".join(f"| {c['k']} of {e} | {c['experts_running']:.0%} | {c['cosine_mean']:.3f} | {c['cosine_p5']:.3f} | "
                       f"{c['cosine_min']:.3f} |" for c in fid["curve"])

@@ -18,11 +18,6 @@ from core.types import DecoderRead, Stack
 ROUTED_FAMILY = "moefied-router"
 
 
-def router_caveat(experts: int, top_k: int) -> str:
-    return (f"all-MiniLM-L6-v2 (pretrained dense) with routers trained afterwards on NLTK text; top-{top_k} of "
-            f"{experts} experts run; not a model pretrained sparse")
-
-
 class RoutedMinilmAdapter(MoefiedAdapter):
     """A BERT-style encoder with RoutedExperts installed from a trained-router folder (router.json + weights)."""
 
@@ -37,10 +32,11 @@ class RoutedMinilmAdapter(MoefiedAdapter):
         super().__init__(int(s["experts"]))
         self.top_k = int(s["top_k"])
         self.record = record
-        caveat = router_caveat(self.num_experts, self.top_k)
         self.copy = Copy(
             label=f"MoE-fied MiniLM with trained routers (top-{self.top_k} of {self.num_experts})",
-            caveat=f"minilm-router models: {caveat}. One stack: only encoder rows exist.",
+            caveat=("minilm-router-E models: all-MiniLM-L6-v2, pretrained dense, with routers trained afterwards on NLTK "
+                    "text; only each token's top-k experts run (k in every figure title); not a model pretrained "
+                    "sparse. One stack: only encoder rows exist."),
             figure_tag=f" · MiniLM + routers trained afterwards (top-{self.top_k} of {self.num_experts})",
             learn_note=f"""**The model in use is all-MiniLM-L6-v2 with routers trained afterwards.** Its six feed-forward
 layers were split into {self.num_experts} experts of {1536 // self.num_experts} neurons each, and a linear router per layer
@@ -64,6 +60,11 @@ The encoder itself was pretrained dense, not sparse; nothing is dropped (no capa
         for name in ("router.json", "routers.safetensors"):
             h.update((self.folder / name).read_bytes())
         return f"-router-E{self.num_experts}-k{self.top_k}-{h.hexdigest()[:12]}"
+
+    def kind_sentence(self, is_demo: bool) -> str:
+        return (f"A trained router over a real pretrained encoder: all-MiniLM-L6-v2 with its feed-forward layers split "
+                f"into {self.num_experts} experts and routers trained afterwards (top-{self.top_k} run per token) — not "
+                "a model pretrained sparse.")
 
     def sidebar_note(self) -> str:
         s = self.record["settings"]
