@@ -100,7 +100,7 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
             if objective == "span corruption":
                 x, y = corrupt(ids, sentinels, tok.eos_token_id, rng)
             elif objective == "dense agreement":  # every token, inside the encoder's special tokens
-                x, y = tok.build_inputs_with_special_tokens(ids), ids
+                x, y = [tok.cls_token_id, *ids, tok.sep_token_id], ids
             else:  # next token: the loss is on every token after the first
                 x, y = ids, ids[1:]
             inputs.append(list(x))

@@ -14,6 +14,7 @@ def card(record: dict) -> str:
     curve = "\n".join(f"| {c['k']} of {e} | {c['experts_running']:.0%} | {c['cosine_mean']:.3f} | {c['cosine_p5']:.3f} | "
                       f"{c['cosine_min']:.3f} |" for c in fid["curve"])
     at_k = next(c for c in fid["curve"] if c["k"] == k)
+    distill_time = f", distillation {record['seconds']['distillation']:.0f} s" if s["distill_steps"] else ""
     sources = ", ".join(f"{name} ({n:,} sentences)" for name, n in record["sources"].items())
     distilled = (f"then {s['distill_steps']} steps of distillation toward the dense model (the experts' weights, skip "
                  "vectors and post-FFN layer norms trained)" if s["distill_steps"] else
@@ -37,8 +38,8 @@ vector). It was **not pretrained sparse**: the representation is MiniLM's, the r
   (cross-entropy, {s['router_steps']} Adam steps on the FFN inputs of {s['router_sentences']:,} sentences); the routing
   distribution is its softmax, the chosen experts its top-{k}; {distilled}.
 - Time: {record['seconds']['training']:.0f} s of training on 2 CPU cores (partition {record['seconds']['partition']:.0f} s,
-  routers {record['seconds']['routers']:.0f} s, distillation {record['seconds']['distillation']:.0f} s), then
-  {record['seconds']['fidelity']:.0f} s measuring the fidelity below.
+  routers {record['seconds']['routers']:.0f} s{distill_time}), then {record['seconds']['fidelity']:.0f} s measuring the
+  fidelity below.
 
 ## Fidelity (held-out NLTK sentences)
 Share of the token's positive activation mass that the router's top-{k} captures, beside the oracle's top-{k} (the

@@ -210,7 +210,8 @@ def fidelity(model: nn.Module, dense: nn.Module, held: Batches) -> dict:
     with torch.inference_mode():
         ref = torch.cat([mean_pooled(dense(**enc).last_hidden_state, enc["attention_mask"]) for enc in held])
     curve = []
-    for kk in sorted({1, 2, *range(2, experts + 1, max(1, experts // 8)), k, experts}):
+    step = max(1, experts // 8)
+    for kk in sorted({1, *range(step, experts + 1, step), k, experts}):  # 1 and every eighth of E
         with torch.inference_mode(), mode(model, "sparse", top_k=kk):
             emb = torch.cat([mean_pooled(model(**enc).last_hidden_state, enc["attention_mask"]) for enc in held])
         cos = (emb * ref).sum(-1).numpy()

@@ -56,10 +56,9 @@ The encoder itself was pretrained dense, not sparse; nothing is dropped (no capa
                                          "rebuild them with `python -m core train-router`.") from None
 
     def revision_tag(self) -> str:
-        h = hashlib.sha256()
-        for name in ("router.json", "routers.safetensors"):
-            h.update((self.folder / name).read_bytes())
-        return f"-router-E{self.num_experts}-k{self.top_k}-{h.hexdigest()[:12]}"
+        """The trained weights decide the routing (the record's measures do not): their hash, with E and k."""
+        digest = hashlib.sha256((self.folder / "routers.safetensors").read_bytes()).hexdigest()[:12]
+        return f"-router-E{self.num_experts}-k{self.top_k}-{digest}"
 
     def kind_sentence(self, is_demo: bool) -> str:
         return (f"A trained router over a real pretrained encoder: all-MiniLM-L6-v2 with its feed-forward layers split "
