@@ -43,7 +43,7 @@ def family_info(name: str) -> FamilyInfo:
                           decoder_reads=SwitchAdapter.decoder_reads)
     if name == ROUTED_FAMILY:
         return FamilyInfo(ROUTED_FAMILY, "encoder (MoE-fied)", "MoE-fied dense encoder with trained routers",
-                          "MoE-fied, trained routers, ", "MoE-fied, ", decoder_reads=MoefiedAdapter.decoder_reads)
+                          "MoE-fied, trained routers, ", "MoE-fied, ", decoder_reads=RoutedMinilmAdapter.decoder_reads)
     if name == "moefied":
         return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ",
                           decoder_reads=MoefiedAdapter.decoder_reads)

@@ -116,7 +116,7 @@ class MoefiedSource:
             raise UnsupportedModelError(f"{self.location!r} is a {config.model_type!r} model; MoE-fication supports "
                                         f"BERT-style encoders ({', '.join(MOEFIED_MODEL_TYPES)}).")
 
-    def adapter(self) -> MoefiedAdapter:
+    def adapter(self) -> ModelAdapter:
         if self.routers:
             from pathlib import Path
 

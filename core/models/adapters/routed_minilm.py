@@ -12,16 +12,17 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers
-from core.models.adapters.moefied import MoefiedAdapter
 from core.types import DecoderRead, Stack
 
 ROUTED_FAMILY = "moefied-router"
 
 
-class RoutedMinilmAdapter(MoefiedAdapter):
+class RoutedMinilmAdapter(ModelAdapter):
     """A BERT-style encoder with RoutedExperts installed from a trained-router folder (router.json + weights)."""
 
     family = ROUTED_FAMILY
+    architecture = "encoder (MoE-fied)"
+    stacks: tuple[Stack, ...] = ("encoder",)
     has_router = True
     objective = "dense agreement"  # ablation loss: 1 − cosine of each token's final state to the dense model's
 
@@ -29,7 +30,7 @@ class RoutedMinilmAdapter(MoefiedAdapter):
         self.folder = Path(folder)
         record = json.loads((self.folder / "router.json").read_text())
         s = record["settings"]
-        super().__init__(int(s["experts"]))
+        self.num_experts = int(s["experts"])
         self.top_k = int(s["top_k"])
         self.record = record
         self.copy = Copy(
