@@ -134,13 +134,19 @@ def test_the_bundled_folder_reloads_what_training_gave(tmp_path, dense):
     from core.models.router_folder import load_into, save
 
     dense_model, tok = dense
-    model, record = train_routers(dense_model, tok, RouterSettings(experts=4, top_k=2, **TINY), "base")
-    save(model, record, tmp_path / "r")
-    fresh = AutoModel.from_pretrained(packaged_model_dir()).eval()
-    load_into(fresh, tmp_path / "r")
     enc = tok(["The match ended in a draw."], return_tensors="pt")
-    with torch.inference_mode():
-        torch.testing.assert_close(fresh(**enc).last_hidden_state, model(**enc).last_hidden_state)
+    for steps in (0, 2):  # routers only (the experts stay MiniLM's), and with a distillation (the experts move)
+        model, record = train_routers(dense_model, tok, RouterSettings(experts=4, top_k=2, distill_steps=steps,
+                                                                       distill_batch=4, **TINY), "base")
+        save(model, record, tmp_path / f"r{steps}")
+        fresh = AutoModel.from_pretrained(packaged_model_dir()).eval()
+        load_into(fresh, tmp_path / f"r{steps}")
+        with torch.inference_mode():
+            torch.testing.assert_close(fresh(**enc).last_hidden_state, model(**enc).last_hidden_state)
+        block = routed_blocks(model)[0]
+        own = dense_model.encoder.layer[0].intermediate.dense.weight[block.neuron_ids]  # MiniLM's weights, as split
+        assert torch.equal(block.w_in, own) != bool(steps)  # distillation moves the experts; routers alone do not
+        assert len(record["distill_loss_first_last"]) == (2 if steps else 0)
 
 
 def test_default_offline_model_orders_the_classic_pair_the_intuitive_way():

@@ -184,7 +184,7 @@ def distill(model: nn.Module, dense: nn.Module, batches: list, settings: RouterS
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if (step + 1) % 25 == 0:
                 progress(f"distillation step {step + 1}/{settings.distill_steps}: loss {np.mean(losses[-25:]):.4f}")
     model.eval()
