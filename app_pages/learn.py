@@ -47,8 +47,7 @@ def walkthrough() -> None:
                          help="Starts where the busiest expert overflows, so a drop is there to see"
                               + (f"; the model's own capacity is {real}." if real else "."))
     dropped = capacity_drops(routing.top1[li], capacity)
-    first_drop = int(np.flatnonzero(dropped)[0]) if dropped.any() else 0
-    position = st.selectbox("Token to follow", range(n_tokens), index=first_drop, key="learn_token",
+    position = st.selectbox("Token to follow", range(n_tokens), index=int(np.argmax(dropped)), key="learn_token",
                             format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""))
     step = router_step(trace, stack, li, position, capacity)
     walk = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stack, li, position, capacity)  # figures' key
