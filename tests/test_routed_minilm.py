@@ -176,6 +176,27 @@ def test_ablation_measures_agreement_with_the_dense_model(routed8):
     assert removed.shape == base.shape and removed.mean() > base.mean()  # losing it moves the model from the dense
 
 
+def test_damaged_or_foreign_router_folders_are_clear_errors(tmp_path):
+    import shutil
+
+    from core.errors import ModelNotAvailableError
+    from core.models.adapters.moefied import MoefiedSource
+    from core.models.moefy import PACKAGED_NAME
+
+    folder = tmp_path / "minilm-router-8"
+    shutil.copytree(BUNDLED_MODELS_DIR / "minilm-router-8", folder)
+    record = json.loads((folder / "router.json").read_text())
+    (folder / "router.json").write_text(json.dumps({**record, "base_sha256": "0" * 64}))
+    with pytest.raises(ModelNotAvailableError, match="other weights"):
+        MoefiedSource(PACKAGED_NAME, 8, str(folder)).adapter()
+    (folder / "router.json").write_text("{not json")
+    with pytest.raises(ModelNotAvailableError, match="damaged"):
+        MoefiedSource(PACKAGED_NAME, 8, str(folder)).adapter()
+    (folder / "router.json").unlink()
+    with pytest.raises(ModelNotAvailableError, match="No trained routers"):
+        MoefiedSource(PACKAGED_NAME, 8, str(folder)).adapter()
+
+
 @pytest.mark.slow
 def test_train_router_cli_refuses_bad_settings():
     for args, says in ((["--experts", "7"], "split evenly"), (["--experts", "8", "--top-k", "9"], "between 1"),

@@ -128,7 +128,11 @@ class MoefiedSource:
             if not (folder / "router.json").is_file():
                 raise ModelNotAvailableError(f"No trained routers in {folder.name}: rebuild them with "
                                              "`python -m core train-router`.")
-            adapter = RoutedMinilmAdapter(folder)
+            try:
+                adapter = RoutedMinilmAdapter(folder)
+            except (OSError, ValueError, KeyError, TypeError):
+                raise ModelNotAvailableError(f"The trained routers in {folder.name} are damaged (router.json): rebuild "
+                                             "them with `python -m core train-router`.") from None
             if self.packaged and adapter.record.get("base_sha256") != PACKAGED_WEIGHTS_SHA256:
                 raise ModelNotAvailableError(f"The routers in {folder.name} were trained on other weights than the "
                                              "packaged all-MiniLM-L6-v2: rebuild them with `python -m core train-router`.")
