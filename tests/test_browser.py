@@ -206,3 +206,42 @@ def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
     page.wait_for_function(heading, arg=titles[-2], timeout=60_000)
     _settle(page)
     assert page.locator("h1").first.inner_text() == titles[-2]
+
+
+# The claims matrix as drawn: its cell symbols' font size, its column labels' and title's boxes, its legend entries.
+CLAIMS_MATRIX = """() => {
+    const plot = document.querySelector('.st-key-claims-matrix .js-plotly-plot');
+    if (!plot) return null;
+    const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const cells = [...plot.querySelectorAll('.heatmaplayer text')];
+    return {cellSizes: cells.map(t => parseFloat(getComputedStyle(t).fontSize)),
+            cellTexts: cells.map(t => t.textContent),
+            ticks: [...plot.querySelectorAll('.xaxislayer-above .xtick text')].map(box),
+            title: [...plot.querySelectorAll('.gtitle')].map(box),
+            legend: [...plot.querySelectorAll('.legend .traces .legendtext')].map(t => t.textContent),
+            titleText: [...plot.querySelectorAll('.gtitle')].map(t => t.textContent).join(' ')};
+}"""
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+def test_claims_matrix_is_legible_at_projector_size(server, browser):
+    """At 1280×720 (a projector): every cell's symbol at ≥ 12 px, column labels that overlap neither each other nor
+    the title, a legend naming each verdict with its symbol, and the ✓/⚠ marks promised only where cells carry them."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(f"{server}/benchmarks")
+    page.wait_for_selector(".st-key-claims-matrix .js-plotly-plot .heatmaplayer text", timeout=90_000)
+    _drawn(page)
+    got = page.evaluate(CLAIMS_MATRIX)
+    assert got and len(got["cellSizes"]) >= 20
+    assert min(got["cellSizes"]) >= 12
+    assert set(got["cellTexts"]) <= {"✔", "✘", "?", "–", "✔ ✓", "✘ ✓", "? ✓", "✔ ⚠", "✘ ⚠", "? ⚠"}
+    ticks = got["ticks"]
+    assert len(ticks) >= 5
+    assert not [(i, j) for i in range(len(ticks)) for j in range(i + 1, len(ticks)) if _overlap(ticks[i], ticks[j])]
+    assert not [t for t in ticks for title in got["title"] if _overlap(t, title)]
+    assert got["legend"] == ["✔ supported", "✘ contradicted", "? inconclusive", "– not applicable"]
+    marked = any("✓" in t or "⚠" in t for t in got["cellTexts"])
+    assert ("✓" in got["titleText"]) == marked

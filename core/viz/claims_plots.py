@@ -9,9 +9,17 @@ import plotly.graph_objects as go
 
 from core.studies.claims import NOT_APPLICABLE, matrix_cells
 
-# colour-blind-safe (blue / orange / grey), and the word is always written in the cell
+# colour-blind-safe (blue / orange / grey), and a symbol is always written in the cell, explained in the legend
 COLOURS = {"supported": "#4393c3", "contradicted": "#e08214", "inconclusive": "#d9d9d9", NOT_APPLICABLE: "#ffffff"}
+SYMBOLS = {"supported": "✔", "contradicted": "✘", "inconclusive": "?", NOT_APPLICABLE: "–"}
 CODES = {v: i for i, v in enumerate(COLOURS)}
+CELL_FONT = 16  # px: legible from the back of a room at 1280 px wide, whatever the number of columns
+LABEL_FONT = 12
+
+
+def _mark(survival: str) -> str:
+    """✓ a verdict that survives every open choice, ⚠ one that changes under one, "" when not tested."""
+    return " ✓" if survival == "survives every choice" else " ⚠" if survival else ""
 
 
 def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
@@ -20,9 +28,7 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
     columns = list(dict.fromkeys(cells.column))
     grid = cells.set_index(["claim", "column"])
     z = [[CODES[grid.loc[(r, c), "verdict"]] for c in columns] for r in rows]
-    text = [[grid.loc[(r, c), "verdict"] + (" ✓" if grid.loc[(r, c), "survival"] == "survives every choice" else
-                                            " ⚠" if grid.loc[(r, c), "survival"] else "") for c in columns]
-            for r in rows]
+    text = [[SYMBOLS[grid.loc[(r, c), "verdict"]] + _mark(grid.loc[(r, c), "survival"]) for c in columns] for r in rows]
     hover = [[f"<b>{c}</b><br>{grid.loc[(r, c), 'verdict']}<br>"
               + "<br>".join(textwrap.wrap(grid.loc[(r, c), "evidence"] or "cannot be judged on this model and stack",
                                           70))
@@ -32,11 +38,21 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
     scale = [x for i, colour in enumerate(COLOURS.values()) for x in ([i / n, colour], [(i + 1) / n, colour])]
     papers = dict(zip(cells.claim, cells.paper))
     labels = ["<br>".join(textwrap.wrap(r, 48)) + f"<br><i>{papers[r]}</i>" for r in rows]
-    fig = go.Figure(go.Heatmap(z=z, x=columns, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
+    ticks = ["<br>".join(str(c).rsplit(" · ", 1)) for c in columns]  # model over stack: two short lines
+    fig = go.Figure(go.Heatmap(z=z, x=ticks, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
                                hovertemplate="%{hovertext}<extra></extra>", colorscale=scale, zmin=-0.5,
-                               zmax=n - 0.5, showscale=False, xgap=2, ygap=2))
-    fig.update_layout(title="The paper's claims on this run (hover a cell for its evidence; ✓ survives every "
-                            "choice, ⚠ changes under one)", yaxis={"autorange": "reversed"},
-                      height=140 + 70 * len(rows), margin={"l": 340}, plot_bgcolor="#ffffff")
-    fig.update_xaxes(side="top", tickangle=-30)
+                               zmax=n - 0.5, showscale=False, xgap=2, ygap=2,
+                               textfont={"size": CELL_FONT, "color": "#1a1a1a"}))
+    for verdict, colour in COLOURS.items():  # the colour legend: one entry per verdict, its symbol and its colour
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{SYMBOLS[verdict]} {verdict}",
+                        marker={"symbol": "square", "size": 14, "color": colour, "line": {"color": "#888", "width": 1}})
+    marked = any(_mark(s) for s in cells.survival)
+    title = "The paper's claims on this run: each cell judged on its 95 % CI (hover a cell for its evidence)"
+    fig.update_layout(title={"text": title + ("<br><sup>✓ survives every open choice · ⚠ changes under one</sup>"
+                                              if marked else ""), "font": {"size": 15}},
+                      yaxis={"autorange": "reversed", "tickfont": {"size": LABEL_FONT}},
+                      xaxis={"side": "bottom", "tickangle": -90, "tickfont": {"size": LABEL_FONT}, "automargin": True},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 13}},
+                      height=190 + 52 * len(rows) + 7 * max(len(line) for t in ticks for line in t.split("<br>")),
+                      margin={"l": 340, "t": 110}, plot_bgcolor="#ffffff")
     return fig
