@@ -222,6 +222,7 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
 
     from core.lens import reproduce
     from core.lens.compute import results_dir
+    from core.viz.claims_plots import SYMBOLS
 
     tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"))
     folder = results_dir(["tiny"], 20)
@@ -243,12 +244,13 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
         row = next(i for i, label in enumerate(matrix["y"]) if label.replace("<br>", " ").startswith(r.claim))
         for stack in (["encoder", "decoder"] if r.stack == "both" else [r.stack]):
             column = columns.index(f"{r.model} · {stack}")
-            assert matrix["text"][row][column].startswith(r.verdict), (r.claim, stack)
+            assert matrix["text"][row][column].startswith(SYMBOLS[r.verdict]), (r.claim, stack)
             assert r.evidence.split(" [")[0] in matrix["hovertext"][row][column].replace("<br>", " ")
     judged = {(r.claim, s) for r in saved.itertuples() for s in (["encoder", "decoder"] if r.stack == "both"
                                                                   else [r.stack])}
     texts = [cell for row in matrix["text"] for cell in row]
-    assert sum(t.startswith("not applicable") for t in texts) == len(texts) - len(judged)
+    assert sum(t.startswith(SYMBOLS["not applicable"]) for t in texts) == len(texts) - len(judged)
+    assert [t["name"] for t in figures[0]["data"][1:]] == [f"{SYMBOLS[v]} {v}" for v in SYMBOLS]  # the legend
     assert (folder / "claims_matrix.csv").is_file() and "\\toprule" in (folder / "claims_matrix.tex").read_text()
     assert any("How each claim is tested" in c.value or "CI" in c.value for c in at.caption)
     assert len(at.dataframe) >= 3  # models, table 1, table 2 (and the evidence list)

@@ -39,7 +39,7 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
     papers = dict(zip(cells.claim, cells.paper))
     labels = ["<br>".join(textwrap.wrap(r, 48)) + f"<br><i>{papers[r]}</i>" for r in rows]
     ticks = ["<br>".join(str(c).rsplit(" · ", 1)) for c in columns]  # model over stack: two short lines
-    fig = go.Figure(go.Heatmap(z=z, x=ticks, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
+    fig = go.Figure(go.Heatmap(z=z, x=columns, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
                                hovertemplate="%{hovertext}<extra></extra>", colorscale=scale, zmin=-0.5,
                                zmax=n - 0.5, showscale=False, xgap=2, ygap=2,
                                textfont={"size": CELL_FONT, "color": "#1a1a1a"}))
@@ -51,7 +51,8 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
     fig.update_layout(title={"text": title + ("<br><sup>✓ survives every open choice · ⚠ changes under one</sup>"
                                               if marked else ""), "font": {"size": 15}},
                       yaxis={"autorange": "reversed", "tickfont": {"size": LABEL_FONT}},
-                      xaxis={"side": "bottom", "tickangle": -90, "tickfont": {"size": LABEL_FONT}, "automargin": True},
+                      xaxis={"side": "bottom", "tickangle": -90, "tickfont": {"size": LABEL_FONT}, "automargin": True,
+                             "tickmode": "array", "tickvals": columns, "ticktext": ticks},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 13}},
                       height=190 + 52 * len(rows) + 7 * max(len(line) for t in ticks for line in t.split("<br>")),
                       margin={"l": 340, "t": 110}, plot_bgcolor="#ffffff")
