@@ -104,14 +104,20 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     return folder
 
 
-def experts_page(model_dir: Path, monkeypatch):
-    """The app opened on the Experts page (`model_dir` as the app's model), checked to have raised nothing."""
+def open_page(page: str, timeout: float = 120):
+    """The whole app (app.py, its navigation and sidebar) run once, then switched to `page` and run."""
     from streamlit.testing.v1 import AppTest
 
+    at = AppTest.from_file("../app.py", default_timeout=timeout)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def experts_page(model_dir: Path, monkeypatch):
+    """The app opened on the Experts page (`model_dir` as the app's model), checked to have raised nothing."""
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(model_dir))
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/experts.py")
-    at.run()
+    at = open_page("app_pages/experts.py")
     assert not at.exception, [e.value for e in at.exception]
     return at

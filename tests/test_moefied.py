@@ -13,6 +13,7 @@ from transformers import BertConfig, BertModel
 from core.models.loading import load_model
 from core.models.moefy import balanced_kmeans, packaged_model_dir, partition
 from core.tracing.tracer import Tracer
+from helpers import open_page
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +93,7 @@ def test_reproduce_on_a_one_stack_model(tiny_bert_dir, tmp_path, tmp_cache):
 @pytest.mark.app
 def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, monkeypatch):
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
-    at = AppTest.from_file("../app.py", default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/compare.py")
-    at.run()
+    at = open_page("app_pages/compare.py", timeout=180)
     assert not at.exception
     from core.models.registry import context_default_name
 

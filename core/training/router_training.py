@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from core.data.nltk_text import sentences
-from core.models.moefy import balanced_kmeans
+from core.models.moefy import balanced_kmeans, mass_shares
 from core.models.routed_experts import install, mode, routed_blocks
 from core.models.router_folder import load_into, save  # noqa: F401 - the trainer's outputs, re-exported
 
@@ -126,9 +126,7 @@ def coactivation_partition(dense: nn.Module, batches: Batches, experts: int, see
 
 def activation_mass(block, x: torch.Tensor) -> torch.Tensor:
     """(T, E) each expert's share of the token's positive activation mass (the oracle's routing distribution)."""
-    mass = block.activations(x).clamp_min(0).sum(-1)
-    total = mass.sum(-1, keepdim=True)
-    return torch.where(total > 0, mass / total.clamp_min(1e-30), torch.full_like(mass, 1.0 / mass.shape[-1]))
+    return mass_shares(block.activations(x).clamp_min(0).sum(-1))
 
 
 def fit_router(block, x: torch.Tensor, target: torch.Tensor, steps: int, generator: torch.Generator) -> float:
@@ -202,11 +200,11 @@ def fidelity(model: nn.Module, dense: nn.Module, held: Batches) -> dict:
     for i, block in enumerate(blocks):
         x = ffn_inputs(model, held, i)
         with torch.no_grad():
-            mass = activation_mass(block, x)
-            chosen = block.chosen_mask(block.router(x))
+            mass, logits = activation_mass(block, x), block.router(x)
+            chosen = block.chosen_mask(logits)
             layers.append({"layer": i, "captured_mass": float((mass * chosen).sum(-1).mean()),
                            "oracle_mass": float(mass.topk(k, -1).values.sum(-1).mean()),
-                           "top1_agreement": float((block.router(x).argmax(-1) == mass.argmax(-1)).float().mean())})
+                           "top1_agreement": float((logits.argmax(-1) == mass.argmax(-1)).float().mean())})
     with torch.inference_mode():
         ref = torch.cat([mean_pooled(dense(**enc).last_hidden_state, enc["attention_mask"]) for enc in held])
     curve = []

@@ -67,11 +67,10 @@ was trained and nothing is dropped. Pick a Switch model in the sidebar for real 
 
     def mass_probs(self, activations: torch.Tensor, layer: int) -> torch.Tensor:
         """(B, S, N) FFN activations → (B, S, E) share of positive activation mass per expert (rows sum to 1)."""
+        from core.models.moefy import mass_shares
+
         pos = activations.float().clamp_min(0)
-        mass = pos @ self.onehot(layer, pos.device)
-        total = mass.sum(dim=-1, keepdim=True)
-        uniform = torch.full_like(mass, 1.0 / self.num_experts)
-        return torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
+        return mass_shares(pos @ self.onehot(layer, pos.device))
 
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
         return None  # no trained router: "routing" is activation mass per neuron cluster
