@@ -217,6 +217,7 @@ CLAIMS_MATRIX = """() => {
     return {cellSizes: cells.map(t => parseFloat(getComputedStyle(t).fontSize)),
             cellTexts: cells.map(t => t.textContent),
             ticks: [...plot.querySelectorAll('.xaxislayer-above .xtick text')].map(box),
+            figure: box(plot),
             title: [...plot.querySelectorAll('.gtitle')].map(box),
             legend: [...plot.querySelectorAll('.legend .traces .legendtext')].map(t => t.textContent),
             titleText: [...plot.querySelectorAll('.gtitle')].map(t => t.textContent).join(' ')};
@@ -242,6 +243,9 @@ def test_claims_matrix_is_legible_at_projector_size(server, browser):
     assert len(ticks) >= 5
     assert not [(i, j) for i in range(len(ticks)) for j in range(i + 1, len(ticks)) if _overlap(ticks[i], ticks[j])]
     assert not [t for t in ticks for title in got["title"] if _overlap(t, title)]
+    figure = got["figure"]  # every label inside its figure (none cut at the bottom or the sides)
+    assert got["title"] and all(figure[0] <= b[0] and b[2] <= figure[2] + 1 and figure[1] <= b[1] and
+                                b[3] <= figure[3] - 2 for b in ticks + got["title"])
     assert got["legend"] == ["✔ supported", "✘ contradicted", "? inconclusive", "– not applicable"]
     marked = any("✓" in t or "⚠" in t for t in got["cellTexts"])
     assert ("✓" in got["titleText"]) == marked

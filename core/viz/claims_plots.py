@@ -47,6 +47,7 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
         fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{SYMBOLS[verdict]} {verdict}",
                         marker={"symbol": "square", "size": 14, "color": colour, "line": {"color": "#888", "width": 1}})
     marked = any(_mark(s) for s in cells.survival)
+    bottom = 30 + 8 * max(len(line) for t in ticks for line in t.split("<br>"))  # room for the rotated labels
     title = "The paper's claims on this run: each cell judged on its 95 % CI (hover a cell for its evidence)"
     fig.update_layout(title={"text": title + ("<br><sup>✓ survives every open choice · ⚠ changes under one</sup>"
                                               if marked else ""), "font": {"size": 15}},
@@ -54,6 +55,6 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
                       xaxis={"side": "bottom", "tickangle": -90, "tickfont": {"size": LABEL_FONT}, "automargin": True,
                              "tickmode": "array", "tickvals": columns, "ticktext": ticks},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 13}},
-                      height=190 + 52 * len(rows) + 7 * max(len(line) for t in ticks for line in t.split("<br>")),
-                      margin={"l": 340, "t": 110}, plot_bgcolor="#ffffff")
+                      height=110 + 52 * len(rows) + bottom, margin={"l": 340, "t": 110, "b": bottom},
+                      plot_bgcolor="#ffffff")
     return fig
