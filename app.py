@@ -12,9 +12,9 @@ st.set_page_config(page_title="Routing Lens", page_icon="🔀", layout="wide")
 
 pages = [
     st.Page("app_pages/trace.py", title="Trace", icon=":material/search:", default=True),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:"),
-    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
     st.Page("app_pages/experts.py", title="Experts", icon=":material/hub:"),
 ]
 # Each page renders the shared sidebar (model picker) itself, through ui.sidebar.sidebar().

@@ -13,22 +13,20 @@ from ui.benchmark_run import run_form
 from ui.results_cache import label, load_results
 from ui.sidebar import sidebar
 
-st.title("Benchmarks: the paper's analyses")
+st.title("Benchmarks: does the paper hold here?")
 tracer = sidebar()
-st.caption("Spearman ρ of routing JSS with human ratings (Tables 1–2), WiC same vs different meaning "
-           "(Figures 1–2) and polysemy (Figure 3), as defined in docs/definitions.md, beside "
-           "the published values. Any registered model runs here; choose several (e.g. a Switch and a decoder-only "
-           "model) to compare them.")
-
-if (ran := run_form(tracer)) is not None:
-    st.session_state["bench_result"] = str(ran)
+st.caption("The paper's claims, Tables 1–2 and Figures 1–3, recomputed for the models of a saved run, each judged "
+           "on its 95% CI. Definitions: the *How numbers are defined* page of the docs.")
 saved = saved_results()
+with st.expander("Run your own: choose models and datasets", icon=":material/play_arrow:"):
+    if (ran := run_form(tracer)) is not None:
+        st.session_state["bench_result"] = str(ran)
 if "bench_result" not in st.session_state and saved:
     st.session_state["bench_result"] = str(saved[0])
-if saved:
-    st.selectbox("Show results", [str(p) for p in saved], key="bench_result", format_func=label)
+if len(saved) > 1:
+    st.selectbox("Results shown", [str(p) for p in saved], key="bench_result", format_func=label)
 if "bench_result" not in st.session_state:
-    st.info("No results yet: choose models and press **Run analyses** (or run `python -m core reproduce`).")
+    st.info("No results yet: open **Run your own** above (or run `python -m core reproduce`).")
     st.stop()
 
 
@@ -44,21 +42,22 @@ def first_readable(chosen: Path) -> tuple[Path, Results] | None:
 
 loaded = first_readable(Path(st.session_state["bench_result"]))
 if loaded is None:
-    st.info("No readable results: choose models and press **Run analyses**.")
+    st.info("No readable results: open **Run your own** above and press **Run analyses**.")
     st.stop()
 folder, res = loaded
-section.run_summary(res)
-claims, tables, figures, across, sensitivity, downloads = st.tabs(
-    ["Claims", "Tables 1–2", "Figures", "Across models", "Sensitivity", "Downloads"])
-with claims:  # the page opens here: does the paper hold on these models?
+section.run_summary(res, folder)
+claims, tables, figures, controls, across, sensitivity, downloads = st.tabs(
+    ["Claims", "Tables 1–2", "Figures 1–3", "Router or representation?", "Across models", "Sensitivity", "Downloads"])
+with claims:  # the page opens on its answer: does the paper hold on these models?
     section.claims(res, folder)
 with tables:
-    section.published()
     section.tables(res)
-    section.controls(res)
+    section.published()
     section.trends(res)
 with figures:
     section.figures(res, folder)
+with controls:
+    section.controls(res, folder)
 with across:
     section.across_models(res, folder)
 with sensitivity:

@@ -16,6 +16,7 @@ from ui.model_cache import cached_trace, model_kind
 from ui.pair_controls import pair_controls_panel
 from ui.pair_reference import model_reference
 from ui.precision import precision_notice
+from ui.safe_text import as_text
 from ui.second_model import second_model_picker
 from ui.sidebar import sidebar
 
@@ -45,6 +46,8 @@ if (other := second_model_picker(tracer.loaded.name)) is not None:
     except Exception as err:  # noqa: BLE001
         show_error(err)
 
+if pair.placements:  # the answer first, in plain words; the numbers follow
+    st.success(pair.placements[0].verdict(as_text(word)), icon=":material/lightbulb:")
 cols = st.columns(len(result) + (len(second[1]) if second else 0))
 if tracer.loaded.adapter.context_note(word):
     st.caption(tracer.loaded.adapter.context_note(word))

@@ -11,12 +11,14 @@ from core.corpus.stats import ExpertStats, summary
 from core.errors import RoutingLensError
 from core.lens import word_specialisation
 from core.viz import expert_plots as xp
+from core.viz.style import layer_name
 from ui.ablation_panel import ablation_panel
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
 from ui.safe_text import as_text
 from ui.studies_view import studies_view
+from ui.tables import show_table
 
 st.title("Experts: what each expert takes over a corpus")
 st.caption("Every token of a corpus routed through every sparse layer (`python -m core corpus`), then counted "
@@ -47,10 +49,10 @@ stack = st.radio("Stack", stacks, horizontal=True, key="xp_stack") if len(stacks
 layers = sorted(int(b) for b in stats.load[stats.load["stack"] == stack].layer.unique())
 plot(figure(("xp_load", source, stack), lambda: xp.load_heatmap(stats.load, stack, experts)), key="xp-load")
 layer = st.segmented_control("Sparse layer (block)", layers, default=layers[0], key="xp_layer",
-                              format_func=lambda b: f"block {b}") or layers[0]
+                              format_func=layer_name) or layers[0]
 if stats.domain.domain.nunique() > 1:
-    plot(figure(("xp_domain", source, stack, layer), lambda: xp.domain_heatmap(stats.domain, stats.load, stack, layer, experts)),
-         key="xp-domain")
+    plot(figure(("xp_domain", source, stack, layer),
+                lambda: xp.domain_heatmap(stats.domain, stats.load, stack, layer, experts)), key="xp-domain")
 
 @st.fragment
 def one_expert(stats: ExpertStats, source: tuple, stack: str, layer: int, experts: int) -> None:
@@ -62,7 +64,7 @@ def one_expert(stats: ExpertStats, source: tuple, stack: str, layer: int, expert
     if len(top):
         shown = top.assign(**{"share of the expert": top.share_of_expert.map("{:.1%}".format),
                               "of the token's uses": top.share_of_token.map("{:.0%}".format)})
-        st.table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]].set_index("token"))
+        show_table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]], static=True)
         st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
                    "the share of all the token's occurrences that came here.")
     plot(figure(("xp_classes", source, stack, layer, expert),
@@ -85,9 +87,11 @@ def one_word(stats: ExpertStats, source: tuple, stack: str, layer: int, experts:
                         lambda: xp.token_routing(stats.token_routes, word, stack, layer, experts)), key="xp-token")
             row = word_specialisation(stats, word, stack, layer)
             if row is not None:
-                st.markdown(f"**{row.top_share:.0%}** of its {int(row.occurrences):,} occurrences go to e{int(row.top_expert)} "
-                            f"(95% CI {row.ci_low:.0%}–{row.ci_high:.0%}): the closer to 100%, the less its routing "
-                            "depends on context.")
+                total = int(found[found.layer == layer].n.sum())
+                st.markdown(f"Its most frequent spelling, “{as_text(row.token)}”: **{row.top_share:.0%}** of its "
+                            f"{int(row.occurrences):,} occurrences (of the {total:,} the chart counts over every "
+                            f"spelling) go to e{int(row.top_expert)} (95% CI {row.ci_low:.0%}–{row.ci_high:.0%}); "
+                            "the closer to 100%, the less its routing depends on context.")
 
 
 one_expert(stats, source, stack, layer, experts)
@@ -100,8 +104,8 @@ ablation_panel(stats, str(meta.model), stack, layer)
 st.subheader("Expert paths across layers")
 st.caption("Between consecutive sparse layers: the share of tokens whose next expert is its current one's most "
            "frequent successor (chance = 1/E).")
-st.table(stats.paths[stats.paths["stack"] == stack][["layer_from", "layer_to", "consistency", "chance", "n"]]
-         .set_index("layer_from"))
+show_table(stats.paths[stats.paths["stack"] == stack][["layer_from", "layer_to", "consistency", "chance", "n"]],
+           static=True)
 
 st.subheader("Across models")
 own = summary(stats)
@@ -115,6 +119,6 @@ if others:
                             ignore_index=True)
         except RoutingLensError as err:
             show_error(err)
-st.dataframe(own, hide_index=True)
+show_table(own)
 table_downloads(own, "experts_summary")
 studies_view()

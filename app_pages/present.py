@@ -10,7 +10,10 @@ from core.studies.paper import CITATION
 from core.studies.word_pair import wic_presets
 from core.tracing.words import find_word
 from core.viz import compare_plots, plots
-from core.viz.report import correlation_table, figure_tag, polysemy_stacks
+from core.viz.claims_plots import claims_matrix_figure
+from core.viz.controls_report import controls_figure
+from core.viz.deck import table2_figure, takeaway
+from core.viz.report import figure_tag, polysemy_stacks
 from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
@@ -76,8 +79,8 @@ def show_compare(link: CompareLink | None) -> None:
     for col, (stack, comp) in zip(cols, result.items()):
         col.metric(f"{stack} JSS · {model}", f"{comp.mean_jss:.3f}")
     curves = {s: (c.layers, c.jss) for s, c in result.items()}
-    st.plotly_chart(projector(compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0})),
-                    width="stretch", key="present-compare")
+    st.plotly_chart(projector(compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0}),
+                              height=380), width="stretch", key="present-compare")
 
 
 def show(name: str, link: CompareLink | None) -> None:
@@ -95,21 +98,26 @@ def show(name: str, link: CompareLink | None) -> None:
     res = result()
     if res is None:
         return
-    scope = next(iter(dict.fromkeys(res.cohens_d.model)), "pooled")
+    models = list(dict.fromkeys(res.cohens_d.model))
+    preferred = allowed_default("context", deployment())
+    scope = preferred if preferred in models else next((m for m in models if m in set(res.models.model)), "pooled")
+    line = takeaway(name, res, scope)
+    if line:
+        st.markdown(f"**{line}**")
     tag = figure_tag(res, scope)
-    if name == "fig1":
-        st.plotly_chart(projector(plots.kde_figure(res.wic_kde, scope, tag)), width="stretch", key="present-fig1")
-    elif name == "fig2":
-        st.plotly_chart(projector(plots.cohens_d_figure(res.cohens_d, scope, tag)), width="stretch",
-                        key="present-fig2")
-    elif name == "table2":
-        st.table(correlation_table(res.table2).set_index("model"))
-    elif name == "fig3":
-        for stack in polysemy_stacks(res, scope)[:1]:
-            st.plotly_chart(projector(plots.polysemy_figure(res.polysemy, res.polysemy_trend, stack, scope)),
-                            width="stretch", key="present-fig3")
-    elif name == "across":
-        st.plotly_chart(projector(plots.comparison_figure(res.comparison)), width="stretch", key="present-across")
+    figures = {"fig1": lambda: plots.kde_figure(res.wic_kde, scope, tag),
+               "fig2": lambda: plots.cohens_d_figure(res.cohens_d, scope, tag),
+               "table2": lambda: table2_figure(res.table2),
+               "claims": lambda: claims_matrix_figure(res.claims) if len(res.claims) else None,
+               "controls": lambda: controls_figure(res.controls) if len(res.controls) else None,
+               "fig3": lambda: next((plots.polysemy_figure(res.polysemy, res.polysemy_trend, s, scope)
+                                     for s in polysemy_stacks(res, scope)), None),
+               "across": lambda: plots.comparison_figure(res.comparison)}
+    fig = figures[name]()
+    if fig is None:
+        st.info("This result has nothing to show for this step.")
+        return
+    st.plotly_chart(projector(fig, fixed=name == "claims"), width="stretch", key=f"present-{name}")
 
 
 show(*steps[index])

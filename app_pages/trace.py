@@ -15,6 +15,11 @@ from ui.sidebar import sidebar
 
 st.title("Trace: which expert does each token go to?")
 tracer = sidebar()
+st.markdown("A mixture-of-experts layer holds several **experts** (small feed-forward networks) and a **router** "
+            "that scores every token for every expert and sends it to the best *k*. Type sentences to see each "
+            "token's choice at every such layer.")
+st.page_link("app_pages/learn.py", label="New to routing? Learn walks one token through a router, step by step",
+             icon=":material/school:")
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
 # address state, like Compare's: ?text=… opens the page on that text, capped like typed text
 st.session_state.setdefault("trace_text", st.query_params.get("text", EXAMPLE)[:TRACE_TEXT_MAX_CHARS])
@@ -27,7 +32,9 @@ c1, c2, c3 = st.columns([2, 2, 3])
 adapter = tracer.loaded.adapter if tracer else None
 two_stacks = adapter is None or len(adapter.stacks) > 1
 if two_stacks:
-    stack_choice = c1.radio("Stacks", ["encoder", "decoder", "both"], index=2, horizontal=True, key="trace_stacks")
+    stack_choice = c1.radio("Part of the model", ["encoder", "decoder", "both"], index=2, horizontal=True,
+                            key="trace_stacks", help="An encoder–decoder model (Switch) routes in both of its stacks: "
+                            "the encoder reads the sentence, the decoder writes the output.")
 else:
     stack_choice = adapter.stacks[0]
     note = adapter.stack_note(stack_choice)
@@ -41,6 +48,7 @@ decoder_note = (NOTES[decoder_read] if len(adapter.decoder_reads) > 1 else adapt
 c3.caption((decoder_note + ". " if decoder_note else "")
            + (f"Each token goes to its top-{top_k} experts: the grid colours the first, its hover and the CSV "
               "(is_selected) give all of them. " if top_k > 1 else "")
+           + ("▁ marks a token that starts a new word. " if level == "token" else "")
            + f"Inputs longer than {MAX_TOKENS} tokens are truncated.")
 
 sentences = [line for line in text.splitlines() if line.strip()]
@@ -49,7 +57,9 @@ if tracer is None:
 if not sentences:
     st.info("Type a sentence above to see how it is routed.")
     st.stop()
-tag = adapter.copy.figure_tag + f" · {tracer.loaded.dtype}"
+tag = adapter.copy.figure_tag
+st.caption(f"Computed in {tracer.loaded.dtype}. Grids: the top-1 expert per token (colour = expert, the same in "
+           "every figure); hover a cell for its probability.")
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
 lens = Lens(tracer, decoder_read=decoder_read, memo=cached_trace)  # the server's shared model and traces
 shown: dict = {}  # every figure below, by its key: the zip is made from it when clicked, after the page has run
@@ -79,9 +89,9 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
         plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")
         with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0):
-            cols = st.columns(3)
+            cols = st.columns(2)  # two across: each heatmap wide enough to read its expert columns
             for li in range(len(trace.stacks[stack].layers)):
-                with cols[li % 3]:
+                with cols[li % 2]:
                     key = f"heat-{n}-{stack}-{li}"
                     shown[key] = figure(("routing_heatmap", what, stack, li, level),
                                         lambda s=stack, i=li, t=trace: plots.routing_heatmap(t, s, i, level, tag))

@@ -38,7 +38,7 @@ def test_json_schema(tiny_model_dir, capsys, tmp_cache):
 def test_human_table(tiny_model_dir, capsys, tmp_cache):
     assert main(["trace", "--model", str(tiny_model_dir), "--text", "river bank", "--stacks", "encoder"]) == 0
     out = capsys.readouterr().out
-    assert "river" in out and "L1" in out and "L3" in out and "decoder" not in out
+    assert "river" in out and "block 1" in out and "block 3" in out and "decoder" not in out
 
 
 _run = run_cli

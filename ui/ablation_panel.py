@@ -11,8 +11,10 @@ from core.corpus.results import ablation_folder
 from core.corpus.stats import ExpertStats
 from core.studies.ablation import lift_and_delta
 from core.viz import expert_plots as xp
+from core.viz.style import layer_name
 from ui.figures import figure, plot
 from ui.results_cache import read_once, stamp
+from ui.tables import show_table
 
 
 def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> None:
@@ -25,12 +27,18 @@ def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> No
     ablation = read_once("ablation", folder / "ablation.parquet", pd.read_parquet)
     overall = ablation[(ablation.group_kind == "all") & (ablation["stack"] == stack) & (ablation.layer == layer)]
     if overall.empty:
-        st.info(f"The ablation of {model} did not cover {stack} block {layer}.")
+        st.info(f"The ablation of {model} did not cover {stack} {layer_name(layer)}.")
         return
-    top = overall.sort_values("delta", ascending=False).head(5)
-    st.table(pd.DataFrame({"expert": top.expert.map("e{}".format),
-                           "Δloss per token [95% CI]": [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
-                                                        zip(top.delta, top.ci_low, top.ci_high)]}).set_index("expert"))
+    measurable = overall[(overall.ci_low > 0) | (overall.ci_high < 0)].sort_values("delta", ascending=False)
+    if len(measurable):
+        top = measurable.head(5)
+        show_table(pd.DataFrame({"expert": top.expert.map("e{}".format),
+                                 "Δloss per token [95% CI]": [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
+                                                              zip(top.delta, top.ci_low, top.ci_high)]}), static=True)
+    rest = len(overall) - len(measurable)
+    if rest:
+        st.caption(f"{'The other ' if len(measurable) else 'All '}{rest} expert{'s' if rest != 1 else ''}: no measurable "
+                   "cost when removed (the 95% CI of Δloss includes 0).")
     cells = lift_and_delta(ablation, stats.domain, stats.load, stack, layer)
     link = Path(folder) / "observational_vs_causal.parquet"
     rho = read_once("ablation-link", link, pd.read_parquet) if link.is_file() else pd.DataFrame()

@@ -7,9 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.results.store import Results
-from core.studies.claims import VERDICTS, claims_matrix
+from core.studies.claims import claims_matrix
 from core.viz import plots
 from core.viz.claims_plots import claims_matrix_figure
+from core.viz.controls_report import controls_figure
 from core.viz.report import (
     CLAIMS_NOTE,
     CONTEXT_GAIN_NOTE,
@@ -24,14 +25,17 @@ from core.viz.report import (
     dropped_table,
     figure_tag,
     layer_rho_table,
-    models_table,
+    merged_notes,
+    model_line,
     paper_reference,
     polysemy_stacks,
     published_table,
+    run_precision,
     sensitivity_display,
 )
 from ui.figures import figure, plot, table_downloads
-from ui.results_cache import stamp
+from ui.results_cache import label, stamp
+from ui.tables import show_table
 
 TABLES = (("table1", "Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)"),
           ("table2", "Table 2 — SCWS without and with context"))
@@ -44,52 +48,62 @@ def published() -> None:
         for table, title in (("table1", "Table 1 — words alone (association: WordSim353, similarity: SimLex-999)"),
                              ("table2", "Table 2 — SCWS without and with context")):
             st.markdown(f"**{title}**")
-            st.table(published_table(table))
+            show_table(published_table(table).reset_index(), index="checkpoint (published)", static=True)
 
 
-def run_summary(res: Results) -> None:
-    """The models, the run's notes, and how precise a subsample's numbers are."""
-    st.dataframe(models_table(res), hide_index=True)
-    for note in res.notes:
-        (st.warning if note.caveat else st.caption)(note.text)
-    if res.run_info and res.run_info.subsample and len(res.table1):
-        st.info(f"A subsample: a typical ρ here is known to about ±{res.typical_half_width():.2f} (the median "
-                "half-width of Table 1's 95% CIs). CIs narrow roughly with the square root of the pairs: the full data "
-                "(WordSim353 353, SimLex-999 999, SCWS 2,003, WiC 7,466 pairs) is what the paper's numbers rest on.")
+def run_summary(res: Results, folder: Path) -> None:
+    """One line for the run (shown above the tabs); its models, one per line, and its notes as one note, folded."""
+    n = len(res.models)
+    scope = ("a subsample" if res.run_info and res.run_info.subsample else "the full datasets")
+    st.markdown(f"**{label(folder)}** — {n} model{'s' if n != 1 else ''}, {scope}; every number computed in "
+                f"{run_precision(res) or 'the precision each model was loaded in'}.")
+    notes = merged_notes(res)
+    with st.expander(f"The models and what to keep in mind ({n} models, {len(notes)} notes)"):
+        st.markdown("\n".join(f"- {model_line(row)}" for _, row in res.models.iterrows()))
+        lines = [n.text for n in notes]
+        if res.run_info and res.run_info.subsample and len(res.table1):
+            lines.append(f"A subsample: a typical ρ here is known to about ±{res.typical_half_width():.2f} (the median "
+                         "half-width of Table 1's 95% CIs). CIs narrow roughly with the square root of the pairs: the "
+                         "full data (WordSim353 353, SimLex-999 999, SCWS 2,003, WiC 7,466 pairs) is what the paper's "
+                         "numbers rest on.")
+        if lines:
+            st.info("\n".join(f"- {line}" for line in lines))
 
 
 def claims(res: Results, folder: Path) -> None:
-    """The claims matrix: a verdict per claim and model · stack, its evidence on hover and in the list below."""
+    """The answer first: how many cells hold, then the matrix; its evidence and method folded beneath."""
     if not len(res.claims):
         st.info("This result holds no judged claims: run the analyses again to judge them.")
         return
-    st.caption(CLAIMS_NOTE)
+    counts = res.claims.verdict.value_counts()
+    st.markdown(f"Of {len(res.claims)} judged cells, **{counts.get('supported', 0)} support** the paper, "
+                f"**{counts.get('contradicted', 0)} contradict** it and {counts.get('inconclusive', 0)} are "
+                "inconclusive.")
     plot(figure(("claims_matrix", str(folder), stamp(folder)), lambda: claims_matrix_figure(res.claims)),
          key="claims-matrix")
-    counts = res.claims.verdict.value_counts()
-    st.caption(" · ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + " (cells judged on this run)")
-    with st.expander("The evidence of every cell (estimate, 95% CI, p)"):
-        st.dataframe(claims_table(res.claims), hide_index=True, width="stretch")
+    with st.expander("How a claim is judged, and the evidence of every cell (estimate, 95% CI, p)"):
+        st.caption(CLAIMS_NOTE)
+        show_table(claims_table(res.claims))
     if "survives" not in res.claims.columns:
-        st.caption("Tick *Sensitivity table* in the run form (or run `python -m core reproduce --sensitivity`) to "
-                   "mark whether each verdict survives every open choice.")
+        st.caption("Tick *Sensitivity table* under **Run your own** (or run `python -m core reproduce --sensitivity`) "
+                   "to mark whether each verdict survives every open choice.")
 
 
 def tables(res: Results) -> None:
     for table, title in TABLES:
         st.subheader(title)
-        st.dataframe(correlation_table(getattr(res, table)), hide_index=True, width="stretch")
+        show_table(correlation_table(getattr(res, table)))
         if table == "table2" and len(res.context_gain):
             st.markdown("**Context gain** (ρ with context − ρ without, same pairs)")
             st.caption(CONTEXT_GAIN_NOTE)
-            st.table(context_gain_table(res.context_gain).set_index("model"))
+            show_table(context_gain_table(res.context_gain), index="model", static=True)
         reference = paper_reference(res, table)
         if len(reference):
             st.caption(PAPER_REFERENCE_NOTE)
-            st.table(reference.set_index("paper"))
+            show_table(reference, index="paper", static=True)
         if len(res.layer_rho):
             with st.expander("Per sparse layer"):
-                st.table(layer_rho_table(res.layer_rho[res.layer_rho.table == table]).set_index("model"))
+                show_table(layer_rho_table(res.layer_rho[res.layer_rho.table == table]))
 
 
 def across_models(res: Results, folder: Path) -> None:
@@ -98,7 +112,7 @@ def across_models(res: Results, folder: Path) -> None:
         return
     st.caption("One row per model and stack. Encoder–decoder (Switch), decoder-only (left context only) and "
                "MoE-fied models on the same metrics; context gain = SCWS ρ with context − without.")
-    st.dataframe(res.comparison, hide_index=True, width="stretch")
+    show_table(res.comparison)
     plot(figure(("comparison", str(folder), stamp(folder)), lambda: plots.comparison_figure(res.comparison)),
          key="families")
 
@@ -126,25 +140,32 @@ def figures(res: Results, folder: Path) -> None:
             res.polysemy, res.polysemy_trend, s, scope)), key=f"fig3-{stack}")
 
 
-def controls(res: Results) -> None:
+def controls(res: Results, folder: Path) -> None:
     """reproduce --controls: routing's response to context beside its router inputs' and random routers'."""
-    if len(res.controls):
-        st.subheader("Router or representation?")
-        st.caption(CONTROLS_NOTE)
-        st.dataframe(controls_table(res.controls), hide_index=True, width="stretch")
-        if len(res.controls_scws):
-            st.dataframe(res.controls_scws, hide_index=True, width="stretch")
+    if not len(res.controls):
+        st.info("No controls in this result: run `python -m core reproduce --controls` to set the routing beside "
+                "its router inputs and random routers.")
+    else:
+        plot(figure(("controls", str(folder), stamp(folder)), lambda: controls_figure(res.controls)),
+             key="controls-figure")
+        with st.expander("How the controls are computed, and the numbers per layer with CIs"):
+            st.caption(CONTROLS_NOTE)
+            show_table(controls_table(res.controls))
+            if len(res.controls_scws):
+                show_table(res.controls_scws)
 
 
 def trends(res: Results) -> None:
     if len(res.expert_trend):
         st.subheader("Trend over expert counts")
-        st.caption("Spearman ρ between a family's expert count and each headline number (n = models in the fit).")
-        st.table(res.expert_trend.set_index("number"))
+        st.caption("Spearman ρ between a family's expert count and each headline number (n = models in the fit). "
+                   "p is exact (every ordering of the models): with three models a perfect ρ has p = 1/3, so three "
+                   "models can show a direction but never a significant trend.")
+        show_table(res.expert_trend, static=True)
     if len(res.dropped) and res.dropped.dropped.sum() > 0:
         with st.expander("Dropped tokens per layer (over expert capacity)"):
             st.caption(DROPPED_NOTE)
-            st.table(dropped_table(res.dropped).set_index("model"))
+            show_table(dropped_table(res.dropped))
 
 
 def sensitivity(res: Results) -> None:
@@ -155,7 +176,7 @@ def sensitivity(res: Results) -> None:
         if len(flipped):
             st.warning(f"{len(flipped)} of {len(res.sensitivity)} headline numbers change sign or significance under "
                        "some choice (the 'flips under' column).")
-        st.table(sensitivity_display(res.sensitivity).set_index("number"))
+        show_table(sensitivity_display(res.sensitivity))
     else:
         st.info("No sensitivity table in this result: tick *Sensitivity table* in the run form (or run "
                 "`python -m core reproduce --sensitivity`) to rerun under every open choice.")

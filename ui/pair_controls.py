@@ -7,6 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.lens import Lens
+from core.viz.style import layer_name
+from ui.tables import show_table
 
 
 @st.cache_resource(show_spinner="Tracing the router inputs…", max_entries=64)
@@ -24,13 +26,13 @@ def pair_controls_panel(lens: Lens, s1: str, s2: str, spans: tuple) -> None:
         return
     loaded = lens.tracer.loaded
     frame = _controls(loaded.name, str(loaded.dtype), s1, s2, tuple(map(tuple, spans)), lens.decoder_read, lens)
-    shown = frame.assign(**{"layer": frame.layer.map(lambda b: f"block {b}"),
+    shown = frame.assign(**{"layer": frame.layer.map(layer_name),
                             "routing JSS": frame.jss.map("{:.3f}".format),
                             "cosine of the router inputs": frame.cosine.map("{:.3f}".format),
                             "random routers' mean JSS": frame.random_jss_mean.map("{:.3f}".format),
                             "random routers below it": frame.random_lower_share.map("{:.0%}".format)})
-    st.table(shown[["stack", "layer", "routing JSS", "cosine of the router inputs", "random routers' mean JSS",
-                    "random routers below it"]].set_index(["stack", "layer"]))
+    show_table(shown[["stack", "layer", "routing JSS", "cosine of the router inputs", "random routers' mean JSS",
+                      "random routers below it"]], static=True)
     st.caption("A router reads one hidden state, so the word's routing can differ between the sentences only as much "
                "as its router input does (the cosine). Random routers with the trained router's shape and row norms, "
                "on the same two inputs, show what routing without learning gives: when few of them route the two "

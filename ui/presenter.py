@@ -5,6 +5,7 @@ Compare example, one step each. Every step has its own address (`step=`), so a t
 """
 from __future__ import annotations
 
+import textwrap
 import urllib.parse
 from dataclasses import dataclass
 
@@ -13,19 +14,21 @@ import streamlit as st
 
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 
-STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "across")
+STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "claims", "controls", "across")
 TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1": "Figure 1 · WiC",
-          "fig2": "Figure 2 · layer by layer", "table2": "Table 2 · context helps", "fig3": "Figure 3 · polysemy",
-          "across": "Across models"}
-MIN_FONT = 20  # px: the smallest text a projected figure shows (ticks, legends)
+          "fig2": "Figure 2 · layer by layer", "table2": "Table 2 · does context help?", "fig3": "Figure 3 · polysemy",
+          "claims": "The claims, judged", "controls": "Router or representation?", "across": "Across models"}
+MIN_FONT = 16  # px: the smallest text a projected figure shows (ticks, legends)
+TITLE_WRAP = 70  # characters of a figure title per line at MIN_FONT + 6 px across 1280 px
+FIGURE_HEIGHT = 470  # px: a step's figure, its title and its takeaway fit one 1280×720 screen
 
 CSS = """<style>
 section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"]
   {display: none !important;}
-.block-container {padding-top: 1.5rem; max-width: 96vw;}
-.stMarkdown p, .stMarkdown li, .stCaption, td, th {font-size: 1.6rem !important; line-height: 1.45;}
-h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;}
-[data-testid="stMetricValue"] {font-size: 4rem !important;}
+.block-container {padding-top: 0.8rem; padding-bottom: 0.5rem; max-width: 96vw;}
+.stMarkdown p, .stMarkdown li, .stCaption, td, th {font-size: 1.35rem !important; line-height: 1.35;}
+h1 {font-size: 2.2rem !important; padding: 0.2rem 0 0.3rem 0 !important;} h2 {font-size: 1.8rem !important;}
+[data-testid="stMetricValue"] {font-size: 3rem !important;}
 </style>"""
 
 
@@ -62,10 +65,19 @@ def deck(links: list[str]) -> list[tuple[str, CompareLink | None]]:
     return steps
 
 
-def projector(fig: go.Figure) -> go.Figure:
-    """Large type and a tall canvas: readable from the back of a room, in light and dark themes."""
-    fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 10), height=680,
-                      legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=90, r=30, t=90, b=80))
+def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) -> go.Figure:
+    """Large type on a canvas that leaves room for the step's title and takeaway at 1280×720, readable from the back
+    of a room in light and dark themes; a long title wraps instead of running off the right edge. `fixed`: a figure
+    that sizes its own type and margins (the claims matrix): only its height and title change."""
+    text = fig.layout.title.text or ""
+    head, _, rest = text.partition("<br>")
+    if len(head) > TITLE_WRAP:
+        fig.update_layout(title_text="<br>".join(textwrap.wrap(head, TITLE_WRAP)) + (f"<br>{rest}" if rest else ""))
+    if fixed:
+        fig.update_layout(height=height)
+        return fig
+    fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 6), height=height,
+                      legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=20, r=20, t=70, b=20))
     fig.update_xaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
     fig.update_yaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
     fig.update_annotations(font_size=MIN_FONT)

@@ -18,6 +18,7 @@ from core.viz.studies_report import DEFINITIONS
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
+from ui.tables import show_table
 
 
 def _label(folder: Path) -> str:
@@ -64,7 +65,7 @@ def _olmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
 
 def _mixtral(s: FieldStudies, stack: str) -> None:
     table = sp.consecutive_table(s.consecutive, stack)
-    st.dataframe(table)
+    show_table(table.reset_index(names="layer"), index="layer", static=True)
     st.caption(DEFINITIONS["consecutive"] + " Values in %; the chance row is what random routing would give.")
     table_downloads(table.reset_index(names="layer"), "mixtral_table5")
 

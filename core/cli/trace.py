@@ -12,12 +12,13 @@ from core.errors import RoutingLensError
 from core.settings import MAX_TOKENS
 from core.tracing.routing_trace import RoutingTrace
 from core.types import DECODER_READ_NOTES, STACKS, Stack
+from core.viz.style import layer_name
 
 
 def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
     s = trace.stacks[stack]
     cells = {
-        f"L{layer}": [f"e{int(np.argmax(row))} {row.max():.2f}" for row in s.word_probs[li]]
+        layer_name(layer): [f"e{int(np.argmax(row))} {row.max():.2f}" for row in s.word_probs[li]]
         for li, layer in enumerate(s.layers)
     }
     return pd.DataFrame(cells, index=pd.Index(trace.words, name="word")).to_string()

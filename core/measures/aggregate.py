@@ -67,6 +67,19 @@ def average_rows(table: pd.DataFrame, paper_models: Collection[str], paper_avg: 
 
 
 MIN_EXPERT_COUNTS = 3  # a trend over fewer expert counts says nothing
+EXACT_UP_TO = 8  # models: up to 8! = 40,320 orderings, enumerated
+
+
+def spearman_exact(x, y) -> tuple[float, float]:
+    """Spearman ρ with a two-sided p from every ordering of y when there are few points (scipy's t approximation
+    gives p = 0 for a perfect ρ over three models, where one ordering in three is as extreme: p = 1/3)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rho = float(stats.spearmanr(x, y).statistic)
+    if len(x) > EXACT_UP_TO:
+        return rho, float(stats.spearmanr(x, y).pvalue)
+    test = stats.permutation_test((y,), lambda v: stats.spearmanr(x, v).statistic, permutation_type="pairings",
+                                  n_resamples=np.inf, alternative="two-sided")
+    return rho, float(test.pvalue)
 
 
 def expert_trend(tables: pd.DataFrame, cohens: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +95,7 @@ def expert_trend(tables: pd.DataFrame, cohens: pd.DataFrame, models: pd.DataFram
     for (family, stack, setting), g in values.groupby(["family", "stack", "setting"], sort=False):
         if g.experts.nunique() < MIN_EXPERT_COUNTS:
             continue
-        rho, p = (stats.spearmanr(g.experts, g.value) if g.value.nunique() > 1 else (np.nan, np.nan))  # constant: none
+        rho, p = (spearman_exact(g.experts, g.value) if g.value.nunique() > 1 else (np.nan, np.nan))  # constant: none
         rows.append({"family": family, "stack": stack, "number": setting, "rho_over_experts": float(rho),
                      "p": float(p), "n": len(g), "experts": ", ".join(str(e) for e in sorted(set(g.experts)))})
     return pd.DataFrame(rows, columns=["family", "stack", "number", "rho_over_experts", "p", "n", "experts"])

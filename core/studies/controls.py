@@ -176,8 +176,8 @@ def run_controls(tracers: Sequence[Tracer], data: BenchmarkData, progress: Progr
     notes = []
     for tracer in tracers:
         if not tracer.adapter.has_router:
-            notes.append(Note(f"Controls: {tracer.loaded.name} has no trained router (its routing is activation "
-                              "mass), so it has no random-router baseline; it is left out of the controls."))
+            notes.append(Note(f"Controls leave out {tracer.loaded.name}: no trained router (routing by activation "
+                              "mass), so no random-router baseline."))
             continue
         for name, rows in _model_frames(tracer, data, progress, decoder_read, n_random, seed).items():
             frames[name] += rows

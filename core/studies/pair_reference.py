@@ -24,6 +24,19 @@ class PairPlacement:
     n_same: int
     n_different: int
 
+    def verdict(self, word: str) -> str:
+        """The answer in plain words, against the model's own same-meaning pairs (the yardstick a change of
+        sentence alone sets)."""
+        tenths = int(self.more_different_than_same * 10 + 1e-9)
+        if tenths >= 9:
+            return (f"Routed more differently than {tenths} in 10 same-meaning pairs: the context changed how "
+                    f"*{word}* was routed.")
+        if tenths >= 7:
+            return (f"Routed more differently than {tenths} in 10 same-meaning pairs: some sign that the context "
+                    f"changed how *{word}* was routed.")
+        return (f"Routed about as alike as a typical same-meaning pair (more differently than {tenths} in 10): no "
+                f"sign that this context changed how *{word}* was routed beyond what any change of sentence does.")
+
     def sentence(self) -> str:
         return (f"{self.stack}: JSS {self.jss:.3f} is more different than {self.more_different_than_same:.0%} of "
                 f"same-meaning WiC pairs and {self.more_different_than_different:.0%} of different-meaning ones "

@@ -97,11 +97,12 @@ def pair_on_reference(densities: pd.DataFrame, values: dict[str, float], model: 
         x, suffix = values[stack], "" if i == 1 else str(i)
         shapes.append(dict(type="line", xref=f"x{suffix}", yref=f"y{suffix} domain", x0=x, x1=x, y0=0, y1=1,
                            line=dict(color="#D55E00", width=3)))
+        low, high = min(float(ref["x"].min()), x - 0.01), max(float(ref["x"].max()), min(1.0, x + 0.01))
+        right_half = x > (low + high) / 2  # the label reads into the panel, never out of the figure
         notes.append(dict(xref=f"x{suffix}", yref=f"y{suffix} domain", x=x, y=1, text=f"this pair {x:.3f}",
-                          showarrow=False, xanchor="left", yanchor="top", font=dict(size=12)))
-        axes[f"xaxis{suffix}"] = dict(range=[min(float(ref["x"].min()), x - 0.01), max(float(ref["x"].max()),
-                                                                                       min(1.0, x + 0.01))],
-                                      title=dict(text="JSS (mean over layers)"))
+                          showarrow=False, xanchor="right" if right_half else "left", yanchor="top",
+                          xshift=-4 if right_half else 4, font=dict(size=13)))
+        axes[f"xaxis{suffix}"] = dict(range=[low, high], title=dict(text="JSS (mean over layers)"))
     fig.update_layout(shapes=shapes, annotations=notes, yaxis=dict(title=dict(text="density")), **axes)
     return _style(fig, f"Where this pair sits among {model}'s WiC pairs", height=340)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.viz.plots import PROB_SCALE, _style, expert_colors
+from core.viz.plots import PROB_SCALE, _style
+from core.viz.style import expert_color, layer_name
 
 
 def _lift_heatmap(z: np.ndarray, x: list[str], y: list[str], text: np.ndarray, title: str, y_title: str,
@@ -27,7 +28,7 @@ def load_heatmap(load: pd.DataFrame, stack: str, experts: int) -> go.Figure:
         columns=range(experts), fill_value=0.0)
     uniform = float(part.uniform.iloc[0]) if len(part) else 1.0
     return _lift_heatmap(grid.to_numpy() / uniform, [f"e{e}" for e in grid.columns],
-                         [f"block {b}" for b in grid.index], np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()),
+                         [layer_name(b) for b in grid.index], np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()),
                          f"{stack}: share of the tokens each expert takes (uniform {uniform:.0%})", "sparse layer",
                          120 + 48 * len(grid))
 
@@ -63,7 +64,7 @@ def class_profile(classes: pd.DataFrame, stack: str, layer: int, expert: int) ->
     part = part.sort_values("class")
     err = [part.ci_high - part.share, part.share - part.ci_low]
     fig = go.Figure()
-    fig.add_bar(x=part["class"], y=part.share, name=f"e{expert}", marker_color=expert_colors(max(expert + 1, 1))[-1],
+    fig.add_bar(x=part["class"], y=part.share, name=f"e{expert}", marker_color=expert_color(expert),
                 error_y=dict(type="data", array=err[0], arrayminus=err[1]),
                 customdata=np.stack([part.n, part.expert_tokens], -1),
                 hovertemplate="%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>")
@@ -104,14 +105,16 @@ def lift_vs_delta(cells: pd.DataFrame, stack: str, layer: int, rho: float) -> go
     """Observational vs causal: each (expert, domain) cell's domain lift against the loss its expert's removal costs
     on that domain (with the Δloss CI), one colour per expert."""
     fig = go.Figure()
-    colours = expert_colors(int(cells.expert.max()) + 1 if len(cells) else 1)
     for expert, part in cells.groupby("expert"):
         fig.add_scatter(x=part.lift, y=part.delta, mode="markers", name=f"e{int(expert)}",
-                        marker=dict(color=colours[int(expert)], size=9), text=part.domain.map(html.escape),
+                        marker=dict(color=expert_color(int(expert)), size=9), text=part.domain.map(html.escape),
                         error_y=dict(type="data", symmetric=False, array=(part.ci_high - part.delta).to_numpy(),
                                      arrayminus=(part.delta - part.ci_low).to_numpy(), thickness=1),
                         hovertemplate="%{text} · e" + str(int(expert)) + "<br>lift %{x:.2f}<br>Δloss %{y:+.4f}"
                                       "<extra></extra>")
-    fig.update_xaxes(title="domain lift (corpus statistics)")
+    lifts = cells.lift[np.isfinite(cells.lift)] if len(cells) else pd.Series(dtype=float)
+    spread = len(lifts) and (lifts > 0).all() and lifts.max() > 10 * max(float(lifts.median()), 1e-9)
+    fig.update_xaxes(title="domain lift (corpus statistics)" + (", log scale" if spread else ""),
+                     type="log" if spread else "linear")  # one dominant cell would squeeze the rest against 1
     fig.update_yaxes(title="Δloss when the expert is removed (per token)")
     return _style(fig, f"{stack} block {layer}: observational vs causal (Spearman ρ {rho:+.2f})", height=420)

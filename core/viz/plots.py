@@ -1,8 +1,6 @@
 """Plotly figure builders: data in, figure out. Shared by the app, the CLI report and the tests.
 
-Colours: experts always get the same colour everywhere (Okabe–Ito, colour-blind safe, for up to 8
-experts; an evenly sampled cividis beyond); probabilities use the perceptually uniform cividis scale.
-Figures use a transparent background so they read in Streamlit's light and dark themes.
+Colours, type, layer names: core.viz.style (one template, one colour per expert index, "block N").
 """
 from __future__ import annotations
 
@@ -16,25 +14,16 @@ import plotly.graph_objects as go
 from core.measures.metrics import entropy_bits
 from core.tracing.routing_trace import RoutingTrace
 from core.types import Level, Stack
+from core.viz.style import (
+    LABEL_COLORS,
+    PROB_SCALE,
+    STACK_COLORS,
+    expert_colors,
+    layer_name,
+    style,
+)
 
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
-PROB_SCALE = "Cividis"
-LABEL_COLORS = {"T": "#0072B2", "F": "#D55E00"}
-STACK_COLORS = {"encoder": "#0072B2", "decoder": "#E69F00"}
-FONT = dict(size=15)
-
-
-def expert_colors(n: int) -> list[str]:
-    if n <= len(OKABE_ITO):
-        return OKABE_ITO[:n]
-    return px.colors.sample_colorscale("Cividis", [i / max(n - 1, 1) for i in range(n)])
-
-
-def _style(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
-    fig.update_layout(title=dict(text=title), font=FONT, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                      margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2),
-                      **({"height": height} if height else {}))  # one layout update: each costs ~1 ms of validation
-    return fig
+_style = style
 
 
 def hlines(fig: go.Figure, lines: dict[str, float], line: dict) -> None:
@@ -77,7 +66,7 @@ def routing_heatmap(trace: RoutingTrace, stack: Stack, layer_pos: int, level: Le
                                font=dict(color="#D55E00", size=12))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    title = f"{stack} block {int(s.layers[layer_pos])}" + tag
+    title = f"{stack} {layer_name(s.layers[layer_pos])}: router probabilities per {level}" + tag
     return _style(fig, title, height=max(260, 24 * len(labels) + 120))
 
 
@@ -102,7 +91,7 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
     custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)
     fig = go.Figure(go.Heatmap(
-        z=top1 + 0.5, x=labels, y=[f"block {int(b)}" for b in s.layers], zmin=0, zmax=n_exp, colorscale=scale,
+        z=top1 + 0.5, x=labels, y=[layer_name(b) for b in s.layers], zmin=0, zmax=n_exp, colorscale=scale,
         customdata=custom, text=text, texttemplate="%{text}" if len(labels) <= 40 else None, showscale=False,
         hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]}"
                       + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "") + "<extra></extra>",
@@ -119,7 +108,7 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
     s = trace.stack(stack)
     n_exp = s.token_probs.shape[-1]
     colors = expert_colors(n_exp)
-    layers = [f"block {int(b)}" for b in s.layers]
+    layers = [layer_name(b) for b in s.layers]
     sel = s.selected.reshape(len(layers), -1).astype(np.int64)
     loads = np.stack([np.bincount(sel[li], minlength=n_exp) / max(sel.shape[1], 1) for li in range(len(layers))])
     ent = entropy_bits(s.token_probs).mean(axis=1)
@@ -131,7 +120,7 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
                       hovertemplate="%{x}<br>mean entropy %{customdata:.2f} bits<extra></extra>")
     fig = go.Figure([*bars, line], layout=dict(
         barmode="stack", yaxis=dict(title="expert load", range=[0, 1]),
-        yaxis2=dict(title="router entropy (÷ log2 E)", overlaying="y", side="right", range=[0, 1])))
+        yaxis2=dict(title="router entropy (share of the maximum)", overlaying="y", side="right", range=[0, 1])))
     return _style(fig, f"{stack}: expert load and router entropy per layer" + tag, height=380)
 
 
@@ -163,14 +152,17 @@ def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") 
         g = g.sort_values("layer_pos")
         error = dict(type="data", symmetric=False, array=(g.ci_high - g.d).to_numpy(), arrayminus=(g.d - g.ci_low)
                      .to_numpy(), thickness=1.2, width=5) if {"ci_low", "ci_high"} <= set(g.columns) else None
-        fig.add_scatter(x=g.layer_pos + 1, y=g.d, mode="lines+markers", name=f"{stack} (95% CI)" if error else stack,
+        fig.add_scatter(x=g.layer.map(layer_name), y=g.d, mode="lines+markers",
+                        name=f"{stack} (95% CI)" if error else stack,
                         line=dict(color=STACK_COLORS.get(stack)), error_y=error,
                         customdata=g[["layer", "ci_low", "ci_high"]].to_numpy() if error else g[["layer"]].to_numpy(),
-                        hovertemplate="sparse layer %{x} (block %{customdata[0]})<br>d = %{y:.3f}"
+                        hovertemplate="%{x}<br>d = %{y:.3f}"
                                       + (" [%{customdata[1]:.3f}, %{customdata[2]:.3f}]" if error else "")
                                       + "<extra></extra>")
     hlines(fig, {"": 0.0}, dict(color="#999999", width=1))
-    fig.update_xaxes(title="sparse layer", dtick=1)
+    blocks = sorted(set(frame.layer.astype(int)))
+    fig.update_xaxes(title="sparse layer", type="category", categoryorder="array",
+                     categoryarray=[layer_name(b) for b in blocks])
     fig.update_yaxes(title="Cohen's d (T − F)")
     return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + tag, height=380)
 
@@ -209,7 +201,7 @@ def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
 
     metrics = list(metrics or COMPARISON_METRICS)
     fig = go.Figure()
-    colors = OKABE_ITO + list(px.colors.qualitative.Safe)
+    colors = list(px.colors.qualitative.Safe)  # models, not experts: kept apart from the expert palette
     for i, (_, row) in enumerate(comparison.iterrows()):
         arch = f" ({row['architecture']})" if row.get("architecture") else ""
         fig.add_bar(x=metrics, y=[row[m] for m in metrics], name=f"{row['model']} · {row['stack']}{arch}",

@@ -118,6 +118,45 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def model_line(row: pd.Series) -> str:
+    """A model in one readable line: name, family, experts and top-k, architecture, size, precision, origin."""
+    parts = [f"**{row['model']}**", f"{row.get('family', '')}, {int(row['experts'])} experts"
+             + (f", top-{int(row['top_k'])}" if pd.notna(row.get("top_k")) else "")]
+    if isinstance(row.get("architecture"), str) and row["architecture"]:
+        parts.append(row["architecture"])
+    if pd.notna(row.get("params")):
+        parts.append(f"{float(row['params']) / 1e6:,.1f}M parameters")
+    if isinstance(row.get("dtype"), str):
+        parts.append(row["dtype"])
+    if bool(row.get("is_demo", False)):
+        parts.append("a demo model trained here")
+    return " · ".join(parts)
+
+
+def merged_notes(results: Results) -> list:
+    """The run's notes with those that differ only in the model they name said once, the models listed together
+    (three "Controls leave out moefied-minilm-N …" lines become one)."""
+    names = sorted(map(str, results.models.model), key=len, reverse=True) if len(results.models) else []
+    groups: dict[tuple[str, bool], list[str]] = {}
+    order: list[tuple[str, bool]] = []
+    for note in results.notes:
+        found = next(((n, m) for n in names if (m := re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", note.text))),
+                     None)
+        hit = found[0] if found else None
+        key = ((note.text[:found[1].start()] + "{}" + note.text[found[1].end():]) if found else note.text, note.caveat)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        if hit:
+            groups[key].append(hit)
+    out = []
+    for template, caveat in order:
+        models = groups[(template, caveat)]
+        text = template.replace("{}", ", ".join(models), 1) if models else template
+        out.append(type(results.notes[0])(text, caveat))
+    return out
+
+
 def models_table(results: Results) -> pd.DataFrame:
     """models.csv as shown to a reader: without the columns that only steer figures and reference tables."""
     return results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore")
@@ -162,17 +201,21 @@ def published_table(table: str) -> pd.DataFrame:
 
 
 def figure_tag(results: Results, scope: str) -> str:
-    """Appended to a scope's figure titles: its models' shared family tag (adapter copy, saved in models.csv) and the
-    precision its routing was computed in."""
+    """Appended to a scope's figure titles: its models' shared family tag (adapter copy, saved in models.csv). The
+    precision is said once, in the page's caption (run_precision), not in every title."""
     models = results.models
     if scope.startswith("pooled "):
         models = models[models.family == scope.split(" ", 1)[1]]
     elif scope != "pooled" and scope in set(models.model):
         models = models[models.model == scope]
     tags = {"" if pd.isna(t) else str(t) for t in models.figure_tag} if "figure_tag" in models else {""}
-    tag = tags.pop() if len(tags) == 1 else ""
-    dtypes = ", ".join(dict.fromkeys(map(str, models.dtype))) if "dtype" in models and len(models) else ""
-    return tag + (f" · {dtypes}" if dtypes else "")
+    return tags.pop() if len(tags) == 1 else ""
+
+
+def run_precision(results: Results) -> str:
+    """The precision (or precisions) the run's routing was computed in: "float32", "float32, bfloat16"."""
+    models = results.models
+    return ", ".join(dict.fromkeys(map(str, models.dtype))) if "dtype" in models and len(models) else ""
 
 
 def _fig_html(fig, first: bool) -> str:

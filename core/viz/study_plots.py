@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.viz.plots import _style, hlines, plain
+from core.viz.style import SHARE_SCALE, layer_name
 
 STUDY_SCALE = "Reds"
 FINAL = "final"
@@ -24,12 +25,18 @@ def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_tit
     fig = go.Figure()
     if part.empty:
         return _style(fig, title + " (no checkpoint series in this result)")
-    x = [*_checkpoint_axis(part), "100% (final)"]
+    first = part.drop_duplicates("order").sort_values("order")
+    proportional = first.fraction.notna().all()  # an axis proportional to training progress where it is known
+    x = [*first.fraction.astype(float), 1.0] if proportional else [*_checkpoint_axis(part), "100% (final)"]
     for layer, rows in part.groupby("layer"):
         y = [*rows.sort_values("order")[value].tolist(), 1.0]
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"block {layer}",
-                                 hovertemplate=f"block {layer}<br>%{{x}}: %{{y:.1%}}<extra></extra>"))
-    fig.update_xaxes(title="checkpoint (share of training)", type="category")
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=layer_name(layer),
+                                 hovertemplate=f"{layer_name(layer)}<br>%{{x}}: %{{y:.1%}}<extra></extra>"))
+    if proportional:
+        fig.update_xaxes(title="checkpoint (share of training; the last point is the final model)",
+                         tickformat=".0%", range=[0, 1.03])
+    else:
+        fig.update_xaxes(title="checkpoint (training order)", type="category")
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.05])
     return _style(fig, title)
 
@@ -138,11 +145,13 @@ def domain_specialisation_heatmap(domain: pd.DataFrame, stack: str, layer: int, 
     part = domain[(domain["stack"] == stack) & (domain.layer == layer)]
     value, uniform = ("share_of_tokens", "uniform_tokens") if of_tokens else ("share_of_assignments",
                                                                               "uniform_assignments")
-    grid = part.pivot_table(index="domain", columns="expert", values=value, fill_value=0.0)
+    experts = int(domain.expert.max()) + 1 if len(domain) else 0  # every expert, even one no domain sends tokens
+    grid = part.pivot_table(index="domain", columns="expert", values=value, fill_value=0.0).reindex(
+        columns=range(experts), fill_value=0.0)
     u = float(part[uniform].iloc[0]) if len(part) else 1.0
     text = np.vectorize(lambda v: f"{v:.0%}")(grid.to_numpy()) if grid.size else None
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=[f"e{e}" for e in grid.columns], y=[plain(d) for d in grid.index],
-                               colorscale="RdBu_r", zmid=u, text=text, texttemplate="%{text}",
+                               colorscale=SHARE_SCALE, zmin=0, text=text, texttemplate="%{text}",
                                colorbar=dict(title="share"),
                                hovertemplate="%{y} · %{x}: %{z:.1%}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
@@ -154,7 +163,7 @@ def domain_specialisation_heatmap(domain: pd.DataFrame, stack: str, layer: int, 
 def context_bars(context: pd.DataFrame, stack: str) -> go.Figure:
     """OpenMoE's context-independent specialisation: spread of routing shares across token ids vs position ids."""
     part = context[context["stack"] == stack]
-    fig = go.Figure([go.Bar(x=[f"block {b}" for b in rows.layer], y=rows.std_share, name=f"across {g}s",
+    fig = go.Figure([go.Bar(x=[layer_name(b) for b in rows.layer], y=rows.std_share, name=f"across {g}s",
                             customdata=rows.ids, hovertemplate=f"across {g}s, %{{x}}: std %{{y:.3f}} "
                             "(%{customdata} ids)<extra></extra>") for g, rows in part.groupby("grouping")])
     fig.update_yaxes(title="std of an expert's routing share")

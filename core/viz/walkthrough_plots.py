@@ -6,9 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.studies.walkthrough import LoadBalance, RouterStep
-from core.viz.plots import _style, expert_colors
+from core.viz.plots import _style
+from core.viz.style import MUTED, expert_color, expert_colors, layer_name
 
-CHOSEN, OTHER, DROPPED, KEPT = "#D55E00", "#BBBBBB", "#D55E00", "#009E73"
+OTHER, DROPPED, KEPT = MUTED, "#D55E00", "#009E73"  # an expert keeps its own colour when it is chosen
 
 
 def _experts(n: int) -> list[str]:
@@ -19,7 +20,7 @@ def logits_figure(step: RouterStep) -> go.Figure:
     fig = go.Figure(go.Bar(x=_experts(len(step.logits)), y=step.logits, marker_color=expert_colors(len(step.logits)),
                            hovertemplate="%{x}: score %{y:.2f}<extra></extra>"))
     fig.update_yaxes(title="router score (logit)")
-    return _style(fig, f"1 · The router scores “{step.token}” for every expert (block {step.layer})", height=300)
+    return _style(fig, f"1 · The router scores “{step.token}” for every expert ({layer_name(step.layer)})", height=300)
 
 
 def softmax_figure(step: RouterStep) -> go.Figure:
@@ -32,7 +33,7 @@ def softmax_figure(step: RouterStep) -> go.Figure:
 
 def choice_figure(step: RouterStep) -> go.Figure:
     chosen = set(step.chosen.tolist())
-    colors = [CHOSEN if e in chosen else OTHER for e in range(len(step.probs))]
+    colors = [expert_color(e) if e in chosen else OTHER for e in range(len(step.probs))]
     fig = go.Figure(go.Bar(x=_experts(len(step.probs)), y=step.probs, marker_color=colors,
                            hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"))
     k = len(chosen)
@@ -93,5 +94,5 @@ def load_figure(balance: LoadBalance, layer: int) -> go.Figure:
                   annotation_position="top left")
     fig.update_yaxes(title="share", range=[0, max(1.0 / n, float(balance.load.max()), float(balance.mean_prob.max()))
                                            * 1.15])
-    return _style(fig, f"Load balance at block {layer}: auxiliary loss E·Σ fᵢ·Pᵢ = {balance.aux_loss:.3f} "
+    return _style(fig, f"Load balance at {layer_name(layer)}: auxiliary loss E·Σ fᵢ·Pᵢ = {balance.aux_loss:.3f} "
                   "(1.0 = perfectly even)", height=320)

@@ -1,0 +1,76 @@
+"""The visual system, defined once: one plotly template, one colour per expert index, one layer name.
+
+Every figure builder styles through here, so a figure added next looks like the others:
+- `TEMPLATE` ("routing_lens", registered with plotly on import): type legible at 1280 px, axes and titles that make
+  room for their labels (automargin), a transparent background (Streamlit's light and dark themes), legends in
+  trace order (stacked bars would otherwise list e7 … e0).
+- `expert_color(i)`: expert *i* has one colour in every figure, page and report, whatever the model's expert count.
+  The first seven are Okabe–Ito (colour-blind safe; black left out, it vanishes on a dark theme), ordered so that
+  neighbours differ in hue *and* lightness; then Paul Tol's muted nine (wine first); beyond 17 a golden-angle hue sequence (no palette keeps 64 categories apart: hover and
+  labels name the expert).
+- `layer_name(block)`: "block 3", the model's own block index, in the app, the CLI, reports and docs.
+"""
+from __future__ import annotations
+
+import colorsys
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#F0E442", "#D55E00", "#56B4E9"]  # black left out: dark theme
+TOL_MUTED = ["#882255", "#332288", "#DDCC77", "#117733", "#88CCEE", "#44AA99", "#999933", "#AA4499", "#CC6677"]
+PALETTE = OKABE_ITO + TOL_MUTED  # grey is never an expert: it means "not chosen", "the corpus", "random"
+PROB_SCALE = "Cividis"  # probabilities and shares: sequential, perceptually uniform
+SHARE_SCALE = "Blues"  # non-negative shares where cividis would read as probability
+LIFT_SCALE = "RdBu_r"  # diverging, only for a ratio around 1 (lift) or a signed difference
+STACK_COLORS = {"encoder": "#0072B2", "decoder": "#E69F00"}
+LABEL_COLORS = {"T": "#0072B2", "F": "#D55E00"}  # WiC same meaning / different meaning
+NEUTRAL = "#999999"  # a reference: the whole corpus, random routers
+MUTED = "#D9D9D9"  # an expert that was not chosen
+MIN_FONT = 12  # px: the smallest text a figure draws at 1280 px (ticks, legends, cell text)
+FONT = dict(size=15)
+TEMPLATE_NAME = "routing_lens"
+
+TEMPLATE = go.layout.Template(layout=dict(
+    font=dict(size=FONT["size"]), title=dict(font=dict(size=18), automargin=True, x=0.0, xanchor="left"),
+    colorway=PALETTE, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    xaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
+    yaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
+    legend=dict(traceorder="normal", font=dict(size=MIN_FONT + 1)), hoverlabel=dict(font=dict(size=MIN_FONT + 1)),
+    margin=dict(l=60, r=20, t=70, b=50)))
+pio.templates[TEMPLATE_NAME] = TEMPLATE
+
+
+def expert_color(i: int) -> str:
+    """Expert i's colour, the same in every figure (independent of how many experts the model has)."""
+    if i < len(PALETTE):
+        return PALETTE[i]
+    hue = (i * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hls_to_rgb(hue, 0.45 if i % 2 else 0.62, 0.65)
+    return f"#{int(r * 255):02X}{int(g * 255):02X}{int(b * 255):02X}"
+
+
+def expert_colors(n: int) -> list[str]:
+    """The colours of experts 0 … n − 1."""
+    return [expert_color(i) for i in range(n)]
+
+
+def expert_name(i: int) -> str:
+    return f"e{i}"
+
+
+def layer_name(block: int) -> str:
+    """A sparse layer by the model's own block index: the one name the app, CLI and reports use."""
+    return f"block {int(block)}"
+
+
+def with_subtitle(title: str, subtitle: str = "") -> str:
+    """A title that states the finding, with the definition beneath it in smaller type."""
+    return title + (f"<br><sup>{subtitle}</sup>" if subtitle else "")
+
+
+def style(fig: go.Figure, title: str, height: int | None = None, subtitle: str = "") -> go.Figure:
+    """The template, the title (and subtitle) and the height, in one layout update (each costs ~1 ms of validation)."""
+    fig.update_layout(template=TEMPLATE, title=dict(text=with_subtitle(title, subtitle)),
+                      **({"height": height} if height else {}))
+    return fig
