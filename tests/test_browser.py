@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -249,3 +250,115 @@ def test_claims_matrix_is_legible_at_projector_size(server, browser):
     assert got["legend"] == ["✔ supported", "✘ contradicted", "? inconclusive", "– not applicable"]
     marked = any("✓" in t or "⚠" in t for t in got["cellTexts"])
     assert ("✓" in got["titleText"]) == marked
+
+
+# Every visible figure's text as drawn: titles, axis titles, tick labels, legend entries and annotations, each with
+# its box and font size; the figure's own box; and each expert's colours read from the figure's data.
+FIGURE_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => {
+        const r = p.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).map(plot => {
+    const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const texts = [...plot.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .g-y2title text, '
+        + '.xtick text, .ytick text, .y2tick text, .legendtext, .annotation-text')]
+        .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
+    const colours = {};
+    for (const trace of plot.data || []) {
+        const m = trace.marker || {};
+        if (/^e\\d+$/.test(trace.name || '') && typeof m.color === 'string')
+            (colours[trace.name] = colours[trace.name] || []).push(m.color.toUpperCase());
+        if (trace.type === 'bar' && Array.isArray(trace.x) && Array.isArray(m.color))
+            trace.x.forEach((x, i) => { if (/^e\\d+$/.test(String(x)))
+                (colours[x] = colours[x] || []).push(String(m.color[i]).toUpperCase()); });
+    }
+    return {key: (plot.closest('[class*="st-key-"]')?.className.match(/st-key-(\\S+)/) || [, '?'])[1],
+            figure: box(plot), colours,
+            texts: texts.map(t => ({text: t.textContent.slice(0, 60), box: box(t), kind: t.getAttribute('class') || '',
+                                    size: parseFloat(getComputedStyle(t).fontSize)}))};
+})"""
+NOT_AN_EXPERT = {"#999999", "#D9D9D9"}  # neutral and "not chosen" greys
+
+
+def _figure_problems(figures: list[dict]) -> list[str]:
+    """Text under 10 px, text leaving its figure, and text overlapping other text in the same figure."""
+    problems = []
+    for fig in figures:
+        f, texts = fig["figure"], fig["texts"]
+        for t in texts:
+            b = t["box"]
+            if t["size"] < 10:
+                problems.append(f"{fig['key']}: '{t['text']}' at {t['size']} px")
+            if b[0] < f[0] - 1 or b[2] > f[2] + 1 or b[1] < f[1] - 1 or b[3] > f[3] + 1:
+                problems.append(f"{fig['key']}: '{t['text']}' leaves its figure")
+        for i in range(len(texts)):
+            for j in range(i + 1, len(texts)):
+                if _overlap(texts[i]["box"], texts[j]["box"]):
+                    problems.append(f"{fig['key']}: '{texts[i]['text']}' overlaps '{texts[j]['text']}'")
+    return problems
+
+
+def _open(page, server: str, path: str) -> None:
+    page.goto(f"{server}/{path}")
+    page.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    _settle(page)
+    _drawn(page)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1400, 1000)], ids=["projector", "laptop"])
+def test_every_figure_is_legible_and_experts_keep_their_colour(server, browser, size):
+    """Trace (two sentences), Learn, Compare, Benchmarks and Experts at projector and laptop size: no figure text
+    under 10 px, none leaving its figure, none overlapping other text; expert i drawn in one colour everywhere (read
+    from the figures' own data); no visible table header in snake_case and no cell reading nan."""
+    from core.viz.style import expert_color
+
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    problems, colours, pages = [], {}, 0
+    for path in ("", "learn", "compare", "benchmarks", "experts"):
+        _open(page, server, path)
+        figures = page.evaluate(FIGURE_TEXT)
+        assert figures, path
+        problems += [f"/{path} {p}" for p in _figure_problems(figures)]
+        for fig in figures:
+            for name, found in fig["colours"].items():
+                colours.setdefault(name, set()).update(c for c in found if c not in NOT_AN_EXPERT)
+        headers = page.locator('[data-testid="stTable"] th').all_inner_texts()
+        cells = page.locator('[data-testid="stTable"] td').all_inner_texts()
+        assert not [h for h in headers if re.fullmatch(r"[a-z0-9]+_[a-z0-9_]+", h.strip())], (path, headers)
+        assert not [c for c in cells if c.strip().lower() == "nan"], path
+        pages += 1
+    assert pages == 5 and not problems, problems
+    assert len(colours) >= 4
+    assert {name: found for name, found in colours.items() if found != {expert_color(int(name[1:]))}} == {}
+
+
+def test_benchmarks_opens_on_its_answer(server, browser):
+    """At 1400×1000 the claims matrix starts on the first screen, under one summary sentence."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/benchmarks")
+    page.wait_for_selector(".st-key-claims-matrix .js-plotly-plot", timeout=90_000)
+    _drawn(page)
+    top = page.locator(".st-key-claims-matrix").bounding_box()["y"]
+    assert top < 1000 - 150, top  # its first rows, not only its edge, are on the first screen
+    assert page.get_by_text("judged cells").count() >= 1
+
+
+def test_every_presenter_step_fits_a_projector(server, browser):
+    """At 1280×720 every step — its title, its one-line takeaway and its figure — fits the screen, and no title is
+    clipped (the heading's text fits its box; the figure's title stays inside the figure)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(f"{server}/?present=1")
+    heading = "t => document.querySelector('h1') && document.querySelector('h1').innerText === t"
+    bottom = """() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]
+        .map(e => e.getBoundingClientRect()).filter(r => r.height > 0).map(r => r.bottom))"""
+    clipped = """() => [...document.querySelectorAll('h1')].some(h => h.scrollWidth > h.clientWidth + 1)"""
+    too_tall = []
+    for step in STORY:
+        page.wait_for_function(heading, arg=TITLES[step], timeout=90_000)
+        _drawn(page)
+        if page.locator(".js-plotly-plot").count():
+            problems = _figure_problems(page.evaluate(FIGURE_TEXT))
+            assert not [p for p in problems if "leaves its figure" in p or "px" in p], (step, problems)
+        low = page.evaluate(bottom)
+        if low > 720 + 1:
+            too_tall.append((step, low))
+        assert not page.evaluate(clipped), step
+        page.locator("body").press("ArrowRight")
+    assert not too_tall, too_tall

@@ -76,6 +76,8 @@ def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) 
     if fixed:
         fig.update_layout(height=height)
         return fig
+    lines = (fig.layout.title.text or "").count("<br>")  # each further line hangs below the first: pad for it
+    fig.update_layout(title_pad_b=max(fig.layout.title.pad.b or 0, 14 + 30 * lines))
     fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 6), height=height,
                       legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=20, r=20, t=70, b=20))
     fig.update_xaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))

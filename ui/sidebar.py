@@ -11,6 +11,7 @@ from typing import Literal
 import streamlit as st
 
 from core.models.adapters import family_info
+from core.models.hub import hub_model_cached, hub_reachable
 from core.models.placement import estimate_bytes, placement_hint
 from core.models.registry import ModelEntry, context_default_name, default_model_name, list_models
 from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
@@ -59,6 +60,15 @@ def describe(entry: ModelEntry) -> str:
     return entry.name
 
 
+def offered(entries: list[ModelEntry]) -> tuple[list[ModelEntry], list[ModelEntry]]:
+    """(the models that would load now, the Hub models that would not): a Hub model is offered when its weights
+    are cached or the Hub answers; the Hub is asked only when some Hub model is not cached."""
+    missing = [e for e in entries if e.from_hub and not hub_model_cached(e.location)]
+    if not missing or hub_reachable():
+        return entries, []
+    return [e for e in entries if e not in missing], missing
+
+
 def _captions(tracer: Tracer) -> None:
     lm = tracer.loaded
     st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
@@ -86,6 +96,7 @@ def sidebar(slot: Slot = "main") -> Tracer | None:
             st.info(NOT_OFFERED)
         st.session_state[key] = accepted or allowed_default(slot, dep)
     entries = [e for e in list_models() if dep.allows(e.name)]
+    entries, unreachable = offered(entries)
     names = [e.name for e in entries]
     current = st.session_state[key]
     if not dep.allows(current):  # e.g. a choice made before the server was locked down
@@ -105,6 +116,10 @@ def sidebar(slot: Slot = "main") -> Tracer | None:
                 st.session_state[key] = choice
             else:
                 st.sidebar.warning(f"Keeping {current}.")
+        if unreachable:
+            st.caption(f"{len(unreachable)} more model{'s' if len(unreachable) != 1 else ''} (the google/ Switch "
+                       "checkpoints and other Hub models) need the Hugging Face Hub, which this server cannot reach "
+                       "now: they are listed once it can, or once their weights are in the local cache.")
         tracer = try_load(st.session_state[key])
         if tracer is not None:
             _captions(tracer)

@@ -65,7 +65,9 @@ def _olmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
 
 def _mixtral(s: FieldStudies, stack: str) -> None:
     table = sp.consecutive_table(s.consecutive, stack)
-    show_table(table.reset_index(names="layer"), index="layer", static=True)
+    shown = table.map(lambda v: "—" if pd.isna(v) else f"{v:.1f}")
+    shown.columns = [f"{what} · {str(domain).replace('_', ' ')}" for what, domain in shown.columns]
+    show_table(shown.reset_index(names="layer"), index="layer", static=True)
     st.caption(DEFINITIONS["consecutive"] + " Values in %; the chance row is what random routing would give.")
     table_downloads(table.reset_index(names="layer"), "mixtral_table5")
 

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from core.measures.metrics import jss
 from core.viz.plots import STACK_COLORS, _style, hlines, plain
+from core.viz.style import layer_name
 
 
 def _top(p: np.ndarray, k: int) -> str:
@@ -27,8 +28,13 @@ def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], sta
     rows = int(np.ceil(n_layers / cols))
     k = max(1, min(top_k, n_exp))
     tops = [(_top(a, k), _top(c, k)) for a, c in zip(p1, p2)]
-    titles = [f"block {b}: JSS {s:.3f} · " + (f"top-{k} {a} → {c} (flipped)" if a != c else f"same top-{k} {a}")
-              for b, s, (a, c) in zip(layers, sims, tops)]
+    def change(a: str, c: str) -> str:  # short enough for a third of the page: k > 1 counts, hover names them
+        if k == 1:
+            return f"{a} → {c} (flipped)" if a != c else f"same top-1 {a}"
+        moved = k - len(set(a.split("+")) & set(c.split("+")))
+        return f"{moved} of the top-{k} changed" if moved else f"same top-{k}"
+
+    titles = [f"{layer_name(b)} · JSS {s:.3f}<br>{change(a, c)}" for b, s, (a, c) in zip(layers, sims, tops)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True)
     experts = [f"e{e}" for e in range(n_exp)]
     for li in range(n_layers):
@@ -49,7 +55,7 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
     hlines(fig, references or {}, dict(dash="dot", color="#777777"))
     extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
     for i, (stack, (layers, values)) in enumerate(curves.items()):
-        x = list(range(1, len(layers) + 1)) if by_position else [f"block {b}" for b in layers]
+        x = list(range(1, len(layers) + 1)) if by_position else [layer_name(b) for b in layers]
         fig.add_scatter(x=x, y=values, mode="lines+markers", name=stack, customdata=list(layers),
                         line=dict(color=STACK_COLORS.get(stack, extra[i % len(extra)])),
                         hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra></extra>")

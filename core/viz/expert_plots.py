@@ -116,5 +116,9 @@ def lift_vs_delta(cells: pd.DataFrame, stack: str, layer: int, rho: float) -> go
     spread = len(lifts) and (lifts > 0).all() and lifts.max() > 10 * max(float(lifts.median()), 1e-9)
     fig.update_xaxes(title="domain lift (corpus statistics)" + (", log scale" if spread else ""),
                      type="log" if spread else "linear")  # one dominant cell would squeeze the rest against 1
+    if spread:  # labelled steps only: a log axis otherwise labels every minor tick in small digits
+        steps = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
+        shown = [v for v in steps if lifts.min() / 1.5 <= v <= lifts.max() * 1.5]
+        fig.update_xaxes(tickmode="array", tickvals=shown, ticktext=[f"{v:g}" for v in shown])
     fig.update_yaxes(title="Δloss when the expert is removed (per token)")
     return _style(fig, f"{stack} block {layer}: observational vs causal (Spearman ρ {rho:+.2f})", height=420)

@@ -66,8 +66,8 @@ def routing_heatmap(trace: RoutingTrace, stack: Stack, layer_pos: int, level: Le
                                font=dict(color="#D55E00", size=12))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    title = f"{stack} {layer_name(s.layers[layer_pos])}: router probabilities per {level}" + tag
-    return _style(fig, title, height=max(260, 24 * len(labels) + 120))
+    return style(fig, f"{stack} {layer_name(s.layers[layer_pos])}", height=max(260, 24 * len(labels) + 140),
+                 subtitle=f"router probabilities per {level}" + tag, width=36)  # drawn two to a row
 
 
 def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: str = "") -> go.Figure:
@@ -120,6 +120,7 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
                       hovertemplate="%{x}<br>mean entropy %{customdata:.2f} bits<extra></extra>")
     fig = go.Figure([*bars, line], layout=dict(
         barmode="stack", yaxis=dict(title="expert load", range=[0, 1]),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),  # the right side holds the entropy axis
         yaxis2=dict(title="router entropy (share of the maximum)", overlaying="y", side="right", range=[0, 1])))
     return _style(fig, f"{stack}: expert load and router entropy per layer" + tag, height=380)
 

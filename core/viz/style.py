@@ -13,6 +13,7 @@ Every figure builder styles through here, so a figure added next looks like the 
 from __future__ import annotations
 
 import colorsys
+import textwrap
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -32,7 +33,9 @@ FONT = dict(size=15)
 TEMPLATE_NAME = "routing_lens"
 
 TEMPLATE = go.layout.Template(layout=dict(
-    font=dict(size=FONT["size"]), title=dict(font=dict(size=18), automargin=True, x=0.0, xanchor="left"),
+    font=dict(size=FONT["size"]),
+    title=dict(font=dict(size=17), automargin=True, x=0.0, xanchor="left", xref="paper", y=1.0, yref="paper",
+               yanchor="bottom", pad=dict(b=12)),  # above the plot area, the top margin grown to hold every line
     colorway=PALETTE, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
     xaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
     yaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
@@ -64,13 +67,31 @@ def layer_name(block: int) -> str:
     return f"block {int(block)}"
 
 
-def with_subtitle(title: str, subtitle: str = "") -> str:
-    """A title that states the finding, with the definition beneath it in smaller type."""
-    return title + (f"<br><sup>{subtitle}</sup>" if subtitle else "")
+TITLE_WRAP = 56  # characters per title line: a figure in a half-width column at 1280 px holds about 60
 
 
-def style(fig: go.Figure, title: str, height: int | None = None, subtitle: str = "") -> go.Figure:
-    """The template, the title (and subtitle) and the height, in one layout update (each costs ~1 ms of validation)."""
-    fig.update_layout(template=TEMPLATE, title=dict(text=with_subtitle(title, subtitle)),
-                      **({"height": height} if height else {}))
+def wrap(text: str, width: int = TITLE_WRAP) -> str:
+    """Plain text broken into lines of at most `width` characters (plotly never wraps a title: it runs off)."""
+    return "<br>".join(textwrap.wrap(text, width, break_long_words=False)) if len(text) > width else text
+
+
+def with_subtitle(title: str, subtitle: str = "", width: int = TITLE_WRAP) -> str:
+    """A title that states the finding, with the definition beneath it in smaller type; both wrapped."""
+    if "<br>" not in title:
+        title = wrap(title, width)
+    return title + (f"<br><sup>{wrap(subtitle, int(width * 1.3)).replace('<br>', '</sup><br><sup>')}</sup>"
+                    if subtitle else "")
+
+
+def style(fig: go.Figure, title: str, height: int | None = None, subtitle: str = "",
+          width: int = TITLE_WRAP) -> go.Figure:
+    """The template, the title (and subtitle, wrapped at `width` characters) and the height, in one layout update
+    (each costs ~1 ms of validation)."""
+    text = with_subtitle(title, subtitle, width)
+    # plotly anchors a title's first line: each further line hangs below it, into the plot unless padded for
+    pad = 12 + 22 * text.count("<br>")
+    # subplot titles sit just above the plot area, where the title would: lift the title over them
+    if any(a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.99 for a in fig.layout.annotations):
+        pad += 28 + 16 * max((str(a.text).count("<br>") for a in fig.layout.annotations), default=0)
+    fig.update_layout(template=TEMPLATE, title=dict(text=text, pad=dict(b=pad)), **({"height": height} if height else {}))
     return fig

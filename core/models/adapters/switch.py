@@ -34,7 +34,7 @@ class SwitchAdapter(ModelAdapter):
     copy = Copy(
         label="Switch Transformer (sparsely trained, top-1 routing)",
         stack_notes={"decoder": DECODER_NOTE},
-        demo_hint="Pick google/switch-base-N above for those.",
+        demo_hint="The google/switch-base-N checkpoints are in the picker wherever the Hugging Face Hub is reachable.",
     )
 
     def __init__(self, config: Any = None) -> None:
