@@ -64,7 +64,8 @@ def one_expert(stats: ExpertStats, source: tuple, stack: str, layer: int, expert
     if len(top):
         shown = top.assign(**{"share of the expert": top.share_of_expert.map("{:.1%}".format),
                               "of the token's uses": top.share_of_token.map("{:.0%}".format)})
-        show_table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]], static=True)
+        show_table(shown[["token", "n", "share of the expert", "of the token's uses", "examples"]], index="token",
+                   static=True)
         st.caption(f"e{expert} took {int(top.expert_tokens.iloc[0]):,} tokens at this layer; “of the token's uses” is "
                    "the share of all the token's occurrences that came here.")
     plot(figure(("xp_classes", source, stack, layer, expert),

@@ -1,17 +1,15 @@
 """Learn: one token walked through a real router, step by step, with the loaded model's own numbers."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from core.lens import Lens
-from core.measures.metrics import jss
 from core.settings import LEARN_SENTENCE_MAX_CHARS
-from core.studies.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity
-from core.viz import compare_plots
+from core.studies.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity, teaching_token
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
+from ui.jss_demo import jss_demo
 from ui.learn_text import MECHANICS, NO_ROUTER, WITHOUT_ROUTER
 from ui.model_cache import cached_trace, model_kind
 from ui.safe_text import as_text
@@ -43,12 +41,14 @@ def walkthrough() -> None:
     real = tracer.loaded.adapter.capacity
     n_tokens = len(trace.tokens)
     capacity = st.slider("Expert capacity (tokens per expert in this sentence)", 0, max(n_tokens, 1),
-                         min(teaching_capacity(routing.top1[li]), n_tokens), key="learn_capacity",
+                         min(teaching_capacity(routing.top1[li], trace.tokens), n_tokens), key="learn_capacity",
                          help="Starts where the busiest expert overflows, so a drop is there to see"
                               + (f"; the model's own capacity is {real}." if real else "."))
     dropped = capacity_drops(routing.top1[li], capacity)
-    position = st.selectbox("Token to follow", range(n_tokens), index=int(np.argmax(dropped)), key="learn_token",
-                            format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""))
+    position = st.selectbox("Token to follow", range(n_tokens), index=teaching_token(trace.tokens, dropped),
+                            format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""),
+                            key="learn_token", help="The sentence as the model reads it: subword tokens. ▁ (or Ġ) "
+                            "starts a new word, ## continues one; [CLS], [SEP] and </s> are markers the model adds.")
     step = router_step(trace, stack, li, position, capacity)
     walk = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stack, li, position, capacity)  # figures' key
 
@@ -92,21 +92,12 @@ def walkthrough() -> None:
     jss_demo(step.probs, layer, stack)
 
 
-@st.fragment
-def jss_demo(a: np.ndarray, layer: int, stack: str) -> None:
-    """The slider reruns only this part of the page."""
-    st.subheader("Try it: what JSS measures")
-    share = st.slider("Mix: how much of distribution B is a copy of A", 0.0, 1.0, 0.5, key="learn_mix")
-    b = share * a + (1 - share) * np.roll(a, max(len(a) // 2, 1))
-    st.metric("JSS(A, B)", f"{float(jss(a, b)):.3f}")
-    st.plotly_chart(compare_plots.compare_distributions(a[None], b[None], [layer], stack, names=("A", "B")),
-                    width="stretch", key="learn-jss")
-
 if tracer is not None:
     st.caption(model_kind(tracer.loaded))
-    if tracer.loaded.adapter.has_router and tracer.loaded.adapter.copy.learn_note:
-        st.info(tracer.loaded.adapter.copy.learn_note)
-    if tracer.loaded.adapter.has_router:
+    has_router, note = tracer.loaded.adapter.has_router, tracer.loaded.adapter.copy.learn_note
+    if has_router and note:
+        st.info(note)
+    if has_router:
         walkthrough()
     else:
         st.info(NO_ROUTER)

@@ -245,7 +245,7 @@ def test_the_python_api_runs_the_studies(tmp_path):
 
 
 def _titles(at) -> list[str]:
-    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")]
 
 
 @pytest.mark.app
@@ -262,8 +262,8 @@ def test_the_studies_view_draws_each_paper_on_a_users_series(tiny_model_dir, tmp
                    "vocabulary specialisation", "domain specialisation", "drops by position — simulated capacity",
                    "routing follows the token id", "early routing learning"):
         assert any(expect in t for t in titles), expect
-    table5 = next(d.value for d in at.dataframe if "chance" in d.value.index)
-    assert table5.loc["chance"].iloc[0] == pytest.approx(12.5)  # 1/E for the first choice
+    table5 = next(t.value for t in at.table if "chance" in t.value.index)
+    assert float(table5.loc["chance"].iloc[0]) == pytest.approx(12.5)  # 1/E for the first choice
     at.radio(key="st_co_def").set_value(ALL_PAIRS).run()
     assert not at.exception and any("co-activation P(b | a), all pairs" in t for t in _titles(at))
     captions = " ".join(c.value for c in at.caption)

@@ -34,7 +34,8 @@ def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> No
         top = measurable.head(5)
         show_table(pd.DataFrame({"expert": top.expert.map("e{}".format),
                                  "Δloss per token [95% CI]": [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
-                                                              zip(top.delta, top.ci_low, top.ci_high)]}), static=True)
+                                                              zip(top.delta, top.ci_low, top.ci_high)]}),
+                   index="expert", static=True)
     rest = len(overall) - len(measurable)
     if rest:
         st.caption(f"{'The other ' if len(measurable) else 'All '}{rest} expert{'s' if rest != 1 else ''}: no measurable "

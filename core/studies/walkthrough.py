@@ -6,6 +6,7 @@ order, and a token is kept while its priority is `<= expert_capacity`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,11 +67,27 @@ def router_step(trace: RoutingTrace, stack: Stack, layer_pos: int, position: int
                       bool(dropped[position]))
 
 
-def teaching_capacity(top1: np.ndarray) -> int:
-    """A capacity that makes the busiest expert overflow by its last token(s) (at least 1): the page's default,
-    so the walkthrough always reaches a drop."""
-    counts = np.bincount(np.asarray(top1, dtype=np.int64))
-    return max(1, int(counts.max()) - 1)
+def teaching_capacity(top1: np.ndarray, tokens: list[str] | None = None) -> int:
+    """The page's default capacity, so the walkthrough reaches a drop of one of the sentence's own words: one below
+    the deepest queue place a word token takes (a word that is, say, third to choose its expert is dropped at
+    capacity 2). Markers such as [SEP] are not counted when `tokens` are given; at least 1."""
+    top1 = np.asarray(top1, dtype=np.int64)
+    ranks = np.array([int((top1[: i + 1] == e).sum()) for i, e in enumerate(top1)])
+    words = [i for i, t in enumerate(tokens) if is_word(t)] if tokens is not None else list(range(len(top1)))
+    deepest = int(ranks[words].max()) if words else int(ranks.max(initial=1))
+    return max(1, deepest - 1)
+
+
+def is_word(token: str) -> bool:
+    """A token of the sentence's own text: it holds a letter or digit and is not a marker ([SEP], </s>, <pad>)."""
+    return any(ch.isalnum() for ch in token) and not re.fullmatch(r"\[[A-Z]+\]|<[^>]*>", token)
+
+
+def teaching_token(tokens: list[str], dropped: np.ndarray) -> int:
+    """The token the walkthrough follows first: a dropped token of the sentence's own words (never a marker such as
+    [SEP] or </s>), else its first word token, else the first token."""
+    words = [i for i, t in enumerate(tokens) if is_word(t)]
+    return next((i for i in words if dropped[i]), words[0] if words else 0)
 
 
 @dataclass
