@@ -40,3 +40,17 @@ def test_the_code_map_matches_the_tree():
     for module in (ROOT / "ui").glob("*.py"):
         if module.stem != "__init__":
             assert module.stem in ui_text, f"ui/{module.name} is not in the map"
+
+
+def test_every_list_in_the_docs_renders_as_a_list():
+    """Python-Markdown (what mkdocs uses) reads a list right after a paragraph line as more paragraph: every
+    top-level list item written in README.md and docs/ must come out as an <li>."""
+    import markdown
+
+    item = re.compile(r"^([-*+]|\d+\.) ")
+    for path in [Path("README.md"), *sorted(Path("docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        outside = re.sub(r"```.*?```", "", text, flags=re.S)  # fenced code is not Markdown
+        written = sum(1 for line in outside.splitlines() if item.match(line))
+        html = markdown.markdown(text, extensions=["tables", "admonition", "pymdownx.superfences"])
+        assert html.count("<li>") + html.count("<li ") >= written, path
