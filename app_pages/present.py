@@ -17,7 +17,7 @@ from core.viz.report import figure_tag, polysemy_stacks
 from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
-from ui.presenter import CSS, TITLES, CompareLink, deck, leave, projector
+from ui.presenter import CLAIMS_HEIGHT, CSS, TITLES, CompareLink, deck, leave, projector
 from ui.results_cache import load_results
 from ui.safe_text import as_text
 from ui.sidebar import allowed_default
@@ -108,7 +108,7 @@ def show(name: str, link: CompareLink | None) -> None:
     figures = {"fig1": lambda: plots.kde_figure(res.wic_kde, scope, tag),
                "fig2": lambda: plots.cohens_d_figure(res.cohens_d, scope, tag),
                "table2": lambda: table2_figure(res.table2),
-               "claims": lambda: claims_matrix_figure(res.claims) if len(res.claims) else None,
+               "claims": lambda: claims_matrix_figure(res.claims, height=CLAIMS_HEIGHT) if len(res.claims) else None,
                "controls": lambda: controls_figure(res.controls) if len(res.controls) else None,
                "fig3": lambda: next((plots.polysemy_figure(res.polysemy, res.polysemy_trend, s, scope)
                                      for s in polysemy_stacks(res, scope)), None),
@@ -117,7 +117,8 @@ def show(name: str, link: CompareLink | None) -> None:
     if fig is None:
         st.info("This result has nothing to show for this step.")
         return
-    st.plotly_chart(projector(fig, fixed=name == "claims"), width="stretch", key=f"present-{name}")
+    st.plotly_chart(projector(fig, height=CLAIMS_HEIGHT, fixed=True) if name == "claims" else projector(fig),
+                    width="stretch", key=f"present-{name}")
 
 
 show(*steps[index])

@@ -1,10 +1,7 @@
 """End to end in a real browser: `streamlit run app.py` on loopback, driven by Debian's Chromium."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +11,8 @@ from ui.presenter import STORY, TITLES
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, tmp_path_factory):
-    env = {}
-    if not os.environ.get("ROUTING_LENS_SCREENSHOTS"):
-        # tests: the tiny model and an empty cache; screenshots for the README: what a user sees (bundled demo)
-        env.update(ROUTING_LENS_MODEL=str(tiny_model_dir), ROUTING_LENS_CACHE=str(tmp_path_factory.mktemp("cache")))
+    # the tiny model and an empty cache (the README's screenshots come from scripts/screenshots.py instead)
+    env = dict(ROUTING_LENS_MODEL=str(tiny_model_dir), ROUTING_LENS_CACHE=str(tmp_path_factory.mktemp("cache")))
     with running_app(env, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
         yield url
 
@@ -28,7 +23,8 @@ def _settle(page, timeout: float = 60_000) -> None:
 
 
 DRAWN = ("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))"
-         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+         " && !document.querySelector('[data-stale=\"true\"]')")  # no element of the previous run left
 
 
 def _drawn(page, timeout: float = 60_000) -> None:
@@ -71,9 +67,8 @@ def test_trace_in_browser_and_script_probe_does_not_run(server, browser, tmp_pat
 
 
 def test_every_page_renders_and_screenshots(server, browser, tmp_path):
-    """Screenshots of all five pages (copied to $ROUTING_LENS_SCREENSHOTS when set, for the README)."""
+    """Screenshots of all five pages."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    target = os.environ.get("ROUTING_LENS_SCREENSHOTS")
     for path, expect in (("", ".js-plotly-plot"), ("compare", ".js-plotly-plot"), ("benchmarks", "[data-testid=\"stForm\"]"),
                          ("learn", ".js-plotly-plot"), ("experts", ".js-plotly-plot")):
         page.goto(f"{server}/{path}")
@@ -83,14 +78,7 @@ def test_every_page_renders_and_screenshots(server, browser, tmp_path):
         _drawn(page)  # plotly draws after the script has finished
         shot = tmp_path / f"{path or 'trace'}.png"
         page.screenshot(path=str(shot))
-        if target:
-            Path(target).mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, Path(target) / shot.name)
-            across = page.get_by_role("tab", name="Across models")
-            if path == "benchmarks" and across.count():  # README only: saved results of several families
-                across.first.click()
-                _drawn(page)
-                page.screenshot(path=str(Path(target) / "across-models.png"))
+        assert shot.stat().st_size > 10_000, path
 
 
 # For every drawn figure: the element right after it holds one export menu (a popover) and no other control.
@@ -177,8 +165,8 @@ def _contrast(page, selector: str, attribute: str = "color") -> float:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
-    """?present=1: no sidebar; → advances through the story, ← goes back; each step screenshotted (copied to
-    $ROUTING_LENS_SCREENSHOTS for the README); title and figure text readable in light and dark themes."""
+    """?present=1: no sidebar; → advances through the story, ← goes back; each step screenshotted; title and figure
+    text readable in light and dark themes."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000}, color_scheme=scheme)
     page.goto(f"{server}/?present=1")
     page.wait_for_selector("h1", timeout=60_000)
@@ -186,9 +174,8 @@ def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
     assert page.locator('section[data-testid="stSidebar"]').evaluate_all(
         "els => els.every(e => getComputedStyle(e).display === 'none')")
     titles = []
-    target = os.environ.get("ROUTING_LENS_SCREENSHOTS")
     heading = "t => document.querySelector('h1') && document.querySelector('h1').innerText === t"
-    for step in range(7):
+    for step in range(len(STORY)):
         page.wait_for_function(heading, arg=TITLES[STORY[step]], timeout=60_000)  # the key press has landed
         _drawn(page)
         assert page.locator('[data-testid="stException"]').count() == 0, step
@@ -198,11 +185,9 @@ def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
             assert _contrast(page, ".js-plotly-plot .gtitle", "fill") >= 4.5, (scheme, titles[-1])
         shot = tmp_path / f"present-{step + 1}-{scheme}.png"
         page.screenshot(path=str(shot))
-        if target and scheme == "light":
-            shutil.copy(shot, Path(target) / f"present-{step + 1}.png")
         assert f"step={step + 1}" in page.url
         page.locator("body").press("ArrowRight")
-    assert titles[0] == "The question" and titles[-1] == "Across models" and len(set(titles)) == 7
+    assert titles[0] == "The question" and titles[-1] == "Across models" and len(set(titles)) == len(STORY)
     page.locator("body").press("ArrowLeft")
     page.wait_for_function(heading, arg=titles[-2], timeout=60_000)
     _settle(page)

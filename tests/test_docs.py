@@ -54,3 +54,18 @@ def test_every_list_in_the_docs_renders_as_a_list():
         written = sum(1 for line in outside.splitlines() if item.match(line))
         html = markdown.markdown(text, extensions=["tables", "admonition", "pymdownx.superfences"])
         assert html.count("<li>") + html.count("<li ") >= written, path
+
+
+def test_every_screenshot_shown_is_one_the_script_makes():
+    """scripts/screenshots.py rewrites docs/screenshots/ from the running app: every image the README and the docs
+    show is one it makes (so none can go stale unnoticed), and every one it makes is committed."""
+    import sys
+
+    sys.path.insert(0, str(Path("scripts").resolve()))
+    from screenshots import shot_names
+
+    made = set(shot_names())
+    shown = {m for path in [Path("README.md"), *Path("docs").glob("*.md")]
+             for m in re.findall(r"screenshots/([\w.-]+\.png)", path.read_text(encoding="utf-8"))}
+    assert shown and shown <= made, shown - made
+    assert made == {p.name for p in Path("docs/screenshots").glob("*.png")}

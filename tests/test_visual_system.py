@@ -72,7 +72,7 @@ def test_deck_figures_state_what_the_numbers_show():
     res = Results.load(BUNDLED)
     fig = table2_figure(res.table2)
     rows = list(fig.data[0].y)
-    pooled = [r for r in rows if "average" in r]
+    pooled = [r for r in rows if "pooled" in r]
     assert pooled and all("mixes expert counts" in r for r in pooled) and rows[-len(pooled):] == pooled
     own = res.table2[res.table2.experts > 0].pivot_table(index=["model", "stack"], columns="setting", values="rho")
     up = int((own["with context"] > own["without context"]).sum())

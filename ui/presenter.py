@@ -20,6 +20,7 @@ TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1
           "claims": "The claims, judged", "controls": "Router or representation?", "across": "Across models"}
 MIN_FONT = 16  # px: the smallest text a projected figure shows (ticks, legends)
 TITLE_WRAP = 70  # characters of a figure title per line at MIN_FONT + 6 px across 1280 px
+CLAIMS_HEIGHT = 550  # the claims matrix: its rows and rotated column labels need the screen below the takeaway
 FIGURE_HEIGHT = 470  # px: a step's figure, its title and its takeaway fit one 1280×720 screen
 
 CSS = """<style>
@@ -77,7 +78,7 @@ def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) 
         fig.update_layout(height=height)
         return fig
     lines = (fig.layout.title.text or "").count("<br>")  # each further line hangs below the first: pad for it
-    fig.update_layout(title_pad_b=max(fig.layout.title.pad.b or 0, 14 + 30 * lines))
+    fig.update_layout(title_pad_b=14 + 14 * lines)
     fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 6), height=height,
                       legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=20, r=20, t=70, b=20))
     fig.update_xaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))

@@ -22,7 +22,9 @@ def _mark(survival: str) -> str:
     return " ✓" if survival == "survives every choice" else " ⚠" if survival else ""
 
 
-def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
+def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None) -> go.Figure:
+    """`height`: a fixed canvas (the presenter deck's 1280×720 screen): each claim then reads on two lines without
+    its section reference, so its rows keep room for the cell symbols."""
     cells = matrix_cells(claims)
     rows = list(dict.fromkeys(cells.claim))
     columns = list(dict.fromkeys(cells.column))
@@ -37,7 +39,8 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
     n = len(COLOURS)
     scale = [x for i, colour in enumerate(COLOURS.values()) for x in ([i / n, colour], [(i + 1) / n, colour])]
     papers = dict(zip(cells.claim, cells.paper))
-    labels = ["<br>".join(textwrap.wrap(r, 48)) + f"<br><i>{papers[r]}</i>" for r in rows]
+    labels = (["<br>".join(textwrap.wrap(r, 60)[:2]) for r in rows] if height else
+              ["<br>".join(textwrap.wrap(r, 48)) + f"<br><i>{papers[r]}</i>" for r in rows])
     ticks = ["<br>".join(str(c).rsplit(" · ", 1)) for c in columns]  # model over stack: two short lines
     fig = go.Figure(go.Heatmap(z=z, x=columns, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
                                hovertemplate="%{hovertext}<extra></extra>", colorscale=scale, zmin=-0.5,
@@ -55,6 +58,7 @@ def claims_matrix_figure(claims: pd.DataFrame) -> go.Figure:
                       xaxis={"side": "bottom", "tickangle": -90, "tickfont": {"size": LABEL_FONT}, "automargin": True,
                              "tickmode": "array", "tickvals": columns, "ticktext": ticks},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 13}},
-                      height=110 + 52 * len(rows) + bottom, margin={"l": 340, "t": 110, "b": bottom},
+                      height=height or 110 + 52 * len(rows) + bottom,
+                      margin={"l": 400 if height else 340, "t": 100 if height else 110, "b": bottom},
                       plot_bgcolor="#ffffff")
     return fig

@@ -10,8 +10,9 @@ from core.viz.style import NEUTRAL, STACK_COLORS, style
 
 
 def _row_label(row: pd.Series) -> str:
-    if int(row.get("experts", 1) or 0) == 0:  # an average over a family's models
-        return f"{row['model']} (pooled: mixes expert counts) · {row['stack']}"
+    if int(row.get("experts", 1) or 0) == 0:  # an average over a family's models ("average over E = 8, 16 switch")
+        counts = str(row["model"]).removeprefix("average over ").rsplit(" ", 1)[0]
+        return f"{row.get('family', '')} {counts}, pooled (mixes expert counts) · {row['stack']}"
     return f"{row['model']} · {row['stack']}"
 
 
@@ -30,7 +31,7 @@ def table2_figure(table2: pd.DataFrame) -> go.Figure:
                                      arrayminus=(part.rho - part.ci_low).to_numpy(), color=colour, thickness=1.5),
                         hovertemplate="%{y}<br>" + setting + ": ρ %{x:.3f}<extra></extra>")
     up = _context_gains(table2)
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange="reversed", type="category", tickmode="array", tickvals=order, ticktext=order)
     fig.update_xaxes(title="Spearman ρ with SCWS ratings (95% CI)")
     return style(fig, f"Context raises ρ for {up[0]} of {up[1]} models · stacks",
                  height=150 + 30 * len(order), subtitle="SCWS word pairs traced alone (open) and in their sentences "
