@@ -115,3 +115,29 @@ def test_reproduce_writes_every_figure_as_svg_and_pdf(tiny_model_dir, tmp_path):
         _check_pdf(pdf.read_bytes())
     bad = _run("reproduce", "--model", str(tiny_model_dir), "--limit", "12", "--figures", "gif", "--out", str(out))
     assert bad.returncode == 2 and "svg and/or pdf" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("title", ["One line", "A title long enough to wrap onto a second and a third line once it "
+                                              "is broken at the style's width, as findings often are"])
+def test_an_exported_png_draws_its_data_where_its_axis_says(title):
+    """In the PNG kaleido draws, a line of points sits on a reference line drawn at the same value (to 2 px). With
+    plotly's title.automargin and a legend, a static PNG drew the traces ~17 px above the axis, its lines and ticks
+    (the SVG was right), so a slide showed JSS 0.963 as about 0.99; titles are now placed without it."""
+    import io
+
+    from PIL import Image
+
+    from core.viz.plots import hlines
+    from core.viz.style import style
+
+    fig = go.Figure([go.Scatter(x=["block 1", "block 3"], y=[0.963, 0.963], name="encoder", line=dict(color="#0072B2")),
+                     go.Scatter(x=["block 1", "block 3"], y=[0.813, 0.845], name="decoder", line=dict(color="#E69F00"))])
+    hlines(fig, {"": 0.963}, dict(color="#FF0000", width=2))
+    fig.update_yaxes(range=[0.639, 1.005])
+    fig = style(fig, title, subtitle="a subtitle that says what is measured", height=360)
+    png = np.asarray(Image.open(io.BytesIO(figure_bytes(fig, "png"))).convert("RGB")).astype(int)
+    plot = png[:, : int(png.shape[1] * 0.75)]  # the plot area, left of the legend
+    points = np.argwhere(np.abs(plot - [0, 114, 178]).sum(-1) < 30)[:, 0]
+    line = np.argwhere(np.abs(plot - [255, 0, 0]).sum(-1) < 40)[:, 0]
+    assert len(points) and len(line)
+    assert abs(np.median(points) - np.median(line)) <= 4  # the PNG has twice the pixels: 2 px

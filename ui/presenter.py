@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
+from core.viz.style import title_pad, top_margin
 
 STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "claims", "controls", "across")
 TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1": "Figure 1 · WiC",
@@ -20,7 +21,7 @@ TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1
           "claims": "The claims, judged", "controls": "Router or representation?", "across": "Across models"}
 MIN_FONT = 16  # px: the smallest text a projected figure shows (ticks, legends)
 TITLE_WRAP = 70  # characters of a figure title per line at MIN_FONT + 6 px across 1280 px
-CLAIMS_HEIGHT = 550  # the claims matrix: its rows and rotated column labels need the screen below the takeaway
+CLAIMS_HEIGHT = 530  # the claims matrix: its rows and rotated column labels need the screen below the takeaway
 FIGURE_HEIGHT = 470  # px: a step's figure, its title and its takeaway fit one 1280×720 screen
 
 CSS = """<style>
@@ -77,10 +78,10 @@ def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) 
     if fixed:
         fig.update_layout(height=height)
         return fig
-    lines = (fig.layout.title.text or "").count("<br>")  # each further line hangs below the first: pad for it
-    fig.update_layout(title_pad_b=14 + 14 * lines)
     fig.update_layout(font=dict(size=MIN_FONT + 2), title_font=dict(size=MIN_FONT + 6), height=height,
-                      legend=dict(font=dict(size=MIN_FONT)), margin=dict(l=20, r=20, t=70, b=20))
+                      legend=dict(font=dict(size=MIN_FONT)),
+                      margin=dict(l=20, r=20, t=top_margin(fig, fig.layout.title.text or "", MIN_FONT + 6), b=20),
+                      title_pad_t=title_pad(fig.layout.title.text or ""))
     fig.update_xaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
     fig.update_yaxes(tickfont=dict(size=MIN_FONT), title_font=dict(size=MIN_FONT + 2))
     fig.update_annotations(font_size=MIN_FONT)

@@ -34,8 +34,10 @@ TEMPLATE_NAME = "routing_lens"
 
 TEMPLATE = go.layout.Template(layout=dict(
     font=dict(size=FONT["size"]),
-    title=dict(font=dict(size=17), automargin=True, x=0.0, xanchor="left", xref="paper", y=1.0, yref="paper",
-               yanchor="bottom", pad=dict(b=12)),  # above the plot area, the top margin grown to hold every line
+    # hung from the top of the figure; the top margin is sized to its lines by style() (title.automargin is not used:
+    # in a static export — kaleido's PNG/SVG/PDF — it moves the axes after the traces are drawn, shifting the data)
+    title=dict(font=dict(size=17), automargin=False, x=0.0, xanchor="left", xref="paper", y=1.0, yref="container",
+               yanchor="top", pad=dict(t=10)),
     colorway=PALETTE, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
     xaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
     yaxis=dict(automargin=True, tickfont=dict(size=MIN_FONT + 1), title=dict(standoff=8)),
@@ -83,15 +85,31 @@ def with_subtitle(title: str, subtitle: str = "", width: int = TITLE_WRAP) -> st
                     if subtitle else "")
 
 
+def title_pad(text: str) -> int:
+    """Space above a title. A browser's plotly lifts a title of n lines by about half a line per line beyond the
+    first (anchored at its top, measured in Chromium), so each further line gets more room above it."""
+    return 10 + 14 * text.count("<br>")
+
+
+def top_margin(fig: go.Figure, text: str, size: int) -> int:
+    """Room above the plot area for a title of these lines at this font size, and for subplot titles (which sit just
+    above their panels) and a legend placed above the plot."""
+    main = text.count("<br>") + 1 - text.count("<sup>")
+    top = title_pad(text) + int(1.35 * size) * max(main, 1) + int(0.95 * size) * text.count("<sup>") + 12
+    if any(a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.99 for a in fig.layout.annotations):
+        top += 10 + 20 * (1 + max((str(a.text).count("<br>") for a in fig.layout.annotations), default=0))
+    return top
+
+
 def style(fig: go.Figure, title: str, height: int | None = None, subtitle: str = "",
           width: int = TITLE_WRAP) -> go.Figure:
     """The template, the title (and subtitle, wrapped at `width` characters) and the height, in one layout update
     (each costs ~1 ms of validation)."""
     text = with_subtitle(title, subtitle, width)
-    # plotly anchors a title's first line: each further line hangs below it, into the plot unless padded for
-    pad = 12 + 22 * text.count("<br>")
-    # subplot titles sit just above the plot area, where the title would: lift the title over them
-    if any(a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.99 for a in fig.layout.annotations):
-        pad += 28 + 16 * max((str(a.text).count("<br>") for a in fig.layout.annotations), default=0)
-    fig.update_layout(template=TEMPLATE, title=dict(text=text, pad=dict(b=pad)), **({"height": height} if height else {}))
+    # the title's placement is set on the figure itself, not only in the template: Streamlit's theme replaces a
+    # figure's template with its own when it draws it
+    fig.update_layout(template=TEMPLATE, title=dict(TEMPLATE.layout.title.to_plotly_json(), text=text,
+                                                    pad=dict(t=title_pad(text))),
+                      margin=dict(t=top_margin(fig, text, 17)), legend=dict(traceorder="normal"),
+                      **({"height": height} if height else {}))
     return fig
