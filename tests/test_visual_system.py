@@ -16,7 +16,7 @@ from core.measures.aggregate import spearman_exact
 from core.results.store import Note, Results
 from core.viz.controls_report import controls_figure
 from core.viz.deck import table2_figure, takeaway
-from core.viz.report import merged_notes, model_line
+from core.viz.run_summary import merged_notes, model_line
 from core.viz.style import MUTED, NEUTRAL, PALETTE, expert_color, layer_name
 from core.viz.tables import format_p, readable, snake_case_headers
 

@@ -25,14 +25,13 @@ from core.viz.report import (
     dropped_table,
     figure_tag,
     layer_rho_table,
-    merged_notes,
-    model_line,
     paper_reference,
     polysemy_stacks,
     published_table,
     run_precision,
     sensitivity_display,
 )
+from core.viz.run_summary import merged_notes, model_line
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import label, stamp
 from ui.tables import show_table

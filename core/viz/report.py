@@ -20,6 +20,8 @@ from core.viz import plots
 from core.viz.claims_plots import claims_matrix_figure
 from core.viz.controls_report import CONTROLS_NOTE, controls_table
 from core.viz.export import VectorFormat, figure_bytes, table_latex
+from core.viz.run_summary import merged_notes
+from core.viz.tables import readable
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -118,45 +120,6 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def model_line(row: pd.Series) -> str:
-    """A model in one readable line: name, family, experts and top-k, architecture, size, precision, origin."""
-    parts = [f"**{row['model']}**", f"{row.get('family', '')}, {int(row['experts'])} experts"
-             + (f", top-{int(row['top_k'])}" if pd.notna(row.get("top_k")) else "")]
-    if isinstance(row.get("architecture"), str) and row["architecture"]:
-        parts.append(row["architecture"])
-    if pd.notna(row.get("params")):
-        parts.append(f"{float(row['params']) / 1e6:,.1f}M parameters")
-    if isinstance(row.get("dtype"), str):
-        parts.append(row["dtype"])
-    if bool(row.get("is_demo", False)):
-        parts.append("a demo model trained here")
-    return " · ".join(parts)
-
-
-def merged_notes(results: Results) -> list:
-    """The run's notes with those that differ only in the model they name said once, the models listed together
-    (three "Controls leave out moefied-minilm-N …" lines become one)."""
-    names = sorted(map(str, results.models.model), key=len, reverse=True) if len(results.models) else []
-    groups: dict[tuple[str, bool], list[str]] = {}
-    order: list[tuple[str, bool]] = []
-    for note in results.notes:
-        found = next(((n, m) for n in names if (m := re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", note.text))),
-                     None)
-        hit = found[0] if found else None
-        key = ((note.text[:found[1].start()] + "{}" + note.text[found[1].end():]) if found else note.text, note.caveat)
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        if hit:
-            groups[key].append(hit)
-    out = []
-    for template, caveat in order:
-        models = groups[(template, caveat)]
-        text = template.replace("{}", ", ".join(models), 1) if models else template
-        out.append(type(results.notes[0])(text, caveat))
-    return out
-
-
 def models_table(results: Results) -> pd.DataFrame:
     """models.csv as shown to a reader: without the columns that only steer figures and reference tables."""
     return results.models.drop(columns=["figure_tag", "paper_reference"], errors="ignore")
@@ -218,6 +181,11 @@ def run_precision(results: Results) -> str:
     return ", ".join(dict.fromkeys(map(str, models.dtype))) if "dtype" in models and len(models) else ""
 
 
+def _table(frame: pd.DataFrame) -> str:
+    """A table as the report shows it: the app's column labels and number formats (core.viz.tables)."""
+    return readable(frame).to_html(index=False, escape=True)
+
+
 def _fig_html(fig, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=True if first else False)
 
@@ -227,59 +195,59 @@ def render(results: Results) -> str:
              "</head><body><h1>Routing Lens — reproduction report</h1>",
              f"<p>Reproducing {html.escape(CITATION)}. Definitions: docs/definitions.md in Routing Lens (JSS = 1 − "
              "base-2 JSD; Spearman ρ with p, n and a bootstrap 95% CI).</p>"]
-    parts.append("<h2>Models</h2>" + models_table(results).to_html(index=False, escape=True))
-    for note in results.notes:
+    parts.append("<h2>Models</h2>" + models_table(results).pipe(_table))
+    for note in merged_notes(results):
         parts.append(f"<p class='note'>{html.escape(note.text)}</p>")
     for table, title in (("table1", "Table 1 — word similarity (words traced alone)"),
                          ("table2", "Table 2 — SCWS without and with context")):
-        parts.append(f"<h2>{title}</h2>" + correlation_table(getattr(results, table)).to_html(index=False, escape=True))
+        parts.append(f"<h2>{title}</h2>" + correlation_table(getattr(results, table)).pipe(_table))
         reference = paper_reference(results, table)
         if len(reference):
-            parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.to_html(index=False, escape=True))
+            parts.append(f"<p>{PAPER_REFERENCE_NOTE}</p>" + reference.pipe(_table))
     if len(results.claims):
         parts.append(f"<h2>The paper's claims on this run</h2><p>{CLAIMS_NOTE}</p>"
                      + _fig_html(claims_matrix_figure(results.claims), True)
-                     + claims_matrix(results.claims).to_html(index=False, escape=True)
+                     + claims_matrix(results.claims).pipe(_table)
                      + "<h3>The evidence of each cell</h3>"
-                     + claims_table(results.claims).to_html(index=False, escape=True))
+                     + claims_table(results.claims).pipe(_table))
     if len(results.controls):
         parts.append(f"<h2>Router or representation</h2><p>{CONTROLS_NOTE}</p>"
-                     + controls_table(results.controls).to_html(index=False, escape=True)
+                     + controls_table(results.controls).pipe(_table)
                      + "<h3>SCWS: ρ of the router inputs' cosine and of random routers</h3>"
-                     + results.controls_scws.to_html(index=False, escape=True, float_format="%.3f"))
+                     + results.controls_scws.pipe(_table))
     if len(results.sensitivity):
         parts.append(f"<h2>Sensitivity to the open choices</h2><p>{SENSITIVITY_NOTE}</p>"
-                     + sensitivity_display(results.sensitivity).to_html(index=False, escape=True))
+                     + sensitivity_display(results.sensitivity).pipe(_table))
     if len(results.context_gain):
         parts.append("<h2>Context gain (Table 2): ρ with context − ρ without, same SCWS pairs</h2>"
                      f"<p>{CONTEXT_GAIN_NOTE}</p>"
-                     + context_gain_table(results.context_gain).to_html(index=False, escape=True))
+                     + context_gain_table(results.context_gain).pipe(_table))
     if len(results.layer_rho):
         parts.append("<h2>Tables 1–2 per sparse layer</h2><p>Spearman ρ of each layer's JSS (the tables above use "
                      "the mean over a stack's layers).</p>"
-                     + layer_rho_table(results.layer_rho).to_html(index=False, escape=True))
+                     + layer_rho_table(results.layer_rho).pipe(_table))
     if len(results.expert_trend):
         parts.append("<h2>Trend over expert counts</h2><p>Spearman ρ between a family's expert count and each "
                      "headline number (n = models in the fit).</p>"
-                     + results.expert_trend.to_html(index=False, escape=True, float_format="%.3f"))
+                     + results.expert_trend.pipe(_table))
     if len(results.scws_footnote):
         parts.append("<h2>SCWS identical-word pairs (the paper's footnote 2)</h2>"
-                     + results.scws_footnote.to_html(index=False, escape=True, float_format="%.3f"))
+                     + results.scws_footnote.pipe(_table))
     if len(results.scws_different):
         parts.append("<h2>Table 2 on different-word SCWS pairs only</h2>"
                      + correlation_table(results.scws_different.assign(published_rho=float("nan"),
                                                                        difference=float("nan")))
-                     .drop(columns=["published ρ", "difference"]).to_html(index=False, escape=True))
+                     .drop(columns=["published ρ", "difference"]).pipe(_table))
     if len(results.dropped):
         parts.append("<h2>Dropped tokens</h2>" f"<p>{DROPPED_NOTE}</p>"
-                     + dropped_table(results.dropped).to_html(index=False, escape=True))
+                     + dropped_table(results.dropped).pipe(_table))
     comparison = results.comparison
     parts.append("<h2>Across models: the same metrics side by side</h2>"
-                 + comparison.to_html(index=False, escape=True, float_format="%.4f"))
+                 + comparison.pipe(_table))
     parts.append("<h2>Figures</h2>")
     first = not len(results.claims)  # plotly.js is inlined once, with the first figure of the page
     parts += [_fig_html(f, first and i == 0) for i, f in enumerate(report_figures(results).values())]
-    parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.to_html(index=False, escape=True, float_format="%.4f"))
+    parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.pipe(_table))
     parts.append("</body></html>")
     return "\n".join(parts)
 
