@@ -69,3 +69,17 @@ def test_every_screenshot_shown_is_one_the_script_makes():
              for m in re.findall(r"screenshots/([\w.-]+\.png)", path.read_text(encoding="utf-8"))}
     assert shown and shown <= made, shown - made
     assert made == {p.name for p in Path("docs/screenshots").glob("*.png")}
+
+
+def test_the_quickstart_notebook_is_committed_with_its_outputs():
+    """examples/quickstart.ipynb reads on a code host: every code cell ran (scripts/render_notebook.py), no error,
+    its figures as PNG images (a code host draws no plotly JSON)."""
+    import nbformat
+
+    nb = nbformat.read("examples/quickstart.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs and c.execution_count for c in code)
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
