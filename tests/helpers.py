@@ -83,6 +83,43 @@ def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts
                                 first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=None, qk_rope_head_dim=8,
                                 qk_nope_head_dim=8, v_head_dim=16, topk_method="group_limited_greedy", n_group=2,
                                 topk_group=1)
+    return _newer_family_config(family, common, experts)
+
+
+def _newer_family_config(family: str, common: dict, experts: int):
+    """The families added with per-family scoring: each its own config class, three layers, eight experts."""
+    from transformers import AutoConfig
+
+    common = {**common, "head_dim": 16}
+    groups = dict(n_routed_experts=experts, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1,
+                  n_group=2, topk_group=1)
+    if family == "deepseek_v3":  # MLA; layer 0 dense; sigmoid + selection bias inside the best of 2 groups
+        mla = {k: v for k, v in common.items() if k != "head_dim"}  # MLA's head sizes are its own
+        return AutoConfig.for_model(family, **{**mla, "num_key_value_heads": 2}, **groups, kv_lora_rank=16,
+                                    q_lora_rank=None, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)
+    if family in ("glm4_moe", "dots1"):
+        return AutoConfig.for_model(family, **common, **groups)
+    if family == "gpt_oss":
+        return AutoConfig.for_model(family, **common, num_local_experts=experts, sliding_window=16,
+                                    layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+    if family in ("minimax_m2", "granitemoeshared"):
+        return AutoConfig.for_model(family, **common, num_local_experts=experts,
+                                    **({"shared_intermediate_size": 32} if family == "granitemoeshared" else {}))
+    if family == "minimax":
+        return AutoConfig.for_model(family, **common, num_local_experts=experts, layer_types=["full_attention"] * 3)
+    if family == "qwen3_next":  # linear attention in layers 0 and 2; a gated shared expert
+        return AutoConfig.for_model(family, **common, num_experts=experts, moe_intermediate_size=32,
+                                    shared_expert_intermediate_size=32, linear_key_head_dim=8, linear_value_head_dim=8,
+                                    linear_num_key_heads=2, linear_num_value_heads=2,
+                                    layer_types=["linear_attention", "full_attention", "linear_attention"])
+    if family == "ernie4_5_moe":
+        return AutoConfig.for_model(family, **common, moe_num_experts=experts, moe_intermediate_size=32,
+                                    moe_num_shared_experts=1, moe_layer_start_index=0)
+    if family == "hunyuan_v1_moe":
+        return AutoConfig.for_model(family, **common, num_experts=experts, moe_topk=common["num_experts_per_tok"])
+    if family == "lfm2_moe":  # a convolution layer between attention layers
+        return AutoConfig.for_model(family, **common, num_experts=experts, moe_intermediate_size=32,
+                                    num_dense_layers=0, layer_types=["full_attention", "conv", "full_attention"])
     raise ValueError(family)
 
 
@@ -98,7 +135,8 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     model = AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
         for _name, _layer, module in modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers"):
-            module.weight.normal_(0.0, router_scale / config.hidden_size**0.5)
+            weight = module.weight if isinstance(getattr(module, "weight", None), torch.Tensor) else module.wg.weight
+            weight.normal_(0.0, router_scale / config.hidden_size**0.5)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

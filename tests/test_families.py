@@ -18,7 +18,8 @@ from core.tracing.tracer import Tracer
 from helpers import build_tiny_decoder
 
 FAMILIES = list(DECODER_FAMILIES)
-SPARSE_LAYERS = {"qwen2_moe": [0, 2], "qwen3_moe": [0, 2], "deepseek_v2": [1, 2], "jamba": [1, 3]}  # others: all three
+SPARSE_LAYERS = {"qwen2_moe": [0, 2], "qwen3_moe": [0, 2], "deepseek_v2": [1, 2], "jamba": [1, 3], "deepseek_v3": [1, 2],
+                 "glm4_moe": [1, 2], "dots1": [1, 2]}  # others: all three
 TEXT = "The bank raised its interest rates again this spring."
 
 
@@ -32,21 +33,31 @@ def mixtral_dir(family_dirs):
     return family_dirs["mixtral"]
 
 
-def _router_inputs(loaded, text: str) -> dict[int, torch.Tensor]:
-    """The hidden states each router receives, caught by pre-hooks (independent of the tracer's output hooks)."""
+def _layer(name: str) -> int:
+    return int(name.split(".")[name.split(".").index("layers") + 1])
+
+
+def _router_inputs(loaded, text: str) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """The hidden states each router receives, and the experts each experts module is handed (its top-k index
+    argument: what the model dispatched), caught by pre-hooks on the model's own modules (independent of the
+    tracer's output hooks and of any adapter)."""
     seen: dict[int, torch.Tensor] = {}
+    dispatched: dict[int, torch.Tensor] = {}
     handles = []
     for name, module in loaded.model.named_modules():
-        if type(module).__name__.endswith(("TopKRouter", "TopkRouter")):
-            layer = int(name.split(".")[name.split(".").index("layers") + 1])
-            handles.append(module.register_forward_pre_hook(
-                lambda _m, args, layer=layer: seen.__setitem__(layer, args[0].detach().reshape(-1, args[0].shape[-1]))))
+        kind = type(module).__name__
+        if kind.endswith(("TopKRouter", "TopkRouter", "MoEV1Gate")):
+            handles.append(module.register_forward_pre_hook(lambda _m, args, layer=_layer(name): seen.__setitem__(
+                layer, args[0].detach().reshape(-1, args[0].shape[-1]))))
+        elif kind.endswith("Experts") and "layers" in name.split("."):
+            handles.append(module.register_forward_pre_hook(lambda _m, args, layer=_layer(name): dispatched.__setitem__(
+                layer, args[1].detach().reshape(-1, args[1].shape[-1]))))
     ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
     with torch.no_grad():
         loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
     for h in handles:
         h.remove()
-    return seen
+    return seen, dispatched
 
 
 def _expected_selection(family: str, config, probs: np.ndarray, k: int) -> np.ndarray:
@@ -71,17 +82,24 @@ def test_family_routers_probabilities_topk_and_pooling(family, family_dirs):
     assert list(trace.stacks) == ["decoder"]  # one stack whatever is asked
     s = trace.stacks["decoder"]
 
-    # Probabilities = softmax of the router's own logits, recomputed in float64 from its input.
-    inputs = _router_inputs(loaded, TEXT)
-    weights = {b: m.weight for b, m in tracer.routers["decoder"]}
+    # The distribution = the family's scoring of the router's own logits, recomputed in float64 from its input
+    # (softmax; sigmoid scores normalised to sum to one for the sigmoid scorers); logits include a router's bias.
+    inputs, dispatched = _router_inputs(loaded, TEXT)
+    routers = dict(tracer.routers["decoder"])
     for li, block in enumerate(s.layers):
-        logits = inputs[int(block)].double() @ weights[int(block)].detach().double().T
-        expected = torch.softmax(logits, dim=-1).numpy()
+        router = routers[int(block)]
+        logits = inputs[int(block)].double() @ loaded.adapter.router_weight(router).double().T
+        if isinstance(getattr(router, "bias", None), torch.Tensor):
+            logits = logits + router.bias.detach().double()
+        scores = torch.sigmoid(logits) if loaded.adapter.scoring.key.startswith("sigmoid") else None
+        expected = (scores / scores.sum(-1, keepdim=True) if scores is not None else torch.softmax(logits, -1)).numpy()
         np.testing.assert_allclose(s.token_probs[li], expected, atol=2e-6)
         assert np.all(np.abs(expected.max(-1) - expected.min(-1)) > 1e-3), "router distributions are not trivial"
-        # The experts the model chose = its routing rule applied to the recorded distribution.
+        # The experts the trace records = what the model's experts module was handed, token by token.
         chosen = np.sort(s.selected[li].astype(np.int64), axis=-1)
-        np.testing.assert_array_equal(chosen, _expected_selection(family, loaded.config, expected, loaded.top_k))
+        np.testing.assert_array_equal(chosen, np.sort(dispatched[int(block)].numpy(), axis=-1))
+        if not loaded.adapter.scoring.choice_may_differ or family == "deepseek_v2":  # the rule, from the distribution
+            np.testing.assert_array_equal(chosen, _expected_selection(family, loaded.config, expected, loaded.top_k))
     assert s.selected.shape == (len(s.layers), len(trace.tokens), 2)
     assert not s.dropped.any()
 

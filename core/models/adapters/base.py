@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from core.models.adapters.scoring import SOFTMAX_TOPK, Scoring
 from core.types import Architecture, DecoderRead, ExpertsKernel, Family, Stack
 
 # Routers by stack, as (block or layer index, module), in block order.
@@ -70,6 +71,8 @@ class ModelAdapter(ABC):
     has_router: bool = True  # False: "routing" is read off a dense model (MoE-fied), no router was trained
     compares_with_paper: bool = False  # the paper studied this family: its values are shown (for reference) beside it
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
+    scoring: Scoring = SOFTMAX_TOPK  # how its router scores and chooses; defines the routing distribution
+    shared: str = ""  # experts every token runs beside the routed ones ("" when none)
     copy: Copy
 
     def decoder_read(self, asked: DecoderRead | None) -> DecoderRead:
@@ -118,6 +121,8 @@ class ModelAdapter(ABC):
         """The trained router's (E, d) weight, logits = input @ weightᵀ (no bias in the supported families), for
         the random-router control; None where there is no trained router (MoE-fied models)."""
         weight = getattr(router, "weight", None)
+        if not isinstance(weight, torch.Tensor) and isinstance(getattr(router, "wg", None), torch.nn.Linear):
+            weight = router.wg.weight  # Hunyuan-MoE's gate keeps its projection as a Linear
         return weight.detach() if isinstance(weight, torch.Tensor) and weight.dim() == 2 else None
 
     @abstractmethod

@@ -1,5 +1,7 @@
-"""Decoder-only top-k MoE families (Mixtral, OLMoE, Qwen2/3-MoE, GraniteMoE, PhiMoE, Jamba, DeepSeek-V2): one causal
-stack, named "decoder". `DECODER_FAMILIES` is the table to extend for a new family."""
+"""Decoder-only top-k MoE families (Mixtral, OLMoE, Qwen2/3-MoE, Qwen3-Next, GraniteMoE(-Shared), PhiMoE, Jamba,
+DeepSeek-V2/V3, GLM-4.5, dots.llm1, gpt-oss, MiniMax(-M2), ERNIE-4.5-MoE, Hunyuan-MoE, LFM2-MoE): one causal stack,
+named "decoder". `DECODER_FAMILIES` is the table to extend for a new family; its `scoring` says how the router
+scores and chooses (core.models.adapters.scoring)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +10,21 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
+from core.models.adapters.scoring import (
+    SIGMOID_BIAS,
+    SIGMOID_BIAS_GROUP,
+    SOFTMAX_BIAS,
+    SOFTMAX_GROUP,
+    SOFTMAX_TOPK,
+    SPARSEMIXER,
+    TOPK_SOFTMAX,
+    Scoring,
+)
 from core.types import DecoderRead, Stack
 
 CAUSAL_NOTE = "Decoder-only: a token's routing depends only on the tokens to its left (causal attention)"
 # Router classes in transformers >= 5: a module returning (router_logits, top_k_weights, top_k_index).
-ROUTER_CLASS_SUFFIXES = ("TopKRouter", "TopkRouter")
+ROUTER_CLASS_SUFFIXES = ("TopKRouter", "TopkRouter", "MoEV1Gate")
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,10 @@ class Family:
     smallest_params: int  # its total parameter count, rounded as its model card gives it
     top_k_attr: str = "num_experts_per_tok"
     note: str = ""
+    scoring: Scoring = SOFTMAX_TOPK
+    shared: str = ""  # experts every token runs beside the routed ones ("" when none)
+    dense_layers: str = ""  # which layers keep a dense MLP ("" when every layer is sparse)
+    renormalises: bool | None = None  # the chosen weights divided by their sum: None = the config's norm_topk_prob
 
     @property
     def short_label(self) -> str:
@@ -36,21 +52,58 @@ class Family:
 
 DECODER_FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("mixtral", "Mixtral (Mistral AI)", ("mixtral",), "num_local_experts", "mistralai/Mixtral-8x7B-v0.1",
-           46_700_000_000),
+           46_700_000_000, renormalises=True),
     Family("olmoe", "OLMoE (AI2)", ("olmoe",), "num_experts", "allenai/OLMoE-1B-7B-0924", 6_900_000_000),
     Family("qwen2_moe", "Qwen2-MoE / Qwen1.5-MoE", ("qwen2_moe",), "num_experts", "Qwen/Qwen1.5-MoE-A2.7B",
-           14_300_000_000, note="a shared expert runs for every token beside the routed ones"),
-    Family("qwen3_moe", "Qwen3-MoE", ("qwen3_moe",), "num_experts", "Qwen/Qwen3-30B-A3B", 30_500_000_000),
+           14_300_000_000, note="a shared expert runs for every token beside the routed ones",
+           shared="one shared expert, gated by a sigmoid", dense_layers="mlp_only_layers"),
+    Family("qwen3_moe", "Qwen3-MoE", ("qwen3_moe",), "num_experts", "Qwen/Qwen3-30B-A3B", 30_500_000_000,
+           dense_layers="mlp_only_layers"),
+    Family("qwen3_next", "Qwen3-Next", ("qwen3_next",), "num_experts", "Qwen/Qwen3-Next-80B-A3B-Instruct",
+           80_000_000_000, note="hybrid linear (Gated DeltaNet) and full attention; a gated shared expert",
+           shared="one shared expert, gated by a sigmoid"),
     Family("granitemoe", "GraniteMoE (IBM)", ("granitemoe",), "num_local_experts",
            "ibm-granite/granite-3.0-1b-a400m-base", 1_300_000_000,
-           note="top-k is taken on the logits; the recorded distribution is the softmax over all experts"),
+           note="top-k is taken on the logits; the recorded distribution is the softmax over all experts",
+           scoring=TOPK_SOFTMAX),
+    Family("granitemoeshared", "GraniteMoE-Shared (IBM)", ("granitemoeshared",), "num_local_experts",
+           "ibm-research/moe-7b-1b-active-shared-experts", 7_000_000_000, scoring=TOPK_SOFTMAX,
+           note="top-k is taken on the logits; a shared MLP runs for every token", shared="one shared MLP"),
     Family("phimoe", "PhiMoE (Microsoft)", ("phimoe",), "num_local_experts", "microsoft/Phi-3.5-MoE-instruct",
-           41_900_000_000, note="SparseMixer top-2: at inference the two highest logits"),
+           41_900_000_000, note="SparseMixer top-2: at inference the two highest logits", scoring=SPARSEMIXER),
     Family("jamba", "Jamba (AI21)", ("jamba",), "num_experts", "ai21labs/AI21-Jamba-Mini-1.5", 51_600_000_000,
-           note="hybrid Mamba–attention layers; experts in every other layer"),
+           note="hybrid Mamba–attention layers; experts in every other layer", dense_layers="every other layer"),
     Family("deepseek_v2", "DeepSeek-V2", ("deepseek_v2",), "n_routed_experts", "deepseek-ai/DeepSeek-V2-Lite",
            15_700_000_000, note="shared experts run for every token; group-limited routing may skip a "
-                                "high-probability expert outside the chosen groups"),
+                                "high-probability expert outside the chosen groups", scoring=SOFTMAX_GROUP,
+           shared="n_shared_experts shared experts", dense_layers="the first first_k_dense_replace"),
+    Family("deepseek_v3", "DeepSeek-V3 / Kimi K2", ("deepseek_v3",), "n_routed_experts", "deepseek-ai/DeepSeek-V3",
+           671_000_000_000, scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
+           dense_layers="the first first_k_dense_replace",
+           note="sigmoid scores; the choice adds a selection-only bias inside the best groups, so it may differ from "
+                "the distribution's top-k"),
+    Family("glm4_moe", "GLM-4.5 (Z.ai)", ("glm4_moe",), "n_routed_experts", "zai-org/GLM-4.5-Air", 106_000_000_000,
+           scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
+           dense_layers="the first first_k_dense_replace",
+           note="sigmoid scores with a selection-only bias inside the best groups (DeepSeek-V3's rule)"),
+    Family("dots1", "dots.llm1 (rednote)", ("dots1",), "n_routed_experts", "rednote-hilab/dots.llm1.base",
+           142_000_000_000, scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
+           dense_layers="the first first_k_dense_replace", note="DeepSeek-V3's routing rule"),
+    Family("gpt_oss", "gpt-oss (OpenAI)", ("gpt_oss",), "num_local_experts", "openai/gpt-oss-20b", 21_000_000_000,
+           scoring=TOPK_SOFTMAX, note="a router with a bias; the softmax runs over the chosen top-k only"),
+    Family("minimax", "MiniMax-Text-01", ("minimax",), "num_local_experts", "MiniMaxAI/MiniMax-Text-01",
+           456_000_000_000, note="hybrid lightning (linear) and softmax attention", renormalises=True),
+    Family("minimax_m2", "MiniMax-M2", ("minimax_m2",), "num_local_experts", "MiniMaxAI/MiniMax-M2", 230_000_000_000,
+           scoring=SIGMOID_BIAS, note="sigmoid scores; the choice adds a selection-only bias"),
+    Family("ernie4_5_moe", "ERNIE-4.5-MoE (Baidu)", ("ernie4_5_moe",), "moe_num_experts",
+           "baidu/ERNIE-4.5-21B-A3B-PT", 21_000_000_000, scoring=SOFTMAX_BIAS, shared="moe_num_shared_experts",
+           note="the choice adds a selection-only bias (moe_statics) to the softmax"),
+    Family("hunyuan_v1_moe", "Hunyuan-MoE (Tencent)", ("hunyuan_v1_moe",), "num_experts",
+           "tencent/Hunyuan-A13B-Instruct", 80_000_000_000, top_k_attr="moe_topk", shared="a shared MLP",
+           renormalises=True),
+    Family("lfm2_moe", "LFM2-MoE (Liquid AI)", ("lfm2_moe",), "num_experts", "LiquidAI/LFM2-8B-A1B", 8_300_000_000,
+           scoring=SIGMOID_BIAS, dense_layers="the first num_dense_layers",
+           note="hybrid convolution and attention layers; sigmoid scores with a selection-only expert bias"),
 )}
 MODEL_TYPE_FAMILY: dict[str, Family] = {t: f for f in DECODER_FAMILIES.values() for t in f.model_types}
 
@@ -71,6 +124,9 @@ class DecoderOnlyAdapter(ModelAdapter):
         self.spec = family
         self.top_k = int(getattr(config, family.top_k_attr))
         self.num_experts = int(getattr(config, family.experts_attr))
+        self.shared = family.shared
+        self.renormalises = (family.renormalises if family.renormalises is not None
+                             else bool(getattr(config, "norm_topk_prob", False)))
         label = f"{family.short_label} architecture: decoder-only, top-{self.top_k} routing"
         self.copy = Copy(
             label=label,
@@ -96,13 +152,18 @@ class DecoderOnlyAdapter(ModelAdapter):
         found = [(layer, module) for _name, layer, module in modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers")]
         return {"decoder": sorted(found, key=lambda bm: bm[0])} if found else {}
 
+    @property
+    def scoring(self) -> Scoring:
+        return self.spec.scoring
+
     def converter(self, stack: Stack, block: int) -> Converter:
         return self.to_probs
 
-    @staticmethod
-    def to_probs(output) -> Captured:
+    def to_probs(self, output) -> Captured:
+        """(router logits, the chosen weights, the chosen experts) → the scoring's distribution and the model's own
+        choice (what its experts module is handed)."""
         logits, _weights, index = output[:3]
-        probs = torch.softmax(logits.float(), dim=-1)
+        probs = self.spec.scoring.distribution(logits)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
     objective = "next token"
@@ -113,13 +174,19 @@ class DecoderOnlyAdapter(ModelAdapter):
         return AutoModelForCausalLM
 
     def without_expert(self, output, expert: int):
-        """The expert's logit masked, the top-k chosen again from the rest and their weights renormalised."""
+        """The expert's logit masked and the top-k chosen again from the rest, their weights renormalised where the
+        family renormalises (the softmax-then-top-k families; the others are refused rather than ablated under a
+        wrong rule)."""
+        if self.spec.scoring is not SOFTMAX_TOPK:
+            raise NotImplementedError(f"Removing an expert is implemented for routers that score by softmax then "
+                                      f"top-k; {self.spec.short_label} scores by {self.spec.scoring.name}.")
         logits, scores, _indices = output
         masked = logits.clone()
         masked[..., expert] = float("-inf")
         probs = torch.softmax(masked.float(), dim=-1)
         top, chosen = torch.topk(probs, self.top_k, dim=-1)
-        top = top / top.sum(dim=-1, keepdim=True)
+        if self.renormalises:  # the family's own rule: Mixtral always, OLMoE / Qwen-MoE by norm_topk_prob, Jamba never
+            top = top / top.sum(dim=-1, keepdim=True)
         return masked, top.to(scores.dtype), chosen
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],

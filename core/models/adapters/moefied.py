@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.models.adapters.scoring import ACTIVATION_MASS
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers
 from core.types import DecoderRead, Stack
 
@@ -16,6 +17,8 @@ PARTITION_SEED = 0
 
 
 class MoefiedAdapter(ModelAdapter):
+    scoring = ACTIVATION_MASS
+
     """`partition[l][i]` = expert of intermediate neuron i at layer l (set by `after_load`, or given)."""
 
     family = "moefied"

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from core.models.adapters.scoring import TOP1_CAPACITY
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
 from core.models.adapters.switch_experts import set_switch_experts_kernel
 from core.types import DecoderRead, ExpertsKernel, Stack
@@ -24,6 +25,8 @@ def switch_routers(model: torch.nn.Module) -> Routers:
 
 
 class SwitchAdapter(ModelAdapter):
+    scoring = TOP1_CAPACITY
+
     family = "switch"
     architecture = "encoder-decoder"
     stacks: tuple[Stack, ...] = ("encoder", "decoder")
