@@ -358,3 +358,78 @@ def test_experts_kernel_choice_on_a_decoder_only_family(mixtral_dir):
         s, t = x.stacks["decoder"], y.stacks["decoder"]
         np.testing.assert_allclose(s.token_probs, t.token_probs, rtol=0, atol=1e-6)
         assert np.array_equal(s.selected, t.selected)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_passes_the_self_check(family, family_dirs):
+    """The experts read off each family's router are what its experts module was handed, and the module's output
+    is the weighted sum of those experts run alone (core.tracing.self_check)."""
+    from core.tracing.self_check import self_check
+
+    result = self_check(load_model(str(family_dirs[family]), dtype="float32"))
+    assert result.ok is True, result.summary()
+    assert [layer.block for layer in result.layers] == SPARSE_LAYERS.get(family, [0, 1, 2])
+
+
+def test_a_selection_bias_moves_the_choice_and_the_trace_follows_the_model(family_dirs):
+    """DeepSeek-V3's selection-only bias: pushed hard towards expert 7, the model dispatches it for every token while
+    the distribution (sigmoid scores, normalised; the bias is not part of it) does not change. The trace records the
+    model's choice, not the distribution's top-k."""
+    loaded = load_model(str(family_dirs["deepseek_v3"]), dtype="float32")
+    tracer = Tracer(loaded, cache=None)
+    before = tracer.trace(TEXT)[0].stacks["decoder"]
+    for _block, router in tracer.routers["decoder"]:
+        router.e_score_correction_bias[7] = 10.0
+    after = tracer.trace(TEXT)[0].stacks["decoder"]
+    # the first sparse layer's distribution is unmoved (later layers read states the new choice changed)
+    np.testing.assert_allclose(after.token_probs[0], before.token_probs[0], atol=1e-6)
+    assert (after.selected == 7).any(-1).all()  # every token now dispatched to expert 7
+    top = np.argsort(-after.token_probs, axis=-1)[..., : loaded.top_k]
+    assert (np.sort(top, -1) != np.sort(after.selected, -1)).any()  # where the choice is not the distribution's top-k
+    _inputs, dispatched = _router_inputs(loaded, TEXT)
+    for li, block in enumerate(after.layers):
+        np.testing.assert_array_equal(np.sort(after.selected[li], -1), np.sort(dispatched[int(block)].numpy(), -1))
+    assert loaded.adapter.scoring.choice_may_differ
+
+
+def test_the_self_check_catches_a_model_that_does_not_do_what_its_router_says(mixtral_dir, monkeypatch, capsys):
+    """An experts module that runs experts 0 and 1 whatever it is handed (NLLB-MoE's fault in transformers 5.23, here
+    planted in a tiny Mixtral) fails the dispatch check, and `check-model` says so with exit code 1; a reading that
+    disagrees with the dispatch fails the reading check."""
+    from core.cli import main
+    from core.tracing.self_check import self_check
+
+    loaded = load_model(str(mixtral_dir), dtype="float32")
+    assert self_check(loaded).ok is True
+    experts = type(loaded.model.layers[0].mlp.experts)
+    honest = experts.forward
+
+    def faulty(self, hidden, index, weights):
+        return honest(self, hidden, torch.arange(index.shape[1]).expand_as(index).to(index), weights)
+
+    monkeypatch.setattr(experts, "forward", faulty)
+    result = self_check(loaded)
+    assert result.ok is False and "FAILED" in result.summary() and all(layer.reading_matches for layer in result.layers)
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
+    assert main(["check-model", str(mixtral_dir)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    monkeypatch.setattr(experts, "forward", honest)
+    adapter = type(loaded.adapter)
+    reading = adapter.to_probs
+    monkeypatch.setattr(adapter, "to_probs", lambda self, out: (*reading(self, out)[:2], (out[2] + 1) % 8))
+    assert not any(layer.reading_matches for layer in self_check(loaded).layers)
+
+
+@pytest.mark.app
+def test_the_sidebar_names_the_routers_scoring_and_the_self_check(family_dirs, tmp_cache, monkeypatch):
+    """A DeepSeek-V3-type model: the sidebar says its router scores with sigmoids and a selection bias, that shared
+    experts run, and that the self-check passed."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(family_dirs["deepseek_v3"]))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "**Router:** sigmoid scores" in captions and "shared:" in captions
+    assert "**Self-check:** passed" in captions

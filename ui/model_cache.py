@@ -61,6 +61,16 @@ def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: 
     return _trace(name, text, stacks, decoder_read, asked_dtype(dtype))
 
 
+@st.cache_resource(show_spinner="Checking that the model does what its router says…", max_entries=16)
+def _self_check(name: str, dtype: str, _tracer: Tracer):
+    return _tracer.self_check()
+
+
+def model_self_check(tracer: Tracer):
+    """The model's self-check (core.tracing.self_check), run once per process per model and precision."""
+    return _self_check(tracer.loaded.name, str(tracer.loaded.dtype), tracer)
+
+
 def model_kind(loaded) -> str:
     """The page's one sentence on what the model is (real router, demo, or MoE-fied)."""
     return loaded.adapter.kind_sentence(loaded.entry.is_demo)

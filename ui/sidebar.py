@@ -17,7 +17,7 @@ from core.models.registry import ModelEntry, context_default_name, default_model
 from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
 from core.tracing.tracer import Tracer
 from ui.deployment import NOT_OFFERED, Deployment, deployment, url_model
-from ui.model_cache import try_load
+from ui.model_cache import model_self_check, try_load
 from ui.presenter import enter
 
 Slot = Literal["main", "context"]
@@ -77,6 +77,16 @@ def _captions(tracer: Tracer) -> None:
         st.caption(f"**Placement:** {lm.plan_summary}")
     if lm.adapter.sidebar_note():
         st.caption(lm.adapter.sidebar_note())
+    st.caption(f"**Router:** {lm.adapter.scoring.name}" + (f"; shared: {lm.adapter.shared}" if lm.adapter.shared
+                                                            else ""))
+    try:
+        check = model_self_check(tracer)
+    except Exception:  # noqa: BLE001 - a check that cannot run must not take the sidebar down
+        check = None
+    if check is not None and check.ok is not None:
+        (st.caption if check.ok else st.warning)(
+            "**Self-check:** passed — the traced experts are the ones the model dispatched." if check.ok else
+             check.summary())
     if lm.entry.is_demo:
         st.caption("A tiny teaching model trained by Routing Lens — not the paper's checkpoints. "
                    + lm.adapter.copy.demo_hint)

@@ -72,6 +72,13 @@ class Tracer:
         self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
         self.eos_id = tok.eos_token_id
 
+    def self_check(self, text: str | None = None):
+        """core.tracing.self_check on this model, under the tracer's lock (its hooks must see only its own pass)."""
+        from core.tracing.self_check import CHECK_TEXT, self_check
+
+        with self._lock:
+            return self_check(self.loaded, text or CHECK_TEXT)
+
     # ---------- tokenisation ----------
     def encode(self, text: str) -> Encoded:
         """Tokenise with offsets, truncate to `max_tokens` (keeping EOS), align tokens to words.

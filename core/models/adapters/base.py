@@ -125,6 +125,18 @@ class ModelAdapter(ABC):
             weight = router.wg.weight  # Hunyuan-MoE's gate keeps its projection as a Linear
         return weight.detach() if isinstance(weight, torch.Tensor) and weight.dim() == 2 else None
 
+    def dispatched(self, args: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What an experts module was handed (its forward's positional arguments) → (experts (N, k) long, their
+        weights (N, k), dropped (N,) bool). transformers 5's convention: (hidden, top_k_index, top_k_weights)."""
+        index = args[1].reshape(-1, args[1].shape[-1]).long()
+        return index, args[2].reshape(index.shape), torch.zeros(index.shape[0], dtype=torch.bool, device=index.device)
+
+    def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
+        """`expert` alone on every row of `hidden`, through the model's own experts module, with weight 1."""
+        n = hidden.shape[0]
+        index = torch.full((n, 1), expert, dtype=torch.long, device=hidden.device)
+        return experts(hidden, index, torch.ones((n, 1), dtype=hidden.dtype, device=hidden.device))
+
     @abstractmethod
     def converter(self, stack: Stack, block: int) -> Converter:
         """hook output of router (stack, block) → (probs (..., E) float32, dropped (...), selected (..., k))."""

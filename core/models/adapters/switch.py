@@ -76,6 +76,17 @@ class SwitchAdapter(ModelAdapter):
     def converter(self, stack: Stack, block: int) -> Converter:
         return self.to_probs
 
+    def dispatched(self, args: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Switch hands its experts a one-hot dispatch mask (N, 1, E); a row of zeros is a dropped token."""
+        mask = args[1].reshape(args[1].shape[0], -1)
+        return mask.argmax(-1, keepdim=True), args[2].reshape(-1, 1), mask.sum(-1) == 0
+
+    def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
+        n = hidden.shape[0]
+        mask = torch.zeros((n, 1, self.num_experts), dtype=torch.long, device=hidden.device)
+        mask[..., expert] = 1
+        return experts(hidden, mask, torch.ones((n, 1), dtype=hidden.dtype, device=hidden.device))
+
     @contextlib.contextmanager
     def without_capacity(self, model: torch.nn.Module) -> Iterator[None]:
         """transformers' Top1Router masks tokens whose priority exceeds `expert_capacity`; lift it on every router

@@ -1,0 +1,139 @@
+"""Does the model do what its router says? A self-check runnable on any loaded model (`python -m core check-model`).
+
+For one sentence, at every sparse layer, hooks on the model's own modules record what the router output and what
+its experts module was handed (the dispatched experts and their weights) and returned. Two checks per layer:
+
+1. *Reading*: the experts the adapter reads off the router (what every trace records) are the experts the model
+   dispatched, token by token (and, for a capacity router, the same tokens dropped).
+2. *Dispatch*: the experts module's output equals the weighted sum of each dispatched expert run on its own
+   (every expert called alone through the same module, weight 1). A module that runs other experts than it was
+   handed — an upstream fault, as NLLB-MoE's one-hot dispatch in transformers 5.23 — fails here.
+
+Shared experts run outside the experts module and are not part of this sum; the block adds them afterwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from core.models.loading import LoadedModel
+
+CHECK_TEXT = "The bank raised its interest rates again this spring."
+TOLERANCE = 1e-4  # relative to the largest output value: grouped and looped kernels differ by ~1e-6 in float32
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    stack: str
+    block: int
+    tokens: int
+    reading_matches: bool  # the adapter's chosen experts (and drops) equal what the experts module was handed
+    max_diff: float  # |experts output − Σ weight · expert alone|, largest over tokens and features
+    scale: float  # largest |experts output|
+
+    @property
+    def ok(self) -> bool:
+        return self.reading_matches and self.max_diff <= TOLERANCE * max(self.scale, 1.0)
+
+
+@dataclass
+class SelfCheck:
+    model: str
+    layers: list[LayerCheck] = field(default_factory=list)
+    skipped: str = ""  # why the check could not run on this model ("" when it ran)
+
+    @property
+    def ok(self) -> bool | None:
+        """True / False; None when the check does not apply to this model."""
+        return None if self.skipped else all(layer.ok for layer in self.layers)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"Self-check not applicable to {self.model}: {self.skipped}"
+        bad = [layer for layer in self.layers if not layer.ok]
+        worst = max((layer.max_diff for layer in self.layers), default=0.0)
+        if not bad:
+            return (f"Self-check passed on {len(self.layers)} sparse layers: the traced experts are the ones the model "
+                    f"dispatched, and each layer's output is their weighted sum (largest difference {worst:.1e}).")
+        where = ", ".join(f"{b.stack} block {b.block}" for b in bad)
+        reading = any(not b.reading_matches for b in bad)
+        return (f"Self-check FAILED at {where}: "
+                + ("the experts read off the router are not the ones the model dispatched; " if reading else "")
+                + f"the experts module's output differs from the weighted sum of its dispatched experts by up to "
+                  f"{worst:.3g}. The model does not do what its router says: the trace shows the router's decision.")
+
+
+def _experts_of(model: torch.nn.Module, router: torch.nn.Module, names: dict[int, str]) -> torch.nn.Module | None:
+    """The experts module beside a router in its MoE block (transformers 5 names it `experts`)."""
+    parent_name = names[id(router)].rpartition(".")[0]
+    experts = getattr(model.get_submodule(parent_name), "experts", None) if parent_name else None
+    return experts if isinstance(experts, torch.nn.Module) else None
+
+
+def self_check(loaded: LoadedModel, text: str = CHECK_TEXT) -> SelfCheck:
+    """Run both checks on `text` at every sparse layer of `loaded` (see the module's docstring)."""
+    adapter, model = loaded.adapter, loaded.model
+    result = SelfCheck(loaded.name)
+    if not adapter.has_router:
+        result.skipped = "its routing is read off a dense model (no router, no experts module)"
+        return result
+    names = {id(m): n for n, m in model.named_modules()}
+    seen: dict[tuple[str, int], dict] = {}
+    handles = []
+    routers = adapter.routers(model)
+    for stack, found in routers.items():
+        for block, router in found:
+            experts = _experts_of(model, router, names)
+            if experts is None:
+                continue
+            slot = seen.setdefault((stack, block), {"experts": experts})
+            handles.append(router.register_forward_hook(
+                lambda _m, _i, out, slot=slot, conv=adapter.converter(stack, block): slot.__setitem__("read", conv(out))))
+            handles.append(experts.register_forward_pre_hook(
+                lambda _m, args, slot=slot: slot.__setitem__("args", tuple(a.detach() if torch.is_tensor(a) else a
+                                                                          for a in args))))
+            handles.append(experts.register_forward_hook(
+                lambda _m, _i, out, slot=slot: slot.__setitem__("out", (out[0] if isinstance(out, tuple) else out)
+                                                               .detach())))
+    if not seen:
+        result.skipped = "no experts module sits beside its routers (its experts are computed its own way)"
+        return result
+    enc = loaded.tokenizer(text, return_tensors="pt")
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            adapter.run(model, enc["input_ids"].to(device), enc["attention_mask"].to(device), adapter.stacks)
+        for h in handles:
+            h.remove()
+        handles = []
+        for (stack, block), slot in sorted(seen.items()):
+            if "args" not in slot or "read" not in slot:
+                continue
+            result.layers.append(_check_layer(adapter, stack, block, slot))
+    finally:
+        for h in handles:
+            h.remove()
+    return result
+
+
+def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
+    experts, args, out = slot["experts"], slot["args"], slot["out"].float()
+    hidden = args[0]
+    index, weights, dropped = adapter.dispatched(args)
+    _probs, read_dropped, read_selected = slot["read"]
+    read_selected = read_selected.reshape(index.shape[0], -1)
+    read_dropped = read_dropped.reshape(-1)
+    kept = ~dropped
+    reading = bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(torch.equal(
+        read_selected[kept].sort(-1).values.cpu(), index[kept].sort(-1).values.cpu()))
+    reference = torch.zeros_like(out.reshape(index.shape[0], -1))
+    with torch.inference_mode():
+        for e in index[kept].unique().tolist():
+            alone = adapter.run_one_expert(experts, hidden, int(e)).float().reshape(reference.shape)
+            for j in range(index.shape[1]):
+                rows = kept & (index[:, j] == e)
+                reference[rows] += weights[rows, j, None].float() * alone[rows]
+    diff = (out.reshape(reference.shape) - reference).abs()
+    return LayerCheck(stack, block, int(index.shape[0]), reading, float(diff.max()) if diff.numel() else 0.0,
+                      float(out.abs().max()) if out.numel() else 0.0)
