@@ -53,3 +53,17 @@ def test_bad_input_exit_code_and_one_line_message(tiny_model_dir):
     assert "Traceback" not in res.stderr
     res = _run("trace", "--model", "/definitely/not/here", "--text", "hi")
     assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_check_model_on_the_bundled_models(capsys):
+    """`check-model` passes on the bundled Switch and Mixtral demos (exit 0, one line per sparse layer) and says a
+    MoE-fied encoder has nothing to check."""
+
+    assert main(["check-model", "demo-switch-8"]) == 0
+    out = capsys.readouterr().out
+    assert "scoring: softmax, top-1, with an expert capacity" in out and out.count(" · ok") == 4
+    assert "Self-check passed on 4 sparse layers" in out
+    assert main(["check-model", "--model", "demo-mixtral-8"]) == 0
+    assert "Self-check passed" in capsys.readouterr().out
+    assert main(["check-model", "moefied-minilm-8"]) == 0
+    assert "not applicable" in capsys.readouterr().out

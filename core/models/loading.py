@@ -14,6 +14,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from core.errors import ModelNotAvailableError, UnsupportedModelError
+from core.models.adapters.unsupported import unsupported_reason
 from core.models.adapters import ModelAdapter, adapter_for, supported_model_types
 from core.models.adapters.moefied import MoefiedSource
 from core.models.devices import DTYPES, pick_device, pick_dtype
@@ -122,9 +123,12 @@ def load_config(entry: ModelEntry, revision: str | None = None) -> PretrainedCon
     if (moefied := _moefied(entry)) is not None:
         moefied.check(config)
     elif adapter_for(config) is None:
+        reason = unsupported_reason(config.model_type)
         raise UnsupportedModelError(
-            f"{entry.name!r} is a {config.model_type!r} model; Routing Lens traces these mixture-of-experts "
-            f"families: {', '.join(supported_model_types())} (and BERT-style encoders as moefied:<model>@<experts>)."
+            f"{entry.name!r} is a {config.model_type!r} model"
+            + (f", a mixture-of-experts architecture Routing Lens does not trace yet: {reason}. It" if reason else
+               "; Routing Lens") + f" traces these mixture-of-experts families: {', '.join(supported_model_types())} "
+            "(and BERT-style encoders as moefied:<model>@<experts>)."
         )
     return config
 
