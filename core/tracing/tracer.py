@@ -65,7 +65,9 @@ class Tracer:
         self.adapter = loaded.adapter
         self.routers = self.adapter.routers(loaded.model)
         if not self.routers:
-            raise InputError(f"{loaded.name} has no router layers to trace.")
+            looked = getattr(self.adapter, "looked_for", "")
+            raise InputError(f"{loaded.name} has no router layers to trace"
+                             + (f": Routing Lens looked for {looked}, and found no router." if looked else "."))
         self._lock = threading.Lock()
         self._captured: dict[tuple[Stack, int], Captured] = {}
         tok = loaded.tokenizer

@@ -13,7 +13,9 @@ from core.models.adapters.base import Captured, Copy, ModelAdapter, Routers
 from core.models.adapters.decoder_only import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, Family
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
 from core.models.adapters.routed_minilm import ROUTED_FAMILY, RoutedMinilmAdapter
+from core.models.adapters.generic import generic_family
 from core.models.adapters.switch import SwitchAdapter
+from core.models.adapters.unsupported import unsupported_reason
 from core.types import Architecture, DecoderRead
 
 __all__ = ["Captured", "Copy", "DECODER_FAMILIES", "DecoderOnlyAdapter", "Family", "FamilyInfo", "MOEFIED_CAVEAT",
@@ -47,8 +49,9 @@ def family_info(name: str) -> FamilyInfo:
     if name == "moefied":
         return FamilyInfo("moefied", "encoder (MoE-fied)", "MoE-fied dense encoder", "MoE-fied, ", "MoE-fied, ",
                           decoder_reads=MoefiedAdapter.decoder_reads)
-    fam = DECODER_FAMILIES[name]
-    return FamilyInfo(name, "decoder-only", f"tiny decoder-only {fam.short_label}-type MoE", f"decoder-only {name}, ",
+    fam = DECODER_FAMILIES.get(name)
+    label = fam.short_label if fam else f"{name} (unverified family)"
+    return FamilyInfo(name, "decoder-only", f"tiny decoder-only {label}-type MoE", f"decoder-only {name}, ",
                       "decoder-only, ", decoder_reads=DecoderOnlyAdapter.decoder_reads)
 
 
@@ -57,7 +60,7 @@ def family_of_model_type(model_type: str) -> str:
     if model_type == SWITCH_MODEL_TYPE:
         return "switch"
     family = MODEL_TYPE_FAMILY.get(model_type)
-    return family.name if family else ""
+    return family.name if family else ""  # an unverified family is named once its config is read (adapter_for)
 
 
 def supported_model_types() -> tuple[str, ...]:
@@ -65,9 +68,13 @@ def supported_model_types() -> tuple[str, ...]:
 
 
 def adapter_for(config: Any) -> ModelAdapter | None:
-    """The adapter of a config (None when its model_type is not supported). A MoE-fied entry's adapter comes from
-    its registry entry instead (MoefiedSource), since a dense config alone does not ask for MoE-fication."""
+    """The adapter of a config (None when it is not a MoE Routing Lens can trace). A MoE-fied entry's adapter comes
+    from its registry entry instead (MoefiedSource), since a dense config alone does not ask for MoE-fication. A MoE
+    no adapter knows (and not known to be untraceable) is traced as an unverified family (adapters/generic.py)."""
     if config.model_type == SWITCH_MODEL_TYPE:
         return SwitchAdapter(config)
     family = MODEL_TYPE_FAMILY.get(config.model_type)
+    if family is None and not unsupported_reason(config.model_type):
+        family = generic_family(config)
+        return DecoderOnlyAdapter(family, config, verified=False) if family else None
     return DecoderOnlyAdapter(family, config) if family else None

@@ -20,6 +20,7 @@ from core.models.adapters.scoring import (
     TOPK_SOFTMAX,
     Scoring,
 )
+from core.errors import InputError
 from core.types import DecoderRead, Stack
 
 CAUSAL_NOTE = "Decoder-only: a token's routing depends only on the tokens to its left (causal attention)"
@@ -119,7 +120,8 @@ class DecoderOnlyAdapter(ModelAdapter):
     causal = True
     causal_stacks: tuple[Stack, ...] = ("decoder",)
 
-    def __init__(self, family: Family, config: Any) -> None:
+    def __init__(self, family: Family, config: Any, verified: bool = True) -> None:
+        self.verified = verified  # False: a family found by its module names (adapters/generic.py)
         self.family = family.name
         self.spec = family
         self.top_k = int(getattr(config, family.top_k_attr))
@@ -127,7 +129,8 @@ class DecoderOnlyAdapter(ModelAdapter):
         self.shared = family.shared
         self.renormalises = (family.renormalises if family.renormalises is not None
                              else bool(getattr(config, "norm_topk_prob", False)))
-        label = f"{family.short_label} architecture: decoder-only, top-{self.top_k} routing"
+        label = (f"{family.short_label} architecture{'' if verified else ' (unverified family)'}: decoder-only, "
+                 f"top-{self.top_k} routing")
         self.copy = Copy(
             label=label,
             caveat=("Decoder-only models: one causal stack, reported as 'decoder'. A token's routing depends only on "
@@ -140,6 +143,15 @@ class DecoderOnlyAdapter(ModelAdapter):
             demo_hint="Its Switch counterpart (same text, same tokenizer) is demo-switch-8.",
         )
 
+    @property
+    def looked_for(self) -> str:
+        """What an unverified family's routers were looked for as ("" for a known family)."""
+        if self.verified:
+            return ""
+        from core.models.adapters.generic import LOOKED_FOR
+
+        return LOOKED_FOR
+
     def sidebar_note(self) -> str:
         return (f"**{self.copy.label}.** One causal stack (shown as 'decoder'): routing sees left context only."
                 + (f" Note: {self.spec.note}." if self.spec.note else ""))
@@ -149,7 +161,16 @@ class DecoderOnlyAdapter(ModelAdapter):
                 "routing; words after it cannot.")
 
     def routers(self, model: torch.nn.Module) -> Routers:
-        found = [(layer, module) for _name, layer, module in modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers")]
+        if not self.verified:  # any router-like module that sits beside an `experts` module
+            from core.models.adapters.generic import GENERIC_ROUTER_SUFFIXES
+
+            found = [(layer, module) for name, layer, module in
+                     modules_by_class_suffix(model, GENERIC_ROUTER_SUFFIXES, "layers")
+                     if isinstance(getattr(model.get_submodule(name.rpartition(".")[0]), "experts", None),
+                                   torch.nn.Module)]
+        else:
+            found = [(layer, module) for _name, layer, module in
+                     modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers")]
         return {"decoder": sorted(found, key=lambda bm: bm[0])} if found else {}
 
     @property
@@ -162,6 +183,9 @@ class DecoderOnlyAdapter(ModelAdapter):
     def to_probs(self, output) -> Captured:
         """(router logits, the chosen weights, the chosen experts) → the scoring's distribution and the model's own
         choice (what its experts module is handed)."""
+        if not (isinstance(output, tuple) and len(output) >= 3 and all(isinstance(t, torch.Tensor) for t in output[:3])):
+            raise InputError(f"{self.spec.label}: its router returns {type(output).__name__}, not the (logits, weights, "
+                             "experts) of transformers' MoE routers; Routing Lens cannot read it.")
         logits, _weights, index = output[:3]
         probs = self.spec.scoring.distribution(logits)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index

@@ -1,5 +1,6 @@
-"""The MoE architectures transformers ships that Routing Lens does not trace yet, each with the reason (the error a
-user gets, and the table in docs/models.md). A family leaves this table when it has an adapter and its tests."""
+"""The MoE architectures transformers ships that Routing Lens refuses, each with the reason (the error a user gets,
+and the table in docs/models.md). Any other MoE without an adapter is traced as an unverified family
+(adapters/generic.py); a family leaves this table when it has an adapter and its tests."""
 from __future__ import annotations
 
 NOT_VERIFIED = ("its router and experts are not yet verified here on a tiny model of its own config class "
@@ -15,11 +16,7 @@ UNSUPPORTED: dict[str, str] = {
                "needs its own adapter"),
     "llama4_text": "its router hands the experts pre-scaled inputs and no expert index; " + NOT_VERIFIED,
     "jetmoe": "its gating returns a different tuple (per-expert batches and gates) and its attention is a mixture too",
-    "dbrx": "its router returns weights and indices without logits in the order the others do; " + NOT_VERIFIED,
-    **{t: NOT_VERIFIED for t in ("afmoe", "cohere2_moe", "deepseek_v32", "deepseek_v4", "exaone_moe", "flex_olmo",
-                                 "glm4_moe_lite", "glm_moe_dsa", "granitemoehybrid", "kimi_linear", "longcat_flash",
-                                 "qwen3_5_moe", "step3p7", "glm4v_moe", "qwen3_vl_moe", "ernie4_5_vl_moe",
-                                 "qwen3_omni_moe", "minimax_m3_vl")},
+    "dbrx": "its router returns weights and indices without logits in the order the others do",
 }
 
 
