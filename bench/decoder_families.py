@@ -1,6 +1,8 @@
-"""Decoder-only MoE at real sizes: memory plan vs measured RSS, tracing throughput, and what disk offload costs.
+"""Decoder-only MoE at real sizes: memory plan vs measured RSS, tracing throughput, and what disk offload costs;
+and every family at once: tracing against the model's own forward without hooks, and the planner's placement.
 
     python -m bench.decoder_families [--shapes granite olmoe] [--sentences 300] [--offload-fraction 0.5]
+    python -m bench.decoder_families --every-family [--sentences 64] [--width 256]
 
 Random-init models of the real shapes of ibm-granite/granite-3.0-1b-a400m-base (1.33B, 32 experts, top-8)
 and allenai/OLMoE-1B-7B-0924 (6.9B, 64 experts, top-8) — no download — saved in bf16 and loaded back through
@@ -82,8 +84,64 @@ def trace_speed(loaded, texts: list[str]) -> tuple[float, int]:
     return n / (time.perf_counter() - t), n
 
 
+def forward_speed(loaded, texts: list[str], tokens: int) -> float:
+    """Tokens per second of what a user would run without Routing Lens: tokenise, then the model's own forward."""
+    t = time.perf_counter()
+    with torch.inference_mode():
+        for text in texts:
+            x = loaded.tokenizer(text, return_tensors="pt")
+            loaded.model(input_ids=x["input_ids"], attention_mask=x["attention_mask"], use_cache=False)
+    return tokens / (time.perf_counter() - t)
+
+
+def tracing_speed(tracer: Tracer, texts: list[str], tokens: int) -> float:
+    t = time.perf_counter()
+    for text in texts:
+        tracer.trace([text])
+    return tokens / (time.perf_counter() - t)
+
+
+def every_family(n_sentences: int, width: int) -> None:
+    """Each family on a random model of its own config class (the tests' tiny config, widened to `width`): tokens
+    per second of the model's own forward without hooks and of the tracer (hooks, distribution, top-k), the tracing
+    overhead, and the planner's placement on this machine for the family's smallest public checkpoint."""
+    import sys
+
+    from transformers import AutoModelForCausalLM
+
+    from core.models.adapters import DECODER_FAMILIES
+    from core.models.placement import estimate_bytes, placement_hint
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from helpers import tiny_decoder_config
+
+    tok = tokenizer()
+    texts = sentences(n_sentences)
+    print("| family | scoring | forward, no hooks (tok/s) | tracing (tok/s) | overhead | smallest checkpoint | "
+          "bf16 | placement here |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, fam in DECODER_FAMILIES.items():
+        torch.manual_seed(0)
+        config = tiny_decoder_config(name, len(tok), d_model=width)
+        with tempfile.TemporaryDirectory(prefix=f"rl-{name}-") as tmp:
+            AutoModelForCausalLM.from_config(config).save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            loaded = load_model(tmp, dtype="float32")
+            tracer = Tracer(loaded, cache=None, stop_early=False)  # the whole pass, as the plain forward does
+            tokens = sum(len(e.ids) for e in tracer.encode_many(texts))
+            forward_speed(loaded, texts, tokens), tracing_speed(tracer, texts, tokens)  # warm-up
+            base = max(forward_speed(loaded, texts, tokens) for _ in range(3))
+            hooked = max(tracing_speed(tracer, texts, tokens) for _ in range(3))
+        params = fam.smallest_params
+        print(f"| {name} | {fam.scoring.key} | {base:,.0f} | {hooked:,.0f} | {100 * (base / hooked - 1):+.0f} % | "
+              f"`{fam.smallest}` | {estimate_bytes(params, 'bfloat16') / 2**30:,.0f} GiB | {placement_hint(params)} |",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--every-family", action="store_true", help="every family: tracing overhead and placement")
+    ap.add_argument("--width", type=int, default=256, help="--every-family: the models' hidden size")
     ap.add_argument("--shapes", nargs="+", default=["granite"])
     ap.add_argument("--sentences", type=int, default=300)
     ap.add_argument("--offload-fraction", type=float, default=0.5, help="0 to skip the offload run")
@@ -91,6 +149,9 @@ def main() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    if args.every_family:
+        every_family(args.sentences if args.sentences != 300 else 64, args.width)
+        return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu count {os.cpu_count()}")
     peak = matmul_peak(torch.bfloat16)
     print(f"matmul peak bf16: {peak:.0f} GFLOP/s")
