@@ -10,10 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.models.adapters.base import Captured, Copy, ModelAdapter, Routers
-from core.models.adapters.decoder_only import DECODER_FAMILIES, MODEL_TYPE_FAMILY, DecoderOnlyAdapter, Family
+from core.models.adapters.decoder_only import (
+    DECODER_FAMILIES,
+    MODEL_TYPE_FAMILY,
+    DecoderOnlyAdapter,
+    Family,
+    generic_family,
+)
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
 from core.models.adapters.routed_minilm import ROUTED_FAMILY, RoutedMinilmAdapter
-from core.models.adapters.generic import generic_family
 from core.models.adapters.switch import SwitchAdapter
 from core.models.adapters.unsupported import unsupported_reason
 from core.types import Architecture, DecoderRead

@@ -109,6 +109,22 @@ DECODER_FAMILIES: dict[str, Family] = {f.name: f for f in (
 MODEL_TYPE_FAMILY: dict[str, Family] = {t: f for f in DECODER_FAMILIES.values() for t in f.model_types}
 
 
+def generic_family(config: Any) -> Family | None:
+    """An unverified family for a decoder-only config that names an expert count and a top-k (adapters/generic.py);
+    None otherwise."""
+    from core.models.adapters.generic import generic_attrs
+
+    found = generic_attrs(config)
+    if found is None:
+        return None
+    experts, top_k = found
+    model_type = str(config.model_type)
+    return Family(model_type, f"{model_type} (unverified family)", (model_type,), experts, "", 0, top_k_attr=top_k,
+                  note=("an unverified family: its router was found by its module names and its scoring is assumed to "
+                        "be softmax then top-k; the self-check says whether the traced experts are the ones it "
+                        "dispatched"))
+
+
 class DecoderOnlyAdapter(ModelAdapter):
     """Every family's router in transformers >= 5 is a module returning (router_logits, top_k_weights,
     top_k_index) on flattened tokens, so one hook serves them all: the full softmax of the logits is the

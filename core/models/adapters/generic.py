@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models.adapters.decoder_only import Family
 
 EXPERT_COUNT_ATTRS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 TOP_K_ATTRS = ("num_experts_per_tok", "moe_topk", "top_k", "moe_k")
@@ -28,15 +27,11 @@ def _int_attr(config: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def generic_family(config: Any) -> Family | None:
-    """An unverified family for a decoder-only config that names an expert count and a top-k; None otherwise."""
+def generic_attrs(config: Any) -> tuple[str, str] | None:
+    """(expert-count attribute, top-k attribute) of a decoder-only config that names both; None otherwise."""
     if getattr(config, "is_encoder_decoder", False):
         return None
     experts, top_k = _int_attr(config, EXPERT_COUNT_ATTRS), _int_attr(config, TOP_K_ATTRS)
     if experts is None or top_k is None or getattr(config, experts) < 2:
         return None
-    model_type = str(config.model_type)
-    return Family(model_type, f"{model_type} (unverified family)", (model_type,), experts, "", 0, top_k_attr=top_k,
-                  note=("an unverified family: its router was found by its module names and its scoring is assumed to "
-                        "be softmax then top-k; the self-check says whether the traced experts are the ones it "
-                        "dispatched"))
+    return experts, top_k
