@@ -10,7 +10,7 @@ from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
 from ui.jss_demo import jss_demo
-from ui.learn_text import MECHANICS, NO_ROUTER, WITHOUT_ROUTER
+from ui.learn_text import MECHANICS, NO_ROUTER, SIGMOID_DISTRIBUTION, SIGMOID_SCORES, WITHOUT_ROUTER
 from ui.model_cache import cached_trace, model_kind
 from ui.safe_text import as_text
 from ui.sidebar import sidebar
@@ -52,14 +52,15 @@ def walkthrough() -> None:
     step = router_step(trace, stack, li, position, capacity)
     walk = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stack, li, position, capacity)  # figures' key
 
-    st.subheader("1 · Logits")
-    st.caption("The router is one linear layer: it gives the token one score per expert. (Shown up to a constant: "
-               "softmax ignores a shift.)")
-    plot(figure(("learn_logits", walk), lambda: wp.logits_figure(step)), key="learn-logits")
-    st.subheader("2 · Softmax")
-    st.caption("Softmax exponentiates the scores and divides by their sum: the router probabilities, which Routing "
-               "Lens records for every token and layer.")
-    plot(figure(("learn_softmax", walk), lambda: wp.softmax_figure(step)), key="learn-softmax")
+    sigmoid = tracer.loaded.adapter.scoring.key.startswith("sigmoid")
+    st.subheader("1 · Scores" if sigmoid else "1 · Logits")
+    st.caption(SIGMOID_SCORES if sigmoid else "The router is one linear layer: it gives the token one score per "
+               "expert. (Shown up to a constant: softmax ignores a shift.)")
+    plot(figure(("learn_logits", walk), lambda: wp.logits_figure(step, sigmoid)), key="learn-logits")
+    st.subheader("2 · From scores to a distribution" if sigmoid else "2 · Softmax")
+    st.caption(SIGMOID_DISTRIBUTION if sigmoid else "Softmax exponentiates the scores and divides by their sum: the "
+               "router probabilities, which Routing Lens records for every token and layer.")
+    plot(figure(("learn_softmax", walk), lambda: wp.softmax_figure(step, sigmoid)), key="learn-softmax")
     st.subheader("3 · Choice")
     k = tracer.loaded.top_k
     st.caption("A Switch model sends the token to the one expert with the largest probability (top-1)." if k == 1 else

@@ -84,7 +84,8 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     for stack in trace.stacks:
         st.markdown(f"**{stack}**")
         shown[f"grid-{n}-{stack}"] = figure(("top1_grid", what, stack, level),
-                                            lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag))
+                                            lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag,
+                                                                                     adapter.shared))
         plot(shown[f"grid-{n}-{stack}"], key=f"grid-{n}-{stack}")
         shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
         plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")

@@ -492,3 +492,33 @@ def test_the_sidebar_names_the_routers_scoring_and_the_self_check(family_dirs, t
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "**Router:** sigmoid scores" in captions and "shared:" in captions
     assert "**Self-check:** passed" in captions
+
+
+@pytest.mark.app
+def test_trace_and_learn_show_what_a_sigmoid_router_with_shared_experts_does(family_dirs, tmp_cache, monkeypatch):
+    """DeepSeek-V3-type: the Trace grid has a shared-expert lane, marks ≠ where its bias moved the choice off the
+    distribution's top-k, and Learn shows the router as a sigmoid scorer, not a softmax."""
+    from core.viz.plots import top1_grid
+
+    loaded = load_model(str(family_dirs["deepseek_v3"]), dtype="float32")
+    tracer = Tracer(loaded, cache=None)
+    plain = top1_grid(tracer.trace(TEXT)[0], "decoder", "token", shared=loaded.adapter.shared)
+    assert [t.y[0] for t in plain.data[1:]] == ["shared (every token)"]
+    def marked(fig) -> int:
+        return sum("≠" in str(cell) for row in fig.data[0].text for cell in row)
+
+    for _block, router in tracer.routers["decoder"]:
+        router.e_score_correction_bias[7] = 10.0
+    biased = top1_grid(tracer.trace(TEXT)[0], "decoder", "token", shared=loaded.adapter.shared)
+    assert marked(biased) > marked(plain)  # the groups alone move some choices; the bias moves many more
+    assert "≠ = chosen ≠ the distribution's top-k" in biased.layout.title.text
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(family_dirs["deepseek_v3"]))
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/learn.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.subheader][:2] == ["1 · Scores", "2 · From scores to a distribution"]
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")]
+    assert any("(sigmoid)" in t for t in titles) and not any("Softmax turns" in t for t in titles)

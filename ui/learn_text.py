@@ -31,3 +31,11 @@ WITHOUT_ROUTER = ("The **MoE-fied** models (`moefied-minilm-*`) are a different 
 
 NO_ROUTER = ("This model has no router, so there is no token to walk through one: pick a Switch demo in the sidebar. "
              "What it shows instead is below, under *Routing without a router*.")
+
+SIGMOID_SCORES = ("This model's router scores each expert on its own with a sigmoid (DeepSeek-V3's rule), not a softmax: "
+                  "the scores do not compete, and each lies between 0 and 1. Shown: the log of the scores as Routing "
+                  "Lens records them (normalised), up to a constant.")
+SIGMOID_DISTRIBUTION = ("Routing Lens divides the sigmoid scores by their sum, so they compare with softmax routers "
+                        "under JSS and entropy. The model itself picks its top-k by score plus a learned selection "
+                        "bias (which balances the load and can pick another expert than the largest score) and "
+                        "weights the chosen experts by their scores.")

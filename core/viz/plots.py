@@ -16,6 +16,7 @@ from core.tracing.routing_trace import RoutingTrace
 from core.types import Level, Stack
 from core.viz.style import (
     LABEL_COLORS,
+    MUTED,
     PROB_SCALE,
     STACK_COLORS,
     expert_colors,
@@ -70,8 +71,10 @@ def routing_heatmap(trace: RoutingTrace, stack: Stack, layer_pos: int, level: Le
                  subtitle=f"router probabilities per {level}" + tag, width=36)  # drawn two to a row
 
 
-def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: str = "") -> go.Figure:
-    """Overview: the top-1 expert of every token (columns) at every sparse layer (rows); hover gives p."""
+def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: str = "", shared: str = "") -> go.Figure:
+    """Overview: the top-1 expert of every token (columns) at every sparse layer (rows); hover gives p. Tokens whose
+    chosen experts are not the distribution's top-k (a selection bias, group limits) are marked ≠. `shared`: the
+    model's shared experts, drawn as a lane every token runs through."""
     s = trace.stack(stack)
     probs = s.token_probs if level == "token" else s.word_probs
     top1 = probs.argmax(-1)
@@ -88,6 +91,11 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     k = s.top_k
     # The experts the model chose: its own top-k per token; per word, the top-k of the pooled distribution.
     chosen = s.selected if level == "token" else np.argsort(-probs, axis=-1)[..., :k]
+    differs = np.zeros(top1.shape, dtype=bool)
+    if level == "token":  # the model's choice (never a dropped token's) against the distribution's own top-k
+        top = np.sort(np.argsort(-probs, axis=-1)[..., :k], axis=-1)
+        differs = (np.sort(chosen.astype(np.int64), axis=-1) != top).any(-1) & ~s.dropped
+        text = np.where(differs, text + "≠", text)
     chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
     custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)
     fig = go.Figure(go.Heatmap(
@@ -96,11 +104,17 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
         hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]}"
                       + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "") + "<extra></extra>",
     ))
+    if shared:  # a lane every token runs through, beside the routed choice
+        fig.add_trace(go.Heatmap(z=[[1.0] * len(labels)], x=labels, y=["shared (every token)"], showscale=False,
+                                 colorscale=[[0, MUTED], [1, MUTED]], text=[["S"] * len(labels)],
+                                 texttemplate="%{text}" if len(labels) <= 40 else None,
+                                 hovertemplate=f"%{{x}}<br>shared: {plain(shared)}, run for every token<extra></extra>"))
     fig.update_xaxes(type="category", tickangle=-45)
     fig.update_yaxes(autorange="reversed", type="category")
-    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + (" (✕ = dropped)" if level == "token" else "")
-                  + tag,
-                  height=120 + 45 * len(s.layers))
+    marks = [m for m, on in (("✕ = dropped", level == "token" and bool(s.dropped.any())),
+                             ("≠ = chosen ≠ the distribution's top-k", bool(differs.any()))) if on]
+    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + tag, height=120 + 45 * (len(s.layers) + bool(shared)),
+                  subtitle=" · ".join(marks))
 
 
 def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:

@@ -16,19 +16,21 @@ def _experts(n: int) -> list[str]:
     return [f"e{e}" for e in range(n)]
 
 
-def logits_figure(step: RouterStep) -> go.Figure:
+def logits_figure(step: RouterStep, sigmoid: bool = False) -> go.Figure:
     fig = go.Figure(go.Bar(x=_experts(len(step.logits)), y=step.logits, marker_color=expert_colors(len(step.logits)),
                            hovertemplate="%{x}: score %{y:.2f}<extra></extra>"))
-    fig.update_yaxes(title="router score (logit)")
-    return _style(fig, f"1 · The router scores “{step.token}” for every expert ({layer_name(step.layer)})", height=300)
+    fig.update_yaxes(title="log score (up to a constant)" if sigmoid else "router score (logit)")
+    return _style(fig, f"1 · The router scores “{step.token}” for every expert ({layer_name(step.layer)})"
+                  + (", each on its own (sigmoid)" if sigmoid else ""), height=300)
 
 
-def softmax_figure(step: RouterStep) -> go.Figure:
+def softmax_figure(step: RouterStep, sigmoid: bool = False) -> go.Figure:
     fig = go.Figure(go.Bar(x=_experts(len(step.probs)), y=step.probs, marker_color=expert_colors(len(step.probs)),
                            text=[f"{p:.2f}" for p in step.probs], textposition="outside",
                            hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"))
     fig.update_yaxes(title="probability", range=[0, min(1.0, 1.15 * float(step.probs.max()))])
-    return _style(fig, "2 · Softmax turns the scores into probabilities that sum to 1", height=300)
+    return _style(fig, "2 · The sigmoid scores, normalised to sum to 1" if sigmoid else
+                  "2 · Softmax turns the scores into probabilities that sum to 1", height=300)
 
 
 def choice_figure(step: RouterStep) -> go.Figure:
