@@ -97,8 +97,15 @@ def test_one_export_menu_per_figure_and_no_rows_of_buttons(server, browser):
     page.goto(server)
     page.wait_for_selector("textarea", timeout=60_000)
     _type_and_apply(page, "textarea", "I sat on the river bank\nThe bank raised its rates")
-    # the rerun replaces the first text's elements one by one: wait until no stale element is left
+    # the rerun replaces the first text's elements one by one (under load a figure's old copy can linger after the
+    # stale marks are gone): wait until every figure is drawn once, each with its one menu, or time out (a failure)
     page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+    settled = ("() => { const m = (" + EXPORT_MENUS + ")(); return m.length >= 6 && new Set(m.map(x => x[2])).size"
+               " === m.length && m.every(x => x[0] === 1 && x[1] === 1); }")
+    try:
+        page.wait_for_function(settled, timeout=60_000)
+    except Exception:  # noqa: BLE001 - the assertion below says what the page holds
+        pass
     menus = page.evaluate(EXPORT_MENUS)
     assert len(menus) >= 6 and all(m[:2] == [1, 1] for m in menus), menus
     assert page.locator('[data-testid="stPopover"]').count() == len(menus)
