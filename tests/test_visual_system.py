@@ -149,14 +149,16 @@ def test_the_sidebar_offers_only_models_that_would_load(tiny_model_dir, tmp_cach
 
     app_env = tiny_model_dir
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
-    monkeypatch.setattr(ui.sidebar, "hub_reachable", lambda: False)
+    monkeypatch.setattr(ui.sidebar, "_hub_up", lambda: False)
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()
     options = at.sidebar.selectbox[0].options
     assert not [o for o in options if o.startswith("google/")]
     assert any("need the Hugging Face Hub" in c.value for c in at.sidebar.caption)
     assert any(str(app_env.name) in o or str(app_env) in o for o in options)  # the model in use
-    monkeypatch.setattr(ui.sidebar, "hub_reachable", lambda: True)
+    at.switch_page("app_pages/benchmarks.py").run()  # the run form offers what the sidebar offers
+    assert not [o for o in at.multiselect(key="bench_models").options if o.startswith("google/")]
+    monkeypatch.setattr(ui.sidebar, "_hub_up", lambda: True)
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()
     assert [o for o in at.sidebar.selectbox[0].options if o.startswith("google/")]

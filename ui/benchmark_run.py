@@ -16,6 +16,7 @@ from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import get_tracer, try_load
 from ui.run_queue import run_queue
+from ui.sidebar import offered as offered_models
 
 
 def _progress_bar(bar):
@@ -36,7 +37,7 @@ def _progress_bar(bar):
 def run_form(tracer: Tracer | None) -> Path | None:
     """The form; on submit, the run's result folder (computed now, or already saved on a shared server)."""
     dep = deployment()
-    entries = [e for e in list_models() if dep.allows(e.name)]
+    entries, _unreachable = offered_models([e for e in list_models() if dep.allows(e.name)])  # as the sidebar does
     with st.form("bench_run"):
         names = [e.name for e in entries]
         current = tracer.loaded.name if tracer else None

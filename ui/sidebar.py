@@ -60,11 +60,18 @@ def describe(entry: ModelEntry) -> str:
     return entry.name
 
 
+@st.cache_resource(ttl=300, show_spinner=False)
+def _hub_up() -> bool:
+    """Whether the Hub answers, asked at most every five minutes per process (an offline server without
+    HF_HUB_OFFLINE would otherwise wait on the network now and then in a rerun)."""
+    return hub_reachable(timeout=1.0)
+
+
 def offered(entries: list[ModelEntry]) -> tuple[list[ModelEntry], list[ModelEntry]]:
     """(the models that would load now, the Hub models that would not): a Hub model is offered when its weights
     are cached or the Hub answers; the Hub is asked only when some Hub model is not cached."""
     missing = [e for e in entries if e.from_hub and not hub_model_cached(e.location)]
-    if not missing or hub_reachable():
+    if not missing or _hub_up():
         return entries, []
     return [e for e in entries if e not in missing], missing
 
