@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.viz.plots import PROB_SCALE, _style
-from core.viz.style import expert_color, layer_name
+from core.viz.style import LIFT_SCALE, expert_color, layer_name
 
 
 def _lift_heatmap(z: np.ndarray, x: list[str], y: list[str], text: np.ndarray, title: str, y_title: str,
@@ -49,7 +49,7 @@ def domain_heatmap(domain: pd.DataFrame, load: pd.DataFrame, stack: str, layer: 
                     for row in grid.to_numpy()])
     span = float(np.nanmax(np.abs(np.log2(lift[np.isfinite(lift) & (lift > 0)])))) if np.isfinite(lift).any() else 1.0
     fig = go.Figure(go.Heatmap(
-        z=lift, x=[f"e{e}" for e in grid.columns], y=list(grid.index), customdata=raw, colorscale="RdBu_r", zmid=1.0,
+        z=lift, x=[f"e{e}" for e in grid.columns], y=list(grid.index), customdata=raw, colorscale=LIFT_SCALE, zmid=1.0,
         zmin=2 ** -max(span, 0.1), zmax=2 ** max(span, 0.1), text=np.vectorize(lambda v: f"{v:.2f}×")(lift),
         texttemplate="%{text}", colorbar=dict(title="lift"),
         hovertemplate="%{y} · %{x}: lift %{z:.2f}<br>%{customdata}<extra></extra>"))

@@ -60,10 +60,6 @@ def expert_colors(n: int) -> list[str]:
     return [expert_color(i) for i in range(n)]
 
 
-def expert_name(i: int) -> str:
-    return f"e{i}"
-
-
 def layer_name(block: int) -> str:
     """A sparse layer by the model's own block index: the one name the app, CLI and reports use."""
     return f"block {int(block)}"
