@@ -3,6 +3,7 @@ in the real formats with planted scores, a sense counter, and the CLI run as a p
 another)."""
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -51,6 +52,13 @@ class FakeTracer:
         self.loaded = FakeLoaded()
         self.alpha = alpha
         self.sense_planted = sense_planted
+        self.chosen_weights = False
+
+    def with_chosen_weights(self):
+        """The same routing read as a top-1 model's chosen weight: all mass on the chosen expert."""
+        other = copy.copy(self)
+        other.chosen_weights = True
+        return other
 
     def _dist(self, text: str, word: str) -> np.ndarray:
         if word in self.alpha:
@@ -69,6 +77,8 @@ class FakeTracer:
             spans = word_spans(text)
             words = [text[s:e] for s, e in spans]
             probs = np.stack([self._dist(text, w) for w in words] + [UNIFORM]).astype(np.float32)
+            if self.chosen_weights:
+                probs = np.eye(E, dtype=np.float32)[probs.argmax(-1)]
             probs = np.stack([probs, probs])  # two sparse layers
             routing = {s: StackRouting(np.array([1, 3]), probs, probs.argmax(-1).astype(np.int16),
                                        np.zeros(probs.shape[:2], bool), probs[:, :-1]) for s in stacks}

@@ -69,7 +69,7 @@ def test_sensitivity_names_the_choice_that_destroys_a_signal(tmp_path):
     variants, notes = run_variants([tracer], data, sense_count, baseline, retrace=retrace)
     labels = [v.label for v in variants]
     assert labels == ["precision: bfloat16", "decoder reading: label", "JSS: 1 − JS distance",
-                      "senses: all parts of speech"]
+                      "senses: all parts of speech", "distribution: the chosen weights"]
     # one model without an expert capacity: both said, not skipped silently (the tiny-model run below has capacity)
     assert any("aggregation" in n.text for n in notes) and any("capacity" in n.text for n in notes)
 
@@ -118,7 +118,8 @@ def test_reproduce_sensitivity_end_to_end_on_tiny_model(tiny_model_dir, tmp_path
     assert main(["reproduce", "--model", str(tiny_model_dir), "--limit", "30", "--out", str(out), "--sensitivity"]) == 0
     table = pd.read_csv(out / "sensitivity.csv")
     for col in ("precision: bfloat16", "decoder reading: label", "JSS: 1 − JS distance",
-                "senses: all parts of speech", "capacity: off", "largest swing", "CI half-width", "flips under"):
+                "senses: all parts of speech", "capacity: off", "distribution: the chosen weights", "largest swing",
+                "CI half-width", "flips under"):
         assert col in table.columns, col
     assert set(table.number) >= {"Table 1 ρ · WordSim353 association", "Table 2 ρ · SCWS with context",
                                  "context gain Δρ (SCWS)", "WiC Cohen's d"}

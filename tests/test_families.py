@@ -522,3 +522,23 @@ def test_trace_and_learn_show_what_a_sigmoid_router_with_shared_experts_does(fam
     assert [s.value for s in at.subheader][:2] == ["1 · Scores", "2 · From scores to a distribution"]
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")]
     assert any("(sigmoid)" in t for t in titles) and not any("Softmax turns" in t for t in titles)
+
+
+def test_the_chosen_weights_reading_puts_the_models_weights_on_its_chosen_experts(family_dirs, tmp_path):
+    """The sensitivity table's "distribution: the chosen weights": per token, the model's own weights on its chosen
+    experts (normalised), zero elsewhere, under its own cache key (never mixed with the scores' traces)."""
+    from core.tracing.cache import TraceCache
+
+    loaded = load_model(str(family_dirs["deepseek_v3"]), dtype="float32")
+    tracer = Tracer(loaded, cache=TraceCache(tmp_path / "cache"))
+    chosen = tracer.with_chosen_weights()
+    assert chosen.key(TEXT, ("decoder",)) != tracer.key(TEXT, ("decoder",))
+    scores, weights = tracer.trace(TEXT)[0].stacks["decoder"], chosen.trace(TEXT)[0].stacks["decoder"]
+    np.testing.assert_array_equal(scores.selected, weights.selected)
+    for li in range(len(weights.layers)):
+        support = np.zeros_like(weights.token_probs[li], dtype=bool)
+        np.put_along_axis(support, weights.selected[li].astype(np.int64), True, axis=-1)
+        assert (weights.token_probs[li][~support] == 0).all()
+        np.testing.assert_allclose(weights.token_probs[li].sum(-1), 1.0, atol=1e-6)
+    again = tracer.trace(TEXT)[0].stacks["decoder"]  # the cache kept the two readings apart
+    np.testing.assert_allclose(again.token_probs, scores.token_probs)

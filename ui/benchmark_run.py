@@ -56,8 +56,8 @@ def run_form(tracer: Tracer | None) -> Path | None:
         read = st.radio("Read decoder routing (models that offer both readings)", reads, format_func=LABELS.get,
                         horizontal=True, key="bench_decoder_read") if len(reads) > 1 else "input"
         with_sensitivity = st.checkbox("Sensitivity table: rerun under every alternative choice (precision, decoder "
-                                       "reading, JSS measure, sense counting, expert capacity, aggregation; about 4× "
-                                       "the time)", key="bench_sensitivity", disabled=dep.locked,
+                                       "reading, JSS measure, sense counting, expert capacity, the chosen weights, "
+                                       "aggregation; about 5× the time)", key="bench_sensitivity", disabled=dep.locked,
                                        help="Not on a shared server: run `python -m core reproduce --sensitivity`."
                                        if dep.locked else None)
         go = st.form_submit_button("Run analyses", type="primary")

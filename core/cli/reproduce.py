@@ -84,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Parquet under results/bundled/ (what the Benchmarks page opens on)")
     p.add_argument("--sensitivity", action="store_true",
                    help="also recompute every headline number under each alternative choice (precision, decoder "
-                        "reading, JSS measure, sense counting, expert capacity, aggregation): sensitivity.csv, and "
-                        "whether each paper claim survives every choice (claims.csv); re-traces the models 3 more times")
+                        "reading, JSS measure, sense counting, expert capacity, the chosen weights, aggregation): "
+                        "sensitivity.csv, and "
+                        "whether each paper claim survives every choice (claims.csv); re-traces the models 4 more times")
     p.set_defaults(func=cmd_reproduce)

@@ -1,6 +1,6 @@
 """`reproduce --sensitivity`: every headline number recomputed under each alternative open choice, one at a time
 (docs/definitions.md): precision, decoder reading, aggregation across expert counts, JSS as 1 − JSD or 1 − JS
-distance, sense counting, expert capacity on/off. Traces of the alternatives are cached like any other.
+distance, sense counting, expert capacity on/off, the distribution (the router's scores or its chosen weights). Traces of the alternatives are cached like any other.
 """
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ def run_variants(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: S
         variants.append(Variant("capacity", "capacity: off", rerun([t.without_capacity() for t in tracers])))
     else:
         notes.append(Note("Sensitivity to expert capacity: not applicable (no model has a capacity limit)."))
+    if all(t.loaded.adapter.has_router for t in tracers):
+        variants.append(Variant("distribution", "distribution: the chosen weights",
+                                rerun([t.with_chosen_weights() for t in tracers])))
+    else:
+        notes.append(Note("Sensitivity to the distribution (the scores or the chosen weights): not applicable (a "
+                          "model without a router has no chosen weights)."))
     if baseline.cohens_d.model.astype(str).str.startswith("mean of models").any():
         variants.append(Variant("aggregation", "aggregation: pooled pairs", baseline, aggregate="pooled pairs"))
     else:

@@ -47,6 +47,7 @@ class Tracer:
         capacity: bool = True,
         stop_early: bool = True,
         capture_inputs: bool = False,
+        chosen_weights: bool = False,
     ) -> None:
         """`capacity=False` traces with every expert's capacity lifted (nothing dropped; adapters without a capacity
         are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key.
@@ -58,6 +59,9 @@ class Tracer:
         self._inputs: dict[tuple[Stack, int], torch.Tensor] = {}
         self.capacity = capacity
         self.stop_early = stop_early  # stop each pass at the last router it reads (see _LastRouterDone)
+        # the sensitivity table's "distribution: the chosen weights": the model's weights on its chosen experts,
+        # normalised, in place of the scoring's distribution over all experts (cached under its own key)
+        self.chosen_weights = chosen_weights
         self.cache = cache
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -97,7 +101,13 @@ class Tracer:
         convert = self.adapter.converter(stack, block)
 
         def hook(_module, inputs, output):
-            self._captured[(stack, block)] = convert(output)
+            captured = convert(output)
+            if self.chosen_weights:
+                probs, dropped, selected = captured
+                weights = self.adapter.chosen_weights(output).reshape(selected.shape).float().clamp_min(0)
+                dense = torch.zeros_like(probs).scatter(-1, selected.long(), weights)
+                captured = dense / dense.sum(-1, keepdim=True).clamp_min(1e-20), dropped, selected
+            self._captured[(stack, block)] = captured
             if self.capture_inputs:
                 self._inputs[(stack, block)] = inputs[0].detach()
             if last:
@@ -186,6 +196,10 @@ class Tracer:
         """A tracer over the same model and cache with every expert's capacity lifted (see `capacity`)."""
         return self._sibling(capacity=False)
 
+    def with_chosen_weights(self) -> Tracer:
+        """A tracer over the same model and cache whose distribution is the model's chosen weights (normalised)."""
+        return self._sibling(chosen_weights=True)
+
     def capturing_inputs(self) -> Tracer:
         """A tracer over the same model that also keeps each router's input (see `capture_inputs`)."""
         return self._sibling(capture_inputs=True)
@@ -195,7 +209,7 @@ class Tracer:
         tracers of one model must never run a forward pass at the same time."""
         options = dict(cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
                        batch_size=self.batch_size, capacity=self.capacity, stop_early=self.stop_early,
-                       capture_inputs=self.capture_inputs)
+                       capture_inputs=self.capture_inputs, chosen_weights=self.chosen_weights)
         sibling = Tracer(self.loaded, **{**options, **changed})
         sibling._lock = self._lock
         return sibling
@@ -211,6 +225,8 @@ class Tracer:
             precision += "-grouped"
         if not self.capacity and self.adapter.capacity is not None:
             precision += "-no-capacity"
+        if self.chosen_weights:
+            precision += "-chosen-weights"
         if until is not None and any(s in self.adapter.causal_stacks for s in stacks):
             precision += f"-until-{until}"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)

@@ -131,6 +131,14 @@ class ModelAdapter(ABC):
         index = args[1].reshape(-1, args[1].shape[-1]).long()
         return index, args[2].reshape(index.shape), torch.zeros(index.shape[0], dtype=torch.bool, device=index.device)
 
+    def chosen_weights(self, output: Any) -> torch.Tensor:
+        """The weights the model gives its chosen experts, from the router's output (shaped like `selected`): what
+        the sensitivity table's "distribution: the chosen weights" reads. transformers 5's top-k routers return them
+        second; a model without them says so."""
+        if not self.has_router:
+            raise NotImplementedError(f"{self.family} models have no router and no chosen weights.")
+        return output[1]
+
     def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
         """`expert` alone on every row of `hidden`, through the model's own experts module, with weight 1."""
         n = hidden.shape[0]

@@ -93,6 +93,10 @@ The encoder itself was pretrained dense, not sparse; nothing is dropped (no capa
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
         return router.weight.detach()  # logits = input @ weightᵀ (no bias)
 
+    def chosen_weights(self, output) -> torch.Tensor:
+        """Its chosen experts' outputs are summed unweighted (as the dense FFN sums its neurons): equal weights."""
+        return torch.ones((*output.shape[:-1], self.top_k), device=output.device)
+
     def converter(self, stack: Stack, layer: int) -> Converter:
         k = self.top_k
 
