@@ -63,7 +63,9 @@ def cached_trace(name: str, text: str, stacks: tuple[Stack, ...], decoder_read: 
 
 @st.cache_resource(show_spinner="Checking that the model does what its router says…", max_entries=16)
 def _self_check(name: str, dtype: str, _tracer: Tracer):
-    return _tracer.self_check()
+    from core.tracing.self_check import check_tracer
+
+    return check_tracer(_tracer)
 
 
 def model_self_check(tracer: Tracer):

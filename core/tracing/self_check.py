@@ -64,6 +64,13 @@ class SelfCheck:
                   f"{worst:.3g}. The model does not do what its router says: the trace shows the router's decision.")
 
 
+def check_tracer(tracer, text: str | None = None) -> SelfCheck:
+    """`self_check` on a tracer's model under the tracer's lock: its hooks must see only their own pass, never a
+    trace another session runs on the shared model at the same moment."""
+    with tracer._lock:  # noqa: SLF001 - the lock every pass on this model takes
+        return self_check(tracer.loaded, text or CHECK_TEXT)
+
+
 def _experts_of(model: torch.nn.Module, router: torch.nn.Module, names: dict[int, str]) -> torch.nn.Module | None:
     """The experts module beside a router in its MoE block (transformers 5 names it `experts`)."""
     parent_name = names[id(router)].rpartition(".")[0]

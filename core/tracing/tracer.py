@@ -59,9 +59,7 @@ class Tracer:
         self._inputs: dict[tuple[Stack, int], torch.Tensor] = {}
         self.capacity = capacity
         self.stop_early = stop_early  # stop each pass at the last router it reads (see _LastRouterDone)
-        # the sensitivity table's "distribution: the chosen weights": the model's weights on its chosen experts,
-        # normalised, in place of the scoring's distribution over all experts (cached under its own key)
-        self.chosen_weights = chosen_weights
+        self.chosen_weights = chosen_weights  # sensitivity: the chosen weights as the distribution (own cache key)
         self.cache = cache
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -77,13 +75,6 @@ class Tracer:
         tok = loaded.tokenizer
         self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
         self.eos_id = tok.eos_token_id
-
-    def self_check(self, text: str | None = None):
-        """core.tracing.self_check on this model, under the tracer's lock (its hooks must see only its own pass)."""
-        from core.tracing.self_check import CHECK_TEXT, self_check
-
-        with self._lock:
-            return self_check(self.loaded, text or CHECK_TEXT)
 
     # ---------- tokenisation ----------
     def encode(self, text: str) -> Encoded:
@@ -102,12 +93,8 @@ class Tracer:
 
         def hook(_module, inputs, output):
             captured = convert(output)
-            if self.chosen_weights:
-                probs, dropped, selected = captured
-                weights = self.adapter.chosen_weights(output).reshape(selected.shape).float().clamp_min(0)
-                dense = torch.zeros_like(probs).scatter(-1, selected.long(), weights)
-                captured = dense / dense.sum(-1, keepdim=True).clamp_min(1e-20), dropped, selected
-            self._captured[(stack, block)] = captured
+            self._captured[(stack, block)] = (self.adapter.as_chosen_weights(output, captured) if self.chosen_weights
+                                              else captured)
             if self.capture_inputs:
                 self._inputs[(stack, block)] = inputs[0].detach()
             if last:

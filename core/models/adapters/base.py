@@ -139,6 +139,13 @@ class ModelAdapter(ABC):
             raise NotImplementedError(f"{self.family} models have no router and no chosen weights.")
         return output[1]
 
+    def as_chosen_weights(self, output: Any, captured: Captured) -> Captured:
+        """`captured` with its distribution replaced by the chosen weights, normalised, zero on unchosen experts."""
+        probs, dropped, selected = captured
+        weights = self.chosen_weights(output).reshape(selected.shape).float().clamp_min(0)
+        dense = torch.zeros_like(probs).scatter(-1, selected.long(), weights)
+        return dense / dense.sum(-1, keepdim=True).clamp_min(1e-20), dropped, selected
+
     def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
         """`expert` alone on every row of `hidden`, through the model's own experts module, with weight 1."""
         n = hidden.shape[0]
