@@ -5,7 +5,6 @@ Compare example, one step each. Every step has its own address (`step=`), so a t
 """
 from __future__ import annotations
 
-import textwrap
 import urllib.parse
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
-from core.viz.style import title_pad, top_margin
+from core.viz.style import title_pad, top_margin, wrap
 
 STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "claims", "controls", "across")
 TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1": "Figure 1 · WiC",
@@ -74,7 +73,7 @@ def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) 
     text = fig.layout.title.text or ""
     head, _, rest = text.partition("<br>")
     if len(head) > TITLE_WRAP:
-        fig.update_layout(title_text="<br>".join(textwrap.wrap(head, TITLE_WRAP)) + (f"<br>{rest}" if rest else ""))
+        fig.update_layout(title_text=wrap(head, TITLE_WRAP) + (f"<br>{rest}" if rest else ""))
     if fixed:
         fig.update_layout(height=height)
         return fig

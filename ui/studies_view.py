@@ -15,6 +15,7 @@ from core.errors import RoutingLensError
 from core.lens.field import BUNDLED_STUDIES, studies_folders
 from core.viz import study_plots as sp
 from core.viz.studies_report import DEFINITIONS
+from core.viz.style import layer_name
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
@@ -40,7 +41,7 @@ def _olmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
     co = s.coactivation[s.coactivation["stack"] == stack]
     if len(co):
         layers = sorted(int(b) for b in co.layer.unique())
-        layer = st.selectbox("Layer", layers, key="st_co_layer", format_func=lambda b: f"block {b}")
+        layer = st.selectbox("Layer", layers, key="st_co_layer", format_func=layer_name)
         definition = st.radio("Pairs counted", [ADJACENT, ALL_PAIRS], horizontal=True, key="st_co_def")
         plot(figure(("st_co", key, stack, layer, definition),
                     lambda: sp.coactivation_heatmap(co, stack, layer, definition)), key="st-coactivation")
@@ -55,7 +56,7 @@ def _olmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
     st.caption(DEFINITIONS["vocabulary"])
     layers = sorted(int(b) for b in s.domain[s.domain["stack"] == stack].layer.unique())
     if layers:
-        layer = st.selectbox("Domain layer", layers, key="st_dom_layer", format_func=lambda b: f"block {b}")
+        layer = st.selectbox("Domain layer", layers, key="st_dom_layer", format_func=layer_name)
         of_tokens = st.radio("Domain share", ["of its assignments (uniform 1/E)", "of its tokens (uniform k/E)"],
                              horizontal=True, key="st_dom").startswith("of its tokens")
         plot(figure(("st_dom", key, stack, layer, of_tokens),

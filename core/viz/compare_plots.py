@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.measures.metrics import jss
-from core.viz.plots import STACK_COLORS, _style, hlines, plain
-from core.viz.style import layer_name
+from core.viz.plots import STACK_COLORS, hlines, plain
+from core.viz.style import layer_name, style
 
 
 def _top(p: np.ndarray, k: int) -> str:
@@ -43,7 +43,7 @@ def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], sta
             fig.add_bar(x=experts, y=p[li], name=name, marker_color=color, showlegend=li == 0, row=r + 1, col=c + 1,
                         hovertemplate=f"{name}<br>" + "%{x}: p = %{y:.3f}<extra></extra>")
     fig.update_yaxes(range=[0, min(1.0, 1.1 * float(max(p1.max(), p2.max())))], title_text="probability", col=1)
-    return _style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
+    return style(fig, f"{stack}: routing of the word in each sentence", height=260 * rows + 80)
 
 
 def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False,
@@ -63,7 +63,7 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
         fig.update_xaxes(title="sparse layer (1 = first)", dtick=1)
     lowest = min([float(np.min(v)) for _, v in curves.values()] + list((references or {}).values()), default=0.0)
     fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
-    return _style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
+    return style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
 
 
 def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
@@ -80,7 +80,7 @@ def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
     lowest = float(strip.jss.min()) if len(strip) else 0.0
     hlines(fig, {"identical routing: 1.0": 1.0}, dict(color="#666666", width=1, dash="dot"))
     fig.update_yaxes(title="JSS across the sentences", range=[max(0.0, lowest - 0.05), 1.02])
-    return _style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
+    return style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
 
 
 def pair_on_reference(densities: pd.DataFrame, values: dict[str, float], model: str) -> go.Figure:
@@ -110,6 +110,6 @@ def pair_on_reference(densities: pd.DataFrame, values: dict[str, float], model: 
                           xshift=-4 if right_half else 4, font=dict(size=13)))
         axes[f"xaxis{suffix}"] = dict(range=[low, high], title=dict(text="JSS (mean over layers)"))
     fig.update_layout(shapes=shapes, annotations=notes, yaxis=dict(title=dict(text="density")), **axes)
-    return _style(fig, f"Where this pair sits among {model}'s WiC pairs", height=340)
+    return style(fig, f"Where this pair sits among {model}'s WiC pairs", height=340)
 
 

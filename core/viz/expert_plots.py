@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.viz.plots import PROB_SCALE, _style
-from core.viz.style import LIFT_SCALE, expert_color, layer_name
+from core.viz.plots import PROB_SCALE
+from core.viz.style import LIFT_SCALE, expert_color, layer_name, style
 
 
 def _lift_heatmap(z: np.ndarray, x: list[str], y: list[str], text: np.ndarray, title: str, y_title: str,
@@ -18,7 +18,7 @@ def _lift_heatmap(z: np.ndarray, x: list[str], y: list[str], text: np.ndarray, t
                                hovertemplate="%{y} · %{x}: %{text} (%{z:.2f}× uniform)<extra></extra>"))
     fig.update_xaxes(title="expert")
     fig.update_yaxes(title=y_title, autorange="reversed")
-    return _style(fig, title, height=height)
+    return style(fig, title, height=height)
 
 
 def load_heatmap(load: pd.DataFrame, stack: str, experts: int) -> go.Figure:
@@ -55,7 +55,7 @@ def domain_heatmap(domain: pd.DataFrame, load: pd.DataFrame, stack: str, layer: 
         hovertemplate="%{y} · %{x}: lift %{z:.2f}<br>%{customdata}<extra></extra>"))
     fig.update_xaxes(title="expert")
     fig.update_yaxes(title="domain", autorange="reversed")
-    return _style(fig, f"{stack} block {layer}: lift of each domain per expert (its share ÷ the expert's overall "
+    return style(fig, f"{stack} {layer_name(layer)}: lift of each domain per expert (its share ÷ the expert's overall "
                        "share; 1 = as in the whole corpus)", height=140 + 30 * len(grid))
 
 
@@ -71,7 +71,7 @@ def class_profile(classes: pd.DataFrame, stack: str, layer: int, expert: int) ->
     fig.add_bar(x=part["class"], y=part.corpus_share, name="whole corpus", marker_color="#999999")
     fig.update_yaxes(title="share of the expert's tokens", tickformat=".0%")
     fig.update_layout(barmode="group")
-    return _style(fig, f"Token classes: expert e{expert} against the corpus ({stack} block {layer})", height=340)
+    return style(fig, f"Token classes: expert e{expert} against the corpus ({stack} {layer_name(layer)})", height=340)
 
 
 def token_routing(routes: pd.DataFrame, token: str, stack: str, layer: int, experts: int) -> go.Figure:
@@ -85,7 +85,7 @@ def token_routing(routes: pd.DataFrame, token: str, stack: str, layer: int, expe
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="occurrences")
     total = int(part.n.sum())
-    return _style(fig, f"“{html.escape(token, quote=False)}” at {stack} block {layer}: {total:,} occurrences, by expert and domain", height=360)
+    return style(fig, f"“{html.escape(token, quote=False)}” at {stack} {layer_name(layer)}: {total:,} occurrences, by expert and domain", height=360)
 
 
 def coactivation_matrix(co: pd.DataFrame, stack: str, layer: int, experts: int) -> go.Figure:
@@ -98,7 +98,7 @@ def coactivation_matrix(co: pd.DataFrame, stack: str, layer: int, experts: int) 
                                colorscale=PROB_SCALE, colorbar=dict(title="share"),
                                hovertemplate="%{y} & %{x}: %{z:.2%} of tokens<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _style(fig, f"Co-activation at {stack} block {layer} (chance for a pair: {chance:.2%})", height=520)
+    return style(fig, f"Co-activation at {stack} {layer_name(layer)} (chance for a pair: {chance:.2%})", height=520)
 
 
 def lift_vs_delta(cells: pd.DataFrame, stack: str, layer: int, rho: float) -> go.Figure:
@@ -121,4 +121,4 @@ def lift_vs_delta(cells: pd.DataFrame, stack: str, layer: int, rho: float) -> go
         shown = [v for v in steps if lifts.min() / 1.5 <= v <= lifts.max() * 1.5]
         fig.update_xaxes(tickmode="array", tickvals=shown, ticktext=[f"{v:g}" for v in shown])
     fig.update_yaxes(title="Δloss when the expert is removed (per token)")
-    return _style(fig, f"{stack} block {layer}: observational vs causal (Spearman ρ {rho:+.2f})", height=420)
+    return style(fig, f"{stack} {layer_name(layer)}: observational vs causal (Spearman ρ {rho:+.2f})", height=420)

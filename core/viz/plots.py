@@ -24,8 +24,6 @@ from core.viz.style import (
     style,
 )
 
-_style = style
-
 
 def hlines(fig: go.Figure, lines: dict[str, float], line: dict) -> None:
     """Horizontal lines across the plot, each labelled at its bottom left: plain layout shapes and annotations,
@@ -113,7 +111,7 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     fig.update_yaxes(autorange="reversed", type="category")
     marks = [m for m, on in (("✕ = dropped", level == "token" and bool(s.dropped.any())),
                              ("≠ = chosen ≠ the distribution's top-k", bool(differs.any()))) if on]
-    return _style(fig, f"{stack}: top-1 expert per {level} and layer" + tag, height=120 + 45 * (len(s.layers) + bool(shared)),
+    return style(fig, f"{stack}: top-1 expert per {level} and layer" + tag, height=120 + 45 * (len(s.layers) + bool(shared)),
                   subtitle=" · ".join(marks))
 
 
@@ -136,7 +134,7 @@ def layer_stats(trace: RoutingTrace, stack: Stack, tag: str = "") -> go.Figure:
         barmode="stack", yaxis=dict(title="expert load", range=[0, 1]),
         legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),  # the right side holds the entropy axis
         yaxis2=dict(title="router entropy (share of the maximum)", overlaying="y", side="right", range=[0, 1])))
-    return _style(fig, f"{stack}: expert load and router entropy per layer" + tag, height=380)
+    return style(fig, f"{stack}: expert load and router entropy per layer" + tag, height=380)
 
 
 # ---------------- benchmark figures ----------------
@@ -156,7 +154,7 @@ def kde_figure(wic_kde: pd.DataFrame, model: str = "pooled", tag: str = "") -> g
                             line=dict(color=LABEL_COLORS.get(label)), showlegend=i == 0, row=1, col=i + 1)
         fig.update_xaxes(title="routing JSS", row=1, col=i + 1)
     fig.update_yaxes(title="density", row=1, col=1)
-    return _style(fig, f"Fig. 1 — WiC routing similarity by label ({model})" + tag, height=380)
+    return style(fig, f"Fig. 1 — WiC routing similarity by label ({model})" + tag, height=380)
 
 
 def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") -> go.Figure:
@@ -179,7 +177,7 @@ def cohens_d_figure(cohens: pd.DataFrame, model: str = "pooled", tag: str = "") 
     fig.update_xaxes(title="sparse layer", type="category", categoryorder="array",
                      categoryarray=[layer_name(b) for b in blocks])
     fig.update_yaxes(title="Cohen's d (T − F)")
-    return _style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + tag, height=380)
+    return style(fig, f"Fig. 2 — layer-wise Cohen's d ({model})" + tag, height=380)
 
 
 def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encoder", scope: str = "pooled") -> go.Figure:
@@ -206,7 +204,7 @@ def polysemy_figure(poly: pd.DataFrame, trend: pd.DataFrame, stack: str = "encod
         title += f": r = {row.r:.3f}, p = {row.p:.3g}, n = {int(row.n)}"
     fig.update_xaxes(title="WordNet senses (lemma-exact, the WiC part of speech)")
     fig.update_yaxes(title="mean JSS(T) − mean JSS(F)")
-    return _style(fig, title, height=420)
+    return style(fig, title, height=420)
 
 
 # ---------------- across families ----------------
@@ -225,4 +223,4 @@ def comparison_figure(comparison: pd.DataFrame, metrics=None) -> go.Figure:
     hlines(fig, {"": 0.0}, dict(color="#999999", width=1))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="Spearman ρ  /  Cohen's d")
-    return _style(fig, "Across models and families: the same metrics side by side", height=440)
+    return style(fig, "Across models and families: the same metrics side by side", height=440)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.viz.plots import _style, hlines, plain
-from core.viz.style import SHARE_SCALE, layer_name
+from core.viz.plots import hlines, plain
+from core.viz.style import SHARE_SCALE, layer_name, style
 
 STUDY_SCALE = "Reds"
 FINAL = "final"
@@ -24,7 +24,7 @@ def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_tit
     part = frame[frame["stack"] == stack]
     fig = go.Figure()
     if part.empty:
-        return _style(fig, title + " (no checkpoint series in this result)")
+        return style(fig, title + " (no checkpoint series in this result)")
     first = part.drop_duplicates("order").sort_values("order")
     proportional = first.fraction.notna().all()  # an axis proportional to training progress where it is known
     x = [*first.fraction.astype(float), 1.0] if proportional else [*_checkpoint_axis(part), "100% (final)"]
@@ -38,7 +38,7 @@ def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_tit
     else:
         fig.update_xaxes(title="checkpoint (training order)", type="category")
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.05])
-    return _style(fig, title)
+    return style(fig, title)
 
 
 def saturation_curve(saturation: pd.DataFrame, stack: str, top1: bool = False) -> go.Figure:
@@ -90,7 +90,7 @@ def coactivation_heatmap(coactivation: pd.DataFrame, stack: str, layer: int, def
                                hovertemplate="a = %{y}, b = %{x}: P(b|a) = %{z:.1f}%<extra></extra>"))
     fig.update_xaxes(title="expert b", type="category")
     fig.update_yaxes(title="expert a", type="category", autorange="reversed")
-    return _style(fig, f"{stack} block {layer}: co-activation P(b | a), {definition}", height=520)
+    return style(fig, f"{stack} {layer_name(layer)}: co-activation P(b | a), {definition}", height=520)
 
 
 def consecutive_table(consecutive: pd.DataFrame, stack: str) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def consecutive_table(consecutive: pd.DataFrame, stack: str) -> pd.DataFrame:
     for column, chance, label in (("first_choice", "chance_first", "first choice"),
                                   ("any_choice", "chance_any", "chosen sets meet (first or second choice)")):
         wide = part.pivot_table(index="layer", columns="domain", values=column) * 100
-        wide.index = [f"block {b}" for b in wide.index]
+        wide.index = [layer_name(b) for b in wide.index]
         wide.loc["chance"] = float(part[chance].iloc[0]) * 100 if len(part) else np.nan
         out[label] = wide
     return pd.concat(out, axis=1).round(1)
@@ -115,20 +115,20 @@ def drop_curve(drops: pd.DataFrame, stack: str, bin_width: int = 8) -> go.Figure
     for layer, rows in part.groupby("layer"):
         binned = rows.groupby("bin")[["dropped", "assignments"]].sum()
         fig.add_trace(go.Scatter(x=binned.index, y=binned.dropped / binned.assignments, mode="lines+markers",
-                                 name=f"block {layer}", customdata=binned.assignments,
-                                 hovertemplate=f"block {layer}<br>positions %{{x}}–%{{x}}+{bin_width - 1}: "
+                                 name=layer_name(layer), customdata=binned.assignments,
+                                 hovertemplate=f"{layer_name(layer)}<br>positions %{{x}}–%{{x}}+{bin_width - 1}: "
                                                "%{y:.1%} dropped (n = %{customdata})<extra></extra>"))
     fig.update_xaxes(title=f"position in the sequence (bins of {bin_width} tokens)")
     fig.update_yaxes(title="dropped assignments", tickformat=".0%", rangemode="tozero")
     capacity = plain(part.capacity.iloc[0]) if len(part) else ""
-    return _style(fig, f"{stack}: drops by position — {capacity}")
+    return style(fig, f"{stack}: drops by position — {capacity}")
 
 
 def vocabulary_bars(vocabulary: pd.DataFrame, stack: str, counting: str, normalised: bool = False) -> go.Figure:
     """OLMoE's vocabulary specialisation per layer, one bar per kind of token (input / next / predicted)."""
     part = vocabulary[(vocabulary["stack"] == stack) & (vocabulary.counting == counting)]
     value = "normalised" if normalised else "specialisation"
-    fig = go.Figure([go.Bar(x=[f"block {b}" for b in rows.layer], y=rows[value], name=f"{kind} token",
+    fig = go.Figure([go.Bar(x=[layer_name(b) for b in rows.layer], y=rows[value], name=f"{kind} token",
                             customdata=rows.token_ids, hovertemplate=f"{kind} token, %{{x}}: %{{y:.1%}} "
                             "(%{customdata} token ids)<extra></extra>")
                      for kind, rows in part.groupby("token_kind", sort=False)])
@@ -137,7 +137,7 @@ def vocabulary_bars(vocabulary: pd.DataFrame, stack: str, counting: str, normali
                dict(color="grey", dash="dot"))
     fig.update_yaxes(title="normalised (p − u) / (1 − u)" if normalised else "mean max-expert share",
                      tickformat=".0%")
-    return _style(fig, f"{stack}: vocabulary specialisation ({counting}; token ids seen ≥ 10 times)")
+    return style(fig, f"{stack}: vocabulary specialisation ({counting}; token ids seen ≥ 10 times)")
 
 
 def domain_specialisation_heatmap(domain: pd.DataFrame, stack: str, layer: int, of_tokens: bool) -> go.Figure:
@@ -156,7 +156,7 @@ def domain_specialisation_heatmap(domain: pd.DataFrame, stack: str, layer: int, 
                                hovertemplate="%{y} · %{x}: %{z:.1%}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     what = "of the domain's tokens" if of_tokens else "of the domain's assignments"
-    return _style(fig, f"{stack} block {layer}: domain specialisation, share {what} (uniform {u:.1%})",
+    return style(fig, f"{stack} {layer_name(layer)}: domain specialisation, share {what} (uniform {u:.1%})",
                   height=160 + 32 * len(grid))
 
 
@@ -167,4 +167,4 @@ def context_bars(context: pd.DataFrame, stack: str) -> go.Figure:
                             customdata=rows.ids, hovertemplate=f"across {g}s, %{{x}}: std %{{y:.3f}} "
                             "(%{customdata} ids)<extra></extra>") for g, rows in part.groupby("grouping")])
     fig.update_yaxes(title="std of an expert's routing share")
-    return _style(fig, f"{stack}: routing follows the token id, not the position, when the token bars are higher")
+    return style(fig, f"{stack}: routing follows the token id, not the position, when the token bars are higher")

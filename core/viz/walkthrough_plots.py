@@ -6,8 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.studies.walkthrough import LoadBalance, RouterStep
-from core.viz.plots import _style
-from core.viz.style import MUTED, expert_color, expert_colors, layer_name
+from core.viz.style import MUTED, expert_color, expert_colors, layer_name, style
 
 OTHER, DROPPED, KEPT = MUTED, "#D55E00", "#009E73"  # an expert keeps its own colour when it is chosen
 
@@ -20,7 +19,7 @@ def logits_figure(step: RouterStep, sigmoid: bool = False) -> go.Figure:
     fig = go.Figure(go.Bar(x=_experts(len(step.logits)), y=step.logits, marker_color=expert_colors(len(step.logits)),
                            hovertemplate="%{x}: score %{y:.2f}<extra></extra>"))
     fig.update_yaxes(title="log score (up to a constant)" if sigmoid else "router score (logit)")
-    return _style(fig, f"1 · The router scores “{step.token}” for every expert ({layer_name(step.layer)})"
+    return style(fig, f"1 · The router scores “{step.token}” for every expert ({layer_name(step.layer)})"
                   + (", each on its own (sigmoid)" if sigmoid else ""), height=300)
 
 
@@ -29,7 +28,7 @@ def softmax_figure(step: RouterStep, sigmoid: bool = False) -> go.Figure:
                            text=[f"{p:.2f}" for p in step.probs], textposition="outside",
                            hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"))
     fig.update_yaxes(title="probability", range=[0, min(1.0, 1.15 * float(step.probs.max()))])
-    return _style(fig, "2 · The sigmoid scores, normalised to sum to 1" if sigmoid else
+    return style(fig, "2 · The sigmoid scores, normalised to sum to 1" if sigmoid else
                   "2 · Softmax turns the scores into probabilities that sum to 1", height=300)
 
 
@@ -41,7 +40,7 @@ def choice_figure(step: RouterStep) -> go.Figure:
     k = len(chosen)
     names = ", ".join(f"e{e}" for e in sorted(chosen))
     fig.update_yaxes(title="probability", range=[0, min(1.0, 1.15 * float(step.probs.max()))])
-    return _style(fig, f"3 · The top-{k} choice: {names}" + (" (the largest probability)" if k == 1 else ""),
+    return style(fig, f"3 · The top-{k} choice: {names}" + (" (the largest probability)" if k == 1 else ""),
                   height=300)
 
 
@@ -54,7 +53,7 @@ def queue_figure(step: RouterStep) -> go.Figure:
     fig.add_hline(y=step.capacity + 0.5, line_dash="dash", line_color="#555555",
                   annotation_text=f"capacity {step.capacity}", annotation_position="top left")
     fig.update_yaxes(title="priority (cumsum of choices)", range=[0, max(len(q), step.capacity) + 1.5])
-    return _style(fig, f"4 · Expert e{step.expert}'s queue, in token order (◀ = this token)", height=320)
+    return style(fig, f"4 · Expert e{step.expert}'s queue, in token order (◀ = this token)", height=320)
 
 
 def residual_figure(step: RouterStep) -> go.Figure:
@@ -83,7 +82,7 @@ def residual_figure(step: RouterStep) -> go.Figure:
     fig.update_yaxes(visible=False, range=[0.3, 0.95])
     title = ("5 · Dropped: the token skips the expert and only the residual carries it on" if step.dropped else
              f"5 · Processed: the expert's output, scaled by p = {step.probs[step.expert]:.2f}, is added to h")
-    return _style(fig, title, height=260)
+    return style(fig, title, height=260)
 
 
 def load_figure(balance: LoadBalance, layer: int) -> go.Figure:
@@ -96,5 +95,5 @@ def load_figure(balance: LoadBalance, layer: int) -> go.Figure:
                   annotation_position="top left")
     fig.update_yaxes(title="share", range=[0, max(1.0 / n, float(balance.load.max()), float(balance.mean_prob.max()))
                                            * 1.15])
-    return _style(fig, f"Load balance at {layer_name(layer)}: auxiliary loss E·Σ fᵢ·Pᵢ = {balance.aux_loss:.3f} "
+    return style(fig, f"Load balance at {layer_name(layer)}: auxiliary loss E·Σ fᵢ·Pᵢ = {balance.aux_loss:.3f} "
                   "(1.0 = perfectly even)", height=320)
