@@ -142,6 +142,27 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     return folder
 
 
+def build_tiny_nllb_moe(folder: Path, seed: int = 0, router_scale: float = 2.0, d_model: int = 32) -> Path:
+    """A random tiny NLLB-MoE (encoder–decoder, top-2 of 8, layers 1 and 3 of each stack sparse) with a trained
+    tokenizer, saved as its ForConditionalGeneration class."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    torch.manual_seed(seed)
+    tok = train_t5_tokenizer(CORPUS * 20, vocab_size=260, extra_ids=0)
+    config = AutoConfig.for_model("nllb-moe", vocab_size=len(tok), d_model=d_model, encoder_ffn_dim=2 * d_model,
+                                  decoder_ffn_dim=2 * d_model, encoder_layers=4, decoder_layers=4,
+                                  encoder_attention_heads=2, decoder_attention_heads=2, num_experts=8,
+                                  encoder_sparse_step=2, decoder_sparse_step=2, max_position_embeddings=1024,
+                                  pad_token_id=0, eos_token_id=1, bos_token_id=None, decoder_start_token_id=1)
+    model = AutoModelForSeq2SeqLM.from_config(config).eval()
+    with torch.no_grad():
+        for _name, _layer, module in modules_by_class_suffix(model, ("Top2Router",), "layers"):
+            module.classifier.weight.normal_(0.0, router_scale / d_model**0.5)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
 def open_page(page: str, timeout: float = 120):
     """The whole app (app.py, its navigation and sidebar) run once, then switched to `page` and run."""
     from streamlit.testing.v1 import AppTest

@@ -157,6 +157,7 @@ def test_registry_lists_the_smallest_checkpoint_of_every_family():
         entry = entries[fam.smallest]
         assert entry.family == fam.name and entry.source == "hub" and entry.params == fam.smallest_params
         assert entry.architecture == "decoder-only"
+    assert entries["facebook/nllb-moe-54b"].architecture == "encoder-decoder"
     assert resolve("allenai/OLMoE-1B-7B-0924").family == "olmoe"
     assert resolve("mistralai/Mixtral-8x7B-v0.1").family == "mixtral"
 
@@ -207,9 +208,9 @@ def test_dense_decoder_is_refused_with_the_supported_families(tmp_path):
 
 
 def test_a_known_moe_architecture_not_yet_traced_is_refused_with_its_reason(tmp_path):
-    """An architecture Routing Lens cannot read is refused with the reason (here NLLB-MoE's upstream dispatch fault,
-    and Llama 4's router that hands its experts no index)."""
-    for model_type, reason in (("nllb-moe", "experts 0 and 1 run for every token"), ("llama4_text", "no expert index")):
+    """An architecture Routing Lens cannot read is refused with the reason (Llama 4's router hands its experts no
+    index; DBRX's router returns its outputs in another order)."""
+    for model_type, reason in (("llama4_text", "no expert index"), ("dbrx", "in the order")):
         folder = tmp_path / model_type
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
@@ -445,6 +446,12 @@ def test_a_selection_bias_moves_the_choice_and_the_trace_follows_the_model(famil
     assert (after.selected == 7).any(-1).all()  # every token now dispatched to expert 7
     top = np.argsort(-after.token_probs, axis=-1)[..., : loaded.top_k]
     assert (np.sort(top, -1) != np.sort(after.selected, -1)).any()  # where the choice is not the distribution's top-k
+    differs = (np.sort(top, -1) != np.sort(after.selected, -1)).any(-1)
+    np.testing.assert_array_equal(after.choice_differs, differs)  # recorded per token, in the trace and its CSV
+    frame = tracer.trace(TEXT)[0].to_frame("decoder")
+    per_token = frame.groupby(["layer", "position"])["choice_differs"].first().to_numpy().reshape(differs.shape)
+    np.testing.assert_array_equal(per_token, differs)
+    assert not before.choice_differs[0].all()
     _inputs, dispatched = _router_inputs(loaded, TEXT)
     for li, block in enumerate(after.layers):
         np.testing.assert_array_equal(np.sort(after.selected[li], -1), np.sort(dispatched[int(block)].numpy(), -1))

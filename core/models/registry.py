@@ -143,6 +143,9 @@ def routed_minilm_entries() -> list[ModelEntry]:
             for f in folders]
 
 
+NLLB_MOE_SMALLEST = "facebook/nllb-moe-54b"
+
+
 def list_models() -> list[ModelEntry]:
     """Bundled demos first, then demos trained locally into cache/models/, the MoE-fied MiniLM, the google
     Switch checkpoints, then the smallest public checkpoint of each decoder-only family."""
@@ -166,6 +169,9 @@ def list_models() -> list[ModelEntry]:
                            params_approx=True, family=fam.name,
                            description=f"{fam.label}: smallest public checkpoint, decoder-only (left context only)")
                 for fam in DECODER_FAMILIES.values()]
+    entries.append(ModelEntry(name=NLLB_MOE_SMALLEST, source="hub", location=NLLB_MOE_SMALLEST, num_experts=128,
+                              params=54_500_000_000, params_approx=True, family="nllb_moe",
+                              description="NLLB-MoE: the only public checkpoint, encoder–decoder, top-2 routing"))
     return entries
 
 

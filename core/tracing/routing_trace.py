@@ -38,6 +38,15 @@ class StackRouting:
     def top_k(self) -> int:
         return int(self.selected.shape[-1])
 
+    @property
+    def choice_differs(self) -> np.ndarray:
+        """(L, T) bool: the model chose other experts than its distribution's top-k (a selection bias, group limits;
+        a dropped token never counts). Always False for a router whose choice is its distribution's top-k."""
+        k = self.top_k
+        top = np.sort(np.argsort(-self.token_probs, axis=-1, kind="stable")[..., :k], axis=-1)
+        traced = ~np.isnan(self.token_probs).any(-1)  # rows past a causal prefix hold no routing
+        return (np.sort(self.selected.astype(np.int64), axis=-1) != top).any(-1) & ~self.dropped & traced
+
 
 @dataclass
 class RoutingTrace:
@@ -107,7 +116,8 @@ class RoutingTrace:
     # ---------- frames ----------
     def to_frame(self, stack: Stack, level: Level = "token") -> pd.DataFrame:
         """Long frame: one row per (layer, token|word, expert) with the probability, top-1 flag and, per token,
-        whether the model selected that expert (its top-k) and whether the token was dropped."""
+        whether the model selected that expert (its top-k), whether the token was dropped and whether its choice differs
+        from the distribution's top-k (`choice_differs`)."""
         s = self.stack(stack)
         probs = s.token_probs if level == "token" else s.word_probs
         labels = self.tokens if level == "token" else self.words
@@ -129,6 +139,7 @@ class RoutingTrace:
             np.put_along_axis(chosen, s.selected.astype(np.int64), True, axis=-1)
             frame["is_selected"] = chosen.reshape(-1)
             frame["dropped"] = np.repeat(s.dropped.reshape(-1), n_exp)
+            frame["choice_differs"] = np.repeat(s.choice_differs.reshape(-1), n_exp)
         return frame
 
     def to_csv(self, level: Level = "token") -> str:
@@ -157,6 +168,7 @@ class RoutingTrace:
                 "top1": s.top1.tolist(),
                 "selected": s.selected.tolist(),
                 "dropped": s.dropped.tolist(),
+                "choice_differs": s.choice_differs.tolist(),
             }
         return out
 

@@ -132,8 +132,9 @@ def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
     read_selected = read_selected.reshape(index.shape[0], -1)
     read_dropped = read_dropped.reshape(-1)
     kept = ~dropped
-    reading = bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(torch.equal(
-        read_selected[kept].sort(-1).values.cpu(), index[kept].sort(-1).values.cpu()))
+    # Every expert dispatched with a weight is one the adapter read (a capacity-dropped second choice has weight 0).
+    read_it = (index[..., None].cpu() == read_selected[:, None, :].cpu()).any(-1) | (weights.cpu() == 0)
+    reading = bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(read_it[kept.cpu()].all())
     reference = torch.zeros_like(out.reshape(index.shape[0], -1))
     with torch.inference_mode():
         for e in index[kept].unique().tolist():

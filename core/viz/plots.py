@@ -91,8 +91,7 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     chosen = s.selected if level == "token" else np.argsort(-probs, axis=-1)[..., :k]
     differs = np.zeros(top1.shape, dtype=bool)
     if level == "token":  # the model's choice (never a dropped token's) against the distribution's own top-k
-        top = np.sort(np.argsort(-probs, axis=-1)[..., :k], axis=-1)
-        differs = (np.sort(chosen.astype(np.int64), axis=-1) != top).any(-1) & ~s.dropped
+        differs = s.choice_differs
         text = np.where(differs, text + "≠", text)
     chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
     custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)

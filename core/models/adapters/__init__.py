@@ -18,16 +18,18 @@ from core.models.adapters.decoder_only import (
     generic_family,
 )
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
+from core.models.adapters.nllb_moe import NllbMoeAdapter
 from core.models.adapters.routed_minilm import ROUTED_FAMILY, RoutedMinilmAdapter
 from core.models.adapters.switch import SwitchAdapter
 from core.models.adapters.unsupported import unsupported_reason
 from core.types import Architecture, DecoderRead
 
 __all__ = ["Captured", "Copy", "DECODER_FAMILIES", "DecoderOnlyAdapter", "Family", "FamilyInfo", "MOEFIED_CAVEAT",
-           "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "ROUTED_FAMILY", "RoutedMinilmAdapter", "Routers", "SwitchAdapter", "adapter_for",
+           "MOEFIED_MODEL_TYPES", "ModelAdapter", "MoefiedAdapter", "NllbMoeAdapter", "ROUTED_FAMILY", "RoutedMinilmAdapter", "Routers", "SwitchAdapter", "adapter_for",
            "family_info", "family_of_model_type", "supported_model_types"]
 
 SWITCH_MODEL_TYPE = "switch_transformers"
+NLLB_MOE_MODEL_TYPE = "nllb-moe"  # transformers' model_type; the family is "nllb_moe"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ def family_info(name: str) -> FamilyInfo:
     if name in ("switch", ""):
         return FamilyInfo("switch", "encoder-decoder", "tiny Switch Transformer", "", "", sorts_first=True,
                           decoder_reads=SwitchAdapter.decoder_reads)
+    if name == NllbMoeAdapter.family:
+        return FamilyInfo(name, "encoder-decoder", "tiny NLLB-MoE", "encoder-decoder NLLB-MoE, ", "NLLB-MoE, ",
+                          decoder_reads=NllbMoeAdapter.decoder_reads)
     if name == ROUTED_FAMILY:
         return FamilyInfo(ROUTED_FAMILY, "encoder (MoE-fied)", "MoE-fied dense encoder with trained routers",
                           "MoE-fied, trained routers, ", "MoE-fied, ", decoder_reads=RoutedMinilmAdapter.decoder_reads)
@@ -64,12 +69,14 @@ def family_of_model_type(model_type: str) -> str:
     """The adapter family of a config's model_type ("switch", a decoder family), or "" when unsupported."""
     if model_type == SWITCH_MODEL_TYPE:
         return "switch"
+    if model_type == NLLB_MOE_MODEL_TYPE:
+        return NllbMoeAdapter.family
     family = MODEL_TYPE_FAMILY.get(model_type)
     return family.name if family else ""  # an unverified family is named once its config is read (adapter_for)
 
 
 def supported_model_types() -> tuple[str, ...]:
-    return (SWITCH_MODEL_TYPE, *MODEL_TYPE_FAMILY)
+    return (SWITCH_MODEL_TYPE, NLLB_MOE_MODEL_TYPE, *MODEL_TYPE_FAMILY)
 
 
 def adapter_for(config: Any) -> ModelAdapter | None:
@@ -78,6 +85,8 @@ def adapter_for(config: Any) -> ModelAdapter | None:
     no adapter knows (and not known to be untraceable) is traced as an unverified family (adapters/generic.py)."""
     if config.model_type == SWITCH_MODEL_TYPE:
         return SwitchAdapter(config)
+    if config.model_type == NLLB_MOE_MODEL_TYPE:
+        return NllbMoeAdapter(config)
     family = MODEL_TYPE_FAMILY.get(config.model_type)
     if family is None and not unsupported_reason(config.model_type):
         family = generic_family(config)

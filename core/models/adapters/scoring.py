@@ -59,9 +59,14 @@ SIGMOID_TOPK = Scoring("sigmoid_topk", "top-k of the logits, each chosen expert 
 TOP1_CAPACITY = Scoring("top1_capacity", "softmax, top-1, with an expert capacity (overflowing tokens are dropped)",
                         "the softmax of the router logits over all experts (a dropped token's too)", softmax,
                         choice_may_differ=True)
+TOP2_CAPACITY = Scoring("top2_capacity", "softmax, top-2 (the second the best of the rest), the two weights "
+                                         "renormalised, with an expert capacity",
+                        "the softmax of the router logits over all experts (a dropped token's too)", softmax,
+                        choice_may_differ=True)
 ACTIVATION_MASS = Scoring("activation_mass", "no router: each neuron cluster's share of the FFN's activation mass",
                           "each expert's share of the positive activation mass (a dense model's, MoE-fied)", softmax)
 
 SCORINGS: dict[str, Scoring] = {s.key: s for s in (SOFTMAX_TOPK, TOPK_SOFTMAX, SPARSEMIXER, SOFTMAX_GROUP, SOFTMAX_BIAS,
                                                    SIGMOID_BIAS, SIGMOID_BIAS_GROUP, SIGMOID_TOPK, TOP1_CAPACITY,
+                                                   TOP2_CAPACITY,
                                                    ACTIVATION_MASS)}

@@ -113,14 +113,14 @@ class SwitchAdapter(ModelAdapter):
         """Encoder, then (if asked) the decoder by teacher forcing on [start] + ids; no LM head (`decoder_offset`
         says which rows are read). The decoder reads the whole encoder output but only the first `causal_width`
         tokens: its routing there is the same as with the rest (causal attention, per-row capacity in token order)."""
-        enc_out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+        enc_out = model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
         if "decoder" in stacks:
             enc_mask = mask
             ids, mask = ids[:, :causal_width], mask[:, :causal_width]
             # Position t+1 has token t as its input. Causality makes positions 0..n-1 identical to
             # shift_right(input_ids); the extra last position gives EOS a row.
             start = torch.full((ids.shape[0], 1), self.decoder_start_id, dtype=torch.long, device=ids.device)
-            model.decoder(input_ids=torch.cat([start, ids], dim=1),
+            model.get_decoder()(input_ids=torch.cat([start, ids], dim=1),
                           attention_mask=torch.cat([torch.ones_like(start), mask], 1),
                           encoder_hidden_states=enc_out, encoder_attention_mask=enc_mask, use_cache=False, return_dict=True)
 

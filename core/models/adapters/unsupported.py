@@ -7,10 +7,6 @@ NOT_VERIFIED = ("its router and experts are not yet verified here on a tiny mode
                 "(the check every supported family passes)")
 
 UNSUPPORTED: dict[str, str] = {
-    "nllb-moe": ("an encoder–decoder MoE whose experts module, in transformers 5.23, builds its dispatch from a one-hot "
-                 "of the router's 0/1 mask, so experts 0 and 1 run for every token whatever the router chose (the "
-                 "block's output differs from the gate-weighted sum of the chosen experts); a trace would show a "
-                 "decision the model does not carry out"),
     "llama4": ("its router hands the experts pre-scaled inputs and no expert index (the experts each see every token, "
                "scaled by a sigmoid that is 0 for unchosen ones), and the checkpoints are multimodal: the text tower "
                "needs its own adapter"),
