@@ -117,6 +117,9 @@ def _newer_family_config(family: str, common: dict, experts: int):
                                     moe_num_shared_experts=1, moe_layer_start_index=0)
     if family == "hunyuan_v1_moe":
         return AutoConfig.for_model(family, **common, num_experts=experts, moe_topk=common["num_experts_per_tok"])
+    if family == "llama4":  # the text model; every layer sparse, a shared MLP beside the experts
+        return AutoConfig.for_model("llama4_text", **{**common, "intermediate_size": 32}, num_local_experts=experts,
+                                    intermediate_size_mlp=64, interleave_moe_layer_step=1)
     if family == "lfm2_moe":  # a convolution layer between attention layers
         return AutoConfig.for_model(family, **common, num_experts=experts, moe_intermediate_size=32,
                                     num_dense_layers=0, layer_types=["full_attention", "conv", "full_attention"])
@@ -134,7 +137,7 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     config = tiny_decoder_config(family, len(tok), **config_kwargs)
     model = AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
-        for _name, _layer, module in modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers"):
+        for _name, _layer, module in modules_by_class_suffix(model, (*ROUTER_CLASS_SUFFIXES, "Llama4Router"), "layers"):
             weight = module.weight if isinstance(getattr(module, "weight", None), torch.Tensor) else module.wg.weight
             weight.normal_(0.0, router_scale / config.hidden_size**0.5)
     model.save_pretrained(folder)

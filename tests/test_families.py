@@ -47,18 +47,28 @@ def _router_inputs(loaded, text: str) -> tuple[dict[int, torch.Tensor], dict[int
     handles = []
     for name, module in loaded.model.named_modules():
         kind = type(module).__name__
-        if kind.endswith(("TopKRouter", "TopkRouter", "MoEV1Gate")):
+        if kind.endswith(("TopKRouter", "TopkRouter", "MoEV1Gate", "Llama4Router")):
             handles.append(module.register_forward_pre_hook(lambda _m, args, layer=_layer(name): seen.__setitem__(
                 layer, args[0].detach().reshape(-1, args[0].shape[-1]))))
         elif kind.endswith("Experts") and "layers" in name.split("."):
             handles.append(module.register_forward_pre_hook(lambda _m, args, layer=_layer(name): dispatched.__setitem__(
-                layer, args[1].detach().reshape(-1, args[1].shape[-1]))))
+                layer, _handed(args, loaded.num_experts, loaded.top_k))))
     ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
     with torch.no_grad():
         loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
     for h in handles:
         h.remove()
     return seen, dispatched
+
+
+def _handed(args: tuple, experts: int, k: int) -> torch.Tensor:
+    """The experts an experts module was handed, per token: its index argument, or (Llama 4, whose experts take every
+    token with the input scaled by its score) the experts whose input for the token is not zero."""
+    if len(args) > 1:
+        return args[1].detach().reshape(-1, args[1].shape[-1])
+    live = args[0].detach().reshape(experts, -1, args[0].shape[-1]).abs().amax(-1).T > 0
+    assert (live.sum(-1) == k).all()
+    return torch.nonzero(live)[:, 1].reshape(-1, k)
 
 
 def _expected_selection(family: str, config, probs: np.ndarray, k: int) -> np.ndarray:
@@ -208,9 +218,9 @@ def test_dense_decoder_is_refused_with_the_supported_families(tmp_path):
 
 
 def test_a_known_moe_architecture_not_yet_traced_is_refused_with_its_reason(tmp_path):
-    """An architecture Routing Lens cannot read is refused with the reason (Llama 4's router hands its experts no
-    index; DBRX's router returns its outputs in another order)."""
-    for model_type, reason in (("llama4_text", "no expert index"), ("dbrx", "in the order")):
+    """An architecture Routing Lens cannot read is refused with the reason (JetMoE's gating returns per-expert batches;
+    DBRX's router returns its outputs in another order)."""
+    for model_type, reason in (("jetmoe", "per-expert batches"), ("dbrx", "in the order")):
         folder = tmp_path / model_type
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
@@ -218,6 +228,34 @@ def test_a_known_moe_architecture_not_yet_traced_is_refused_with_its_reason(tmp_
         with pytest.raises(UnsupportedModelError, match=reason) as err:
             load_model(str(folder))
         assert "does not trace yet" in str(err.value) and "deepseek_v3" in str(err.value)
+
+
+def test_a_multimodal_llama4_is_traced_through_its_text_tower(tmp_path):
+    """A tiny Llama 4 vision-language checkpoint: its text tower's routers are traced on text alone (the scores, the
+    experts its blocks scaled in), and the self-check passes on it."""
+    from transformers import AutoConfig, AutoModel
+
+    from core.tracing.self_check import self_check
+
+    tok = train_t5_tokenizer(CORPUS * 20, vocab_size=260, extra_ids=0)
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=32, intermediate_size_mlp=64,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, num_local_experts=8,
+                num_experts_per_tok=2, interleave_moe_layer_step=1, max_position_embeddings=256, pad_token_id=0,
+                eos_token_id=1, bos_token_id=None)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, vision_output_dim=32, projector_input_dim=32, projector_output_dim=32)
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.for_model("llama4", text_config=text, vision_config=vision)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path), dtype="float32")
+    assert loaded.family == "llama4" and (loaded.num_experts, loaded.top_k) == (8, 2)
+    assert type(loaded.model).__name__ == "Llama4ForConditionalGeneration"
+    s = Tracer(loaded, cache=None).trace(TEXT)[0].stacks["decoder"]
+    assert list(s.layers) == [0, 1] and np.allclose(s.token_probs.sum(-1), 1, atol=1e-5)
+    _inputs, dispatched = _router_inputs(loaded, TEXT)
+    for li, block in enumerate(s.layers):
+        np.testing.assert_array_equal(np.sort(s.selected[li], -1), np.sort(dispatched[int(block)].numpy(), -1))
+    assert self_check(loaded).ok is True
 
 
 UNVERIFIED = {  # MoE families no adapter knows: traced by their module names, labelled, self-checked

@@ -99,6 +99,7 @@ def _folder_family(folder: Path) -> str:
 def _folder_experts(folder: Path) -> int | None:
     config = folder_config(folder)
     family = DECODER_FAMILIES.get(family_of_model_type(config.get("model_type", "")))
+    config = config.get("text_config") or config  # a multimodal MoE's experts live in its text tower
     try:
         return int(config[family.experts_attr if family else "num_experts"])
     except (KeyError, TypeError, ValueError):

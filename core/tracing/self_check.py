@@ -135,13 +135,14 @@ def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
     # Every expert dispatched with a weight is one the adapter read (a capacity-dropped second choice has weight 0).
     read_it = (index[..., None].cpu() == read_selected[:, None, :].cpu()).any(-1) | (weights.cpu() == 0)
     reading = bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(read_it[kept.cpu()].all())
-    reference = torch.zeros_like(out.reshape(index.shape[0], -1))
+    out = adapter.experts_rows(out, index.shape[0])
+    reference = torch.zeros_like(out)
     with torch.inference_mode():
         for e in index[kept].unique().tolist():
             alone = adapter.run_one_expert(experts, hidden, int(e)).float().reshape(reference.shape)
             for j in range(index.shape[1]):
                 rows = kept & (index[:, j] == e)
                 reference[rows] += weights[rows, j, None].float() * alone[rows]
-    diff = (out.reshape(reference.shape) - reference).abs()
+    diff = (out - reference).abs()
     return LayerCheck(stack, block, int(index.shape[0]), reading, float(diff.max()) if diff.numel() else 0.0,
                       float(out.abs().max()) if out.numel() else 0.0)

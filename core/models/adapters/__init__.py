@@ -18,6 +18,7 @@ from core.models.adapters.decoder_only import (
     generic_family,
 )
 from core.models.adapters.moefied import MOEFIED_CAVEAT, MOEFIED_MODEL_TYPES, MoefiedAdapter
+from core.models.adapters.llama4 import Llama4Adapter
 from core.models.adapters.nllb_moe import NllbMoeAdapter
 from core.models.adapters.routed_minilm import ROUTED_FAMILY, RoutedMinilmAdapter
 from core.models.adapters.switch import SwitchAdapter
@@ -91,4 +92,6 @@ def adapter_for(config: Any) -> ModelAdapter | None:
     if family is None and not unsupported_reason(config.model_type):
         family = generic_family(config)
         return DecoderOnlyAdapter(family, config, verified=False) if family else None
-    return DecoderOnlyAdapter(family, config) if family else None
+    if family is None:
+        return None
+    return (Llama4Adapter if family.name == "llama4" else DecoderOnlyAdapter)(family, config)

@@ -146,6 +146,10 @@ class ModelAdapter(ABC):
         dense = torch.zeros_like(probs).scatter(-1, selected.long(), weights)
         return dense / dense.sum(-1, keepdim=True).clamp_min(1e-20), dropped, selected
 
+    def experts_rows(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        """An experts module's output as one row per token (N, ·), as `run_one_expert` returns it."""
+        return out.reshape(n, -1)
+
     def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
         """`expert` alone on every row of `hidden`, through the model's own experts module, with weight 1."""
         n = hidden.shape[0]

@@ -1,6 +1,6 @@
 """Decoder-only top-k MoE families (Mixtral, OLMoE, Qwen2/3-MoE, Qwen3-Next, GraniteMoE(-Shared), PhiMoE, Jamba,
-DeepSeek-V2/V3, GLM-4.5, dots.llm1, gpt-oss, MiniMax(-M2), ERNIE-4.5-MoE, Hunyuan-MoE, LFM2-MoE): one causal stack,
-named "decoder". `DECODER_FAMILIES` is the table to extend for a new family; its `scoring` says how the router
+DeepSeek-V2/V3, GLM-4.5, dots.llm1, gpt-oss, MiniMax(-M2), ERNIE-4.5-MoE, Hunyuan-MoE, Llama 4, LFM2-MoE): one causal
+stack, named "decoder". `DECODER_FAMILIES` is the table to extend for a new family; its `scoring` says how the router
 scores and chooses (core.models.adapters.scoring)."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, R
 from core.models.adapters.scoring import (
     SIGMOID_BIAS,
     SIGMOID_BIAS_GROUP,
+    SIGMOID_TOPK,
     SOFTMAX_BIAS,
     SOFTMAX_GROUP,
     SOFTMAX_TOPK,
@@ -102,6 +103,10 @@ DECODER_FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("hunyuan_v1_moe", "Hunyuan-MoE (Tencent)", ("hunyuan_v1_moe",), "num_experts",
            "tencent/Hunyuan-A13B-Instruct", 80_000_000_000, top_k_attr="moe_topk", shared="a shared MLP",
            renormalises=True),
+    Family("llama4", "Llama 4 (Meta)", ("llama4", "llama4_text"), "num_local_experts",
+           "meta-llama/Llama-4-Scout-17B-16E", 109_000_000_000, scoring=SIGMOID_TOPK, shared="one shared MLP",
+           dense_layers="all but moe_layers", note="the router scales each chosen expert's input by the sigmoid of its "
+                                                   "logit; multimodal checkpoints are traced through their text tower"),
     Family("lfm2_moe", "LFM2-MoE (Liquid AI)", ("lfm2_moe",), "num_experts", "LiquidAI/LFM2-8B-A1B", 8_300_000_000,
            scoring=SIGMOID_BIAS, dense_layers="the first num_dense_layers",
            note="hybrid convolution and attention layers; sigmoid scores with a selection-only expert bias"),
@@ -140,6 +145,7 @@ class DecoderOnlyAdapter(ModelAdapter):
         self.verified = verified  # False: a family found by its module names (adapters/generic.py)
         self.family = family.name
         self.spec = family
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config  # a VLM's text tower
         self.top_k = int(getattr(config, family.top_k_attr))
         self.num_experts = int(getattr(config, family.experts_attr))
         self.shared = family.shared

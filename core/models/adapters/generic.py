@@ -31,6 +31,7 @@ def generic_attrs(config: Any) -> tuple[str, str] | None:
     """(expert-count attribute, top-k attribute) of a decoder-only config that names both; None otherwise."""
     if getattr(config, "is_encoder_decoder", False):
         return None
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config  # a VLM's text tower
     experts, top_k = _int_attr(config, EXPERT_COUNT_ATTRS), _int_attr(config, TOP_K_ATTRS)
     if experts is None or top_k is None or getattr(config, experts) < 2:
         return None

@@ -54,7 +54,8 @@ SIGMOID_BIAS_GROUP = Scoring("sigmoid_bias_group", "sigmoid scores; top-k of the
                                                    "inside the best expert groups; chosen scores renormalised, scaled",
                              "the sigmoid scores normalised to sum to one; the bias and the group limit move the "
                              "choice, not the distribution", normalised_sigmoid, choice_may_differ=True)
-SIGMOID_TOPK = Scoring("sigmoid_topk", "top-k of the logits, each chosen expert weighted by the sigmoid of its logit",
+SIGMOID_TOPK = Scoring("sigmoid_topk", "top-k of the logits, each chosen expert's input scaled by the sigmoid of its "
+                                       "logit",
                        "the sigmoid scores normalised to sum to one", normalised_sigmoid)
 TOP1_CAPACITY = Scoring("top1_capacity", "softmax, top-1, with an expert capacity (overflowing tokens are dropped)",
                         "the softmax of the router logits over all experts (a dropped token's too)", softmax,

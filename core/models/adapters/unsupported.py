@@ -3,14 +3,7 @@ and the table in docs/models.md). Any other MoE without an adapter is traced as 
 (adapters/generic.py); a family leaves this table when it has an adapter and its tests."""
 from __future__ import annotations
 
-NOT_VERIFIED = ("its router and experts are not yet verified here on a tiny model of its own config class "
-                "(the check every supported family passes)")
-
 UNSUPPORTED: dict[str, str] = {
-    "llama4": ("its router hands the experts pre-scaled inputs and no expert index (the experts each see every token, "
-               "scaled by a sigmoid that is 0 for unchosen ones), and the checkpoints are multimodal: the text tower "
-               "needs its own adapter"),
-    "llama4_text": "its router hands the experts pre-scaled inputs and no expert index; " + NOT_VERIFIED,
     "jetmoe": "its gating returns a different tuple (per-expert batches and gates) and its attention is a mixture too",
     "dbrx": "its router returns weights and indices without logits in the order the others do",
 }
