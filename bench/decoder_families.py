@@ -3,6 +3,11 @@ and every family at once: tracing against the model's own forward without hooks,
 
     python -m bench.decoder_families [--shapes granite olmoe] [--sentences 300] [--offload-fraction 0.5]
     python -m bench.decoder_families --every-family [--sentences 64] [--width 256]
+    python -m bench.decoder_families --real-size
+
+`--real-size`: every family's config class at its defaults (for most, the reference checkpoint's shape) built on the
+meta device (no memory): the routers the adapter finds at that size, the exact parameter count, and the planner's
+placement here.
 
 Random-init models of the real shapes of ibm-granite/granite-3.0-1b-a400m-base (1.33B, 32 experts, top-8)
 and allenai/OLMoE-1B-7B-0924 (6.9B, 64 experts, top-8) — no download — saved in bf16 and loaded back through
@@ -138,9 +143,41 @@ def every_family(n_sentences: int, width: int) -> None:
               flush=True)
 
 
+def real_size() -> None:
+    """Each family's config at its class defaults, built on the meta device: what the adapter finds and the plan."""
+    from transformers import AutoConfig
+
+    from core.models.adapters import DECODER_FAMILIES, adapter_for
+    from core.models.loading import count_parameters
+    from core.models.placement import estimate_bytes, placement_hint
+
+    print("| family | config defaults: experts, top-k | sparse layers found | params (meta device) | "
+          "smallest checkpoint (card) | bf16 | placement here |")
+    print("|---|---|---|---|---|---|---|")
+    for model_type in [*(f.model_types[0] for f in DECODER_FAMILIES.values()), "nllb-moe"]:
+        config = AutoConfig.for_model(model_type)
+        try:
+            adapter = adapter_for(config)
+            with torch.device("meta"):
+                model = adapter.model_class().from_config(config)
+        except (TypeError, ValueError) as err:  # a config class whose defaults leave a size unset
+            print(f"| {model_type} | its config's defaults do not build a model ({err.__class__.__name__}) "
+                  "| | | | | |", flush=True)
+            continue
+        found = sum(len(v) for v in adapter.routers(model).values())
+        params = count_parameters(config)
+        fam = DECODER_FAMILIES.get(adapter.family)
+        card = f"`{fam.smallest}` {fam.smallest_params / 1e9:,.1f}B" if fam else "`facebook/nllb-moe-54b` 54.5B"
+        print(f"| {adapter.family} | {adapter.num_experts}, top-{adapter.top_k} | {found} | {params / 1e9:,.2f}B | "
+              f"{card} | {estimate_bytes(params, 'bfloat16') / 2**30:,.0f} GiB | {placement_hint(params)} |", flush=True)
+        del model
+        gc.collect()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every-family", action="store_true", help="every family: tracing overhead and placement")
+    ap.add_argument("--real-size", action="store_true", help="every family at its config's default size, on meta")
     ap.add_argument("--width", type=int, default=256, help="--every-family: the models' hidden size")
     ap.add_argument("--shapes", nargs="+", default=["granite"])
     ap.add_argument("--sentences", type=int, default=300)
@@ -149,6 +186,9 @@ def main() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    if args.real_size:
+        real_size()
+        return
     if args.every_family:
         every_family(args.sentences if args.sentences != 300 else 64, args.width)
         return
