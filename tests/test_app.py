@@ -315,7 +315,7 @@ def test_benchmarks_asks_the_decoder_reading_only_when_a_model_offers_two(app_en
     import ui.benchmark_run
     from core.models.registry import list_models
 
-    causal = [e for e in list_models() if e.family not in ("switch", "")]
+    causal = [e for e in list_models() if e.family not in ("switch", "nllb_moe", "")]
     assert causal and all(len(family_info(e.family).decoder_reads) == 1 for e in causal)
     monkeypatch.setattr(ui.benchmark_run, "list_models", lambda: causal)
     monkeypatch.setenv("ROUTING_LENS_MODEL", "demo-mixtral-8")

@@ -71,6 +71,31 @@ def test_a_router_that_ignores_context_has_d_zero_and_retention_zero():
     assert np.isnan(no_signal.ci_low)  # a ratio over a d that may be 0: undefined, not a number with a CI
 
 
+def test_retention_is_the_ratio_of_the_two_ds_in_float64():
+    """Float32 router inputs: the cosine is taken in float64, so retention equals d(routing) / d(cosine) to 1e-9."""
+    from core.measures.metrics import effect_size
+
+    rng = np.random.default_rng(0)
+    same = np.repeat([True, False], 150)
+    x = rng.standard_normal((600, 16)).astype(np.float32)
+    x[300:] += np.concatenate([np.full((150, 16), 0.8), np.zeros((150, 16))]).astype(np.float32)
+    cos = cosine(x[:300], x[300:])
+    routing = cos * 0.5 + rng.normal(0, 0.05, 300)
+    kept = retention(routing, cos, same)
+    ratio = effect_size(routing[same], routing[~same]).d / effect_size(cos[same], cos[~same]).d
+    assert cos.dtype == np.float64 and abs(kept.value - ratio) <= 1e-9 * abs(ratio)
+
+
+def test_random_routers_are_seeded_per_model_stack_and_layer():
+    from core.measures.representation import router_seed
+
+    w = np.random.default_rng(0).standard_normal((8, 16))
+    draws = [random_routers(w, 3, router_seed(0, m, s, b)) for m, s, b in
+             (("a", "encoder", 1), ("a", "decoder", 1), ("b", "encoder", 1), ("a", "encoder", 3))]
+    assert all(not np.allclose(draws[0], d) for d in draws[1:])
+    np.testing.assert_array_equal(draws[0], random_routers(w, 3, router_seed(0, "a", "encoder", 1)))
+
+
 def test_a_random_router_sits_inside_the_random_router_baseline():
     """A "trained" router that is itself one more random router of the trained shape: its d lies within the
     baseline's 2.5–97.5 % band, so the control claim cannot be supported for it."""
@@ -123,6 +148,10 @@ def test_reproduce_controls_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path,
     per_layer = controls[controls.layer_pos >= 0]
     assert per_layer[["d_routing", "d_cosine", "d_random_mean", "partial_r"]].notna().all().all()
     assert (per_layer.d_random_low <= per_layer.d_random_high).all()
+    from core.studies.controls import RANDOM_MAX, RANDOM_ROUTERS, RANDOM_SE
+
+    assert (per_layer.random_routers >= RANDOM_ROUTERS).all()  # enough random routers: the SE rule, or the cap
+    assert ((per_layer.d_random_se <= RANDOM_SE) | (per_layer.random_routers + RANDOM_ROUTERS > RANDOM_MAX)).all()
     scws = pd.read_csv(tmp_path / "c" / "controls_scws.csv")
     assert set(scws.setting) == {"without context", "with context"} and scws.rho_cosine.notna().all()
     pairs = pd.read_csv(tmp_path / "c" / "controls_pairs.csv")

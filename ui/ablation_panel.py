@@ -17,6 +17,11 @@ from ui.results_cache import read_once, stamp
 from ui.tables import show_table
 
 
+def _with_ci(value: float, low: float, high: float) -> str:
+    """"+0.0123 [+0.0101, +0.0145]"; three significant digits, so a CI bound that excludes 0 never prints as 0."""
+    return f"{value:+.3g} [{low:+.3g}, {high:+.3g}]"
+
+
 def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> None:
     folder = ablation_folder(model)
     if folder is None:
@@ -33,7 +38,7 @@ def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> No
     if len(measurable):
         top = measurable.head(5)
         show_table(pd.DataFrame({"expert": top.expert.map("e{}".format),
-                                 "Δloss per token [95% CI]": [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
+                                 "Δloss per token [95% CI]": [_with_ci(d, lo, hi) for d, lo, hi in
                                                               zip(top.delta, top.ci_low, top.ci_high)]}),
                    index="expert", static=True)
     rest = len(overall) - len(measurable)

@@ -63,10 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--expert", type=int, default=None, help="only this expert")
     group.add_argument("--all", action="store_true", help="every expert (the default)")
-    p.add_argument("--max-tokens", type=int, default=50_000, help="target tokens of the loss sample (default 50,000)")
+    p.add_argument("--max-tokens", type=int, default=50_000, help="at most this many target tokens in the loss sample "
+                                                               "(a bound: whole 64-token windows; default 50,000)")
     p.add_argument("--every", type=int, default=1, help="read every n-th corpus segment (for a very large source); "
                                                         "the sample is drawn at random from what is read")
-    p.add_argument("--seed", type=int, default=0, help="seed of the span corruption (Switch)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample: the order segments are drawn in (which "
+                                                        "fill --max-tokens) and, for Switch, the span corruption")
     p.add_argument("--stats", default=None, help="a corpus statistics folder (python -m core experts) of the same "
                                                  "model: adds the observational-vs-causal correlation")
     p.add_argument("--data-dir", default=None, help="where the NLTK corpora are (default: the data folder)")

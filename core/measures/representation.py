@@ -9,6 +9,8 @@ context more than the response of the hidden state it reads, and more than any r
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from scipy import stats
 
@@ -17,18 +19,26 @@ from core.measures.metrics import cohens_d_along
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity along the last axis (NaN where a vector is zero)."""
+    """Cosine similarity along the last axis, in float64 (so ratios built on it, as retention, are exact to float64
+    rounding), NaN where a vector is zero."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     num = (a * b).sum(axis=-1)
     den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
 
-def random_routers(weight: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+def router_seed(seed: int, model: str, stack: str, layer: int) -> list[int]:
+    """An independent random-router seed per model, stack and layer (a SeedSequence entropy list): an encoder and a
+    decoder router at the same position, or two models of the same shape, never share random directions."""
+    return [int(seed), zlib.crc32(model.encode()), zlib.crc32(stack.encode()), int(layer)]
+
+
+def random_routers(weight: np.ndarray, n: int, seed: int | list[int] | np.random.Generator = 0) -> np.ndarray:
     """(n, E, d) router weights with the trained `weight`'s shape and each expert row's norm, in random directions
     (Gaussian, normalised): a router that learned nothing about which direction goes to which expert, but whose
     logits have the trained scale."""
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     g = rng.standard_normal((n, *weight.shape))
     g /= np.linalg.norm(g, axis=-1, keepdims=True)
     return g * np.linalg.norm(weight, axis=-1)[None, :, None]

@@ -6,7 +6,8 @@ the expert's tokens lose their dispatch, exactly what a capacity drop does; top-
 masked and the top-k chosen again, weights renormalised. The loss is the family's objective (`adapter.objective`):
 T5 span corruption for Switch (seeded, the same corruption for every ablation), next-token loss for decoder-only
 models, and for a dense encoder made sparse afterwards (minilm-router-E) its agreement with the dense model: 1 − cosine
-of each token's final hidden state to the dense model's. Δloss per domain and per token class, with percentile bootstrap CIs over segments.
+of each token's final hidden state to the dense model's. Δloss per domain and per token class, with percentile bootstrap
+CIs over windows (64-token pieces of the segments, each one example).
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class Unit:
 
 
 def token_class(token: str) -> str:
-    """The corpus statistics' token classes, for a target token's text (word-start marks stripped)."""
+    """The corpus statistics' token classes, for a target *piece*'s text (word-start marks stripped): classes are per
+    sub-word piece, as the corpus statistics count them, so a piece of "took" that reads "to" is a function word."""
     word = token.lstrip(TOKEN_PREFIXES)
     if word and not re.search(r"\w", word):
         return "punctuation"
@@ -103,13 +105,15 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
                 x, y = [tok.cls_token_id, *ids, tok.sep_token_id], ids
             else:  # next token: the loss is on every token after the first
                 x, y = ids, ids[1:]
+            if total + len(y) > max_tokens:  # `max_tokens` is a bound: a window that would cross it is left out
+                break
             inputs.append(list(x))
             targets.append(list(y))
             domains.append(seg.domain)
             names = tok.convert_ids_to_tokens(y)
             classes.append(np.array([TOKEN_CLASSES.index(token_class(str(n))) for n in names]))
             total += len(y)
-        if total >= max_tokens:
+        if total >= max_tokens - 8:  # no window that fits the rest of the budget can be measured
             break
     if not inputs:
         raise InputError("The corpus gave no segment long enough to measure a loss on.")
@@ -173,7 +177,7 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[
 
 
 def _mean_ci(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean over segments with a percentile bootstrap CI (segments resampled)."""
+    """Mean over windows with a percentile bootstrap CI (windows resampled)."""
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return (float(values.mean()) if len(values) else np.nan), np.nan, np.nan
@@ -184,14 +188,14 @@ def _mean_ci(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> tupl
 
 def effect_rows(ex: Examples, base: list[np.ndarray], ablated: list[np.ndarray], unit: Unit, meta: dict
                 ) -> list[dict]:
-    """Δloss (ablated − intact, mean per token of each segment) overall, per domain and per token class."""
+    """Δloss (ablated − intact, mean per token of each window) overall, per domain and per token class."""
     delta = [a - b for a, b in zip(ablated, base)]
     rows = []
 
     def add(kind: str, group: str, per_segment: np.ndarray, tokens: int) -> None:
         mean, low, high = _mean_ci(per_segment)
         rows.append({**meta, "stack": unit.stack, "layer": unit.layer, "expert": unit.expert, "group_kind": kind,
-                     "group": group, "segments": int(np.isfinite(per_segment).sum()), "tokens": tokens,
+                     "group": group, "windows": int(np.isfinite(per_segment).sum()), "tokens": tokens,
                      "delta": mean, "ci_low": low, "ci_high": high})
 
     per_segment = np.array([d.mean() for d in delta])

@@ -26,6 +26,7 @@ from core.measures.representation import (
     partial_point_biserial,
     random_routers,
     retention,
+    router_seed,
     softmax_probs,
 )
 from core.results.store import Note
@@ -35,7 +36,9 @@ from core.studies.targets import ProgressFactory, Target, no_progress, route_tar
 from core.tracing.tracer import Tracer
 from core.types import STACKS, DecoderRead
 
-RANDOM_ROUTERS = 20
+RANDOM_ROUTERS = 200  # at least this many random routers per layer ...
+RANDOM_SE = 0.005  # ... and more, in blocks of RANDOM_ROUTERS, until the Monte-Carlo SE of their mean d is at most this
+RANDOM_MAX = 2000
 RANDOM_CLAIM = "The trained router responds to context more than a random router on the same representation"
 RANDOM_CLAIM_PAPER = "implied by §4.2 (a control)"
 
@@ -82,12 +85,11 @@ def _model_frames(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
             routed = similarity_of(probs[:m, li], probs[m:, li])
             x = _pooled_inputs(inputs[stack], li)
             cos = cosine(x[:m], x[m:])
-            rand = _random_probs(inputs[stack], li, random_routers(weight, n_random, seed + li))
-            rand_jss = similarity_of(rand[:, :m], rand[:, m:])  # (R, pairs)
+            rand_jss, rand_d = _enough_random_routers(inputs[stack], li, weight, same, n_random,
+                                                      router_seed(seed, lm.name, stack, block))
             trained_means.append(routed)
-            random_means.append(rand_jss)
+            random_means.append(rand_jss[:n_random])  # the stack mean pairs router i of every layer
             d_route, d_rep = effect_size(routed[same], routed[~same]), effect_size(cos[same], cos[~same])
-            rand_d = cohens_d_along(rand_jss[:, same], rand_jss[:, ~same])
             keep = retention(routed, cos, same)
             partial = partial_point_biserial(same, routed, cos)
             row = {**meta, "stack": stack, "layer_pos": li, "layer": block, "n": m,
@@ -95,7 +97,8 @@ def _model_frames(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
                    "d_routing_p": d_route.p, "d_cosine": d_rep.d, "d_cosine_low": d_rep.ci_low,
                    "d_cosine_high": d_rep.ci_high, "d_cosine_p": d_rep.p, "d_random_mean": float(np.nanmean(rand_d)),
                    "d_random_low": float(np.nanpercentile(rand_d, 2.5)),
-                   "d_random_high": float(np.nanpercentile(rand_d, 97.5)), "retention": keep.value,
+                   "d_random_high": float(np.nanpercentile(rand_d, 97.5)), "random_routers": len(rand_d),
+                   "d_random_se": float(np.nanstd(rand_d, ddof=1) / np.sqrt(len(rand_d))), "retention": keep.value,
                    "retention_low": keep.ci_low, "retention_high": keep.ci_high, "partial_r": partial.value,
                    "partial_r_low": partial.ci_low, "partial_r_high": partial.ci_high, "partial_r_p": partial.p}
             pairs = {**meta, "pair": np.arange(m), "label": np.where(same, "T", "F"), "stack": stack,
@@ -113,6 +116,22 @@ def _model_frames(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
                                                   np.mean(random_means, axis=0), same))
     frames["controls_scws"] += _scws_rows(capture, data, progress, read, meta, n_random, seed)
     return frames
+
+
+def _enough_random_routers(inputs: list[np.ndarray], li: int, weight: np.ndarray, same: np.ndarray, n_random: int,
+                           seed: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(R, pairs) JSS and (R,) Cohen's d of R random routers: at least `n_random`, then more in blocks of `n_random`
+    until the Monte-Carlo SE of their mean d is at most RANDOM_SE (or RANDOM_MAX routers)."""
+    rng = np.random.default_rng(seed)
+    m = len(same)
+    jss_blocks, d_blocks = [], []
+    while True:
+        rand = _random_probs(inputs, li, random_routers(weight, n_random, rng))
+        jss_blocks.append(similarity_of(rand[:, :m], rand[:, m:]))
+        d_blocks.append(cohens_d_along(jss_blocks[-1][:, same], jss_blocks[-1][:, ~same]))
+        d = np.concatenate(d_blocks)
+        if np.nanstd(d, ddof=1) / np.sqrt(len(d)) <= RANDOM_SE or len(d) + n_random > RANDOM_MAX:
+            return np.concatenate(jss_blocks), d
 
 
 def _stack_mean_row(meta: dict, stack: str, routed: np.ndarray, rand: np.ndarray, same: np.ndarray) -> dict:
@@ -150,9 +169,10 @@ def _scws_rows(capture: Tracer, data: BenchmarkData, progress: ProgressFactory, 
             layers = range(probs.shape[1])
             routed = np.mean([similarity_of(probs[:n, li], probs[n:, li]) for li in layers], axis=0)
             cos = np.mean([cosine(*np.split(_pooled_inputs(inputs[stack], li), 2)) for li in layers], axis=0)
-            rand = np.mean([similarity_of(*np.split(_random_probs(
-                inputs[stack], li, random_routers(_weight(capture, modules[li]), n_random, seed + li)), 2, axis=1))
-                for li in layers], axis=0)  # (R, pairs)
+            blocks = [int(block) for block, _ in capture.routers[stack]]
+            rand = np.mean([similarity_of(*np.split(_random_probs(inputs[stack], li, random_routers(
+                _weight(capture, modules[li]), n_random, router_seed(seed, meta["model"], stack, blocks[li]))), 2,
+                axis=1)) for li in layers], axis=0)  # (R, pairs)
             rho_rand = np.array([spearman(r, scws.score, n_resamples=0).rho for r in rand])
             rho_cos, rho_route = spearman(cos, scws.score), spearman(routed, scws.score)
             rows.append({**meta, "stack": stack, "setting": setting, "n": n, "rho_routing": rho_route.rho,
@@ -220,7 +240,8 @@ def pair_controls(traces: tuple, spans: tuple, tracer: Tracer, n_random: int = R
             probs = [t.stacks[stack].token_probs[li][idx].mean(axis=0) for t, idx in zip(traces, tokens)]
             routed = float(similarity_of(probs[0], probs[1]))
             rand = [float(similarity_of(softmax_probs(xs[0], w).mean(axis=0), softmax_probs(xs[1], w).mean(axis=0)))
-                    for w in random_routers(_weight(tracer, module), n_random, seed + li)]
+                    for w in random_routers(_weight(tracer, module), n_random,
+                                            router_seed(seed, tracer.loaded.name, stack, int(block)))]
             rows.append({"stack": stack, "layer_pos": li, "layer": int(block), "jss": routed,
                          "cosine": float(cosine(np.nanmean(xs[0], axis=0), np.nanmean(xs[1], axis=0))),
                          "random_jss_mean": float(np.mean(rand)), "random_lower_share": float(np.mean(

@@ -220,20 +220,31 @@ class DecoderOnlyAdapter(ModelAdapter):
         return AutoModelForCausalLM
 
     def without_expert(self, output, expert: int):
-        """The expert's logit masked and the top-k chosen again from the rest, their weights renormalised where the
-        family renormalises (the softmax-then-top-k families; the others are refused rather than ablated under a
-        wrong rule)."""
-        if self.spec.scoring is not SOFTMAX_TOPK:
+        """Only the tokens that had chosen `expert` are routed again, by the family's own rule with that expert's
+        logit masked: softmax then top-k (weights renormalised where the family renormalises: Mixtral always, OLMoE /
+        Qwen-MoE by norm_topk_prob, Jamba never), or top-k of the logits then a softmax over the chosen (GraniteMoE,
+        gpt-oss). Every other token keeps the router's own output bit for bit, so removing an expert no token chose
+        changes nothing. Other scorings (groups, selection biases, sigmoids, SparseMixer) are refused rather than
+        ablated under a wrong rule."""
+        if self.spec.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
             raise NotImplementedError(f"Removing an expert is implemented for routers that score by softmax then "
-                                      f"top-k; {self.spec.short_label} scores by {self.spec.scoring.name}.")
-        logits, scores, _indices = output
-        masked = logits.clone()
-        masked[..., expert] = float("-inf")
-        probs = torch.softmax(masked.float(), dim=-1)
-        top, chosen = torch.topk(probs, self.top_k, dim=-1)
-        if self.renormalises:  # the family's own rule: Mixtral always, OLMoE / Qwen-MoE by norm_topk_prob, Jamba never
-            top = top / top.sum(dim=-1, keepdim=True)
-        return masked, top.to(scores.dtype), chosen
+                                      f"top-k or top-k then softmax; {self.spec.short_label} scores by "
+                                      f"{self.spec.scoring.name}.")
+        logits, weights, index = output[:3]
+        hit = (index == expert).any(-1, keepdim=True)
+        if not bool(hit.any()):
+            return output
+        masked = logits.float().masked_fill(
+            torch.arange(logits.shape[-1], device=logits.device) == expert, float("-inf"))
+        if self.spec.scoring is SOFTMAX_TOPK:
+            top, chosen = torch.topk(torch.softmax(masked, dim=-1), self.top_k, dim=-1)
+            if self.renormalises:
+                top = top / top.sum(dim=-1, keepdim=True)
+        else:
+            top, chosen = torch.topk(masked, self.top_k, dim=-1)
+            top = torch.softmax(top, dim=-1)
+        return (logits, torch.where(hit, top.to(weights.dtype), weights), torch.where(hit, chosen, index),
+                *output[3:])
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
             decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
