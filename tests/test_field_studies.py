@@ -121,52 +121,26 @@ def test_the_models_own_drops_are_found_at_their_positions(tmp_path):
     assert (drops.drop_ratio[~drops.index.isin([12, 14, 15])] == 0).all() and (drops.assignments == 3).all()
 
 
-def test_a_simulated_capacity_drops_the_end_of_the_sequence(tmp_path):
-    """All 8 tokens choose e0 first and e1 second; E = 4, factor 1: each expert takes 8 / 4 = 2 assignments, first
-    choices first, so e0 keeps positions 0-1 and e1 keeps the second choices of positions 0-1."""
-    docs = [{"ids": list(range(8)), "experts": [[0, 1]] * 8}]
-    drops = compute(planted_run(tmp_path / "run", docs, 4, 2), capacity_factor=1.0).drops.set_index("position")
-    assert "simulated capacity factor 1" in drops.capacity.iloc[0]
-    assert list(drops.drop_ratio) == [0, 0, 1, 1, 1, 1, 1, 1]
-    assert (drops.assignments == 2).all()
-    roomy = compute(planted_run(tmp_path / "roomy", docs, 4, 2), capacity_factor=4.0).drops
-    assert (roomy.drop_ratio == 0).all()  # capacity 8: room for every assignment
+@pytest.mark.parametrize("tokens, experts, top_k, factor, kept", [
+    (40, 4, 2, 1.0, 20),  # k > factor: ⌊2 · 1 · 40 / 4⌋ = 20 per expert (the old rule, 10, dropped 75 %)
+    (20, 4, 1, 1.0, 6),  # ⌊5⌋ rounded up to even: 6
+    (8, 16, 1, 1.0, 4),  # a segment shorter than E / factor: the floor of 4 (the old rule dropped everything)
+])
+def test_a_simulated_capacity_drops_the_end_of_the_sequence_by_the_papers_rule(tmp_path, tokens, experts, top_k,
+                                                                                factor, kept):
+    """Every token chooses e0 first (and e1 second): each expert keeps its first `kept` assignments, first choices
+    before second ones, so the first `kept` positions keep all their choices and the rest lose all (a hand count)."""
+    from core.corpus.openmoe import capacity
 
-
-def test_coactivation_by_both_definitions_matches_a_hand_count(tmp_path):
-    """Two tokens, top-3 of E = 4, ranked (0, 1, 2) and (2, 0, 3). All pairs: count(0) = 2 and 0 meets 2 in both
-    tokens, 1 and 3 once each. Adjacent in rank order: (0,1), (1,2) and (2,0), (0,3), both ways."""
-    run = planted_run(tmp_path / "run", [{"ids": [1, 2], "experts": [[0, 1, 2], [2, 0, 3]]}], 4, 3)
-    co = compute(run).coactivation
-    p = {(d, a, b): v for d, a, b, v in co[["definition", "expert_a", "expert_b", "p_b_given_a"]].itertuples(index=False)}
-    assert p[(ALL_PAIRS, 0, 2)] == 1.0 and p[(ALL_PAIRS, 0, 1)] == 0.5 and p[(ALL_PAIRS, 0, 3)] == 0.5
-    assert p[(ALL_PAIRS, 1, 0)] == 1.0 and p[(ALL_PAIRS, 3, 2)] == 1.0 and p[(ALL_PAIRS, 2, 1)] == 0.5
-    assert p[(ADJACENT, 0, 1)] == 0.5 and p[(ADJACENT, 0, 2)] == 0.5 and p[(ADJACENT, 0, 3)] == 0.5
-    assert p[(ADJACENT, 1, 0)] == 1.0 and p[(ADJACENT, 1, 2)] == 1.0 and p[(ADJACENT, 2, 1)] == 0.5
-    assert (ADJACENT, 1, 3) not in p and (ADJACENT, 3, 1) not in p  # never adjacent
-    assert (ALL_PAIRS, 1, 3) not in p  # never together
-
-
-def test_vocabulary_specialisation_by_input_next_and_predicted_token(tmp_path):
-    """Token 7 occurs 10 times: 8 first choices on e1, 2 on e2. Each 7 is followed by token 9, and the model
-    predicts 9 there; token 3 (occurring 10 times) sits between."""
-    ids, chosen, predicted = [], [], []
-    for i in range(10):
-        ids += [7, 9]
-        chosen += [[1, 0] if i < 8 else [2, 0], [3, 0]]
-        predicted += [9, 4]
-    run = planted_run(tmp_path / "run", [{"ids": ids, "experts": chosen, "predicted": predicted}], 4, 2)
-    vocab = compute(run).vocabulary.set_index(["counting", "token_kind"])
-    first = vocab.loc[(FIRST_CHOICE, "input")]
-    assert first.token_ids == 2 and first.specialisation == pytest.approx((0.8 + 1.0) / 2)
-    assert vocab.loc[(CHOSEN_SET, "input")].specialisation == 1.0  # e0 is in every set
-    assert vocab.loc[(CHOSEN_SET, "input")].uniform == pytest.approx(2 / 4)
-    assert first.uniform == pytest.approx(1 / 4)
-    assert first.normalised == pytest.approx((0.9 - 0.25) / 0.75)
-    # routing at a 7 is filed under the next token 9 (10 times); at a 9 under 7 (9 times: the last 9 has no next)
-    nxt = vocab.loc[(FIRST_CHOICE, "next")]
-    assert nxt.token_ids == 1 and nxt.specialisation == pytest.approx(0.8)
-    assert vocab.loc[(FIRST_CHOICE, "predicted")].token_ids == 2  # predicted 9 and 4, ten times each
+    assert capacity(factor, top_k, tokens, experts) == kept
+    docs = [{"ids": list(range(tokens)), "experts": [list(range(top_k))] * tokens}]
+    drops = compute(planted_run(tmp_path / "run", docs, experts, top_k), capacity_factor=factor).drops
+    drops = drops.set_index("position")
+    assert "⌊k × 1 × T / E⌋" in drops.capacity.iloc[0]
+    assert list(drops.drop_ratio) == [0] * kept + [1] * (tokens - kept)
+    assert (drops.assignments == top_k).all()
+    roomy = compute(planted_run(tmp_path / "roomy", docs, experts, top_k), capacity_factor=float(experts)).drops
+    assert (roomy.drop_ratio == 0).all()  # capacity k · T: room for every assignment
 
 
 def test_routing_by_token_id_shows_as_context_independent(tmp_path):
@@ -178,6 +152,12 @@ def test_routing_by_token_id_shows_as_context_independent(tmp_path):
     context = compute(planted_run(tmp_path / "run", docs, 4, 1)).context.set_index("grouping")
     assert context.loc["token id", "std_share"] == pytest.approx(np.sqrt(3) / 4)  # one-hot shares over 4 ids
     assert context.loc["position id", "std_share"] < 0.15 < context.loc["token id", "std_share"]
+    # Averaged over all E experts (8 here, 4 of them never used): a rare token (seen once, below the floor of 10)
+    # routed to an otherwise unused expert leaves the figure exactly as it was.
+    wide = compute(planted_run(tmp_path / "wide", docs, 8, 1)).context.set_index("grouping")
+    rare = compute(planted_run(tmp_path / "rare", [*docs, {"ids": [7], "experts": [[7]]}], 8, 1)).context
+    assert wide.loc["token id", "std_share"] == pytest.approx(np.sqrt(3) / 8)
+    assert rare.set_index("grouping").loc["token id", "std_share"] == wide.loc["token id", "std_share"]
 
 
 def test_a_series_must_be_one_model_over_one_text(tmp_path):

@@ -176,7 +176,7 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
             "domain": olmoe.domain_specialisation(con, "final", e),
             "consecutive": mixtral.consecutive(con, "final", e),
             "drops": openmoe.drops_by_position(con, "final", e, capacity_factor, own),
-            "context": openmoe.context_independence(con, "final"),
+            "context": openmoe.context_independence(con, "final", e),
         }
         if progress:
             progress("final")

@@ -12,36 +12,50 @@ OWN_CAPACITY = "the model's own capacity"
 FIXED_TOKENS = 40  # the most frequent token ids whose early learning is kept one by one
 
 
+MIN_CAPACITY = 4  # the floor the papers' code keeps (ColossalAI's OpenMoE port)
+
+
 def simulated_label(factor: float) -> str:
-    return f"simulated capacity factor {factor:g} (capacity = {factor:g} × tokens / E per sequence)"
+    return (f"simulated capacity factor {factor:g} (capacity = max({MIN_CAPACITY}, ⌊k × {factor:g} × T / E⌋ rounded "
+            "up to even) per expert and segment of T tokens)")
+
+
+def capacity(factor: float, k: int, tokens: int, experts: int) -> int:
+    """Assignments an expert takes per segment, as the papers' code has it: ⌊k · factor · T / E⌋, rounded up to an
+    even number, at least MIN_CAPACITY (so a top-8 model is not made to drop 75 % by the definition alone, and a short
+    segment does not drop everything)."""
+    c = int(k * factor * tokens // experts)
+    return max(MIN_CAPACITY, c + c % 2)
 
 
 def drops_by_position(con, view: str, experts: int, capacity_factor: float, own: bool) -> pd.DataFrame:
     """Per stack, layer and position in the segment: the share of routed assignments dropped for lack of room. With
     `own` (a family with a capacity, e.g. Switch) the model's own drops; otherwise a simulated capacity: each expert
-    takes at most capacity_factor × T / E assignments of a T-token sequence, first choices before second ones and,
+    takes at most `capacity(factor, k, T, E)` assignments of a T-token segment, first choices before second ones and,
     within a rank, earlier positions first (the GShard/Switch order that makes drops pile up at the end)."""
     if own:
         frame = con.execute(f"""SELECT stack, layer, position, sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped,
             count(*) AS assignments FROM {view} GROUP BY ALL ORDER BY ALL""").df()
         frame["capacity"] = OWN_CAPACITY
     else:
-        frame = con.execute(f"""WITH a AS (SELECT doc, stack, layer, position, r, experts[r] AS e,
-                    count(*) OVER (PARTITION BY doc, stack, layer) / k AS t
+        f, e = float(capacity_factor), int(experts)
+        frame = con.execute(f"""WITH a AS (SELECT doc, stack, layer, position, r, k, experts[r] AS e,
+                    count(*) OVER (PARTITION BY doc, stack, layer) // k AS t
                 FROM {view}, range(1, (SELECT max(k) FROM {view}) + 1) x(r) WHERE r <= k),
-            ranked AS (SELECT stack, layer, position, t, row_number() OVER
-                    (PARTITION BY doc, stack, layer, e ORDER BY r, position) AS slot FROM a)
-            SELECT stack, layer, position,
-                   sum(CASE WHEN slot > {float(capacity_factor)} * t / {int(experts)} THEN 1 ELSE 0 END) AS dropped,
+            c AS (SELECT *, CAST(floor(k * {f} * t / {e}) AS BIGINT) AS raw FROM a),
+            ranked AS (SELECT stack, layer, position, greatest({MIN_CAPACITY}, raw + raw % 2) AS cap, row_number() OVER
+                    (PARTITION BY doc, stack, layer, e ORDER BY r, position) AS slot FROM c)
+            SELECT stack, layer, position, sum(CASE WHEN slot > cap THEN 1 ELSE 0 END) AS dropped,
                    count(*) AS assignments FROM ranked GROUP BY ALL ORDER BY ALL""").df()
         frame["capacity"] = simulated_label(capacity_factor)
     frame["drop_ratio"] = frame.dropped / frame.assignments
     return frame
 
 
-def context_independence(con, view: str) -> pd.DataFrame:
-    """Per stack and layer, for grouping by token id and by position id: the standard deviation across the ids
-    (each seen ≥ 10 times) of an expert's routing share N(id, e) / (k · N(id)), averaged over experts. A large spread
+def context_independence(con, view: str, experts: int) -> pd.DataFrame:
+    """Per stack and layer, for grouping by token id and by position id: the population standard deviation across the ids
+    (each seen ≥ 10 times) of an expert's routing share N(id, e) / (k · N(id)), averaged over all E experts (an expert no qualifying id reaches counts with SD 0, so a rare token never changes
+    the average). A large spread
     across token ids beside a small one across positions means routing follows the token, not where it stands
     (OpenMoE's context-independent specialisation)."""
     parts = []
@@ -52,7 +66,7 @@ def context_independence(con, view: str) -> pd.DataFrame:
                       (SELECT stack, layer, {column}, unnest(experts) AS e FROM {view}) GROUP BY ALL),
                 s AS (SELECT c.stack, c.layer, c.e, c.c / (g.k * g.n) AS share FROM c JOIN g USING (stack, layer, g)),
                 ids AS (SELECT stack, layer, count(*) AS ids FROM g GROUP BY ALL),
-                experts AS (SELECT DISTINCT stack, layer, e FROM c),
+                experts AS (SELECT DISTINCT c.stack, c.layer, x.e FROM c, range({int(experts)}) x(e)),
                 m AS (SELECT x.stack, x.layer, x.e, coalesce(sum(s.share), 0) AS s1, coalesce(sum(s.share * s.share), 0) AS s2
                       FROM experts x LEFT JOIN s USING (stack, layer, e) GROUP BY ALL)
             SELECT m.stack, m.layer, '{grouping}' AS grouping, any_value(ids.ids) AS ids,
