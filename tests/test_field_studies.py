@@ -34,21 +34,23 @@ def planted_run(folder: Path, docs: list[dict], experts: int, top_k: int, causal
     cols: dict[str, list] = {name: [] for name in schema(top_k, predictions=predicted).names}
     for doc, d in enumerate(docs):
         n = len(d["ids"])
-        cols["doc"] += [doc] * n
-        cols["source"] += [f"d{doc}"] * n
-        cols["domain"] += [d.get("domain", "news")] * n
-        cols["position"] += list(range(n))
-        cols["token_id"] += list(d["ids"])
-        cols["token"] += [f"t{i}" for i in d["ids"]]
-        cols["word"] += [f"t{i}" for i in d["ids"]]
-        cols["stack"] += ["decoder"] * n
-        cols["layer"] += [1] * n
-        cols["experts"] += [list(e) for e in d["experts"]]
-        cols["probs"] += [[1.0 / top_k] * top_k] * n
-        cols["entropy"] += [1.0] * n
-        cols["dropped"] += list(d.get("dropped", [None] * n))
-        if predicted:
-            cols["predicted"] += list(d["predicted"])
+        for layer, chosen in d.get("by_layer", {1: d.get("experts")}).items():  # several sparse layers, or block 1
+            cols["doc"] += [doc] * n
+            cols["source"] += [f"d{doc}"] * n
+            cols["domain"] += [d.get("domain", "news")] * n
+            cols["position"] += list(range(n))
+            cols["token_id"] += list(d["ids"])
+            cols["token"] += [f"t{i}" for i in d["ids"]]
+            cols["word"] += [f"t{i}" for i in d["ids"]]
+            cols["stack"] += ["decoder"] * n
+            cols["layer"] += [layer] * n
+            cols["experts"] += [list(e) for e in chosen]
+            cols["probs"] += [[1.0 / top_k] * top_k] * n
+            cols["entropy"] += [1.0] * n
+            cols["dropped"] += list(d.get("dropped", [None] * n))
+            cols["margin"] += list(d.get("margin", [0.5] * n))
+            if predicted:
+                cols["predicted"] += list(d["predicted"])
     sch = schema(top_k, predictions=predicted)
     arrays = []
     for field in sch:

@@ -3,7 +3,8 @@
 Columns: doc (segment index), source (source document id), domain, position (token index in the segment), token_id,
 token, word (the whitespace word the token belongs to, "" for special tokens), stack, layer (block index), experts
 (the k experts the model chose, its order), probs (their router probabilities, float16), entropy (of the token's
-full router distribution, bits, float16), dropped (over capacity; null for families without one), with
+full router distribution, bits, float16), dropped (over capacity; null for families without one), margin (the
+decision margin p_(k) − p_(k+1) of the full distribution, float16; null in runs made before it), with
 --full-probs probs_all (all E probabilities, float32) and, with --predictions (decoder-only models), predicted (the
 model's most likely next token id at this position).
 """
@@ -25,7 +26,7 @@ def schema(top_k: int, full_probs: bool = False, predictions: bool = False) -> p
         pa.field("token_id", pa.int32()), pa.field("token", pa.string()), pa.field("word", pa.string()),
         pa.field("stack", pa.dictionary(pa.int8(), pa.string())), pa.field("layer", pa.int16()),
         pa.field("experts", pa.list_(pa.int16(), top_k)), pa.field("probs", pa.list_(pa.float16(), top_k)),
-        pa.field("entropy", pa.float16()), pa.field("dropped", pa.bool_()),
+        pa.field("entropy", pa.float16()), pa.field("dropped", pa.bool_()), pa.field("margin", pa.float16()),
     ]
     if full_probs:
         fields.append(pa.field("probs_all", pa.list_(pa.float32())))
@@ -68,6 +69,7 @@ def table(traces: Sequence[RoutingTrace], segments: Sequence[Segment], token_ids
             cols["experts"].append(chosen.reshape(rows, top_k).astype(np.int16))
             cols["probs"].append(np.take_along_axis(probs, chosen, axis=-1).reshape(rows, top_k).astype(np.float16))
             cols["entropy"].append(entropy.reshape(rows).astype(np.float16))
+            cols["margin"].append(s.margins.reshape(rows).astype(np.float16))
             cols["dropped"].append(s.dropped.reshape(rows) if has_capacity else np.full(rows, None, dtype=object))
             if full_probs:
                 cols["probs_all"] += list(probs.reshape(rows, -1))
@@ -79,7 +81,7 @@ def table(traces: Sequence[RoutingTrace], segments: Sequence[Segment], token_ids
         if field.name in ("experts", "probs"):
             kind = pa.int16() if field.name == "experts" else pa.float16()
             arrays.append(_fixed(np.concatenate(values) if values else np.zeros((0, top_k)), kind))
-        elif field.name in ("doc", "position", "token_id", "layer", "entropy", "dropped", "predicted"):
+        elif field.name in ("doc", "position", "token_id", "layer", "entropy", "dropped", "margin", "predicted"):
             merged = np.concatenate(values) if values else np.zeros(0)
             arrays.append(pa.array(merged, type=field.type))
         elif isinstance(field.type, pa.DictionaryType):

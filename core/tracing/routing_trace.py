@@ -39,6 +39,13 @@ class StackRouting:
         return int(self.selected.shape[-1])
 
     @property
+    def margins(self) -> np.ndarray:
+        """(L, T) each token's decision margin: p_(k) − p_(k+1) of its distribution (0 at a tie; definitions)."""
+        from core.measures.routing_stats import margins
+
+        return margins(self.token_probs, self.top_k)
+
+    @property
     def choice_differs(self) -> np.ndarray:
         """(L, T) bool: the model chose other experts than its distribution's top-k (a selection bias, group limits;
         a dropped token never counts). Always False for a router whose choice is its distribution's top-k."""
@@ -140,6 +147,7 @@ class RoutingTrace:
             frame["is_selected"] = chosen.reshape(-1)
             frame["dropped"] = np.repeat(s.dropped.reshape(-1), n_exp)
             frame["choice_differs"] = np.repeat(s.choice_differs.reshape(-1), n_exp)
+            frame["margin"] = np.repeat(s.margins.reshape(-1), n_exp)
         return frame
 
     def to_csv(self, level: Level = "token") -> str:
@@ -169,6 +177,7 @@ class RoutingTrace:
                 "selected": s.selected.tolist(),
                 "dropped": s.dropped.tolist(),
                 "choice_differs": s.choice_differs.tolist(),
+                "margin": np.round(s.margins, 6).tolist(),
             }
         return out
 
