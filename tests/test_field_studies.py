@@ -15,7 +15,7 @@ import pytest
 
 from core.corpus.field_studies import FieldStudies, compute
 from core.corpus.mixtral import chance_intersect
-from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.corpus.olmoe import ALL_PAIRS
 from core.corpus.rows import schema
 from core.corpus.run import CorpusSpec, write_manifest
 from core.errors import DataError, InputError
@@ -238,12 +238,14 @@ def test_the_studies_view_draws_each_paper_on_a_users_series(tiny_model_dir, tmp
     run_studies(run)
     at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="st_result").value == str(run / "studies")  # the user's studies first
-    assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE"]
+    assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, margins"]
     titles = _titles(at)
     for expect in ("router saturation", "co-activation P(b | a), adjacent pairs (OLMoE's code)",
                    "vocabulary specialisation", "domain specialisation", "drops by position — simulated capacity",
-                   "routing follows the token id", "early routing learning"):
+                   "routing follows the token id", "early routing learning", "how close each routing decision was"):
         assert any(expect in t for t in titles), expect
+    assert any("CV of load (0 = balanced)" in t.value.columns for t in at.table)  # balance, one row per layer
+    assert any("at least two sparse layers" in i.value for i in at.info)  # one sparse layer: no pathway to show
     table5 = next(t.value for t in at.table if "chance" in t.value.index)
     assert float(table5.loc["chance"].iloc[0]) == pytest.approx(12.5)  # 1/E for the first choice
     at.radio(key="st_co_def").set_value(ALL_PAIRS).run()
@@ -298,3 +300,50 @@ def test_a_run_begun_before_the_studies_fields_still_resumes(tmp_path):
     with pytest.raises(InputError, match="differs in top_k"):
         resume_or_start(run, CorpusSpec(model="planted", revision="", dtype="float32", source="planted",
                                         stacks=("decoder",), top_k=1, num_experts=8, causal=True))
+
+
+def test_a_routing_that_copies_a_layer_into_the_next_has_jaccard_one_and_predictability_one(tmp_path):
+    """Layer 3 repeats layer 1's chosen sets token by token: Jaccard 1, the best mapping predicts every token, and the
+    mutual information equals the next layer's entropy; an independent layer 5 sits near chance."""
+    rng = np.random.default_rng(0)
+    docs = []
+    for _ in range(40):
+        ids = rng.integers(0, 50, size=25).tolist()
+        first = [rng.choice(8, size=2, replace=False).tolist() for _ in ids]
+        other = [rng.choice(8, size=2, replace=False).tolist() for _ in ids]
+        docs.append({"ids": ids, "by_layer": {1: first, 3: first, 5: other}})
+    studies = compute(planted_run(tmp_path / "run", docs, 8, 2))
+    pairs = studies.pathways.set_index("layer")
+    assert list(pairs.next_layer) == [3, 5]
+    assert pairs.loc[1, "jaccard"] == 1.0 and pairs.loc[1, "accuracy"] == 1.0
+    assert pairs.loc[1, "mi_bits"] == pytest.approx(pairs.loc[1, "max_mi_bits"])
+    assert pairs.loc[3, "jaccard"] == pytest.approx(pairs.loc[3, "jaccard_chance"], abs=0.03)
+    assert pairs.loc[3, "jaccard_chance"] == pytest.approx(12 / 28 * (1 / 3) + 1 / 28 * 1)  # 2 of 8 at random: 5/28
+    assert pairs.loc[3, "accuracy"] < 0.3 and pairs.loc[3, "mi_bits"] < 0.1
+    moves = studies.transitions[studies.transitions.layer == 1]
+    assert (moves.expert == moves.next_expert).all() and moves.tokens.sum() == 40 * 25
+
+
+def test_a_balanced_router_has_cv_zero_and_full_effective_share(tmp_path):
+    """Every expert takes the same load: CV 0, exp(H)/E 1, max/mean 1, no dead expert, top-N share N/E; a router that
+    sends everything to one expert is the opposite extreme."""
+    docs = [{"ids": list(range(16)), "experts": [[i % 8] for i in range(16)]} for _ in range(5)]
+    bal = compute(planted_run(tmp_path / "even", docs, 8, 1)).balance.iloc[0]
+    assert bal.cv == 0 and bal.effective_share == pytest.approx(1.0) and bal.max_over_mean == 1
+    assert bal.dead_share == 0 and bal.top_n_share == pytest.approx(bal.uniform_top_n) == pytest.approx(2 / 8)
+    one = [{"ids": list(range(16)), "experts": [[3]] * 16}]
+    bal = compute(planted_run(tmp_path / "one", one, 8, 1)).balance.iloc[0]
+    assert bal.dead_share == 7 / 8 and bal.effective_share == pytest.approx(1 / 8) and bal.top_n_share == 1
+    assert bal.cv == pytest.approx(np.sqrt(7))
+
+
+def test_margins_are_zero_at_a_planted_tie_and_counted_per_layer(tmp_path):
+    from core.measures.routing_stats import margins
+
+    probs = np.array([[0.4, 0.4, 0.2], [0.7, 0.2, 0.1], [0.5, 0.25, 0.25]])
+    assert list(margins(probs, 1)) == pytest.approx([0.0, 0.5, 0.25])
+    assert list(margins(probs, 2)) == pytest.approx([0.2, 0.1, 0.0])  # top-2 boundary: a tie in the third row
+    docs = [{"ids": list(range(10)), "experts": [[0]] * 10, "margin": [0.0] * 3 + [0.6] * 7}]
+    m = compute(planted_run(tmp_path / "run", docs, 4, 1)).margins
+    assert m.near_tie_share.iloc[0] == pytest.approx(0.3) and m.share.sum() == pytest.approx(1.0)
+    assert m.set_index("bin_low").loc[0.0, "tokens"] == 3

@@ -13,6 +13,7 @@ from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
 from core.corpus.results import corpus_root
 from core.errors import RoutingLensError
 from core.lens.field import BUNDLED_STUDIES, studies_folders
+from core.viz import pathway_plots as pp
 from core.viz import study_plots as sp
 from core.viz.studies_report import DEFINITIONS
 from core.viz.style import layer_name
@@ -92,6 +93,28 @@ def _openmoe(s: FieldStudies, key: tuple, stack: str, series: list) -> None:
                 "`python -m core studies RUN`.")
 
 
+def _pathways(s: FieldStudies, key: tuple, stack: str) -> None:
+    if s.balance.empty:
+        st.info("This result predates pathways, balance and margins: run `python -m core studies` on its corpus run "
+                "again.")
+        return
+    if len(s.pathways[s.pathways["stack"] == stack]):
+        show_table(pp.pathways_table(s.pathways, stack), index="layers", static=True)
+        st.caption(DEFINITIONS["pathways"])
+        plot(figure(("st_flow", key, stack), lambda: pp.flow_sankey(s.transitions, stack)), key="st-flow")
+        st.caption(DEFINITIONS["flow"])
+    else:
+        st.info("Pathways need at least two sparse layers in a stack.")
+    show_table(pp.balance_table(s.balance, stack), index="layer", static=True)
+    st.caption(DEFINITIONS["balance"])
+    table_downloads(s.balance[s.balance["stack"] == stack], "balance")
+    if len(s.margins):
+        plot(figure(("st_margin", key, stack), lambda: pp.margin_histogram(s.margins, stack)), key="st-margins")
+        st.caption(DEFINITIONS["margins"])
+    else:
+        st.info("This corpus run predates decision margins: route it again to see them.")
+
+
 @st.fragment
 def studies_view() -> None:
     """Choosing a result, stack or option reruns only this view."""
@@ -113,10 +136,12 @@ def studies_view() -> None:
                f"capacity: {meta.capacity}; checkpoints: {', '.join(c['label'] for c in series) or 'none'}.")
     stacks = list(dict.fromkeys(s.vocabulary["stack"]))
     stack = st.radio("Stack", stacks, horizontal=True, key="st_stack") if len(stacks) > 1 else stacks[0]
-    olmoe, mixtral, openmoe = st.tabs(["OLMoE", "Mixtral", "OpenMoE"])
+    olmoe, mixtral, openmoe, paths = st.tabs(["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, margins"])
     with olmoe:
         _olmoe(s, key, stack, series)
     with mixtral:
         _mixtral(s, stack)
     with openmoe:
         _openmoe(s, key, stack, series)
+    with paths:
+        _pathways(s, key, stack)

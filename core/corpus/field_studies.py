@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from core.atomic_folder import write_folder
-from core.corpus import mixtral, olmoe, openmoe
+from core.corpus import mixtral, olmoe, openmoe, pathways
 from core.corpus.run import CorpusSpec, read_manifest
 from core.corpus.shards_sql import connect, create_rows_view, has_column
 from core.errors import DataError, InputError
@@ -53,7 +53,8 @@ def token_view(con, name: str, run_dir: Path) -> bool:
     predicted = has_column(con, f"{name}_rows", "predicted")
     con.execute(f"""CREATE OR REPLACE VIEW {name} AS SELECT doc, domain::VARCHAR AS domain, position, token_id, token,
         stack::VARCHAR AS stack, layer, experts::SMALLINT[] AS experts, len(experts) AS k, experts[1] AS top1,
-        dropped{", predicted" if predicted else ""} FROM {name}_rows""")
+        dropped, {"margin" if has_column(con, f"{name}_rows", "margin") else "NULL::FLOAT AS margin"}
+        {", predicted" if predicted else ""} FROM {name}_rows""")
     return predicted
 
 
@@ -95,9 +96,14 @@ class FieldStudies:
     early: pd.DataFrame
     early_tokens: pd.DataFrame
     meta: pd.DataFrame
+    transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pathways: pd.DataFrame = field(default_factory=pd.DataFrame)
+    balance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    margins: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     NAMES = ("saturation", "coactivation", "vocabulary", "domain", "consecutive", "drops", "context", "early",
-             "early_tokens", "meta")
+             "early_tokens", "meta", "transitions", "pathways", "balance", "margins")
+    LATER = ("transitions", "pathways", "balance", "margins")  # added since: a folder written before lacks them
 
     def save(self, folder: Path, extra: Callable[[Path], None] | None = None) -> None:
         def fill(tmp: Path) -> None:
@@ -114,11 +120,12 @@ class FieldStudies:
 
     @classmethod
     def load_from(cls, folder: Path) -> FieldStudies:
-        missing = [n for n in cls.NAMES if not (Path(folder) / f"{n}.parquet").is_file()]
+        missing = [n for n in cls.NAMES if n not in cls.LATER and not (Path(folder) / f"{n}.parquet").is_file()]
         if missing:
             raise DataError(f"{Path(folder).name}/ is not a complete studies folder (missing {', '.join(missing)}): "
                             "run `python -m core studies` on the corpus run.")
-        return cls(**{n: pd.read_parquet(Path(folder) / f"{n}.parquet") for n in cls.NAMES})
+        return cls(**{n: pd.read_parquet(Path(folder) / f"{n}.parquet") for n in cls.NAMES
+                      if (Path(folder) / f"{n}.parquet").is_file()})
 
 
 def _series(con, spec: CorpusSpec, runs: list[CheckpointRun], progress) -> tuple[pd.DataFrame, ...]:
@@ -177,7 +184,11 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
             "consecutive": mixtral.consecutive(con, "final", e),
             "drops": openmoe.drops_by_position(con, "final", e, capacity_factor, own),
             "context": openmoe.context_independence(con, "final", e),
+            "transitions": pathways.transitions(con, "final"),
+            "balance": pathways.balance(con, "final", e),
+            "margins": pathways.margins(con, "final"),
         }
+        frames["pathways"] = pathways.layer_pairs(con, "final", e, frames["transitions"])
         if progress:
             progress("final")
         frames["saturation"], frames["early"], frames["early_tokens"] = _series(con, spec, runs, progress)

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from math import comb, ceil
+from math import ceil, comb
 
 import numpy as np
 

@@ -6,6 +6,7 @@ import json
 
 from core.corpus.field_studies import FieldStudies
 from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.viz import pathway_plots as pp
 from core.viz import study_plots as sp
 
 DEFINITIONS = {
@@ -20,9 +21,20 @@ DEFINITIONS = {
     "consecutive": "Mixtral (arXiv 2401.04088) Table 5: consecutive tokens (i, i+1) with the same first choice "
                    "(chance 1/E) and with intersecting chosen sets (chance 1 − C(E−k,k)/C(E,k)).",
     "drops": "OpenMoE (arXiv 2402.01739): the share of dropped assignments by position; simulated capacity for "
-             "dropless models = factor × tokens / E per sequence, first choices first, earlier positions first.",
-    "context": "OpenMoE: the standard deviation of an expert's routing share across token ids vs across position ids "
-               "(ids seen ≥ 10 times), mean over experts.",
+             "dropless models = max(4, ⌊k × factor × T / E⌋ rounded up to even) per expert and T-token segment (the "
+             "papers' code), first choices first, earlier positions first.",
+    "context": "OpenMoE: the population standard deviation of an expert's routing share across token ids vs across "
+               "position ids (ids seen ≥ 10 times), mean over all E experts.",
+    "pathways": "Expert pathways (arXiv 2412.16971; Megatron's routing tools): per pair of consecutive sparse layers, "
+                "the mean Jaccard of a token's two chosen sets (chance: two random k-of-E sets), and how well its "
+                "first choice at L predicts the one at L+1 — the best mapping's accuracy (chance: always the most "
+                "common) and the mutual information (its maximum: the next layer's entropy).",
+    "flow": "Each token's first choice at one sparse layer and at the next, as a flow.",
+    "balance": "Balance indices of each layer's load (NeMo AutoModel, MoEWatch): coefficient of variation "
+               "(population SD / mean; 0 balanced), exp(entropy of the load shares) / E (1 balanced), max / mean, "
+               "the share of experts with no assignment, and the busiest quarter's share against uniform.",
+    "margins": "Decision margins (Megatron-Core's router diagnostics): p_(k) − p_(k+1) of each token's full routing "
+               "distribution; near-tie below 0.05, where a different choice may be a flip, not a response.",
     "early": "OpenMoE: JSS between a frequent token's routing distribution at each checkpoint and at the final model.",
 }
 
@@ -49,6 +61,10 @@ def render(studies: FieldStudies) -> str:
         figures += [("vocabulary", sp.vocabulary_bars(studies.vocabulary, stack, FIRST_CHOICE)),
                     ("drops", sp.drop_curve(studies.drops, stack)),
                     ("context", sp.context_bars(studies.context, stack))]
+        if len(studies.transitions):
+            figures.append(("flow", pp.flow_sankey(studies.transitions, stack)))
+        if len(studies.margins):
+            figures.append(("margins", pp.margin_histogram(studies.margins, stack)))
     shown: set[str] = set()
     for i, (name, fig) in enumerate(figures):
         if name not in shown:
@@ -64,5 +80,11 @@ def render(studies: FieldStudies) -> str:
         part = studies.domain[studies.domain["stack"] == stack]
         for layer in sorted(part.layer.unique())[:1]:
             parts.append(_fig(sp.domain_specialisation_heatmap(part, stack, int(layer), of_tokens=True), False))
+    for name, table in (("pathways", pp.pathways_table), ("balance", pp.balance_table)):
+        frame = getattr(studies, name)
+        if len(frame):
+            parts.append(f"<h2>{name}</h2><p>{html.escape(DEFINITIONS[name])}</p>")
+            parts += [f"<h3>{html.escape(stack)}</h3>" + table(frame, stack).to_html(escape=True, index=False)
+                      for stack in stacks]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Routing studies</title></head><body>"
             + "\n".join(parts) + "</body></html>")

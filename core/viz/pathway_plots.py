@@ -1,0 +1,76 @@
+"""Figures and tables of routing across layers, balance and decision margins (frames from core.corpus.pathways for a
+corpus run; the same shapes from one trace on the Trace and Compare pages)."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.measures.routing_stats import NEAR_TIE
+from core.viz.style import NEUTRAL, expert_color, layer_name, style
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+def flow_sankey(transitions: pd.DataFrame, stack: str, title: str = "") -> go.Figure:
+    """The tokens' first choice flowing from each sparse layer to the next: one column of experts per layer, links
+    as wide as the tokens that take them, coloured by the expert they leave."""
+    part = transitions[transitions["stack"] == stack]
+    layers = sorted({*part.layer.astype(int), *part.next_layer.astype(int)})
+    experts = sorted({*part.expert.astype(int), *part.next_expert.astype(int)})
+    node = {(b, e): i for i, (b, e) in enumerate((b, e) for b in layers for e in experts)}
+    labels = [f"e{e}" for _b in layers for e in experts]
+    colors = [expert_color(e) for _b in layers for e in experts]
+    src = [node[(int(r.layer), int(r.expert))] for r in part.itertuples()]
+    dst = [node[(int(r.next_layer), int(r.next_expert))] for r in part.itertuples()]
+    x = [i / max(len(layers) - 1, 1) * 0.98 + 0.01 for i, _b in enumerate(layers) for _e in experts]
+    fig = go.Figure(go.Sankey(
+        arrangement="fixed",
+        node=dict(label=labels, color=colors, pad=6, thickness=14, x=x,
+                  y=[(j + 0.5) / len(experts) for _b in layers for j in range(len(experts))],
+                  hovertemplate="%{label}: %{value:,} tokens<extra></extra>"),
+        link=dict(source=src, target=dst, value=part.tokens.tolist(),
+                  color=[_rgba(expert_color(int(e)), 0.35) for e in part.expert],
+                  hovertemplate="%{source.label} → %{target.label}: %{value:,} tokens<extra></extra>")))
+    names = " → ".join(layer_name(b) for b in layers)
+    return style(fig, title or f"{stack}: each token's first choice from layer to layer ({names})", height=460)
+
+
+def margin_histogram(margins: pd.DataFrame, stack: str) -> go.Figure:
+    """The share of tokens per decision-margin bin, one line per sparse layer; the near-tie zone shaded."""
+    part = margins[margins["stack"] == stack]
+    fig = go.Figure()
+    for layer, rows in part.groupby("layer"):
+        rows = rows.sort_values("bin_low")
+        fig.add_trace(go.Scatter(x=(rows.bin_low + rows.bin_high) / 2, y=rows.share, mode="lines+markers",
+                                 name=f"{layer_name(layer)} (near-tie {rows.near_tie_share.iloc[0]:.0%})",
+                                 hovertemplate="margin %{x:.3f}: %{y:.1%} of tokens<extra></extra>"))
+    fig.add_vrect(x0=0, x1=NEAR_TIE, fillcolor=NEUTRAL, opacity=0.2, line_width=0)
+    fig.update_xaxes(title="decision margin p(k-th) − p(k+1-th)", range=[0, 1])
+    fig.update_yaxes(title="share of tokens", tickformat=".0%")
+    return style(fig, f"{stack}: how close each routing decision was (shaded: near-ties, margin < {NEAR_TIE})")
+
+
+def pathways_table(pathways: pd.DataFrame, stack: str) -> pd.DataFrame:
+    """One row per consecutive layer pair: Jaccard and predictability beside their chance levels."""
+    part = pathways[pathways["stack"] == stack]
+    return pd.DataFrame({
+        "layers": [f"{layer_name(a)} → {layer_name(b)}" for a, b in zip(part.layer, part.next_layer)],
+        "Jaccard of the chosen sets": part.jaccard.round(3), "Jaccard by chance": part.jaccard_chance.round(3),
+        "next choice predicted (best mapping)": part.accuracy.round(3),
+        "predicted by chance": part.chance_accuracy.round(3), "mutual information (bits)": part.mi_bits.round(3),
+        "its maximum (bits)": part.max_mi_bits.round(3), "tokens": part.tokens})
+
+
+def balance_table(balance: pd.DataFrame, stack: str) -> pd.DataFrame:
+    """One row per sparse layer: the balance indices of its load."""
+    part = balance[balance["stack"] == stack]
+    return pd.DataFrame({
+        "layer": [layer_name(b) for b in part.layer], "CV of load (0 = balanced)": part.cv.round(3),
+        "exp(H)/E (1 = balanced)": part.effective_share.round(3), "max / mean": part.max_over_mean.round(2),
+        "dead experts": part.dead_share.round(3),
+        "top-N share": [f"{s:.1%} (N = {int(n)}; uniform {u:.1%})" for s, n, u in
+                        zip(part.top_n_share, part.top_n, part.uniform_top_n)],
+        "assignments": part.assignments})
