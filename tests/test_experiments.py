@@ -43,9 +43,10 @@ COLUMNS = {
                "published_rho", "difference"],
     "table2": ["model", "experts", "family", "decoder_read", "dtype", "table", "stack", "setting", "dataset", "rho", "p", "n", "ci_low", "ci_high",
                "published_rho", "difference"],
-    "wic_pairs": ["model", "experts", "family", "decoder_read", "dtype", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss"],
+    "wic_pairs": ["model", "experts", "family", "decoder_read", "dtype", "pair", "split", "lemma", "pos", "label", "stack", "layer_pos", "layer", "jss", "margin", "rerouted"],
     "wic_kde": ["model", "stack", "label", "x", "density", "n"],
-    "cohens_d": ["model", "stack", "layer_pos", "layer", "d", "ci_low", "ci_high", "p", "mean_T", "mean_F", "n_T", "n_F"],
+    "cohens_d": ["model", "stack", "layer_pos", "layer", "d", "ci_low", "ci_high", "p", "mean_T", "mean_F", "n_T", "n_F",
+                 "near_tie_share", "d_confident", "d_confident_low", "d_confident_high"],
     "polysemy": ["model", "experts", "family", "stack", "lemma", "pos", "senses", "senses_all_pos", "mean_jss_T",
                  "mean_jss_F", "difference", "n_T", "n_F"],
     "polysemy_trend": ["model", "stack", "slope", "intercept", "r", "p", "n", "senses"],
@@ -267,3 +268,21 @@ def test_trend_over_expert_counts_needs_three_and_finds_a_planted_decline(tmp_pa
     assert len(assoc) == 2 and (assoc.n == 3).all() and (assoc.experts == "8, 16, 32").all()
     assert (assoc.rho_over_experts == -1).all()
     assert run(tracers[:2], data, sense_count).expert_trend.empty  # two expert counts: no trend is reported
+
+
+def test_near_tie_flips_are_counted_and_left_out_of_d_confident():
+    """Four re-routed pairs, two of them near-ties (margin < 0.05): the share is one half, and d without them is d on
+    the other pairs; pairs saved without margins give NaN, not a number."""
+    from core.studies.wic import near_ties
+
+    g = pd.DataFrame({"label": ["T"] * 4 + ["F"] * 4, "jss": [0.9, 0.8, 0.85, 0.2, 0.3, 0.4, 0.1, 0.95],
+                      "rerouted": [False, False, True, True, True, True, False, True],
+                      "margin": [0.5, 0.5, 0.3, 0.01, 0.4, 0.2, 0.5, 0.02]})
+    out = near_ties(g)
+    assert out["near_tie_share"] == pytest.approx(2 / 5)
+    kept = g[~(g.rerouted & (g.margin < 0.05))]
+    from core.measures.metrics import effect_size
+
+    assert out["d_confident"] == pytest.approx(effect_size(kept.jss[kept.label == "T"].to_numpy(),
+                                                           kept.jss[kept.label == "F"].to_numpy()).d)
+    assert np.isnan(near_ties(g.drop(columns=["margin", "rerouted"]))["near_tie_share"])

@@ -32,6 +32,7 @@ from core.viz.report import (
     sensitivity_display,
 )
 from core.viz.run_summary import merged_notes, model_line
+from core.viz.tables import NEAR_TIE_NOTE, near_tie_table
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import label, stamp
 from ui.tables import show_table
@@ -132,6 +133,12 @@ def figures(res: Results, folder: Path) -> None:
     plot(figure(("kde", *result_id), lambda: plots.kde_figure(
         res.wic_kde, scope if scope in set(res.wic_kde.model) else scopes[0], tag)), key="fig1")
     plot(figure(("cohens_d", *result_id), lambda: plots.cohens_d_figure(res.cohens_d, scope, tag)), key="fig2")
+    ties = near_tie_table(res.cohens_d, scope)
+    if len(ties):
+        with st.expander(f"Near-ties: up to {ties.near_tie_share.max():.0%} of a layer's re-routes were near-ties — "
+                         "d with and without them"):
+            show_table(ties, static=True)
+            st.caption(NEAR_TIE_NOTE)
     if res.polysemy.empty:
         st.info("Figure 3 needs WiC lemmas with both same- and different-meaning pairs: run with more rows.")
     for stack in polysemy_stacks(res, scope):

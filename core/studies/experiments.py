@@ -14,6 +14,7 @@ from core.data import datasets
 from core.measures.aggregate import average_rows, expert_trend, mean_of_models_d
 from core.measures.metrics import correlation_gain, spearman
 from core.measures.metrics import jss as similarity_of
+from core.measures.routing_stats import margins
 from core.results.store import Note, Results
 from core.studies.paper import published
 from core.studies.polysemy import SenseCounts, polysemy_frames
@@ -137,11 +138,15 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
     for stack, v in wic_routes.items():
         layer_jss = jss(v[:m], v[m:])  # (pairs, L)
         blocks = [b for b, _ in layers[stack]]
+        margin = np.minimum(margins(v[:m], lm.top_k), margins(v[m:], lm.top_k))  # (pairs, L): the closer call
+        top = [np.sort(np.argsort(-x, axis=-1)[..., : lm.top_k], axis=-1) for x in (v[:m], v[m:])]
+        rerouted = (top[0] != top[1]).any(-1)  # (pairs, L): the word's top-k differs between its two sentences
         for li, block in enumerate(blocks):
             pair_rows.append(pd.DataFrame({
                 **meta, "pair": np.arange(m), "split": wic.split.to_numpy(), "lemma": wic.lemma.to_numpy(),
                 "pos": wic.pos.to_numpy(), "label": np.where(wic.label.to_numpy(), "T", "F"), "stack": stack,
-                "layer_pos": li, "layer": block, "jss": layer_jss[:, li],
+                "layer_pos": li, "layer": block, "jss": layer_jss[:, li], "margin": margin[:, li],
+                "rerouted": rerouted[:, li],
             }))
     applies = lm.entry.is_paper_checkpoint  # other models only share an expert count with the paper's
     t1 = _with_published(pd.DataFrame(t1_rows), "table1", applies)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from core.measures.grouping import pair_means, scopes
 from core.measures.metrics import effect_size, kde
+from core.measures.routing_stats import NEAR_TIE
 
 KDE_GRID = np.linspace(0.0, 1.0, 201)
 JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.measures.metrics.kde)
@@ -36,5 +37,22 @@ def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
             rows.append({"model": model, "stack": stack, "layer_pos": int(layer_pos), "layer": int(g.layer.iloc[0]),
                          "d": effect.d, "ci_low": effect.ci_low, "ci_high": effect.ci_high, "p": effect.p,
                          "mean_T": float(t.mean()) if len(t) else np.nan,
-                         "mean_F": float(f.mean()) if len(f) else np.nan, "n_T": len(t), "n_F": len(f)})
+                         "mean_F": float(f.mean()) if len(f) else np.nan, "n_T": len(t), "n_F": len(f),
+                         **near_ties(g)})
     return pd.DataFrame(rows)
+
+
+def near_ties(g: pd.DataFrame) -> dict[str, float]:
+    """How much of a layer's context effect could be near-tie flips: of the pairs whose word is routed to another
+    top-k in its two sentences, the share where the closer of the two decisions had a margin below NEAR_TIE
+    (`near_tie_share`), and Cohen's d with those pairs left out (`d_confident`: the effect of confident re-routes and
+    of unchanged choices). NaN where the pairs carry no margins (results saved before them)."""
+    if "margin" not in g or g.margin.isna().all():
+        return {"near_tie_share": np.nan, "d_confident": np.nan, "d_confident_low": np.nan,
+                "d_confident_high": np.nan}
+    flip = g.rerouted.astype(bool) & (g.margin < NEAR_TIE)
+    rerouted = g.rerouted.astype(bool)
+    kept = g[~flip]
+    effect = effect_size(kept.jss[kept.label == "T"].to_numpy(), kept.jss[kept.label == "F"].to_numpy())
+    return {"near_tie_share": float(flip.sum() / rerouted.sum()) if rerouted.any() else 0.0, "d_confident": effect.d,
+            "d_confident_low": effect.ci_low, "d_confident_high": effect.ci_high}

@@ -31,6 +31,7 @@ LABELS: dict[str, str] = {
     "family": "family", "architecture": "architecture", "model": "model", "stack": "stack", "setting": "setting",
     "dataset": "dataset", "number": "number", "evidence": "evidence", "verdict": "verdict", "claim": "claim",
     "paper": "paper", "survives": "survives every choice", "changed_by": "changed by", "gain": "context gain",
+    "near_tie_share": "re-routes that were near-ties", "d_confident": "d without near-tie flips",
 }
 COUNT_COLUMNS = {"n", "n_T", "n_F", "params", "tokens", "count", "pairs", "occurrences", "experts", "top_k", "dropped",
                  "domains", "texts"}
@@ -38,7 +39,8 @@ INTEGER_COLUMNS = {"layer", "layer_from", "layer_to", "layer_pos", "expert"}
 # a value column and the column names of its CI bounds
 CI_PAIRS: tuple[tuple[str, str, str], ...] = (("rho", "ci_low", "ci_high"), ("d", "ci_low", "ci_high"),
                                               ("gain", "ci_low", "ci_high"), ("value", "ci_low", "ci_high"),
-                                              ("d_random_mean", "d_random_low", "d_random_high"))
+                                              ("d_random_mean", "d_random_low", "d_random_high"),
+                                              ("d_confident", "d_confident_low", "d_confident_high"))
 SNAKE = re.compile(r"[a-z0-9]+_[a-z0-9_]+")
 
 
@@ -141,3 +143,17 @@ def readable(frame: pd.DataFrame, keep_index: bool = False) -> pd.DataFrame:
 def snake_case_headers(headers: Iterable[str]) -> list[str]:
     """Headers a reader would see as code (for tests and checks)."""
     return [h for h in map(str, headers) if SNAKE.fullmatch(h)]
+
+
+NEAR_TIE_NOTE = ("Of the pairs whose word is routed to another top-k in its two sentences, the share where the closer of "
+                 "the two decisions had a margin below 0.05 (a near-tie: the flip may not be a response to context), "
+                 "and Cohen's d with those pairs left out.")
+
+
+def near_tie_table(cohens: pd.DataFrame, scope: str) -> pd.DataFrame:
+    """Fig. 2's d beside how much of it could be near-tie flips (core.studies.wic.near_ties), one row per layer."""
+    part = cohens[(cohens.model == scope)] if "near_tie_share" in cohens else cohens.iloc[0:0]
+    part = part[part.near_tie_share.notna()] if len(part) else part
+    cols = ["stack", "layer", "d", "ci_low", "ci_high", "near_tie_share", "d_confident", "d_confident_low",
+            "d_confident_high"]
+    return part[cols].reset_index(drop=True) if len(part) else pd.DataFrame(columns=cols)
