@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.lens import Lens
-from core.viz import compare_plots
+from core.viz import compare_plots, pathway_plots
 from ui.compare_inputs import pair_inputs
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
@@ -86,6 +86,9 @@ pair_controls_panel(lens, s1, s2, spans)
 for stack, comp in result.items():
     plot(figure(("compare_distributions", key, stack), lambda c=comp, s=stack: compare_plots.compare_distributions(
         c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")
+    if len(comp.layers) > 1:
+        plot(figure(("word_paths", key, stack), lambda c=comp, s=stack: pathway_plots.word_paths_sankey(
+            c.p1, c.p2, c.layers, s, as_text(word))), key=f"cmp-path-{stack}")
 if re.fullmatch(r"[\w'’-]{1,40}", word):  # a word the corpus statistics can hold, never echoed otherwise
     try:
         st.page_link("app_pages/experts.py", label=f"How is “{word}” routed across a whole corpus?",

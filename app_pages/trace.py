@@ -7,11 +7,13 @@ from core.lens import Lens
 from core.settings import MAX_TOKENS, SENTENCE_PREVIEW_CHARS, TRACE_MAX_SENTENCES, TRACE_TEXT_MAX_CHARS
 from core.viz import plots
 from core.viz.export import page_zip
+from core.viz.pathway_plots import BALANCE_NOTE, trace_layer_table
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import figure, plot
 from ui.model_cache import cached_trace
 from ui.sidebar import sidebar
+from ui.tables import show_table
 
 st.title("Trace: which expert does each token go to?")
 tracer = sidebar()
@@ -89,6 +91,9 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         plot(shown[f"grid-{n}-{stack}"], key=f"grid-{n}-{stack}")
         shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
         plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")
+        with st.expander(f"{stack}: balance and decision margins per layer"):
+            show_table(trace_layer_table(trace, stack), index="layer", static=True)
+            st.caption(BALANCE_NOTE)
         with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0):
             cols = st.columns(2)  # two across: each heatmap wide enough to read its expert columns
             for li in range(len(trace.stacks[stack].layers)):

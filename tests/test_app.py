@@ -57,6 +57,10 @@ def test_trace_page_renders_heatmaps(app_env):
     _no_exception(at)
     # 2 example sentences x 2 stacks x (top-1 grid + layer stats + 2 per-layer heatmaps)
     assert _charts(at) == 16
+    # per sentence and stack, balance and decision margins per layer, from the trace on screen
+    tables = [t.value for t in at.table if "CV of load (0 = balanced)" in t.value.columns]
+    assert len(tables) == 4 and all(len(t) == 2 for t in tables)
+    assert all(0 <= float(v) <= 1 for t in tables for v in t["median decision margin"])
     at.radio(key="trace_stacks").set_value("encoder").run()
     _no_exception(at)
     assert _charts(at) == 8
@@ -97,8 +101,17 @@ def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
     shown = {m.label.split()[0]: float(m.value) for m in at.metric}
     for stack, comp in expected.items():
         assert shown[stack] == pytest.approx(comp.mean_jss, abs=6e-4)
-    # JSS per layer (with its yardsticks), each stack's distributions, and the strip of shared words ("the", "bank")
-    assert _charts(at) == 4
+    # JSS per layer (with its yardsticks), each stack's distributions and the word's path through its layers, and the
+    # strip of shared words ("the", "bank")
+    assert _charts(at) == 6
+    paths = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+             if "top-1 path" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
+    assert len(paths) == 2  # one per stack: a link per sentence between its two sparse layers
+    for fig, (stack, comp) in zip(paths, expected.items()):
+        assert len(fig["data"][0]["link"]["source"]) == 2 * (len(comp.layers) - 1)
+        tops = [np.asarray(p).argmax(-1) for p in (comp.p1, comp.p2)]
+        assert f"the same expert at {int((tops[0] == tops[1]).sum())} of" in fig["layout"]["title"]["text"].replace(
+            "<br>", " ")
     assert at.query_params["w"] == ["bank"] or at.query_params["w"] == "bank"
     strip = context_strip(t1, t2)
     assert set(strip.word) == {"the", "bank"}

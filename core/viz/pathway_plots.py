@@ -8,6 +8,10 @@ import plotly.graph_objects as go
 from core.measures.routing_stats import NEAR_TIE
 from core.viz.style import NEUTRAL, expert_color, layer_name, style
 
+BALANCE_NOTE = ("Balance of this text's assignments (CV: population SD / mean of the load, 0 = balanced; exp(H)/E: the "
+                "effective share of experts in use, 1 = balanced) and how close each routing decision was (margin: the "
+                "k-th highest probability minus the next; a near-tie may flip with any small change of context).")
+
 
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
@@ -74,3 +78,55 @@ def balance_table(balance: pd.DataFrame, stack: str) -> pd.DataFrame:
         "top-N share": [f"{s:.1%} (N = {int(n)}; uniform {u:.1%})" for s, n, u in
                         zip(part.top_n_share, part.top_n, part.uniform_top_n)],
         "assignments": part.assignments})
+
+
+SENTENCE_COLORS = ("#0072B2", "#E69F00")  # sentence 1, sentence 2 (as in Compare's distributions)
+
+
+def word_paths_sankey(p1, p2, layers, stack: str, word: str) -> go.Figure:
+    """One word's path through the sparse layers in each of its two sentences: its top-1 expert per layer (pooled
+    distribution), one link colour per sentence; where the paths part, context moved the routing."""
+    import numpy as np
+
+    paths = [np.asarray(p).argmax(-1) for p in (p1, p2)]
+    experts = sorted({int(e) for path in paths for e in path})
+    node = {(li, e): i for i, (li, e) in enumerate((li, e) for li in range(len(layers)) for e in experts)}
+    src, dst, colors, labels = [], [], [], []
+    for s, path in enumerate(paths):
+        for li in range(len(layers) - 1):
+            src.append(node[(li, int(path[li]))])
+            dst.append(node[(li + 1, int(path[li + 1]))])
+            colors.append(_rgba(SENTENCE_COLORS[s], 0.55))
+            labels.append(f"sentence {s + 1}")
+    x = [li / max(len(layers) - 1, 1) * 0.98 + 0.01 for li in range(len(layers)) for _e in experts]
+    fig = go.Figure(go.Sankey(
+        arrangement="fixed",
+        node=dict(label=[f"e{e} · {layer_name(b)}" for b in layers for e in experts],
+                  color=[expert_color(e) for _b in layers for e in experts], pad=8, thickness=14, x=x,
+                  y=[(j + 0.5) / len(experts) for _b in layers for j in range(len(experts))]),
+        link=dict(source=src, target=dst, value=[1] * len(src), color=colors, customdata=labels,
+                  hovertemplate="%{customdata}: %{source.label} → %{target.label}<extra></extra>")))
+    same = int(sum(a == b for a, b in zip(*paths)))
+    return style(fig, f"{stack}: “{word}”'s top-1 path (blue: sentence 1, orange: sentence 2; the same expert at "
+                      f"{same} of {len(layers)} layers)", height=360)
+
+
+def trace_layer_table(trace, stack: str) -> pd.DataFrame:
+    """One text's routing per sparse layer: the balance of its tokens' assignments and how close their decisions
+    were (the corpus studies' indices, for the text on screen)."""
+    import numpy as np
+
+    from core.measures.routing_stats import balance
+
+    s = trace.stack(stack)
+    rows = []
+    for li, block in enumerate(s.layers):
+        traced = ~np.isnan(s.token_probs[li]).any(-1)
+        load = np.bincount(s.selected[li][traced].reshape(-1).astype(np.int64), minlength=trace.num_experts)
+        b, m = balance(load), s.margins[li][traced]
+        rows.append({"layer": layer_name(block), "CV of load (0 = balanced)": round(b["cv"], 3),
+                     "exp(H)/E (1 = balanced)": round(b["effective_share"], 3),
+                     "experts unused": int((load == 0).sum()),
+                     "median decision margin": round(float(np.median(m)), 3) if m.size else np.nan,
+                     f"near-ties (margin < {NEAR_TIE})": f"{(m < NEAR_TIE).mean():.0%}" if m.size else "—"})
+    return pd.DataFrame(rows)
