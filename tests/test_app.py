@@ -107,7 +107,7 @@ def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
     paths = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
              if "top-1 path" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
     assert len(paths) == 2  # one per stack: a link per sentence between its two sparse layers
-    for fig, (stack, comp) in zip(paths, expected.items()):
+    for fig, (_stack, comp) in zip(paths, expected.items()):
         assert len(fig["data"][0]["link"]["source"]) == 2 * (len(comp.layers) - 1)
         tops = [np.asarray(p).argmax(-1) for p in (comp.p1, comp.p2)]
         assert f"the same expert at {int((tops[0] == tops[1]).sum())} of" in fig["layout"]["title"]["text"].replace(

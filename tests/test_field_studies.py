@@ -238,11 +238,12 @@ def test_the_studies_view_draws_each_paper_on_a_users_series(tiny_model_dir, tmp
     run_studies(run)
     at = experts_page(tiny_model_dir, monkeypatch)
     assert at.selectbox(key="st_result").value == str(run / "studies")  # the user's studies first
-    assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, margins"]
+    assert [t.label for t in at.tabs] == ["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, consistency"]
     titles = _titles(at)
     for expect in ("router saturation", "co-activation P(b | a), adjacent pairs (OLMoE's code)",
                    "vocabulary specialisation", "domain specialisation", "drops by position — simulated capacity",
-                   "routing follows the token id", "early routing learning", "how close each routing decision was"):
+                   "routing follows the token id", "early routing learning", "how close each routing decision was",
+                   "local routing consistency"):
         assert any(expect in t for t in titles), expect
     assert any("CV of load (0 = balanced)" in t.value.columns for t in at.table)  # balance, one row per layer
     assert any("at least two sparse layers" in i.value for i in at.info)  # one sparse layer: no pathway to show
@@ -347,3 +348,13 @@ def test_margins_are_zero_at_a_planted_tie_and_counted_per_layer(tmp_path):
     m = compute(planted_run(tmp_path / "run", docs, 4, 1)).margins
     assert m.near_tie_share.iloc[0] == pytest.approx(0.3) and m.share.sum() == pytest.approx(1.0)
     assert m.set_index("bin_low").loc[0.0, "tokens"] == 3
+
+
+def test_srp_and_sch_equal_a_hand_count(tmp_path):
+    """E = 4, top-1, one segment of 8 tokens routed 0 0 0 1 | 2 2 3 3. Segments of 4: SRP = (3/4 + 2/4) / 2, SCH with a
+    cache of 2 = 1; one segment of 8: SRP 3/8, SCH(2) 5/8, SCH(4) 1; segments of 16 do not fit."""
+    docs = [{"ids": list(range(8)), "experts": [[e] for e in (0, 0, 0, 1, 2, 2, 3, 3)]}]
+    c = compute(planted_run(tmp_path / "run", docs, 4, 1)).consistency.set_index(["segment_length", "cache"]).sch
+    assert c.loc[(4, 1)] == pytest.approx(0.625) and c.loc[(4, 2)] == 1.0 and c.loc[(4, 4)] == 1.0
+    assert c.loc[(8, 1)] == pytest.approx(3 / 8) and c.loc[(8, 2)] == pytest.approx(5 / 8) and c.loc[(8, 4)] == 1.0
+    assert 16 not in c.index.get_level_values(0)

@@ -108,6 +108,11 @@ def _pathways(s: FieldStudies, key: tuple, stack: str) -> None:
     show_table(pp.balance_table(s.balance, stack), index="layer", static=True)
     st.caption(DEFINITIONS["balance"])
     table_downloads(s.balance[s.balance["stack"] == stack], "balance")
+    if len(s.consistency):
+        plot(figure(("st_consistency", key, stack), lambda: pp.consistency_figure(s.consistency, stack)),
+             key="st-consistency")
+        st.caption(DEFINITIONS["consistency"])
+        table_downloads(s.consistency[s.consistency["stack"] == stack], "routing_consistency")
     if len(s.margins):
         plot(figure(("st_margin", key, stack), lambda: pp.margin_histogram(s.margins, stack)), key="st-margins")
         st.caption(DEFINITIONS["margins"])
@@ -136,7 +141,7 @@ def studies_view() -> None:
                f"capacity: {meta.capacity}; checkpoints: {', '.join(c['label'] for c in series) or 'none'}.")
     stacks = list(dict.fromkeys(s.vocabulary["stack"]))
     stack = st.radio("Stack", stacks, horizontal=True, key="st_stack") if len(stacks) > 1 else stacks[0]
-    olmoe, mixtral, openmoe, paths = st.tabs(["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, margins"])
+    olmoe, mixtral, openmoe, paths = st.tabs(["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, consistency"])
     with olmoe:
         _olmoe(s, key, stack, series)
     with mixtral:

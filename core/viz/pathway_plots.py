@@ -57,6 +57,21 @@ def margin_histogram(margins: pd.DataFrame, stack: str) -> go.Figure:
     return style(fig, f"{stack}: how close each routing decision was (shaded: near-ties, margin < {NEAR_TIE})")
 
 
+def consistency_figure(frame: pd.DataFrame, stack: str) -> go.Figure:
+    """SRP and SCH against the segment length: one line per sparse layer and cache size (solid: SRP, C = k)."""
+    part = frame[frame["stack"] == stack]
+    fig = go.Figure()
+    for (layer, cache, mult), rows in part.groupby(["layer", "cache", "cache_multiple"], sort=True):
+        rows = rows.sort_values("segment_length")
+        name = f"{layer_name(layer)}, " + ("SRP (C = k)" if mult == 1 else f"SCH, cache {int(cache)}")
+        fig.add_trace(go.Scatter(x=rows.segment_length, y=rows.sch, mode="lines+markers", name=name,
+                                 line=dict(dash="solid" if mult == 1 else "dot"),
+                                 hovertemplate=f"{name}<br>segments of %{{x}} tokens: %{{y:.1%}}<extra></extra>"))
+    fig.update_xaxes(title="segment length (tokens)", type="log", tickvals=sorted(part.segment_length.unique()))
+    fig.update_yaxes(title="share of assignments served", tickformat=".0%", range=[0, 1.02])
+    return style(fig, f"{stack}: local routing consistency — the best fixed experts per segment (SRP, SCH)")
+
+
 def pathways_table(pathways: pd.DataFrame, stack: str) -> pd.DataFrame:
     """One row per consecutive layer pair: Jaccard and predictability beside their chance levels."""
     part = pathways[pathways["stack"] == stack]

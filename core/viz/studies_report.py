@@ -33,6 +33,9 @@ DEFINITIONS = {
     "balance": "Balance indices of each layer's load (NeMo AutoModel, MoEWatch): coefficient of variation "
                "(population SD / mean; 0 balanced), exp(entropy of the load shares) / E (1 balanced), max / mean, "
                "the share of experts with no assignment, and the busiest quarter's share against uniform.",
+    "consistency": "Local routing consistency (arXiv 2505.16056): per segment of m consecutive tokens, the share of its "
+                   "m·k assignments served by the best fixed group of k experts (SRP) or by the best cache of C experts "
+                   "(SCH), averaged over segments; segment lengths 4–64, caches k, 2k, 4k.",
     "margins": "Decision margins (Megatron-Core's router diagnostics): p_(k) − p_(k+1) of each token's full routing "
                "distribution; near-tie below 0.05, where a different choice may be a flip, not a response.",
     "early": "OpenMoE: JSS between a frequent token's routing distribution at each checkpoint and at the final model.",
@@ -63,6 +66,8 @@ def render(studies: FieldStudies) -> str:
                     ("context", sp.context_bars(studies.context, stack))]
         if len(studies.transitions):
             figures.append(("flow", pp.flow_sankey(studies.transitions, stack)))
+        if len(studies.consistency):
+            figures.append(("consistency", pp.consistency_figure(studies.consistency, stack)))
         if len(studies.margins):
             figures.append(("margins", pp.margin_histogram(studies.margins, stack)))
     shown: set[str] = set()
