@@ -123,6 +123,10 @@ def test_ablate_end_to_end_with_the_observational_comparison(tiny_model_dir, tmp
     enough = frame.windows >= 2
     assert frame[enough][["delta", "ci_low", "ci_high"]].notna().all().all()
     assert frame[~enough].ci_low.isna().all()  # a class met in fewer than two windows has no CI, and says so
+    links = pd.read_parquet(tmp_path / "abl" / "saliency_links.parquet")  # REAP beside Δloss and the lift
+    assert set(links.comparison) == {"REAP vs Δloss, experts", "REAP vs Δloss, (expert, domain) cells",
+                                     "REAP vs domain lift, (expert, domain) cells"}
+    assert (links.n >= 3).all() and links.rho.between(-1, 1).all()
     assert enough[frame.group_kind.isin(["all", "domain"])].all()
     link = pd.read_parquet(tmp_path / "abl" / "observational_vs_causal.parquet")
     assert len(link) == 1 and link.cells.iloc[0] >= 8 and np.isfinite(link.rho.iloc[0])
@@ -174,3 +178,34 @@ def test_a_decoder_only_model_is_ablated_on_its_next_token_loss(tmp_path):
     frame = ablate(loaded, sample, [Unit("decoder", int(block), e) for e in range(8)], 300)
     overall = frame[frame.group_kind == "all"]
     assert len(overall) == 8 and (overall.delta.abs() > 0).any() and frame.objective.eq("next token").all()
+
+
+@pytest.mark.parametrize("model", ["demo-mixtral-8", "demo-switch-8"])
+def test_reap_saliency_doubles_when_an_experts_output_doubles(model, tmp_path):
+    """REAP = mean over an expert's tokens of gate weight × ‖output‖: doubling one expert's output projection doubles
+    its saliency at that layer and leaves the other experts' there unchanged (the layer's inputs do not move)."""
+    from core.studies.saliency import reap
+
+    loaded = load_model(model, dtype="float32", lm_head=True)
+    ex = examples(loaded, list(segments(str(_corpus(tmp_path / "c.jsonl")))), max_tokens=300)
+    before = reap(loaded, ex)
+    stack = "decoder" if model.endswith("mixtral-8") else "encoder"
+    (block, _router), *_ = loaded.adapter.routers(loaded.model)[stack]
+    first = before[(before["stack"] == stack) & (before.layer == int(block)) & (before.group_kind == "all")]
+    expert = int(first.sort_values("tokens").expert.iloc[-1])
+    with torch.no_grad():
+        for name, param in loaded.model.named_parameters():
+            parts = name.split(".")
+            in_layer = (f"layers.{block}." in name) if stack == "decoder" else (f"{stack}.block.{block}." in name)
+            if in_layer and "experts" in parts and ("down_proj" in name or "wo" in parts):
+                if "down_proj" in name:
+                    param[expert] *= 2  # (E, d, ff): this expert's slice
+                elif f"expert_{expert}" in parts:
+                    param *= 2
+    after = reap(loaded, ex)
+    a = after[(after["stack"] == stack) & (after.layer == int(block)) & (after.group_kind == "all")].set_index("expert")
+    b = first.set_index("expert")
+    assert a.loc[expert, "saliency"] == pytest.approx(2 * b.loc[expert, "saliency"], rel=1e-5)
+    others = b.index.drop(expert)
+    np.testing.assert_allclose(a.loc[others, "saliency"], b.loc[others, "saliency"], rtol=1e-5)
+    assert set(before.group_kind) == {"all", "domain"} and (before.tokens > 0).all()

@@ -57,3 +57,28 @@ def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> No
                    f"{r.rho:+.2f} [95% CI {r.ci_low:+.2f}, {r.ci_high:+.2f}]. Δloss: the model's own training loss "
                    f"({ablation.objective.iloc[0]}) with the expert removed − intact; definitions in "
                    "docs/definitions.md.")
+    _saliency(Path(folder), overall, stack, layer)
+
+
+def _saliency(folder: Path, overall: pd.DataFrame, stack: str, layer: int) -> None:
+    """REAP saliency beside Δloss (and the lift): the rank correlations with CIs, then each expert's two numbers."""
+    if not (folder / "saliency_links.parquet").is_file():
+        return
+    links = read_once("saliency-links", folder / "saliency_links.parquet", pd.read_parquet)
+    sal = read_once("saliency", folder / "saliency.parquet", pd.read_parquet)
+    here = links[(links["stack"] == stack) & (links.layer == layer)]
+    if here.empty:
+        return
+    st.markdown("**What each expert writes (REAP saliency) beside what removing it costs**")
+    show_table(pd.DataFrame({"comparison": here.comparison, "cells": here.n,
+                             "Spearman ρ [95% CI]": [_with_ci(r, lo, hi) for r, lo, hi in
+                                                     zip(here.rho, here.ci_low, here.ci_high)]}),
+               index="comparison", static=True)
+    per = sal[(sal["stack"] == stack) & (sal.layer == layer) & (sal.group_kind == "all")].merge(
+        overall[["expert", "delta"]], on="expert")
+    with st.expander("Each expert: REAP saliency and Δloss"):
+        show_table(pd.DataFrame({"expert": per.expert.map("e{}".format), "tokens routed": per.tokens,
+                                 "REAP saliency": per.saliency.round(4), "Δloss per token": per.delta.map("{:+.3g}".format)}),
+                   index="expert", static=True)
+    st.caption("REAP saliency (arXiv 2510.13999): the mean, over the tokens routed to an expert, of its gate weight × "
+               "the norm of its output, on the ablation's own sample.")

@@ -17,7 +17,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from core.atomic_folder import write_folder
     from core.corpus.results import user_ablation_dir
     from core.corpus.sources import segments
-    from core.studies.ablation import ablate, all_units, observational_vs_causal
+    from core.studies.ablation import ablate, all_units, examples, observational_vs_causal
+    from core.studies.saliency import reap, saliency_links
 
     if args.max_tokens < 100:
         raise InputError("--max-tokens must be at least 100 (target tokens of the loss).")
@@ -27,13 +28,20 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     sample = segments(args.corpus, Path(args.data_dir) if args.data_dir else None, every=args.every)
     started = time.time()
     bar = tqdm(total=len(units), desc=f"{loaded.name}: experts removed", unit="expert")
-    frame = ablate(loaded, sample, units, args.max_tokens, args.seed, lambda done, _n: bar.update(done - bar.n))
+    ex = examples(loaded, sample, args.max_tokens, args.seed)
+    frame = ablate(loaded, [], units, args.max_tokens, args.seed, lambda done, _n: bar.update(done - bar.n), ex=ex)
     bar.close()
     tables = {"ablation": frame}
+    stats = None
     if args.stats:
         folder = Path(args.stats)
-        tables["observational_vs_causal"] = observational_vs_causal(
-            frame, pd.read_parquet(folder / "domain.parquet"), pd.read_parquet(folder / "load.parquet"))
+        stats = pd.read_parquet(folder / "domain.parquet"), pd.read_parquet(folder / "load.parquet")
+        tables["observational_vs_causal"] = observational_vs_causal(frame, *stats)
+    try:  # REAP saliency on the same windows, beside Δloss (and the lift)
+        tables["saliency"] = reap(loaded, ex)
+        tables["saliency_links"] = saliency_links(tables["saliency"], frame, *(stats or (None, None)))
+    except InputError as err:
+        print(f"note: {err}", file=sys.stderr)
 
     def fill(tmp: Path) -> None:
         for name, table in tables.items():
@@ -44,7 +52,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     print(f"wrote {', '.join(f'{n}.parquet' for n in tables)} to {out} in {time.time() - started:.0f} s "
           f"({len(units)} experts; {frame.objective.iloc[0]} loss {frame.base_loss.iloc[0]:.3f} intact)",
           file=sys.stderr)
-    print("the experts whose removal hurts most (Δloss per token, 95% CI over segments):")
+    print("the experts whose removal hurts most (Δloss per token, 95% CI over windows):")
     for r in overall.head(args.top).itertuples():
         print(f"  {r.stack} layer {r.layer} e{r.expert}: {r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]")
     if "observational_vs_causal" in tables:

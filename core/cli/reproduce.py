@@ -45,7 +45,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
                         progress=tqdm_progress, decoder_read=args.decoder_read, sensitivity=args.sensitivity,
-                        retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls)
+                        retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls or args.bundled)
     what = "Parquet files" if args.format == "parquet" else "CSVs"
     print(f"wrote the {what} ({', '.join(results.FILES)}, …){'' if args.bundled else ' and report.html'} to {out} "
           f"in {time.time() - started:.1f} s", file=sys.stderr)
@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["csv", "parquet"], default="csv",
                    help="csv (default; what a spreadsheet opens) or parquet (compact, zstd)")
     p.add_argument("--bundled", action="store_true",
-                   help="regenerate the results shipped with Routing Lens: the bundled models on the full data, as "
+                   help="regenerate the results shipped with Routing Lens (with the controls): the bundled models on "
+                        "the full data, as "
                         "Parquet under results/bundled/ (what the Benchmarks page opens on)")
     p.add_argument("--sensitivity", action="store_true",
                    help="also recompute every headline number under each alternative choice (precision, decoder "

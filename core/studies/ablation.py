@@ -120,7 +120,7 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
     return Examples(inputs, targets, np.array(domains), classes)
 
 
-def _batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np.ndarray]:
+def batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np.ndarray]:
     """Per-token cross-entropy of the targets of `rows`, one array per row."""
     model, pad = loaded.model, int(loaded.tokenizer.pad_token_id or 0)
     device = loaded.input_device
@@ -169,7 +169,7 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[
     try:
         out: list[np.ndarray] = []
         for start in range(0, len(ex.inputs), BATCH):
-            out += _batch_losses(loaded, ex, list(range(start, min(start + BATCH, len(ex.inputs)))))
+            out += batch_losses(loaded, ex, list(range(start, min(start + BATCH, len(ex.inputs)))))
         return out
     finally:
         if handle is not None:
@@ -210,9 +210,11 @@ def effect_rows(ex: Examples, base: list[np.ndarray], ablated: list[np.ndarray],
 
 
 def ablate(loaded: LoadedModel, segments: Sequence[Any], units: Sequence[Unit], max_tokens: int = 50_000,
-           seed: int = 0, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Every unit removed in turn from the intact model, on one tokenised sample: Δloss rows (effect_rows)."""
-    ex = examples(loaded, segments, max_tokens, seed)
+           seed: int = 0, progress: Callable[[int, int], None] | None = None, ex: Examples | None = None
+           ) -> pd.DataFrame:
+    """Every unit removed in turn from the intact model, on one tokenised sample (`ex`, else drawn from `segments`):
+    Δloss rows (effect_rows)."""
+    ex = ex if ex is not None else examples(loaded, segments, max_tokens, seed)
     base = losses(loaded, ex)
     meta = {"model": loaded.name, "objective": loaded.adapter.objective,
             "base_loss": float(np.mean(np.concatenate(base)))}

@@ -71,7 +71,7 @@ def check_tracer(tracer, text: str | None = None) -> SelfCheck:
         return self_check(tracer.loaded, text or CHECK_TEXT)
 
 
-def _experts_of(model: torch.nn.Module, router: torch.nn.Module, names: dict[int, str]) -> torch.nn.Module | None:
+def experts_beside(model: torch.nn.Module, router: torch.nn.Module, names: dict[int, str]) -> torch.nn.Module | None:
     """The experts module beside a router in its MoE block (transformers 5 names it `experts`)."""
     parent_name = names[id(router)].rpartition(".")[0]
     experts = getattr(model.get_submodule(parent_name), "experts", None) if parent_name else None
@@ -91,7 +91,7 @@ def self_check(loaded: LoadedModel, text: str = CHECK_TEXT) -> SelfCheck:
     routers = adapter.routers(model)
     for stack, found in routers.items():
         for block, router in found:
-            experts = _experts_of(model, router, names)
+            experts = experts_beside(model, router, names)
             if experts is None:
                 continue
             slot = seen.setdefault((stack, block), {"experts": experts})
