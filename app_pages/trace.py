@@ -10,6 +10,7 @@ from core.viz.export import page_zip
 from core.viz.pathway_plots import BALANCE_NOTE, trace_layer_table
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
+from ui.expert_lens_panel import expert_lens_panel
 from ui.figures import figure, plot
 from ui.model_cache import cached_trace
 from ui.sidebar import sidebar
@@ -91,6 +92,7 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         plot(shown[f"grid-{n}-{stack}"], key=f"grid-{n}-{stack}")
         shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
         plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")
+        expert_lens_panel(tracer, trace, stack, f"lens-{n}-{stack}")
         with st.expander(f"{stack}: balance and decision margins per layer"):
             show_table(trace_layer_table(trace, stack), index="layer", static=True)
             st.caption(BALANCE_NOTE)

@@ -78,6 +78,7 @@ class Lens:
         self.device = device
         self.cache = cache
         self.decoder_read = decoder_read
+        self._lm = None  # the model with its LM head (expert_lens), loaded on first use
         self._memo = memo
         self._references = references
         self._other_precision: dict[str, Tracer] = {}
@@ -148,6 +149,20 @@ class Lens:
         capture = self.tracer.capturing_inputs()
         traces = capture.trace([sentence1, sentence2], stacks=STACKS, decoder_read=self.decoder_read)
         return pair_controls(tuple(traces), spans, capture)
+
+    def expert_lens(self, text: str, token: int, layer: int, stack: Stack = "decoder", top: int = 5) -> pd.DataFrame:
+        """What each chosen expert writes for one token (a per-expert logit lens): per expert its weight and the
+        `top` tokens its output alone promotes through the final norm and LM head (core.studies.expert_lens). Loads
+        the model with its LM head once per Lens."""
+        from core.models.loading import load_model
+        from core.studies.expert_lens import expert_logit_lens
+
+        if self._lm is None:
+            self._lm = load_model(self.model, dtype=self.dtype, device=self.device, lm_head=True)
+        try:
+            return expert_logit_lens(self._lm, text, token, layer, stack, top)
+        except NotImplementedError as err:
+            raise InputError(str(err)) from None
 
     def wic_reference(self) -> pd.DataFrame:
         """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""

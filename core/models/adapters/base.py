@@ -146,6 +146,18 @@ class ModelAdapter(ABC):
         dense = torch.zeros_like(probs).scatter(-1, selected.long(), weights)
         return dense / dense.sum(-1, keepdim=True).clamp_min(1e-20), dropped, selected
 
+    def unembed(self, lm_model: torch.nn.Module, hidden: torch.Tensor, stack: Stack = "decoder") -> torch.Tensor:
+        """Logits of `hidden` (N, d) read as the last layer's output: the final norm, then the LM head (the logit
+        lens). Default: a causal LM's `model.norm` (or `final_layernorm`, `ln_f`) and its output embeddings."""
+        if stack != "decoder" or not self.causal:
+            raise NotImplementedError(f"{self.family}: the logit lens reads a decoder's experts.")
+        base = getattr(lm_model, "model", None) or getattr(lm_model, "language_model", None)
+        norm = next((getattr(base, n) for n in ("norm", "final_layernorm", "ln_f") if hasattr(base, n)), None)
+        head = lm_model.get_output_embeddings() if hasattr(lm_model, "get_output_embeddings") else None
+        if norm is None or head is None:
+            raise NotImplementedError(f"{self.family}: no final norm and LM head found (load it with its LM head).")
+        return head(norm(hidden))
+
     def experts_rows(self, out: torch.Tensor, n: int) -> torch.Tensor:
         """An experts module's output as one row per token (N, ·), as `run_one_expert` returns it."""
         return out.reshape(n, -1)

@@ -79,6 +79,12 @@ class NllbMoeAdapter(SwitchAdapter):
     def without_expert(self, output, expert: int):
         raise NotImplementedError(f"Removing an expert is not measured on NLLB-MoE: {UPSTREAM_FAULT}.")
 
+    def unembed(self, lm_model: torch.nn.Module, hidden: torch.Tensor, stack: Stack = "decoder") -> torch.Tensor:
+        """The decoder's final layer norm, then the LM head (no rescaling)."""
+        if stack != "decoder" or not hasattr(lm_model, "lm_head"):
+            raise NotImplementedError("The logit lens reads the decoder's experts of a model loaded with its LM head.")
+        return lm_model.lm_head(lm_model.get_decoder().layer_norm(hidden))
+
     def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
         return "library"
 

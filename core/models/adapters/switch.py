@@ -70,6 +70,15 @@ class SwitchAdapter(ModelAdapter):
         dispatch[..., expert] = 0
         return dispatch, top_prob, logits
 
+    def unembed(self, lm_model: torch.nn.Module, hidden: torch.Tensor, stack: Stack = "decoder") -> torch.Tensor:
+        """The decoder's final norm, T5's d_model^-0.5 rescaling where the head is tied, then the LM head."""
+        if stack != "decoder" or not hasattr(lm_model, "lm_head"):
+            raise NotImplementedError("The logit lens reads the decoder's experts of a model loaded with its LM head.")
+        h = lm_model.get_decoder().final_layer_norm(hidden)
+        if getattr(lm_model.config, "tie_word_embeddings", False):
+            h = h * lm_model.config.d_model**-0.5
+        return lm_model.lm_head(h)
+
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
         return router.classifier.weight.detach()  # Top1Router: logits = classifier(input), no bias
 
