@@ -94,12 +94,15 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
         differs = s.choice_differs
         text = np.where(differs, text + "≠", text)
     chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
-    custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object)], axis=-1)
+    margin = s.margins if level == "token" else np.full(top1.shape, np.nan)
+    custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object),
+                       np.round(margin, 3).astype(object)], axis=-1)
     fig = go.Figure(go.Heatmap(
         z=top1 + 0.5, x=labels, y=[layer_name(b) for b in s.layers], zmin=0, zmax=n_exp, colorscale=scale,
         customdata=custom, text=text, texttemplate="%{text}" if len(labels) <= 40 else None, showscale=False,
         hovertemplate="%{x}<br>%{y}<br>top-1 expert e%{customdata[0]}<br>p = %{customdata[1]}"
-                      + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "") + "<extra></extra>",
+                      + (f"<br>top-{k} experts: " + "%{customdata[2]}" if k > 1 else "")
+                      + ("<br>decision margin %{customdata[3]}" if level == "token" else "") + "<extra></extra>",
     ))
     if shared:  # a lane every token runs through, beside the routed choice
         fig.add_trace(go.Heatmap(z=[[1.0] * len(labels)], x=labels, y=["shared (every token)"], showscale=False,
