@@ -45,7 +45,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
                         progress=tqdm_progress, decoder_read=args.decoder_read, sensitivity=args.sensitivity,
-                        retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls or args.bundled)
+                        retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls or args.bundled,
+                        swap=args.swap)
     what = "Parquet files" if args.format == "parquet" else "CSVs"
     print(f"wrote the {what} ({', '.join(results.FILES)}, …){'' if args.bundled else ' and report.html'} to {out} "
           f"in {time.time() - started:.1f} s", file=sys.stderr)
@@ -79,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "nothing is downloaded)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv",
                    help="csv (default; what a spreadsheet opens) or parquet (compact, zstd)")
+    p.add_argument("--swap", action="store_true",
+                   help="also the swap study: route each WiC pair's word in sentence 2 as in sentence 1 and measure "
+                        "how much the output moves, different- vs same-meaning pairs (swap*.csv; a claim)")
     p.add_argument("--bundled", action="store_true",
                    help="regenerate the results shipped with Routing Lens (with the controls): the bundled models on "
                         "the full data, as "

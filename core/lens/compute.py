@@ -13,7 +13,7 @@ import pandas as pd
 from core.atomic_folder import write_folder
 from core.data import datadir
 from core.data.wordnet import sense_counts, wordnet_setup
-from core.errors import DataError
+from core.errors import DataError, InputError
 from core.results.bundled import bundled_dir
 from core.results.run_info import RunInfo
 from core.results.store import Note, ResultFormat, has_models
@@ -30,13 +30,15 @@ from core.types import DecoderRead
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
               sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
-              extra: Callable[[Results, Path], None] | None = None, controls: bool = False) -> Results:
+              extra: Callable[[Results, Path], None] | None = None, controls: bool = False, swap: bool = False
+              ) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.data.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
     precision; without it precision is left out, with a note). `fmt`: the outputs as CSVs or Parquet files;
     `extra(results, folder)` writes more into the folder in the same atomic write (core.lens: report.html).
-    `controls`: also the router-or-representation controls (core.studies.controls) and their claim."""
+    `controls`: also the router-or-representation controls (core.studies.controls) and their claim; `swap`: the swap
+    study (core.studies.swap) and its claim."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
@@ -44,7 +46,7 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
     results = run(tracers, data, counts, progress=progress, decoder_read=decoder_read)
     results.run_info = RunInfo([t.loaded.name for t in tracers], [str(t.loaded.revision) for t in tracers],
                                [str(t.loaded.dtype) for t in tracers], limit, seed, decoder_read, sensitivity,
-                               controls=controls)
+                               controls=controls, swap=swap)
     results.claims = claims_frame(results)
     if controls:
         frames, notes = run_controls(tracers, data, progress, decoder_read)
@@ -60,8 +62,37 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.notes += notes
     if controls and len(results.controls):
         results.claims = pd.concat([results.claims, random_router_claims(results.controls)], ignore_index=True)
+    if swap:
+        run_swap(results, tracers, data.wic, progress)
     save_atomically(results, Path(out), fmt, extra)
     return results
+
+
+def run_swap(results: Results, tracers: Sequence[Tracer], wic: pd.DataFrame, progress: ProgressFactory) -> None:
+    """The swap study on every model with a language-model head (loaded beside the tracer's), its claim added."""
+    from core.models.loading import load_model
+    from core.studies.swap import swap_claims, swap_study
+
+    summaries, pairs = [], []
+    for tracer in tracers:
+        lm = tracer.loaded
+        if lm.adapter.objective not in ("next token", "span corruption"):
+            results.notes.append(Note(f"The swap study leaves out {lm.name}: no language-model head to measure an "
+                                      "output on."))
+            continue
+        model = load_model(lm.name, dtype=lm.dtype, lm_head=True)
+        advance = progress(f"{lm.name}: swap study", len(wic))
+        try:
+            per_pair, summary = swap_study(model, wic, lambda _done, _n, advance=advance: advance(1))
+        except InputError as err:
+            results.notes.append(Note(f"The swap study leaves out {lm.name}: {err}"))
+            continue
+        pairs.append(per_pair)
+        summaries.append(summary)
+    results.swap = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    results.swap_pairs = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
+    if len(results.swap):
+        results.claims = pd.concat([results.claims, swap_claims(results.swap)], ignore_index=True)
 
 
 def save_atomically(results: Results, out: Path, fmt: ResultFormat = "csv",

@@ -35,6 +35,7 @@ class RunInfo:
     versions: dict[str, str] = field(default_factory=versions)
     created: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     controls: bool = False  # reproduce --controls: the router-or-representation controls were computed
+    swap: bool = False  # reproduce --swap: the swap study (does context-dependent routing matter?) was run
 
     @property
     def subsample(self) -> bool:

@@ -33,8 +33,8 @@ def expert_logit_lens(loaded: LoadedModel, text: str, token: int, layer: int, st
     if not 0 <= token < n_tokens:
         raise InputError(f"Token {token} is out of range: the text has {n_tokens} tokens (counting from 0).")
     seen: dict[str, tuple] = {}
-    handle = experts.register_forward_pre_hook(lambda _m, args: seen.setdefault("args", tuple(
-        a.detach() if torch.is_tensor(a) else a for a in args)))
+    handle = experts.register_forward_pre_hook(lambda _m, args: None if "args" in seen else seen.update(
+        {"args": tuple(a.detach() if torch.is_tensor(a) else a for a in args)}))  # a hook that returns None
     device = loaded.input_device
     try:
         with torch.inference_mode():

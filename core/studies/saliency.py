@@ -41,8 +41,10 @@ def reap(loaded: LoadedModel, ex: Examples) -> pd.DataFrame:
     for start in range(0, len(ex.inputs), BATCH):
         rows = list(range(start, min(start + BATCH, len(ex.inputs))))
         seen: dict[tuple, tuple] = {}
-        handles = [m.register_forward_pre_hook(lambda _m, args, key=key, seen=seen: seen.setdefault(
-            key, tuple(a.detach() if torch.is_tensor(a) else a for a in args))) for key, m in modules.items()]
+        handles = [m.register_forward_pre_hook(lambda _m, args, key=key, seen=seen: None if key in seen else
+                                               seen.update({key: tuple(a.detach() if torch.is_tensor(a) else a
+                                                                       for a in args)}))
+                   for key, m in modules.items()]
         try:
             batch_losses(loaded, ex, rows)  # the intact model's pass over the batch
         finally:

@@ -158,6 +158,24 @@ class ModelAdapter(ABC):
             raise NotImplementedError(f"{self.family}: no final norm and LM head found (load it with its LM head).")
         return head(norm(hidden))
 
+    # ---------- writing to routing (core.tracing.interventions) ----------
+    def route_of(self, output: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A router's output → (logits (N, E), chosen experts (N, k), their weights (N, k)), one row per token."""
+        raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
+
+    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The family's own rule: the k experts it would choose from `logits` (N, E), and their weights."""
+        raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
+
+    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """The family's own weights for a given chosen set (N, k) under `logits` (N, E)."""
+        raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
+
+    def with_route(self, output: Any, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> Any:
+        """`output` with the tokens of `rows` (N,) bool sent to `chosen` (N, k') with `weights` (N, k'); every other
+        token keeps its own route bit for bit."""
+        raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
+
     def experts_rows(self, out: torch.Tensor, n: int) -> torch.Tensor:
         """An experts module's output as one row per token (N, ·), as `run_one_expert` returns it."""
         return out.reshape(n, -1)

@@ -246,6 +246,49 @@ class DecoderOnlyAdapter(ModelAdapter):
         return (logits, torch.where(hit, top.to(weights.dtype), weights), torch.where(hit, chosen, index),
                 *output[3:])
 
+    def _writable(self) -> None:
+        if self.spec.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
+            raise NotImplementedError(f"Writing to routing is implemented for routers that score by softmax then top-k "
+                                      f"or top-k then softmax; {self.spec.short_label} scores by "
+                                      f"{self.spec.scoring.name}.")
+
+    def route_of(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, weights, index = output[:3]
+        return logits, index, weights
+
+    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self._writable()
+        if self.spec.scoring is SOFTMAX_TOPK:
+            top, chosen = torch.topk(torch.softmax(logits.float(), dim=-1), k, dim=-1)
+            return chosen, (top / top.sum(-1, keepdim=True) if self.renormalises else top)
+        top, chosen = torch.topk(logits.float(), k, dim=-1)
+        return chosen, torch.softmax(top, dim=-1)
+
+    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        self._writable()
+        if self.spec.scoring is SOFTMAX_TOPK:
+            top = torch.softmax(logits.float(), dim=-1).gather(-1, chosen)
+            return top / top.sum(-1, keepdim=True) if self.renormalises else top
+        return torch.softmax(logits.float().gather(-1, chosen), dim=-1)
+
+    def with_route(self, output, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor):
+        self._writable()
+        logits, old_w, old_i = output[:3]
+        k = max(old_i.shape[-1], chosen.shape[-1])
+
+        def widened(index: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Padded to k slots with the row's first expert at weight 0 (it adds nothing)."""
+            extra = k - index.shape[-1]
+            if extra == 0:
+                return index, w
+            return (torch.cat([index, index[:, :1].expand(-1, extra)], -1),
+                    torch.cat([w, torch.zeros(w.shape[0], extra, dtype=w.dtype, device=w.device)], -1))
+
+        new_i, new_w = widened(chosen.to(old_i.dtype), weights.to(old_w.dtype))
+        base_i, base_w = widened(old_i, old_w)
+        pick = rows[:, None]
+        return (logits, torch.where(pick, new_w, base_w), torch.where(pick, new_i, base_i), *output[3:])
+
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
             decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
         """One causal pass of the base model (no LM head) over the first `causal_width` tokens; right padding leaves

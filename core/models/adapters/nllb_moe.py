@@ -85,6 +85,12 @@ class NllbMoeAdapter(SwitchAdapter):
             raise NotImplementedError("The logit lens reads the decoder's experts of a model loaded with its LM head.")
         return lm_model.lm_head(lm_model.get_decoder().layer_norm(hidden))
 
+    def route_of(self, output):
+        raise NotImplementedError(f"Routing is not written on NLLB-MoE: {UPSTREAM_FAULT}.")
+
+    def with_route(self, output, rows, chosen, weights):
+        raise NotImplementedError(f"Routing is not written on NLLB-MoE: {UPSTREAM_FAULT}.")
+
     def set_experts_kernel(self, model: torch.nn.Module, kernel: ExpertsKernel) -> str:
         return "library"
 

@@ -79,6 +79,35 @@ class SwitchAdapter(ModelAdapter):
             h = h * lm_model.config.d_model**-0.5
         return lm_model.lm_head(h)
 
+    def route_of(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(dispatch (.., E) one-hot, top probability (.., 1), logits (.., E)) → one row per token; a dropped token's
+        chosen expert is its argmax with weight 0."""
+        dispatch, top_prob, logits = output
+        e = logits.shape[-1]
+        flat = logits.reshape(-1, e)
+        return flat, flat.argmax(-1, keepdim=True), top_prob.reshape(-1, 1) * (dispatch.reshape(-1, e).sum(-1,
+                                                                                                      keepdim=True) > 0)
+
+    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if k != 1:
+            raise NotImplementedError("Switch routes each token to one expert: top-k cannot be changed.")
+        top, chosen = torch.softmax(logits.float(), dim=-1).max(-1, keepdim=True)
+        return chosen, top
+
+    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        if chosen.shape[-1] != 1:
+            raise NotImplementedError("Switch routes each token to one expert: force one expert at a time.")
+        return torch.softmax(logits.float(), dim=-1).gather(-1, chosen)
+
+    def with_route(self, output, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor):
+        """Rewritten dispatch and top probability for `rows` (a forced token is dispatched whatever the capacity)."""
+        dispatch, top_prob, logits = output
+        e = logits.shape[-1]
+        mask = torch.nn.functional.one_hot(chosen[:, 0].long(), e).to(dispatch.dtype)
+        new_dispatch = torch.where(rows[:, None], mask, dispatch.reshape(-1, e)).reshape(dispatch.shape)
+        new_prob = torch.where(rows[:, None], weights[:, :1].to(top_prob.dtype), top_prob.reshape(-1, 1))
+        return new_dispatch, new_prob.reshape(top_prob.shape), logits
+
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
         return router.classifier.weight.detach()  # Top1Router: logits = classifier(input), no bias
 

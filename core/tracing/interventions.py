@@ -1,0 +1,140 @@
+"""Writing to routing: force, ban, set top-k, steer, or copy a route onto chosen tokens, at chosen sparse layers —
+one mechanism for every family the adapters can write (`route_of`, `choose`, `weights_for`, `with_route`).
+
+An `Intervention` is applied by a forward hook on each router it names, registered before any tracing hook, so the
+routing downstream is traced as usual (a change at layer 2 moves layer 3's). Tokens are numbered as a trace numbers
+them (row t of the stack); every token an intervention does not touch keeps the router's own output bit for bit.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from core.errors import InputError
+from core.types import Stack
+
+Kind = Literal["force", "ban", "top_k", "steer", "route"]
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """kind: "force" (send the tokens to `experts`, with the family's own weights unless `weights` are given), "ban"
+    (never choose `experts`; tokens that had chosen one are routed again by the family's rule), "top_k" (choose `k`
+    experts by the family's rule), "steer" (add `strength` to `experts`' router logits and choose again), "route"
+    (per token, an explicit route: `routes[t] = (experts, weights)` — a swap copies one occurrence's onto another).
+    layers: sparse blocks (None: every sparse layer of `stack`); tokens: token rows (None: every token)."""
+
+    kind: Kind
+    stack: Stack = "decoder"
+    layers: tuple[int, ...] | None = None
+    tokens: tuple[int, ...] | None = None
+    experts: tuple[int, ...] = ()
+    weights: tuple[float, ...] | None = None
+    k: int | None = None
+    strength: float = 0.0
+    routes: dict[int, tuple[tuple[int, ...], tuple[float, ...]]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """How it is stated on screen, in files and in titles."""
+        where = (f"{self.stack} blocks {', '.join(map(str, self.layers))}" if self.layers is not None
+                 else f"every sparse {self.stack} layer")
+        who = "every token" if self.tokens is None else f"token{'s' if len(self.tokens) > 1 else ''} " + ", ".join(
+            map(str, self.tokens))
+        what = {"force": f"forced to {', '.join(f'e{e}' for e in self.experts)}",
+                "ban": f"{', '.join(f'e{e}' for e in self.experts)} banned",
+                "top_k": f"top-{self.k}",
+                "steer": f"{', '.join(f'e{e}' for e in self.experts)} steered by {self.strength:+g}",
+                "route": "routed as given (a swap)"}[self.kind]
+        return f"intervened: {what} at {where}, {who}"
+
+
+def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, device) -> torch.Tensor:
+    """Which flattened rows (batch × width) an intervention touches: token t of every batch item is row b·W + offset
+    + t."""
+    if tokens is None:
+        return torch.ones(n_rows, dtype=torch.bool, device=device)
+    width = n_rows // batch
+    rows = torch.zeros(n_rows, dtype=torch.bool, device=device)
+    for b in range(batch):
+        for t in tokens:
+            if 0 <= t + offset < width:
+                rows[b * width + t + offset] = True
+    return rows
+
+
+def rewrite(adapter, output, iv: Intervention, batch: int, offset: int):
+    """One router's output under one intervention (the family's own rules, from the adapter)."""
+    logits, index, weights = adapter.route_of(output)
+    rows = _rows(logits.shape[0], batch, offset, iv.tokens, logits.device)
+    k = index.shape[-1]
+    if iv.kind == "force":
+        chosen = torch.tensor(iv.experts, device=logits.device).expand(logits.shape[0], -1)
+        w = (torch.tensor(iv.weights, device=logits.device, dtype=torch.float32).expand(logits.shape[0], -1)
+             if iv.weights is not None else adapter.weights_for(logits, chosen))
+        same = (chosen.shape[-1] == k) & (chosen.sort(-1).values == index.sort(-1).values).all(-1)
+        rows = rows & ~same  # forcing the route a token already takes leaves it as it is
+    elif iv.kind == "ban":
+        banned = torch.tensor(iv.experts, device=logits.device)
+        rows = rows & torch.isin(index, banned).any(-1)
+        masked = logits.float().masked_fill(torch.isin(torch.arange(logits.shape[-1], device=logits.device), banned),
+                                            float("-inf"))
+        chosen, w = adapter.choose(masked, k)
+    elif iv.kind == "top_k":
+        chosen, w = adapter.choose(logits, int(iv.k or k))
+    elif iv.kind == "steer":
+        if iv.strength == 0:
+            return output
+        bump = torch.zeros(logits.shape[-1], device=logits.device)
+        bump[list(iv.experts)] = float(iv.strength)
+        chosen, w = adapter.choose(logits.float() + bump, k)
+    else:  # route: an explicit route per token
+        chosen, w = index.clone(), weights.float().clone()
+        width = logits.shape[0] // batch
+        wide = max(len(r[0]) for r in iv.routes.values()) if iv.routes else k
+        if wide != k:
+            raise InputError("A copied route must have the model's own top-k.")
+        rows = torch.zeros_like(rows)
+        for t, (experts, ws) in iv.routes.items():
+            for b in range(batch):
+                r = b * width + t + offset
+                if 0 <= t + offset < width:
+                    chosen[r] = torch.tensor(experts, device=chosen.device)
+                    w[r] = torch.tensor(ws, device=w.device)
+                    rows[r] = True
+    if not bool(rows.any()):
+        return output
+    return adapter.with_route(output, rows, chosen, w)
+
+
+@contextlib.contextmanager
+def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -> Iterator[None]:
+    """While open, every named router's output is rewritten (hooks registered first, removed on exit, also on
+    error). `batch`: how many texts each pass carries (they share the token numbering, right-padded)."""
+    adapter, model = loaded.adapter, loaded.model
+    routers = adapter.routers(model)
+    handles = []
+    try:
+        for iv in interventions:
+            found = dict(routers.get(iv.stack, []))
+            layers = iv.layers if iv.layers is not None else tuple(found)
+            missing = [b for b in layers if b not in found]
+            if missing:
+                raise InputError(f"{loaded.name} has no sparse {iv.stack} block {missing[0]} (sparse blocks: "
+                                 f"{', '.join(map(str, found)) or 'none'}).")
+            bad = [e for e in iv.experts if not 0 <= e < adapter.num_experts]
+            if bad:
+                raise InputError(f"Expert {bad[0]} does not exist: {loaded.name} has experts 0…{adapter.num_experts - 1}.")
+            offset = adapter.decoder_offset() if iv.stack == "decoder" else 0
+            for block in layers:
+                handles.append(found[block].register_forward_hook(
+                    lambda _m, _i, out, iv=iv, offset=offset: rewrite(adapter, out, iv, batch, offset)))
+        yield
+    except NotImplementedError as err:
+        raise InputError(str(err)) from None
+    finally:
+        for h in handles:
+            h.remove()

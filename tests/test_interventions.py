@@ -1,0 +1,154 @@
+"""Writing to routing on tiny models: no-op interventions leave every output bit for bit, a forced route's block
+output is the hand-built mixture of the forced experts with the family's own weights, a swap between identical
+contexts changes nothing, steering at strength 0 is the identity, and what cannot be written says why."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import InputError
+from core.models.loading import load_model
+from core.studies.outcomes import log_probs, outcome
+from core.tracing.interventions import Intervention, intervening
+from core.tracing.tracer import Tracer
+from helpers import build_tiny_decoder
+
+TEXT = "The bank raised its interest rates again this spring."
+SHORT = "A bat flew out."  # few tokens: some experts stay unused
+FAMILIES = ["mixtral", "olmoe", "granitemoe", "jamba"]  # renormalising, not, top-k then softmax, hybrid
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    out = {f: load_model(str(build_tiny_decoder(tmp_path_factory.mktemp(f), f, experts=16)), dtype="float32",
+                         lm_head=True) for f in FAMILIES}
+    out["switch"] = load_model("demo-switch-8", dtype="float32", lm_head=True)
+    return out
+
+
+def _ids(loaded, text=TEXT):
+    return torch.tensor([loaded.tokenizer(text)["input_ids"]])
+
+
+def _chosen(loaded, stack: str, text: str = SHORT):
+    s = Tracer(loaded, cache=None).trace(text)[0].stacks[stack]
+    return s.layers, s.selected
+
+
+@pytest.mark.parametrize("family", [*FAMILIES, "switch"])
+def test_forcing_the_chosen_route_or_banning_an_unused_expert_changes_no_output(models, family):
+    loaded = models[family]
+    stack = "encoder" if family == "switch" else "decoder"
+    layers, selected = _chosen(loaded, stack)
+    ids = _ids(loaded, SHORT)
+    base, _ = log_probs(loaded, ids)
+    block, token = int(layers[0]), 2
+    same = [Intervention("force", stack, (block,), (token,), tuple(int(e) for e in selected[0, token]))]
+    unused = sorted(set(range(loaded.num_experts)) - set(selected[0].reshape(-1).tolist()))
+    ban = [Intervention("ban", stack, (block,), None, (unused[0],))]
+    steer0 = [Intervention("steer", stack, None, None, (0, 1), strength=0.0)]
+    for ivs in (same, ban, steer0):
+        with intervening(loaded, ivs):
+            after, _ = log_probs(loaded, ids)
+        assert torch.equal(base, after), ivs[0].describe()
+    other = [Intervention("force", stack, (block,), (token,), (unused[0],))]
+    with intervening(loaded, other):
+        moved, _ = log_probs(loaded, ids)
+    assert not torch.equal(base, moved)
+
+
+@pytest.mark.parametrize("family", ["mixtral", "olmoe", "granitemoe", "switch"])
+def test_a_forced_route_is_the_hand_built_mixture_with_the_familys_own_weights(models, family):
+    """At the forced layer, the experts module's output for the forced token is Σ w_j · expert_j(h), each expert run
+    alone, w the family's weights for the forced set (softmax renormalised for Mixtral, the plain softmax
+    probabilities for OLMoE, a softmax over the two logits for GraniteMoE, the softmax probability for Switch)."""
+    from core.tracing.self_check import experts_beside
+
+    loaded = models[family]
+    adapter, model = loaded.adapter, loaded.model
+    stack = "encoder" if family == "switch" else "decoder"
+    block, router = adapter.routers(model)[stack][0]
+    experts = experts_beside(model, router, {id(m): n for n, m in model.named_modules()})
+    forced = (3,) if family == "switch" else (3, 11)
+    token = 2
+    seen = {}
+    hooks = [router.register_forward_hook(lambda _m, _i, out: seen.update(logits=adapter.route_of(out)[0])),
+             experts.register_forward_pre_hook(lambda _m, args: seen.update(hidden=args[0])),
+             experts.register_forward_hook(lambda _m, _i, out: seen.update(out=out))]
+    try:
+        with intervening(loaded, [Intervention("force", stack, (int(block),), (token,), forced)]):
+            log_probs(loaded, _ids(loaded))
+    finally:
+        for h in hooks:
+            h.remove()
+    logits = seen["logits"].reshape(-1, loaded.num_experts)[token]
+    hidden = seen["hidden"].reshape(-1, seen["hidden"].shape[-1])[token : token + 1]
+    if family == "mixtral":
+        p = torch.softmax(logits.float(), -1)[list(forced)]
+        w = p / p.sum()
+    elif family in ("olmoe", "switch"):
+        w = torch.softmax(logits.float(), -1)[list(forced)]
+    else:
+        w = torch.softmax(logits.float()[list(forced)], -1)
+    expected = sum(w[j] * adapter.run_one_expert(experts, hidden, e).reshape(-1) for j, e in enumerate(forced))
+    got = seen["out"].reshape(-1, seen["out"].shape[-1])[token]
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_swap_between_identical_contexts_changes_nothing(models):
+    """Copying the word's route from one occurrence onto the same word in the same sentence (layer by layer) is the
+    identity: every log-probability bit for bit."""
+    from core.studies.swap import swap_outcome
+
+    for family in ("mixtral", "switch"):
+        loaded = models[family]
+        result = swap_outcome(loaded, TEXT, TEXT, (4, 8), (4, 8))  # "bank"
+        assert result.mean_kl == 0.0 and result.loss_after == result.loss_before
+
+
+def test_what_cannot_be_written_says_why(models, tmp_path):
+    with pytest.raises(InputError, match="no sparse decoder block 9"):
+        with intervening(models["mixtral"], [Intervention("force", "decoder", (9,), None, (1,))]):
+            pass
+    with pytest.raises(InputError, match="Expert 99 does not exist"):
+        with intervening(models["mixtral"], [Intervention("ban", "decoder", None, None, (99,))]):
+            pass
+    sigmoid = load_model(str(build_tiny_decoder(tmp_path / "v3", "deepseek_v3")), dtype="float32", lm_head=True)
+    with pytest.raises(InputError, match="sigmoid"):
+        outcome(sigmoid, TEXT, [Intervention("ban", "decoder", None, None, (1,))])
+    with pytest.raises(InputError, match="one expert"):
+        outcome(models["switch"], TEXT, [Intervention("top_k", "encoder", None, None, k=2)])
+
+
+def test_an_outcome_reports_every_position_with_the_original_beside(models):
+    loaded = models["mixtral"]
+    iv = Intervention("ban", "decoder", None, None, (0, 1, 2, 3))
+    result = outcome(loaded, TEXT, [iv])
+    frame = result.frame
+    assert list(frame.columns) == ["position", "token", "loss_before", "loss_after", "kl", "top5_before", "top5_after"]
+    assert len(frame) == len(_ids(loaded)[0]) - 1 and (frame.kl >= 0).all() and result.mean_kl > 0
+    assert result.interventions == ["intervened: e0, e1, e2, e3 banned at every sparse decoder layer, every token"]
+    assert all(len(t.split()) == 5 for t in frame.top5_before)
+
+
+def test_reproduce_swap_writes_the_swap_study_and_its_claim(tmp_path, tmp_cache):
+    """`reproduce --swap` on the bundled Mixtral demo: per layer and for every layer at once, Cohen's d of the output
+    change (different − same meaning) with its CI, the per-pair KL, and a verdict in the claims matrix."""
+    import pandas as pd
+
+    from core.cli import main
+    from core.studies.claims import claims_matrix
+    from core.studies.swap import SWAP_CLAIM
+
+    out = tmp_path / "out"
+    assert main(["reproduce", "--model", "demo-mixtral-8", "--limit", "24", "--swap", "--out", str(out)]) == 0
+    swap = pd.read_csv(out / "swap.csv")
+    assert set(swap.layer) == {-1, 0, 1, 2, 3} and swap[["d", "ci_low", "ci_high"]].notna().all().all()
+    pairs = pd.read_csv(out / "swap_pairs.csv")
+    assert (pairs.kl >= 0).all() and set(pairs.label) == {"T", "F"}
+    claims = pd.read_csv(out / "claims.csv")
+    row = claims[claims.claim == SWAP_CLAIM]
+    assert len(row) == 1 and row.verdict.iloc[0] in ("supported", "contradicted", "inconclusive")
+    matrix = claims_matrix(claims)
+    assert matrix[matrix.claim == SWAP_CLAIM].iloc[0]["demo-mixtral-8 · decoder"] == row.verdict.iloc[0]
+    assert "swap" in (out / "report.html").read_text().lower()
