@@ -3,6 +3,7 @@ output is the hand-built mixture of the forced experts with the family's own wei
 contexts changes nothing, steering at strength 0 is the identity, and what cannot be written says why."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,3 +153,42 @@ def test_reproduce_swap_writes_the_swap_study_and_its_claim(tmp_path, tmp_cache)
     matrix = claims_matrix(claims)
     assert matrix[matrix.claim == SWAP_CLAIM].iloc[0]["demo-mixtral-8 · decoder"] == row.verdict.iloc[0]
     assert "swap" in (out / "report.html").read_text().lower()
+
+
+def test_the_counterfactual_scan_finds_a_planted_tie_and_reuse_changes_no_score():
+    """demo-switch-8 with expert b made a copy of the expert a token chose (its weights and its router row): the
+    alternative route to b scores exactly the router's own loss (a tie); every other alternative is scored, and reusing
+    the blocks below the layer gives the same scores as recomputing them."""
+    from core.studies.counterfactual import alternatives, scan
+
+    loaded = load_model("demo-switch-8", dtype="float32", lm_head=True)  # a fresh copy to plant in
+    stack, token = "encoder", 3
+    layers, selected = _chosen(loaded, stack, TEXT)
+    block = int(layers[1])
+    a = int(selected[1, token, 0])
+    b = (a + 1) % loaded.num_experts
+    sparse = loaded.model.get_encoder().block[block].layer[-1].mlp
+    with torch.no_grad():
+        sparse.router.classifier.weight[b] = sparse.router.classifier.weight[a]
+        for pa, pb in zip(sparse.experts[f"expert_{a}"].parameters(), sparse.experts[f"expert_{b}"].parameters()):
+            pb.copy_(pa)
+    frame = scan(loaded, TEXT, token, block, stack)
+    assert len(frame) == loaded.num_experts and frame.is_router.sum() == 1
+    pair = frame[frame.experts.isin([f"e{a}", f"e{b}"])]  # the router now picks one of the two identical experts
+    assert pair.ties_router.all() and pair.is_router.sum() == 1 and (frame.ties_router.sum() == 2)
+    assert frame.margin.iloc[0] == 0.0  # a planted tie: the decision's margin is exactly 0
+    slow = scan(loaded, TEXT, token, block, stack, reuse_below=False).set_index("experts").loss
+    fast = frame.set_index("experts").loss
+    np.testing.assert_allclose(fast.loc[slow.index], slow, rtol=1e-5, atol=1e-6)
+    assert alternatives((2, 5), 4) == [(2, 5), (0, 5), (1, 5), (3, 5), (0, 2), (1, 2), (2, 3)]
+
+
+def test_a_top_k_scan_scores_every_one_swap_route_with_the_familys_weights(models):
+    from core.studies.counterfactual import scan
+
+    loaded = models["mixtral"]
+    layers, _selected = _chosen(loaded, "decoder", TEXT)
+    frame = scan(loaded, TEXT, 3, int(layers[1]))
+    assert len(frame) == 1 + 2 * (16 - 2) and frame.is_router.sum() == 1
+    assert all(abs(sum(map(float, w.split())) - 1) < 1e-3 for w in frame.weights)  # Mixtral renormalises
+    assert frame.margin.nunique() == 1 and 0 <= frame.margin.iloc[0] <= 1

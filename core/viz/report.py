@@ -21,7 +21,7 @@ from core.viz.claims_plots import claims_matrix_figure
 from core.viz.controls_report import CONTROLS_NOTE, controls_table
 from core.viz.export import VectorFormat, figure_bytes, table_latex
 from core.viz.run_summary import merged_notes
-from core.viz.tables import NEAR_TIE_NOTE, near_tie_table, readable
+from core.viz.tables import NEAR_TIE_NOTE, SWAP_NOTE, near_tie_table, readable
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -248,6 +248,8 @@ def render(results: Results) -> str:
     first = not len(results.claims)  # plotly.js is inlined once, with the first figure of the page
     parts += [_fig_html(f, first and i == 0) for i, f in enumerate(report_figures(results).values())]
     parts.append("<h2>Polysemy trend</h2>" + results.polysemy_trend.pipe(_table))
+    if len(results.swap):
+        parts.append(f"<h2>Does routing matter? The swap study</h2><p>{SWAP_NOTE}</p>" + results.swap.pipe(_table))
     ties = near_tie_table(results.cohens_d, pooled_scopes(results)[0])
     if len(ties):
         parts.append(f"<h2>Fig. 2 and near-ties</h2><p>{NEAR_TIE_NOTE}</p>" + ties.pipe(_table))

@@ -31,7 +31,8 @@ LABELS: dict[str, str] = {
     "family": "family", "architecture": "architecture", "model": "model", "stack": "stack", "setting": "setting",
     "dataset": "dataset", "number": "number", "evidence": "evidence", "verdict": "verdict", "claim": "claim",
     "paper": "paper", "survives": "survives every choice", "changed_by": "changed by", "gain": "context gain",
-    "near_tie_share": "re-routes that were near-ties", "d_confident": "d without near-tie flips",
+    "near_tie_share": "re-routes that were near-ties", "mean_kl_F": "mean KL, different meaning",
+    "mean_kl_T": "mean KL, same meaning", "d_confident": "d without near-tie flips",
 }
 COUNT_COLUMNS = {"n", "n_T", "n_F", "params", "tokens", "count", "pairs", "occurrences", "experts", "top_k", "dropped",
                  "domains", "texts"}
@@ -145,6 +146,9 @@ def snake_case_headers(headers: Iterable[str]) -> list[str]:
     return [h for h in map(str, headers) if SNAKE.fullmatch(h)]
 
 
+SWAP_NOTE = ("Each WiC pair's word in sentence 2 routed as in sentence 1 (its experts and weights copied token by token), "
+             "at every sparse layer at once (layer −1) and at one layer at a time: Cohen's d of the output's change "
+             "(mean KL of its predictions from the word on) for different- against same-meaning pairs.")
 NEAR_TIE_NOTE = ("Of the pairs whose word is routed to another top-k in its two sentences, the share where the closer of "
                  "the two decisions had a margin below 0.05 (a near-tie: the flip may not be a response to context), "
                  "and Cohen's d with those pairs left out.")

@@ -1,0 +1,100 @@
+"""Counterfactual routes (arXiv 2605.07260): was the router's choice for a token the best one? Each alternative route
+at one sparse layer — every other expert for a top-1 router; one chosen expert swapped for one unchosen for top-k —
+is scored by the loss on the next token(s) (a teacher-forced Switch decoder: on its whole text), with the family's own
+weights for the new set. Alternatives run as one batch, and every block below the layer is taken from the intact
+pass (core.tracing.reuse), not recomputed.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.errors import InputError
+from core.measures.routing_stats import margins
+from core.models.loading import LoadedModel
+from core.studies.outcomes import log_probs
+from core.tracing import reuse
+from core.types import Stack
+
+TIE = 1e-6  # losses this close are a tie
+
+
+def alternatives(chosen: Sequence[int], experts: int) -> list[tuple[int, ...]]:
+    """The router's own route first, then every route one swap away (top-1: every other expert)."""
+    own = tuple(int(e) for e in chosen)
+    others = [e for e in range(experts) if e not in own]
+    return [own] + [tuple(sorted(own[:i] + (e,) + own[i + 1:])) for i in range(len(own)) for e in others]
+
+
+def _scores(lp: torch.Tensor, gold: torch.Tensor, rows: slice) -> np.ndarray:
+    loss = -lp.gather(-1, gold[:, :, None].expand(lp.shape[0], -1, 1))[..., 0]
+    return loss[:, rows].mean(-1).cpu().numpy()
+
+
+def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1,
+         reuse_below: bool = True) -> pd.DataFrame:
+    """Every alternative route for `token` at sparse block `layer`: its experts, weights, loss and rank; the router's
+    own route flagged (`is_router`), ties with it flagged (`ties_router`), and the decision's margin."""
+    adapter, model = loaded.adapter, loaded.model
+    found = dict(adapter.routers(model).get(stack, []))
+    if layer not in found:
+        raise InputError(f"{loaded.name} has no sparse {stack} block {layer} (sparse blocks: "
+                         f"{', '.join(map(str, found)) or 'none'}).")
+    ids = torch.tensor([loaded.tokenizer(text, truncation=True, max_length=512)["input_ids"]],
+                       device=loaded.input_device)
+    if not 0 <= token < ids.shape[1]:
+        raise InputError(f"Token {token} is out of range: the text has {ids.shape[1]} tokens (counting from 0).")
+    offset = adapter.decoder_offset() if stack == "decoder" else 0
+    seen: dict = {}
+    hook = found[layer].register_forward_hook(lambda _m, _i, out: seen.update(route=adapter.route_of(out)))
+    layer_blocks = reuse.blocks(model, adapter.stacks)
+    try:
+        with reuse.recording(layer_blocks) as record:
+            base, gold = log_probs(loaded, ids)
+    finally:
+        hook.remove()
+    logits, index, _weights = seen["route"]
+    row = token + offset
+    routes = alternatives(index[row].tolist(), adapter.num_experts)
+    width = logits.shape[0]
+    try:
+        weights = adapter.weights_for(logits[row : row + 1].expand(len(routes), -1),
+                                      torch.tensor(routes, device=logits.device))
+    except NotImplementedError as err:
+        raise InputError(str(err)) from None
+
+    def rewrite(_m, _i, out):
+        n = adapter.route_of(out)[0].shape[0]
+        rows = torch.zeros(n, dtype=torch.bool, device=logits.device)
+        chosen = torch.zeros((n, len(routes[0])), dtype=torch.long, device=logits.device)
+        w = torch.zeros((n, len(routes[0])), dtype=torch.float32, device=logits.device)
+        for a, route in enumerate(routes):
+            rows[a * width + row] = True
+            chosen[a * width + row] = torch.tensor(route)
+            w[a * width + row] = weights[a]
+        return adapter.with_route(out, rows, chosen, w)
+
+    handle = found[layer].register_forward_hook(rewrite)
+    names = reuse.reusable(layer_blocks, stack, layer) if reuse_below else []
+    try:
+        with reuse.reusing(layer_blocks, names, record, batch=len(routes)):
+            lp, _ = log_probs(loaded, ids.repeat(len(routes), 1))
+    finally:
+        handle.remove()
+    causal = adapter.objective == "next token"
+    rows = slice(token, token + horizon) if causal else slice(0, None)  # row t predicts token t + 1
+    loss = _scores(lp, gold.expand(len(routes), -1), rows)
+    own = float(_scores(base, gold, rows)[0])
+    margin = float(margins(torch.softmax(logits[row].float(), -1).cpu().numpy(), len(routes[0])))
+    frame = pd.DataFrame({"experts": [" ".join(f"e{e}" for e in r) for r in routes],
+                          "weights": [" ".join(f"{x:.3f}" for x in w) for w in weights.tolist()], "loss": loss})
+    frame["is_router"] = np.arange(len(routes)) == 0
+    frame["ties_router"] = np.abs(frame.loss - own) <= TIE
+    frame["rank"] = frame.loss.rank(method="min").astype(int)
+    frame["margin"] = margin
+    frame.insert(0, "token", token)
+    frame.insert(1, "layer", layer)
+    return frame.sort_values(["loss", "is_router"], ascending=[True, False]).reset_index(drop=True)
