@@ -209,3 +209,16 @@ def test_reap_saliency_doubles_when_an_experts_output_doubles(model, tmp_path):
     others = b.index.drop(expert)
     np.testing.assert_allclose(a.loc[others, "saliency"], b.loc[others, "saliency"], rtol=1e-5)
     assert set(before.group_kind) == {"all", "domain"} and (before.tokens > 0).all()
+
+
+@pytest.mark.parametrize("model", ["demo-switch-8", "demo-mixtral-8"])
+def test_reusing_the_blocks_below_the_removed_expert_changes_no_loss(model, tmp_path):
+    """The ablation's removals reuse the intact pass's blocks below their layer: the same Δloss as recomputing
+    everything, encoder and decoder units alike."""
+    loaded = load_model(model, dtype="float32", lm_head=True)
+    sample = list(segments(str(_corpus(tmp_path / "c.jsonl"))))
+    units = [Unit(s, int(b), e) for s, found in loaded.adapter.routers(loaded.model).items() for b, _m in found[-1:]
+             for e in (0, 5)]
+    fast = ablate(loaded, sample, units, 400, reuse=True)
+    slow = ablate(loaded, sample, units, 400, reuse=False)
+    np.testing.assert_allclose(fast.delta.to_numpy(), slow.delta.to_numpy(), rtol=1e-5, atol=1e-6)

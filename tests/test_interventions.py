@@ -192,3 +192,33 @@ def test_a_top_k_scan_scores_every_one_swap_route_with_the_familys_weights(model
     assert len(frame) == 1 + 2 * (16 - 2) and frame.is_router.sum() == 1
     assert all(abs(sum(map(float, w.split())) - 1) < 1e-3 for w in frame.weights)  # Mixtral renormalises
     assert frame.margin.nunique() == 1 and 0 <= frame.margin.iloc[0] <= 1
+
+
+def test_steering_ranks_experts_by_risk_difference_and_strength_zero_is_the_identity(models):
+    """Two sets of texts: the experts are ranked by the difference of their activation rates (with a CI); steering
+    at strength 0 changes no likelihood; raising the expert set A uses most makes set A's likelihood move."""
+    from core.studies.steering import rank_experts, steer_effect
+
+    loaded = models["mixtral"]
+    river = ["I sat on the river bank and watched the water flow.", "A bat flew out of the cave at dusk."]
+    money = ["The bank raised its interest rates again this spring.", "She deposited money at the bank."]
+    ranked = rank_experts(Tracer(loaded, cache=None), river, money)
+    assert len(ranked) == 3 * 16 and ranked.risk_difference.abs().is_monotonic_decreasing
+    assert ((ranked.ci_low <= ranked.risk_difference) & (ranked.risk_difference <= ranked.ci_high)).all()
+    top = ranked.iloc[0]
+    experts = [(top["stack"], int(top.layer), int(top.expert))]
+    still = steer_effect(loaded, {"river": river, "money": money}, experts, 0.0)
+    assert (still.delta == 0).all() and (still.loglik_intact == still.loglik_steered).all()
+    pushed = steer_effect(loaded, {"river": river, "money": money}, experts, 5.0)
+    assert (pushed.delta != 0).all() and set(pushed.columns) >= {"ci_low", "ci_high", "experts"}
+
+
+def test_over_a_sample_the_share_of_best_router_choices_has_a_ci(models):
+    from core.studies.counterfactual import sample_scans
+
+    texts = [TEXT, "I sat on the river bank and watched the water flow.", "A bat flew out of the cave at dusk."]
+    draws, summary = sample_scans(models["mixtral"], texts, samples=6, seed=1)
+    assert len(draws) == 6 and (draws.regret >= -1e-6).all() and (draws.alternatives == 29).all()
+    whole = summary.set_index("decisions").loc["all"]
+    assert whole.n == 6 and whole.ci_low <= whole.router_best_share <= whole.ci_high
+    assert set(summary.decisions) == {"all", "near-ties", "confident", "ρ(margin, regret)"}

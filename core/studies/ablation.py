@@ -156,8 +156,23 @@ def _dense_agreement(loaded: LoadedModel, ids: torch.Tensor, mask: torch.Tensor,
     return [loss[i, 1 : 1 + n] for i, n in enumerate(lengths)]
 
 
-def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[np.ndarray]:
-    """Per-token losses of every segment, with `unit`'s expert removed (None: the intact model)."""
+REUSE_BUDGET = 1 << 30  # bytes of recorded block outputs the ablation may keep to reuse (else it recomputes)
+
+
+def _bytes(value) -> int:
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    return sum(_bytes(v) for v in value) if isinstance(value, tuple) else 0
+
+
+def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None, records: dict | None = None
+           ) -> list[np.ndarray]:
+    """Per-token losses of every window, with `unit`'s expert removed (None: the intact model). `records`: the intact
+    pass records each batch's block outputs there (while they fit REUSE_BUDGET), and a pass with `unit` reuses the
+    blocks below its layer instead of recomputing them (core.tracing.reuse)."""
+    from core.tracing import reuse
+
+    found = reuse.blocks(loaded.model, loaded.adapter.stacks) if records is not None else []
     handle = None
     if unit is not None:
         routers = dict(loaded.adapter.routers(loaded.model).get(unit.stack, []))
@@ -169,7 +184,19 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None) -> list[
     try:
         out: list[np.ndarray] = []
         for start in range(0, len(ex.inputs), BATCH):
-            out += batch_losses(loaded, ex, list(range(start, min(start + BATCH, len(ex.inputs)))))
+            rows = list(range(start, min(start + BATCH, len(ex.inputs))))
+            if records is None:
+                out += batch_losses(loaded, ex, rows)
+            elif unit is None:  # the intact pass: record what later passes can reuse
+                with reuse.recording(found) as record:
+                    out += batch_losses(loaded, ex, rows)
+                kept = sum(_bytes(v) for r in records.values() for v in r.values())
+                if kept + sum(_bytes(v) for v in record.values()) <= REUSE_BUDGET:
+                    records[start] = dict(record)
+            else:
+                below = reuse.reusable(found, unit.stack, unit.layer)
+                with reuse.reusing(found, below, records.get(start, {})):
+                    out += batch_losses(loaded, ex, rows)
         return out
     finally:
         if handle is not None:
@@ -210,17 +237,18 @@ def effect_rows(ex: Examples, base: list[np.ndarray], ablated: list[np.ndarray],
 
 
 def ablate(loaded: LoadedModel, segments: Sequence[Any], units: Sequence[Unit], max_tokens: int = 50_000,
-           seed: int = 0, progress: Callable[[int, int], None] | None = None, ex: Examples | None = None
-           ) -> pd.DataFrame:
+           seed: int = 0, progress: Callable[[int, int], None] | None = None, ex: Examples | None = None,
+           reuse: bool = True) -> pd.DataFrame:
     """Every unit removed in turn from the intact model, on one tokenised sample (`ex`, else drawn from `segments`):
-    Δloss rows (effect_rows)."""
+    Δloss rows (effect_rows). `reuse`: each removal reuses the intact pass's blocks below its layer."""
     ex = ex if ex is not None else examples(loaded, segments, max_tokens, seed)
-    base = losses(loaded, ex)
+    records: dict | None = {} if reuse and loaded.adapter.objective != "dense agreement" else None  # its dense pass
+    base = losses(loaded, ex, records=records)
     meta = {"model": loaded.name, "objective": loaded.adapter.objective,
             "base_loss": float(np.mean(np.concatenate(base)))}
     rows = []
     for i, unit in enumerate(units):
-        rows += effect_rows(ex, base, losses(loaded, ex, unit), unit, meta)
+        rows += effect_rows(ex, base, losses(loaded, ex, unit, records), unit, meta)
         if progress:
             progress(i + 1, len(units))
     return pd.DataFrame(rows)

@@ -98,3 +98,48 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
     frame.insert(0, "token", token)
     frame.insert(1, "layer", layer)
     return frame.sort_values(["loss", "is_router"], ascending=[True, False]).reset_index(drop=True)
+
+
+def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, seed: int = 0, stack: Stack | None = None,
+                 horizon: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Over `samples` (text, token, sparse layer) drawn at random (seeded): per draw the router's loss, the best
+    alternative's, their gap (`regret`) and the decision's margin; the summary gives how often the router's choice was
+    the best (a Wilson 95 % CI), that share among near-ties and confident decisions, and Spearman ρ (CI) of the
+    margin with the regret."""
+    from scipy.stats import binomtest
+
+    from core.measures.metrics import spearman
+    from core.measures.routing_stats import NEAR_TIE
+    from core.tracing.tracer import Tracer
+
+    adapter = loaded.adapter
+    stacks = [stack] if stack else list(adapter.routers(loaded.model))
+    layers = [(s, int(b)) for s in stacks for b, _m in adapter.routers(loaded.model).get(s, [])]
+    rng = np.random.default_rng(seed)
+    traces = Tracer(loaded, cache=None).trace(list(texts))
+    rows = []
+    for _ in range(samples):
+        i = int(rng.integers(len(texts)))
+        s, block = layers[int(rng.integers(len(layers)))]
+        last = len(traces[i].tokens) - (horizon + 1 if adapter.objective == "next token" else 0)
+        if last < 1:
+            continue
+        frame = scan(loaded, texts[i], int(rng.integers(last)), block, s, horizon)
+        own, best = float(frame.loss[frame.is_router].iloc[0]), float(frame.loss.min())
+        rows.append({"text": i, "token": int(frame.token.iloc[0]), "stack": s, "layer": block, "router_loss": own,
+                     "best_loss": best, "regret": own - best, "router_best": own - best <= TIE,
+                     "margin": float(frame.margin.iloc[0]), "alternatives": len(frame)})
+    draws = pd.DataFrame(rows)
+    if draws.empty:
+        raise InputError("No token could be scanned: give texts with more than a few tokens.")
+    summary = []
+    for name, part in (("all", draws), ("near-ties", draws[draws.margin < NEAR_TIE]),
+                       ("confident", draws[draws.margin >= NEAR_TIE])):
+        k, n = int(part.router_best.sum()), len(part)
+        ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
+        summary.append({"decisions": name, "n": n, "router_best_share": k / n if n else np.nan,
+                        "ci_low": ci.low if ci else np.nan, "ci_high": ci.high if ci else np.nan})
+    corr = spearman(draws.margin, draws.regret)
+    summary.append({"decisions": "ρ(margin, regret)", "n": corr.n, "router_best_share": corr.rho,
+                    "ci_low": corr.ci_low, "ci_high": corr.ci_high})
+    return draws, pd.DataFrame(summary)
