@@ -222,3 +222,34 @@ def test_over_a_sample_the_share_of_best_router_choices_has_a_ci(models):
     whole = summary.set_index("decisions").loc["all"]
     assert whole.n == 6 and whole.ci_low <= whole.router_best_share <= whole.ci_high
     assert set(summary.decisions) == {"all", "near-ties", "confident", "ρ(margin, regret)"}
+
+
+def test_the_lens_and_the_cli_write_to_routing(tmp_path, capsys):
+    """Lens.force / ban / top_k / steer / swap / counterfactuals, and `python -m core intervene` with a CSV out; bad
+    options fail before any model is loaded."""
+    import pandas as pd
+
+    from core.cli import main
+    from core.lens import Lens
+
+    lens = Lens("demo-mixtral-8", dtype="float32")
+    forced = lens.force(TEXT, [3], layers=[1], tokens=[4])
+    assert forced.interventions == ["intervened: forced to e3 at decoder blocks 1, token 4"]
+    assert forced.frame.kl.iloc[:3].eq(0).all() and forced.mean_kl > 0  # causal: positions before the token stay
+    assert lens.steer(TEXT, [2], 0.0).mean_kl == 0.0
+    assert lens.ban(TEXT, [0, 1]).mean_kl > 0 and lens.top_k(TEXT, 1).mean_kl > 0
+    assert lens.swap("I sat on the river bank.", "I sat on the river bank.", "bank").mean_kl == 0.0
+    scan = lens.counterfactuals(TEXT, 3, 1)
+    assert scan.is_router.sum() == 1 and len(scan) == 13
+    out = tmp_path / "o.csv"
+    assert main(["intervene", "--model", "demo-mixtral-8", "--text", TEXT, "--ban", "0,1", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert (frame.intervention == "intervened: e0, e1 banned at every sparse decoder layer, every token").all()
+    assert main(["intervene", "--model", "demo-switch-8", "--text", "I sat on the bank of the river.", "--swap",
+                 "The bank raised its rates.", "bank", "--out", str(tmp_path / "s.parquet")]) == 0
+    assert pd.read_parquet(tmp_path / "s.parquet").kl.notna().all()
+    capsys.readouterr()
+    for bad in (["--force", "1", "--ban", "2"], ["--force", "x"], ["--counterfactuals", "--token", "1"],
+                ["--force", "1", "--out", "x.txt"]):
+        assert main(["intervene", "--model", "demo-mixtral-8", "--text", TEXT, *bad]) == 2
+        assert capsys.readouterr().err.startswith("error:")

@@ -1,5 +1,5 @@
-"""`python -m core ...`: one module per sub-command (trace, reproduce, corpus/experts, studies, ablate, check-model,
-train-demo, train-router, datasets).
+"""`python -m core ...`: one module per sub-command (trace, reproduce, corpus/experts, studies, ablate, intervene,
+check-model, train-demo, train-router, datasets).
 
 Every user-facing failure ends as a one-line `error: ...` on stderr and exit code 2.
 """
@@ -9,10 +9,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ablate, check_model, corpus, datasets, reproduce, studies, trace, train_demo, train_router
+from core.cli import (
+    ablate,
+    check_model,
+    corpus,
+    datasets,
+    intervene,
+    reproduce,
+    studies,
+    trace,
+    train_demo,
+    train_router,
+)
 from core.errors import RoutingLensError
 
-SUBCOMMANDS = (trace, reproduce, corpus, studies, ablate, check_model, train_demo, train_router, datasets)
+SUBCOMMANDS = (trace, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets)
 
 
 def _quiet_transformers() -> None:

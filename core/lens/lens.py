@@ -45,6 +45,10 @@ class PairComparison:
         return {stack: c.mean_jss for stack, c in self.stacks.items()}
 
 
+def _t(values: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if values is None else tuple(int(v) for v in values)
+
+
 def _span(sentence: str, word: str, occurrence: int, which: int) -> tuple[int, int]:
     found = find_word(sentence, word)
     if not found:
@@ -154,15 +158,65 @@ class Lens:
         """What each chosen expert writes for one token (a per-expert logit lens): per expert its weight and the
         `top` tokens its output alone promotes through the final norm and LM head (core.studies.expert_lens). Loads
         the model with its LM head once per Lens."""
-        from core.models.loading import load_model
         from core.studies.expert_lens import expert_logit_lens
+
+        try:
+            return expert_logit_lens(self.with_lm_head(), text, token, layer, stack, top)
+        except NotImplementedError as err:
+            raise InputError(str(err)) from None
+
+    def with_lm_head(self):
+        """The model with its language-model head (loaded once per Lens): what interventions measure outcomes on."""
+        from core.models.loading import load_model
 
         if self._lm is None:
             self._lm = load_model(self.model, dtype=self.dtype, device=self.device, lm_head=True)
-        try:
-            return expert_logit_lens(self._lm, text, token, layer, stack, top)
-        except NotImplementedError as err:
-            raise InputError(str(err)) from None
+        return self._lm
+
+    # ---------- writing to routing (core.tracing.interventions; definitions: "Interventions") ----------
+    def intervene(self, text: str, *interventions):
+        """`text` intact and under `interventions` (core.tracing.interventions.Intervention): an Outcome per position
+        (KL from the original, loss before and after, top-5 before and after)."""
+        from core.studies.outcomes import outcome
+
+        return outcome(self.with_lm_head(), text, list(interventions))
+
+    def force(self, text: str, experts: Sequence[int], *, layers: Sequence[int] | None = None,
+              tokens: Sequence[int] | None = None, stack: Stack = "decoder"):
+        from core.tracing.interventions import Intervention
+
+        return self.intervene(text, Intervention("force", stack, _t(layers), _t(tokens), tuple(experts)))
+
+    def ban(self, text: str, experts: Sequence[int], *, layers: Sequence[int] | None = None,
+            tokens: Sequence[int] | None = None, stack: Stack = "decoder"):
+        from core.tracing.interventions import Intervention
+
+        return self.intervene(text, Intervention("ban", stack, _t(layers), _t(tokens), tuple(experts)))
+
+    def top_k(self, text: str, k: int, *, layers: Sequence[int] | None = None, stack: Stack = "decoder"):
+        from core.tracing.interventions import Intervention
+
+        return self.intervene(text, Intervention("top_k", stack, _t(layers), None, k=k))
+
+    def steer(self, text: str, experts: Sequence[int], strength: float, *, layers: Sequence[int] | None = None,
+              stack: Stack = "decoder"):
+        from core.tracing.interventions import Intervention
+
+        return self.intervene(text, Intervention("steer", stack, _t(layers), None, tuple(experts), strength=strength))
+
+    def swap(self, sentence1: str, sentence2: str, word: str, layer: tuple[Stack, int] | None = None):
+        """Sentence 2 with `word` routed as in sentence 1 (core.studies.swap): its Outcome."""
+        from core.studies.swap import swap_outcome
+
+        spans = (_span(sentence1, word, 0, 1), _span(sentence2, word, 0, 2))
+        return swap_outcome(self.with_lm_head(), sentence1, sentence2, *spans, layer=layer)
+
+    def counterfactuals(self, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1
+                        ) -> pd.DataFrame:
+        """Every alternative route for one token at one sparse layer, scored (core.studies.counterfactual)."""
+        from core.studies.counterfactual import scan
+
+        return scan(self.with_lm_head(), text, token, layer, stack, horizon)
 
     def wic_reference(self) -> pd.DataFrame:
         """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""
