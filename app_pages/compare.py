@@ -12,6 +12,7 @@ from ui.compare_inputs import pair_inputs
 from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.figures import figure, plot
+from ui.intervention_panel import swap_panel
 from ui.model_cache import cached_trace, model_kind
 from ui.pair_controls import pair_controls_panel
 from ui.pair_reference import model_reference
@@ -83,6 +84,7 @@ if pair.strip.word.nunique() > 1:
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[lens.decoder_read] + ".")
 pair_controls_panel(lens, s1, s2, spans)
+swap_panel(tracer, s1, s2, word)
 for stack, comp in result.items():
     plot(figure(("compare_distributions", key, stack), lambda c=comp, s=stack: compare_plots.compare_distributions(
         c.p1, c.p2, c.layers, s, top_k=tracer.loaded.top_k)), key=f"cmp-{stack}")

@@ -9,6 +9,7 @@ from core.studies.walkthrough import capacity_drops, load_balance, router_step, 
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot
+from ui.intervention_panel import learn_force
 from ui.jss_demo import jss_demo
 from ui.learn_text import MECHANICS, NO_ROUTER, SIGMOID_DISTRIBUTION, SIGMOID_SCORES, WITHOUT_ROUTER
 from ui.model_cache import cached_trace, model_kind
@@ -82,6 +83,7 @@ def walkthrough() -> None:
     plot(figure(("learn_residual", walk), lambda: wp.residual_figure(step)), key="learn-residual")
     st.caption(f"{int(dropped.sum())} of {n_tokens} tokens are dropped at this layer with capacity {capacity}. "
                "A dropped token's router probabilities are still valid: the analyses read them all the same.")
+    learn_force(tracer, trace, stack, layer, position, [int(e) for e in routing.selected[li, position]])
 
     st.subheader("Load balancing")
     balance = load_balance(trace, stack, li)

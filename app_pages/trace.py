@@ -12,6 +12,7 @@ from ui.decoder_read import NOTES, decoder_read_control
 from ui.errors import show_error
 from ui.expert_lens_panel import expert_lens_panel
 from ui.figures import figure, plot
+from ui.intervention_panel import force_panel
 from ui.model_cache import cached_trace
 from ui.sidebar import sidebar
 from ui.tables import show_table
@@ -93,6 +94,7 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         shown[f"stats-{n}-{stack}"] = figure(("layer_stats", what, stack), lambda s=stack, t=trace: plots.layer_stats(t, s, tag))
         plot(shown[f"stats-{n}-{stack}"], key=f"stats-{n}-{stack}")
         expert_lens_panel(tracer, trace, stack, f"lens-{n}-{stack}")
+        force_panel(tracer, trace, stack, f"force-{n}-{stack}")
         with st.expander(f"{stack}: balance and decision margins per layer"):
             show_table(trace_layer_table(trace, stack), index="layer", static=True)
             st.caption(BALANCE_NOTE)

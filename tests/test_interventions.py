@@ -253,3 +253,31 @@ def test_the_lens_and_the_cli_write_to_routing(tmp_path, capsys):
                 ["--force", "1", "--out", "x.txt"]):
         assert main(["intervene", "--model", "demo-mixtral-8", "--text", TEXT, *bad]) == 2
         assert capsys.readouterr().err.startswith("error:")
+
+
+@pytest.mark.app
+def test_trace_compare_and_learn_write_to_routing_and_say_so(tmp_cache, monkeypatch):
+    """Trace's force menu, Compare's swap and Learn's "send it elsewhere" on demo-mixtral-8: each result opens with
+    the intervention stated and the original beside the intervened prediction."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", "demo-mixtral-8")
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/trace.py")
+    at.run()
+    at.radio(key="force-0-decoder-kind").set_value("ban")
+    at.button(key="force-0-decoder-go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("banned at decoder blocks" in w.value and "not the model's own" in w.value for w in at.warning)
+    assert any("top-5, intervened" in t.value.columns for t in at.table)
+    at.switch_page("app_pages/compare.py")
+    at.run()
+    at.button(key="cmp-swap").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("routed as given (a swap)" in w.value for w in at.warning)
+    at.switch_page("app_pages/learn.py")
+    at.run()
+    at.button(key="learn-force-go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Intervened: forced to e" in w.value for w in at.warning)

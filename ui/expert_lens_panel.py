@@ -13,7 +13,8 @@ from ui.tables import show_table
 
 
 @st.cache_resource(show_spinner="Loading the model's LM head (once per server process)…", max_entries=4)
-def _lens(name: str, dtype: str) -> Lens:
+def lens_with_head(name: str, dtype: str) -> Lens:
+    """One Lens per model and precision whose LM head is loaded once and shared (logit lens, interventions)."""
     return Lens(name, dtype=dtype)  # type: ignore[arg-type]
 
 
@@ -33,7 +34,7 @@ def expert_lens_panel(tracer: Tracer, trace: RoutingTrace, stack: str, key: str)
                        "the tokens it would promote (a per-expert logit lens).")
             return
         try:
-            rows = _lens(tracer.loaded.name, str(tracer.loaded.dtype)).expert_lens(trace.text, token, layer, stack)
+            rows = lens_with_head(tracer.loaded.name, str(tracer.loaded.dtype)).expert_lens(trace.text, token, layer, stack)
         except Exception as err:  # noqa: BLE001 - a message, never a traceback
             show_error(err)
             return

@@ -1,0 +1,92 @@
+"""Writing to routing on the pages: Trace's per-token force/ban menu, Compare's "route sentence 2's word as sentence
+1's", Learn's "force the token elsewhere". Every result is stated as an intervention, never shown as the model's own."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.tracing.routing_trace import RoutingTrace
+from core.tracing.tracer import Tracer
+from core.viz.style import layer_name
+from ui.errors import show_error
+from ui.expert_lens_panel import lens_with_head
+from ui.tables import show_table
+
+COLUMNS = {"position": "position", "token": "token", "loss_before": "loss, original", "loss_after": "loss, intervened",
+           "kl": "KL from the original", "top5_before": "top-5, original", "top5_after": "top-5, intervened"}
+
+
+def writable(tracer: Tracer) -> bool:
+    """A model whose routing can be written and whose output can be measured (an LM head, a writable scoring)."""
+    adapter = tracer.loaded.adapter
+    return adapter.has_router and adapter.objective in ("next token", "span corruption")
+
+
+def show_outcome(result, limit: int = 12) -> None:
+    """The intervention stated first, then what moved: the summary and the positions that moved most."""
+    said = "; ".join(result.interventions)
+    st.warning(f"**{said[:1].upper()}{said[1:]}** — these are not the model's own outputs.",
+               icon=":material/build:")
+    cols = st.columns(3)
+    cols[0].metric("mean KL from the original", f"{result.mean_kl:.4f}")
+    cols[1].metric("loss, original", f"{result.loss_before:.3f}")
+    cols[2].metric("loss, intervened", f"{result.loss_after:.3f}", f"{result.loss_after - result.loss_before:+.3f}",
+                   delta_color="inverse")
+    moved = result.frame.sort_values("kl", ascending=False).head(limit).sort_values("position")
+    show_table(moved.rename(columns=COLUMNS), index="position", static=True)
+
+
+def force_panel(tracer: Tracer, trace: RoutingTrace, stack: str, key: str) -> None:
+    """Trace: force or ban an expert for one token at one layer, and see what the model then predicts."""
+    if not writable(tracer):
+        return
+    with st.expander(f"{stack}: force or ban an expert for one token (an intervention)"):
+        s = trace.stacks[stack]
+        cols = st.columns(4)
+        token = cols[0].selectbox("Token", range(len(trace.tokens)), key=f"{key}-tok",
+                                  format_func=lambda t: f"{t}: {trace.tokens[t]}")
+        layer = cols[1].selectbox("Layer", [int(b) for b in s.layers], key=f"{key}-layer", format_func=layer_name)
+        kind = cols[2].radio("Do", ["force", "ban"], key=f"{key}-kind", horizontal=True)
+        expert = cols[3].selectbox("Expert", range(trace.num_experts), key=f"{key}-e", format_func="e{}".format)
+        if st.button("Run the intervention", key=f"{key}-go"):
+            from core.tracing.interventions import Intervention
+
+            iv = Intervention(kind, stack, (layer,), (token,), (expert,))
+            try:
+                show_outcome(lens_with_head(tracer.loaded.name, str(tracer.loaded.dtype)).intervene(trace.text, iv))
+            except Exception as err:  # noqa: BLE001 - a message, never a traceback
+                show_error(err)
+
+
+def swap_panel(tracer: Tracer, sentence1: str, sentence2: str, word: str) -> None:
+    """Compare: does the routing difference matter? Route sentence 2's word as sentence 1's and measure."""
+    if not writable(tracer):
+        return
+    with st.expander(f"Does the difference matter? Route “{word}” in sentence 2 as in sentence 1"):
+        st.caption("Its experts and their weights are copied from sentence 1, token by token, at every sparse layer; "
+                   "the model's predictions for sentence 2 are then compared with its own.")
+        if st.button("Swap the routes", key="cmp-swap"):
+            try:
+                show_outcome(lens_with_head(tracer.loaded.name, str(tracer.loaded.dtype)).swap(sentence1, sentence2,
+                                                                                              word))
+            except Exception as err:  # noqa: BLE001
+                show_error(err)
+
+
+def learn_force(tracer: Tracer, trace: RoutingTrace, stack: str, layer: int, token: int, chosen: list[int]) -> None:
+    """Learn: send the followed token to another expert and see the prediction change."""
+    if not writable(tracer):
+        return
+    st.subheader("6 · Send it elsewhere")
+    others = [e for e in range(trace.num_experts) if e not in chosen]
+    expert = st.selectbox("Force the token to expert", others, key="learn-force", format_func="e{}".format)
+    st.caption("The router chose " + ", ".join(f"e{e}" for e in chosen) + f". Send “{trace.tokens[token]}” to "
+               f"e{expert} instead at this layer (with the weight the router gives e{expert}) and see what the model "
+               "predicts then.")
+    if st.button("Force it", key="learn-force-go"):
+        from core.tracing.interventions import Intervention
+
+        iv = Intervention("force", stack, (layer,), (token,), (expert,) + tuple(chosen[1:]))
+        try:
+            show_outcome(lens_with_head(tracer.loaded.name, str(tracer.loaded.dtype)).intervene(trace.text, iv), 6)
+        except Exception as err:  # noqa: BLE001
+            show_error(err)
