@@ -2,9 +2,26 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+HOME_ENV = "ROUTING_LENS_HOME"  # where the bundled models/ and results/ live (see _home)
+
+
+def _home() -> Path:
+    """Where the bundled models and results are found, in this order: `ROUTING_LENS_HOME`; the checkout this code runs
+    from (a clone, or `pip install -e .`); what `pip install` put under <prefix>/share/routing-lens (the wheel ships
+    models/ and results/ there)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "models").is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "routing-lens"
+
+
+REPO_ROOT = _home()
+IS_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
 BUNDLED_MODELS_DIR = REPO_ROOT / "models"
 
 # ---------- environment variables ----------
@@ -34,8 +51,10 @@ PLACEMENT_CAPTION_MIN_PARAMS = 500_000_000
 
 
 def cache_dir() -> Path:
-    """Runtime cache (traces, trained models, datasets); `ROUTING_LENS_CACHE` overrides `cache/`."""
-    return Path(os.environ.get(CACHE_ENV, REPO_ROOT / "cache"))
+    """Runtime cache (traces, trained models, datasets); `ROUTING_LENS_CACHE` overrides `cache/` of a checkout, or
+    ~/.cache/routing-lens for an installed package."""
+    default = REPO_ROOT / "cache" if IS_CHECKOUT else Path.home() / ".cache" / "routing-lens"
+    return Path(os.environ.get(CACHE_ENV, default))
 
 
 def env_model() -> str | None:

@@ -22,5 +22,6 @@ else
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .  # routing-lens, routing_lens
 [ "$DEV" = 1 ] && .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 echo "setup done: .venv ready"

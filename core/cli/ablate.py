@@ -11,6 +11,11 @@ from core.errors import InputError
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
+    from core.corpus.sources import check_source
+
+    if args.max_tokens < 100:
+        raise InputError("--max-tokens must be at least 100 (target tokens of the loss).")
+    check_source(args.corpus)
     import pandas as pd
     from tqdm import tqdm
 

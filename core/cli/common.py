@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.models.loading import LoadedModel
+from core.errors import InputError
 from core.types import DECODER_READS, EXPERTS_KERNELS, PLACEMENTS
+
+if TYPE_CHECKING:  # torch and transformers load with the first command that needs a model, never for --help
+    from core.models.loading import LoadedModel
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -32,6 +39,30 @@ def add_model_args(p: argparse.ArgumentParser, multiple: bool = False) -> None:
     p.add_argument("--placement", choices=PLACEMENTS, default="auto",
                    help="auto (default): one device if it fits, else accelerate device_map across GPU and CPU, "
                         "8-/4-bit with bitsandbytes on a GPU, else disk offload; or force one of them")
+
+
+SHORT_NAMES = re.compile(r"(moefied-minilm|minilm-router)-\d+|switch-(base|large|xxl)-\d+|switch-c-\d+")
+
+
+def check_model_name(name: str | None) -> None:
+    """Refuse, before torch loads, a model name that cannot resolve: not a bundled or trained demo, not a MoE-fied or
+    routed MiniLM, not a folder, not a Hub id (organisation/name). The registry resolves everything else."""
+    from core.settings import BUNDLED_MODELS_DIR, cache_dir
+
+    if name is None or name.startswith("moefied:"):
+        return
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).expanduser().exists():
+        return  # a Hub id: organisation/name
+    path = Path(name).expanduser()
+    if path.exists() or SHORT_NAMES.fullmatch(name):
+        return
+    if name.startswith((".", "/", "~")) or os.sep in name:
+        raise InputError(f"Model folder {name!r} does not exist. Give a folder with config.json and weights.")
+    demos = sorted(p.name for root in (BUNDLED_MODELS_DIR, cache_dir() / "models") if root.is_dir()
+                   for p in root.iterdir() if (p / "config.json").is_file() or p.name.startswith("minilm-router"))
+    if name not in demos:
+        raise InputError(f"Unknown model {name!r}. Bundled and trained here: {', '.join(demos) or 'none'}; or "
+                         "moefied-minilm-8|32|128, a local folder, or a Hub id such as google/switch-base-8.")
 
 
 def load_for_cli(name: str | None, args: argparse.Namespace, lm_head: bool = False) -> LoadedModel:

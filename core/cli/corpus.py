@@ -64,7 +64,7 @@ def _route(args: argparse.Namespace, model: str | None, revision: str | None, ou
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    from core.corpus.field_studies import CHECKPOINT_RUNS
+    from core.corpus.sources import check_source
     from core.types import STACKS
 
     stacks = tuple(s for s in STACKS if s in args.stacks.split(","))
@@ -74,10 +74,29 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         raise InputError("--shard-segments must be 1 or more.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be 1 or more.")
+    check_source(args.input)  # before any model loads or folder is made
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {args.out} is a file: give a folder.")
+    created = not out.exists()
+    try:
+        return _corpus(args, out, stacks)
+    except BaseException:
+        if created:  # a failed run leaves no folder it made (a resumed run keeps its shards)
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _corpus(args: argparse.Namespace, out: Path, stacks) -> int:
+    from core.corpus.field_studies import CHECKPOINT_RUNS
+
     started = time.time()
     checkpoints = _checkpoint_list(args)
     spec = _route(args, args.model, args.revision, out, stacks)
+    if not spec.done or not sum(spec.tokens.values()):
+        raise InputError(f"{args.input} gave no text to route (0 tokens).")
     for model, revision, label, fraction in checkpoints:
         _route(args, model, revision, out / CHECKPOINT_RUNS / label, stacks, label, fraction)
     tokens = sum(spec.tokens.values())
@@ -88,7 +107,17 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_run_folder(folder: str) -> None:
+    """A run folder as typed must exist and be a folder (before anything heavy loads)."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise InputError(f"Folder {folder} does not exist: give a corpus run (python -m core corpus … --out FOLDER).")
+    if not path.is_dir():
+        raise InputError(f"{folder} is a file, not a corpus run folder.")
+
+
 def cmd_experts(args: argparse.Namespace) -> int:
+    check_run_folder(args.run)
     from core.corpus.stats import compute_for_run
 
     started = time.time()

@@ -32,10 +32,6 @@ def _write(frame, out: str | None) -> None:
 
 
 def cmd_intervene(args: argparse.Namespace) -> int:
-    from core.studies.counterfactual import scan
-    from core.studies.outcomes import outcome
-    from core.studies.swap import swap_outcome
-    from core.tracing.interventions import Intervention
     from core.tracing.words import find_word
 
     kinds = [k for k in ("force", "ban", "top_k", "steer", "counterfactuals", "swap") if getattr(args, k) is not None
@@ -56,6 +52,11 @@ def cmd_intervene(args: argparse.Namespace) -> int:
         spans = [find_word(t, word) for t in (sentence1, args.text)]
         if not all(spans):
             raise InputError(f"“{word}” must occur in both sentences (--swap SENTENCE1 WORD, --text SENTENCE2).")
+    from core.studies.counterfactual import scan
+    from core.studies.outcomes import outcome
+    from core.studies.swap import swap_outcome
+    from core.tracing.interventions import Intervention
+
     loaded = load_for_cli(args.model, args, lm_head=True)
     stack = args.stack or loaded.adapter.stacks[-1]
     if kind == "counterfactuals":

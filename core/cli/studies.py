@@ -9,6 +9,9 @@ from pathlib import Path
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
+    from core.cli.corpus import check_run_folder
+
+    check_run_folder(args.run)
     from core.lens.field import run_studies
 
     started = time.time()

@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import argparse
 import json
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.cli.common import add_model_args, load_for_cli
 from core.errors import RoutingLensError
 from core.settings import MAX_TOKENS
-from core.tracing.routing_trace import RoutingTrace
 from core.types import DECODER_READ_NOTES, STACKS, Stack
-from core.viz.style import layer_name
+
+if TYPE_CHECKING:
+    from core.tracing.routing_trace import RoutingTrace
 
 
 def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
+    import numpy as np
+    import pandas as pd
+
+    from core.viz.style import layer_name
+
     s = trace.stacks[stack]
     cells = {
         layer_name(layer): [f"e{int(np.argmax(row))} {row.max():.2f}" for row in s.word_probs[li]]
@@ -25,15 +29,15 @@ def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    if not args.text or not any(t.strip() for t in args.text):
+        raise RoutingLensError("Give at least one non-empty --text to trace.")
+    stacks = tuple(s.strip() for s in args.stacks.split(",") if s.strip())
+    if not stacks or any(s not in STACKS for s in stacks):
+        raise RoutingLensError(f"--stacks takes encoder, decoder or encoder,decoder (got {args.stacks!r}).")
     from core.lens import Lens
     from core.tracing.cache import TraceCache
     from core.tracing.tracer import Tracer
 
-    if not args.text:
-        raise RoutingLensError("Give at least one --text to trace.")
-    stacks = tuple(s.strip() for s in args.stacks.split(",") if s.strip())
-    if not stacks or any(s not in STACKS for s in stacks):
-        raise RoutingLensError(f"--stacks takes encoder, decoder or encoder,decoder (got {args.stacks!r}).")
     loaded = load_for_cli(args.model, args)
     tracer = Tracer(loaded, cache=None if args.no_cache else TraceCache(), max_tokens=args.max_tokens)
     for trace in Lens(tracer, decoder_read=args.decoder_read).trace(args.text, stacks):

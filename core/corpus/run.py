@@ -75,8 +75,14 @@ def read_manifest(out: Path) -> CorpusSpec | None:
         raw = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    raw["stacks"] = tuple(raw["stacks"])
-    return CorpusSpec(**raw)
+    try:
+        raw["stacks"] = tuple(raw["stacks"])
+        return CorpusSpec(**raw)
+    except (KeyError, TypeError) as err:
+        from core.errors import DataError
+
+        raise DataError(f"{out.name}/{MANIFEST} is incomplete or damaged ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:120]}): route the corpus again into a new folder.") from None
 
 
 def write_manifest(out: Path, spec: CorpusSpec) -> None:

@@ -46,6 +46,40 @@ def _segments(text: str, limit: int = SEGMENT_WORDS) -> Iterator[str]:
         yield " ".join(current)
 
 
+SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".parquet")
+
+
+def check_source(source: str) -> None:
+    """Fail fast, before any model loads or folder is made, on a corpus that cannot be read: an unknown NLTK name, a
+    file that does not exist, has another suffix, is empty, or is not text. Messages name the path as typed."""
+    if source.startswith("nltk:"):
+        if source.split(":", 1)[1] not in NLTK_SOURCES:
+            raise InputError(f"Unknown NLTK corpus {source!r}: choose one of "
+                             f"{', '.join('nltk:' + s for s in NLTK_SOURCES)}.")
+        return
+    if source.startswith("hf:"):
+        return
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(f"{source}: no such corpus file. Give a .txt (one document per line), .jsonl or .parquet file "
+                         f"with a `text` column, or one of: {', '.join('nltk:' + s for s in NLTK_SOURCES)}.")
+    if not path.is_file() or path.suffix.lower() not in SUFFIXES:
+        raise InputError(f"{source}: corpus files are .txt, .jsonl or .parquet.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{source} is empty: there is no text to route.")
+    if path.suffix.lower() != ".parquet":
+        head = path.open("rb").read(65536)
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if err.start < len(head) - 4:  # not merely a character cut at the end of the sample
+                raise InputError(f"{source} is not UTF-8 text (a binary file?): give a text corpus.") from None
+        if b"\x00" in head:
+            raise InputError(f"{source} is not a text file (it holds NUL bytes): give a text corpus.")
+        if not head.strip():
+            raise InputError(f"{source} holds only blank lines: there is no text to route.")
+
+
 def _file_documents(path: Path) -> Iterator[tuple[str, str, str]]:
     if not path.is_file():
         raise InputError(f"{path.name}: no such corpus file. Give a .txt (one document per line), .jsonl or .parquet "
@@ -64,6 +98,8 @@ def _file_documents(path: Path) -> Iterator[tuple[str, str, str]]:
                 text = record["text"]
             except (ValueError, KeyError, TypeError):
                 raise DataError(f"{path.name}, line {i + 1}: not a JSON object with a `text` field.") from None
+            if not isinstance(text, str):
+                raise DataError(f"{path.name}, line {i + 1}: `text` is a {type(text).__name__}, not a string.")
             yield str(record.get("id", f"line {i + 1}")), str(record.get("domain", "") or ""), str(text)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq

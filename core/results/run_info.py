@@ -14,7 +14,9 @@ VERSIONED = ("torch", "transformers", "scipy", "numpy", "pandas")
 
 
 def versions() -> dict[str, str]:
-    found = {}
+    from core.version import __version__
+
+    found = {"routing-lens": __version__}
     for package in VERSIONED:
         try:
             found[package] = metadata.version(package)

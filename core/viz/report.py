@@ -16,6 +16,7 @@ from core.models.adapters.switch_catalogue import paper_checkpoint
 from core.results.store import Results
 from core.studies.claims import claims_matrix
 from core.studies.paper import CITATION, published
+from core.version import __version__
 from core.viz import plots
 from core.viz.claims_plots import claims_matrix_figure
 from core.viz.controls_report import CONTROLS_NOTE, controls_table
@@ -193,6 +194,7 @@ def _fig_html(fig, first: bool) -> str:
 def render(results: Results) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Routing Lens report</title><style>{CSS}</style>"
              "</head><body><h1>Routing Lens — reproduction report</h1>",
+             f"<p>Routing Lens {__version__}.</p>",
              f"<p>Reproducing {html.escape(CITATION)}. Definitions: docs/definitions.md in Routing Lens (JSS = 1 − "
              "base-2 JSD; Spearman ρ with p, n and a bootstrap 95% CI).</p>"]
     parts.append("<h2>Models</h2>" + models_table(results).pipe(_table))

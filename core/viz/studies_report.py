@@ -6,6 +6,7 @@ import json
 
 from core.corpus.field_studies import FieldStudies
 from core.corpus.olmoe import ADJACENT, ALL_PAIRS, CHOSEN_SET, FIRST_CHOICE
+from core.version import __version__
 from core.viz import pathway_plots as pp
 from core.viz import study_plots as sp
 
@@ -52,7 +53,8 @@ def render(studies: FieldStudies) -> str:
     series = json.loads(meta.checkpoints)
     parts = [f"<h1>Routing studies: {html.escape(str(meta.model))}</h1>",
              f"<p>{int(meta.tokens):,} tokens of {html.escape(str(meta.source))}; {int(meta.experts)} experts, "
-             f"top-{int(meta.top_k)}; checkpoints: {len(series) or 'none'}; capacity: {html.escape(meta.capacity)}.</p>"]
+             f"top-{int(meta.top_k)}; checkpoints: {len(series) or 'none'}; capacity: {html.escape(meta.capacity)}. "
+             f"Routing Lens {__version__}.</p>"]
     figures = []
     for stack in stacks:
         if series:
