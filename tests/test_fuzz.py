@@ -191,3 +191,68 @@ def test_vectorised_alignment_equals_the_per_token_scan(token_spans, text):
     spans = word_spans(text[:60])
     tokens = np.asarray(token_spans, dtype=np.int32).reshape(-1, 2)
     assert np.array_equal(assign_tokens(tokens, spans), _assign_reference(tokens, spans))
+
+
+INPUTS = ["EMPTY", "BINARY", "BADJSON", "NUMTEXT", "GOODTXT", "PARTIAL_RUN", "BROKEN_RUN", "EMPTY_RUN", "NOWHERE"]
+COMMANDS = {
+    "trace": ["--text", "--stacks", "--max-tokens", "--json", "--decoder-read", "--dtype", "--no-cache"],
+    "corpus": ["--input", "--out", "--stacks", "--max-tokens", "--every", "--shard-segments", "--engine"],
+    "experts": ["--out"], "studies": ["--capacity-factor", "--checkpoints"],
+    "ablate": ["--corpus", "--max-tokens", "--layer", "--expert", "--stack", "--every"],
+    "intervene": ["--text", "--force", "--ban", "--top-k", "--steer", "--strength", "--layer", "--token",
+                  "--counterfactuals", "--out"],
+    "check-model": ["--text"], "reproduce": ["--limit", "--seed", "--format", "--decoder-read"],
+    "datasets": ["check"],
+}
+VALUES = ["", "0", "1", "-3", "x", "nan", "1,2", "encoder", "decoder", "label", "float64", "out.txt", "ray", *INPUTS]
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Every odd input a user can hand the CLI: empty, binary, malformed JSON, a number as text, run folders with a
+    partial or damaged manifest and with no shards."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "empty.txt").write_text("")
+    (root / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (root / "bad.jsonl").write_text('{"text": "ok"}\n{not json\n')
+    (root / "num.jsonl").write_text('{"text": 7}\n')
+    (root / "good.txt").write_text("The bank raised its rates.\n")
+    for name, manifest in (("partial", '{"model": "m"}'), ("broken", "{not json"), ("emptyrun", None)):
+        (root / name).mkdir(exist_ok=True)
+        if manifest is not None:
+            (root / name / "manifest.json").write_text(manifest)
+    return {"EMPTY": str(root / "empty.txt"), "BINARY": str(root / "binary.txt"), "BADJSON": str(root / "bad.jsonl"),
+            "NUMTEXT": str(root / "num.jsonl"), "GOODTXT": str(root / "good.txt"), "PARTIAL_RUN": str(root / "partial"),
+            "BROKEN_RUN": str(root / "broken"), "EMPTY_RUN": str(root / "emptyrun"), "NOWHERE": str(root / "nowhere")}
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 2, 20))
+@given(st.sampled_from(sorted(COMMANDS)), st.data())
+def test_every_command_ends_in_exit_0_or_one_error_line(tmp_path_factory, capsys, command, data):
+    """Every command's options and input files, fuzzed: exit 0, or exit 2 with one `error:` line; never a traceback.
+    Model loading is replaced by a failure, so a case that gets past its checks ends in the model's own message."""
+    from unittest import mock
+
+    from core.cli import main
+    from core.errors import ModelNotAvailableError
+
+    files = _files(tmp_path_factory.getbasetemp() / "cli-fuzz")
+    options = data.draw(st.lists(st.sampled_from(COMMANDS[command]), max_size=4))
+    argv = [command]
+    if command in ("experts", "studies"):
+        argv.append(files[data.draw(st.sampled_from(["PARTIAL_RUN", "BROKEN_RUN", "EMPTY_RUN", "NOWHERE", "EMPTY"]))])
+    for option in options:
+        argv.append(option)
+        if option not in ("--json", "--no-cache", "--counterfactuals", "check"):
+            value = data.draw(st.sampled_from(VALUES))
+            argv.append(files.get(value, value))
+    unavailable = ModelNotAvailableError("no model in the fuzz test")
+    with mock.patch("core.models.loading.load_model", side_effect=unavailable):
+        try:
+            rc = main(argv)
+        except SystemExit as exit_:  # argparse: usage and `prog: error: …`, status 2
+            rc = exit_.code
+    err = capsys.readouterr().err
+    assert rc in (0, 2), (argv, err)
+    assert "Traceback" not in err
+    if rc == 2:
+        assert len([line for line in err.splitlines() if re.match(r"(\S+( \S+)?: )?error:", line)]) == 1, (argv, err)

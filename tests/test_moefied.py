@@ -106,9 +106,9 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     at.text_input(key="cmp_w").set_value("bank").run()
     assert not at.exception
     assert [m.label.split()[0] for m in at.metric] == ["encoder"]  # one stack: no decoder panel
-    # JSS by layer, the pair on its WiC densities (bundled results), the strip of shared words ("the", "bank"), and
-    # the encoder's per-layer distributions
-    assert len(at.get("plotly_chart")) == 4
+    # JSS by layer, the pair on its WiC densities (bundled results), the strip of shared words ("the", "bank"), the
+    # encoder's per-layer distributions and the word's path through its layers
+    assert len(at.get("plotly_chart")) == 5
     assert any("activation mass" in c.value for c in at.caption)
     at.switch_page("app_pages/learn.py")
     at.run()

@@ -97,6 +97,8 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
         all_ids = tok(seg.text, add_special_tokens=False)["input_ids"]
         for start in range(0, len(all_ids), window):  # each window one example (the unit of the bootstrap)
             ids = all_ids[start : start + window]
+            if objective != "span corruption":  # a window cut to the budget's rest (its targets are its tokens)
+                ids = ids[: max_tokens - total + (objective == "next token")]
             if len(ids) < 8:
                 continue
             if objective == "span corruption":

@@ -103,7 +103,7 @@ def _model_frames(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
                    "partial_r_low": partial.ci_low, "partial_r_high": partial.ci_high, "partial_r_p": partial.p}
             pairs = {**meta, "pair": np.arange(m), "label": np.where(same, "T", "F"), "stack": stack,
                      "layer_pos": li, "layer": block, "jss": routed, "cosine": cos,
-                     "jss_random_mean": rand_jss.mean(axis=0)}
+                     "jss_random_mean": np.round(rand_jss.mean(axis=0), 5).astype(np.float32)}
             if lm.top_k > 1:
                 overlap = chosen_overlap(probs[:m, li], probs[m:, li], lm.top_k)
                 d_over = effect_size(overlap[same], overlap[~same])

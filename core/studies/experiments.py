@@ -145,7 +145,8 @@ def analyse_model(tracer: Tracer, data: BenchmarkData, progress: ProgressFactory
             pair_rows.append(pd.DataFrame({
                 **meta, "pair": np.arange(m), "split": wic.split.to_numpy(), "lemma": wic.lemma.to_numpy(),
                 "pos": wic.pos.to_numpy(), "label": np.where(wic.label.to_numpy(), "T", "F"), "stack": stack,
-                "layer_pos": li, "layer": block, "jss": layer_jss[:, li], "margin": margin[:, li],
+                "layer_pos": li, "layer": block, "jss": layer_jss[:, li],
+                "margin": np.round(margin[:, li], 4).astype(np.float32),  # 4 decimals: what a near-tie needs
                 "rerouted": rerouted[:, li],
             }))
     applies = lm.entry.is_paper_checkpoint  # other models only share an expert count with the paper's
