@@ -58,8 +58,8 @@ def main() -> None:
         blocks = [int(b) for b, _m in loaded.adapter.routers(loaded.model)[stack]]
         layer, token = blocks[-1], 6
         scan(loaded, TEXT, token, layer, stack)  # warm-up
-        naive = _median(lambda: naive_scan(loaded, token, layer, stack), args.repeats)
-        fast = _median(lambda: scan(loaded, TEXT, token, layer, stack), args.repeats)
+        naive = _median(lambda lm=loaded, t=token, b=layer, s=stack: naive_scan(lm, t, b, s), args.repeats)
+        fast = _median(lambda lm=loaded, t=token, b=layer, s=stack: scan(lm, TEXT, t, b, s), args.repeats)
         print(f"| {name} | counterfactual routes, {stack} block {layer} | {naive:.3f} | {fast:.3f} | "
               f"{naive / fast:.1f}× |", flush=True)
     from core.corpus.sources import segments
@@ -69,8 +69,8 @@ def main() -> None:
         units = [Unit(s, int(b), e) for s, found in loaded.adapter.routers(loaded.model).items() for b, _m in found
                  for e in range(loaded.num_experts)]
         sample = list(segments("nltk:brown"))[:400]
-        slow = _median(lambda: ablate(loaded, sample, units, 3000, reuse=False), 1)
-        fast = _median(lambda: ablate(loaded, sample, units, 3000, reuse=True), 1)
+        slow = _median(lambda lm=loaded, x=sample, u=units: ablate(lm, x, u, 3000, reuse=False), 1)
+        fast = _median(lambda lm=loaded, x=sample, u=units: ablate(lm, x, u, 3000, reuse=True), 1)
         print(f"| {name} | ablation, {len(units)} experts × 3,000 tokens | {slow:.1f} | {fast:.1f} | "
               f"{slow / fast:.1f}× |", flush=True)
 
