@@ -6,8 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import RoutingLensError
-from core.lens import saved_results
-from core.results.store import Results
+from core.lens import Results, saved_results
 from ui import benchmark_sections as section
 from ui.benchmark_run import run_form
 from ui.results_cache import label, load_results

@@ -6,10 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.corpus.results import label, stats_folders
-from core.corpus.stats import ExpertStats, summary
 from core.errors import RoutingLensError
-from core.lens import word_specialisation
+from core.lens import ExpertStats, stats_folders, summary, word_specialisation
+from core.lens import stats_label as label
 from core.viz import expert_plots as xp
 from core.viz.style import layer_name
 from ui.ablation_panel import ablation_panel

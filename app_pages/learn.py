@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.lens import Lens
+from core.lens import Lens, capacity_drops, load_balance, router_step, teaching_capacity, teaching_token
 from core.settings import LEARN_SENTENCE_MAX_CHARS
-from core.studies.walkthrough import capacity_drops, load_balance, router_step, teaching_capacity, teaching_token
 from core.viz import walkthrough_plots as wp
 from ui.errors import show_error
 from ui.figures import figure, plot

@@ -4,11 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import RoutingLensError
-from core.lens import Lens, saved_results
-from core.results.store import Results
-from core.studies.paper import CITATION
-from core.studies.word_pair import wic_presets
-from core.tracing.words import find_word
+from core.lens import CITATION, Lens, Results, find_word, saved_results, wic_presets
 from core.viz import compare_plots, plots
 from core.viz.claims_plots import claims_matrix_figure
 from core.viz.controls_report import controls_figure

@@ -140,3 +140,25 @@ def test_product_text_never_points_outside_the_repository():
              *(ROOT / "core").rglob("*.py"), *(ROOT / "ui").rglob("*.py")]
     hits = [str(p.relative_to(ROOT)) for p in texts if re.search(r"DESIGN(\.md| §)|\.\./shared/DESIGN", p.read_text())]
     assert not hits, hits
+
+
+PAGE_ALLOWED = ("core.lens", "core.viz", "core.errors", "core.settings", "core.types")
+
+
+def pages_past_the_lens(folder: Path) -> list[str]:
+    """Imports of core a page makes beyond the public layer (the Lens and what it exports, figure builders, errors,
+    settings, types): each is something a notebook user would miss next."""
+    hits = []
+    for path in sorted(folder.glob("*.py")):
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            m = re.match(r"\s*(?:from|import) (core(?:\.\w+)*)", line)
+            if m and not m.group(1).startswith(PAGE_ALLOWED) and m.group(1) != "core":
+                hits.append(f"{path.name}:{i}: {m.group(1)}")
+    return hits
+
+
+def test_pages_use_only_the_public_layer_of_core(tmp_path):
+    assert pages_past_the_lens(ROOT / "app_pages") == []
+    (tmp_path / "page.py").write_text("from core.lens import Lens\nfrom core.results.store import Results\n"
+                                      "def f():\n    from core.studies.paper import CITATION\n")
+    assert [h.split(": ")[1] for h in pages_past_the_lens(tmp_path)] == ["core.results.store", "core.studies.paper"]

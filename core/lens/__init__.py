@@ -11,6 +11,21 @@ precision policy (float32 wherever the model fits); a decoder reading the model 
 """
 from core.lens.compute import saved_results
 from core.lens.lens import Lens, PairComparison
+from core.lens.reading import (
+    CITATION,
+    ExpertStats,
+    Results,
+    capacity_drops,
+    find_word,
+    load_balance,
+    router_step,
+    stats_folders,
+    stats_label,
+    summary,
+    teaching_capacity,
+    teaching_token,
+    wic_presets,
+)
 from core.lens.runs import (
     already_saved,
     newest_result,
@@ -20,5 +35,7 @@ from core.lens.runs import (
     word_specialisation,
 )
 
-__all__ = ["Lens", "PairComparison", "already_saved", "newest_result", "open_result", "reproduce", "run_folder",
-           "saved_results", "word_specialisation"]
+__all__ = ["CITATION", "ExpertStats", "Lens", "PairComparison", "Results", "already_saved", "capacity_drops",
+           "find_word", "load_balance", "newest_result", "open_result", "reproduce", "router_step", "run_folder",
+           "saved_results", "stats_folders", "stats_label", "summary", "teaching_capacity", "teaching_token",
+           "wic_presets", "word_specialisation"]
