@@ -130,3 +130,29 @@ def test_a_failed_corpus_leaves_no_folder_and_its_error_has_its_own_line(tmp_pat
     lines = res.stderr.replace("\r", "\n").splitlines()
     errors = [line for line in lines if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("error:") and "not a string" in errors[0]
+
+
+def test_progress_bars_come_from_one_helper_and_stay_quiet_where_no_one_reads(monkeypatch, capsys):
+    """No bar when stderr is not a terminal or under --quiet; in a notebook without ipywidgets a plain bar, never
+    tqdm.auto's IProgress warning."""
+    import warnings
+
+    from core import progress
+
+    monkeypatch.delenv(progress.QUIET_ENV, raising=False)
+    b = progress.bar(3, "x")
+    assert b.disable  # pytest's stderr is not a terminal
+    b.close()
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress.importlib.util, "find_spec", lambda name: None)  # no ipywidgets
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a TqdmWarning would fail here
+        b = progress.bar(3, "x")
+        enabled = not b.disable  # (tqdm marks a closed bar disabled)
+        b.update(3)
+        b.close()
+    assert enabled and "x" in capsys.readouterr().err
+    monkeypatch.setenv(progress.QUIET_ENV, "1")
+    assert progress.bar(3, "x").disable
+    core_files = [p for p in (ROOT / "core").rglob("*.py") if p.name != "progress.py"]
+    assert not [p.name for p in core_files if re.search(r"^\s*from tqdm|^\s*import tqdm", p.read_text(), re.M)]

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(also `python -m core`).")
     parser.add_argument("--version", action="version", version=f"routing-lens {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show the libraries' warnings and loading bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.register(sub)
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_model_name(name)  # an unknown name fails before torch and transformers load
         if not args.verbose:
             _quiet_transformers()
+        if args.quiet:
+            os.environ["ROUTING_LENS_QUIET"] = "1"
         return int(args.func(args) or 0)
     except RoutingLensError as err:
         _close_progress_bars()

@@ -17,7 +17,6 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         raise InputError("--max-tokens must be at least 100 (target tokens of the loss).")
     check_source(args.corpus)
     import pandas as pd
-    from tqdm import tqdm
 
     from core.atomic_folder import write_folder
     from core.corpus.results import user_ablation_dir
@@ -32,7 +31,9 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else user_ablation_dir(loaded.name)
     sample = segments(args.corpus, Path(args.data_dir) if args.data_dir else None, every=args.every)
     started = time.time()
-    bar = tqdm(total=len(units), desc=f"{loaded.name}: experts removed", unit="expert")
+    from core.progress import bar as progress_bar
+
+    bar = progress_bar(len(units), f"{loaded.name}: experts removed", "expert")
     ex = examples(loaded, sample, args.max_tokens, args.seed)
     frame = ablate(loaded, [], units, args.max_tokens, args.seed, lambda done, _n: bar.update(done - bar.n), ex=ex)
     bar.close()

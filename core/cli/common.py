@@ -90,9 +90,9 @@ def load_for_cli(name: str | None, args: argparse.Namespace, lm_head: bool = Fal
 
 def tqdm_progress(desc: str, total: int) -> Callable[[int], None]:
     """A progress bar per dataset and model (the analyses' ProgressFactory)."""
-    from tqdm import tqdm
+    from core.progress import bar as progress_bar
 
-    bar = tqdm(total=total, desc=desc, unit="text", leave=True)
+    bar = progress_bar(total, desc, "text", leave=True)
 
     def advance(n: int) -> None:
         bar.update(n)

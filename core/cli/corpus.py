@@ -35,8 +35,6 @@ def _checkpoint_list(args: argparse.Namespace) -> list[tuple[str, str | None, st
 
 def _route(args: argparse.Namespace, model: str | None, revision: str | None, out: Path, stacks, label: str = "",
            fraction: float | None = None):
-    from tqdm import tqdm
-
     from core.corpus.run import CorpusSpec, run_local, token_counter
     from core.tracing.tracer import Tracer
 
@@ -49,7 +47,9 @@ def _route(args: argparse.Namespace, model: str | None, revision: str | None, ou
                                  every=args.every, shard_segments=args.shard_segments, predictions=args.predictions,
                                  checkpoint=label, fraction=fraction)
     data_root = Path(args.data_dir) if args.data_dir else None
-    bar = tqdm(total=args.max_tokens, unit="tok", desc=f"{label or loaded.name}: {args.input}")
+    from core.progress import bar as progress_bar
+
+    bar = progress_bar(args.max_tokens, f"{label or loaded.name}: {args.input}", "tok")
     if args.engine == "ray":
         from core.corpus.ray_engine import ModelArgs, run_ray
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.models.adapters.base import modules_by_class_suffix
 from core.models.adapters.decoder_only import ROUTER_CLASS_SUFFIXES
+from core.progress import bar as progress_bar
 from core.settings import BUNDLED_MODELS_DIR
 from core.training.checkpoints import Checkpointer
 from core.training.demo_settings import CausalDemoSettings
@@ -80,7 +80,7 @@ def train_causal_demo(out: Path, settings: CausalDemoSettings, show_progress: bo
     saver = Checkpointer(out, settings.save_at, settings.max_steps, settings.minutes, started)
     step, tokens_seen, interrupted, last = 0, 0, False, {}
     batches = row_batches(train_ids, settings.batch_size, rng)
-    bar = tqdm(total=settings.max_steps, disable=not show_progress, desc=f"train demo-mixtral-{settings.experts}")
+    bar = progress_bar(settings.max_steps, f"train demo-mixtral-{settings.experts}", disable=not show_progress)
     model.train()
     try:
         while keep_training(step, settings.max_steps, deadline):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.data.span_corruption import corrupt
 from core.models.adapters.switch import switch_routers
+from core.progress import bar as progress_bar
 from core.training.checkpoints import Checkpointer
 from core.training.demo_settings import DemoSettings
 from core.training.loop import collect, finish, keep_training, lr_at, row_batches, seeded, stream, update, utilisation
@@ -136,7 +136,7 @@ def train_demo(out: Path, settings: DemoSettings, show_progress: bool = True) ->
     step, tokens_seen, interrupted = 0, 0, False
     batches = row_batches(train_ids, settings.batch_size, rng)
     last = {}
-    bar = tqdm(total=settings.max_steps, disable=not show_progress, desc=f"train demo-switch-{settings.experts}")
+    bar = progress_bar(settings.max_steps, f"train demo-switch-{settings.experts}", disable=not show_progress)
     model.train()
     try:
         while keep_training(step, settings.max_steps, deadline):
