@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core.errors import InputError
+from core.models.adapters import DECODER_FAMILIES
 from core.models.loading import load_model
 from core.studies.outcomes import log_probs, outcome
 from core.tracing.interventions import Intervention, intervening
@@ -16,7 +17,8 @@ from helpers import build_tiny_decoder
 
 TEXT = "The bank raised its interest rates again this spring."
 SHORT = "A bat flew out."  # few tokens: some experts stay unused
-FAMILIES = ["mixtral", "olmoe", "granitemoe", "jamba"]  # renormalising, not, top-k then softmax, hybrid
+FAMILIES = ["mixtral", "olmoe", "granitemoe", "jamba", "deepseek_v3"]  # renormalising, not, top-k then softmax,
+# hybrid, sigmoid scores with a selection bias inside groups
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +60,12 @@ def test_forcing_the_chosen_route_or_banning_an_unused_expert_changes_no_output(
     assert not torch.equal(base, moved)
 
 
-@pytest.mark.parametrize("family", ["mixtral", "olmoe", "granitemoe", "switch"])
+@pytest.mark.parametrize("family", ["mixtral", "olmoe", "granitemoe", "deepseek_v3", "switch"])
 def test_a_forced_route_is_the_hand_built_mixture_with_the_familys_own_weights(models, family):
     """At the forced layer, the experts module's output for the forced token is Σ w_j · expert_j(h), each expert run
     alone, w the family's weights for the forced set (softmax renormalised for Mixtral, the plain softmax
-    probabilities for OLMoE, a softmax over the two logits for GraniteMoE, the softmax probability for Switch)."""
+    probabilities for OLMoE, a softmax over the two logits for GraniteMoE, the sigmoid scores renormalised and scaled
+    for DeepSeek-V3, the softmax probability for Switch)."""
     from core.tracing.self_check import experts_beside
 
     loaded = models[family]
@@ -70,7 +73,7 @@ def test_a_forced_route_is_the_hand_built_mixture_with_the_familys_own_weights(m
     stack = "encoder" if family == "switch" else "decoder"
     block, router = adapter.routers(model)[stack][0]
     experts = experts_beside(model, router, {id(m): n for n, m in model.named_modules()})
-    forced = (3,) if family == "switch" else (3, 11)
+    forced = {"switch": (3,), "deepseek_v3": (3, 5)}.get(family, (3, 11))  # DeepSeek-V3: one group (of 2) per token
     token = 2
     seen = {}
     hooks = [router.register_forward_hook(lambda _m, _i, out: seen.update(logits=adapter.route_of(out)[0])),
@@ -89,6 +92,9 @@ def test_a_forced_route_is_the_hand_built_mixture_with_the_familys_own_weights(m
         w = p / p.sum()
     elif family in ("olmoe", "switch"):
         w = torch.softmax(logits.float(), -1)[list(forced)]
+    elif family == "deepseek_v3":  # sigmoid scores of the set, renormalised, scaled (its selection bias: choice only)
+        sig = torch.sigmoid(logits.float())[list(forced)]
+        w = sig / (sig.sum() + 1e-20) * router.routed_scaling_factor
     else:
         w = torch.softmax(logits.float()[list(forced)], -1)
     expected = sum(w[j] * adapter.run_one_expert(experts, hidden, e).reshape(-1) for j, e in enumerate(forced))
@@ -114,9 +120,11 @@ def test_what_cannot_be_written_says_why(models, tmp_path):
     with pytest.raises(InputError, match="Expert 99 does not exist"):
         with intervening(models["mixtral"], [Intervention("ban", "decoder", None, None, (99,))]):
             pass
-    sigmoid = load_model(str(build_tiny_decoder(tmp_path / "v3", "deepseek_v3")), dtype="float32", lm_head=True)
-    with pytest.raises(InputError, match="sigmoid"):
-        outcome(sigmoid, TEXT, [Intervention("ban", "decoder", None, None, (1,))])
+    with pytest.raises(InputError, match="would not choose the forced experts"):  # two groups; it routes within one
+        outcome(models["deepseek_v3"], TEXT, [Intervention("force", "decoder", None, (2,), (3, 11))])
+    llama4 = load_model(str(build_tiny_decoder(tmp_path / "l4", "llama4")), dtype="float32", lm_head=True)
+    with pytest.raises(InputError, match="scaled inputs"):
+        outcome(llama4, TEXT, [Intervention("ban", "decoder", None, None, (1,))])
     with pytest.raises(InputError, match="one expert"):
         outcome(models["switch"], TEXT, [Intervention("top_k", "encoder", None, None, k=2)])
 
@@ -281,3 +289,30 @@ def test_trace_compare_and_learn_write_to_routing_and_say_so(tmp_cache, monkeypa
     at.button(key="learn-force-go").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Intervened: forced to e" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("family", sorted(set(DECODER_FAMILIES) - {"llama4"}))
+def test_every_familys_own_rule_is_its_router_rerun(family, tmp_path):
+    """Re-running a family's router on its own inputs with no shift gives back its own choice and weights exactly
+    (so bans, steers and forced sets follow each family's rule: sigmoid scores, biases, groups, scaling); a ban moves
+    only the tokens that had chosen the banned expert, and the new choice never holds it."""
+    from core.models.adapters.rerouting import rerun
+
+    loaded = load_model(str(build_tiny_decoder(tmp_path / family, family)), dtype="float32", lm_head=True)
+    (block, router), *_ = loaded.adapter.routers(loaded.model)["decoder"]
+    seen = {}
+    handle = router.register_forward_hook(lambda _m, a, kw, out: seen.update(call=(a, kw), out=out), with_kwargs=True)
+    log_probs(loaded, _ids(loaded))
+    handle.remove()
+    logits, weights, index = seen["out"][:3]
+    again_i, again_w = rerun(router, seen["call"], torch.zeros(logits.shape), loaded.num_experts)
+    assert torch.equal(again_i, index) and torch.equal(again_w, weights)
+    banned = int(index[0, 0])
+    seen.clear()
+    with intervening(loaded, [Intervention("ban", "decoder", (int(block),), None, (banned,))]):
+        handle = router.register_forward_hook(lambda _m, _a, out: seen.update(out=out))  # after the rewrite
+        log_probs(loaded, _ids(loaded))
+    handle.remove()
+    new_w, new_i = seen["out"][1], seen["out"][2]
+    hit = (index == banned).any(-1)
+    assert not (new_i == banned).any() and torch.equal(new_i[~hit], index[~hit]) and torch.equal(new_w[~hit], weights[~hit])

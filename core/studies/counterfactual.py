@@ -49,7 +49,8 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
         raise InputError(f"Token {token} is out of range: the text has {ids.shape[1]} tokens (counting from 0).")
     offset = adapter.decoder_offset() if stack == "decoder" else 0
     seen: dict = {}
-    hook = found[layer].register_forward_hook(lambda _m, _i, out: seen.update(route=adapter.route_of(out)))
+    hook = found[layer].register_forward_hook(lambda _m, args, kwargs, out: seen.update(
+        route=adapter.route_of(out), call=(args, kwargs), output=out), with_kwargs=True)
     layer_blocks = reuse.blocks(model, adapter.stacks)
     try:
         with reuse.recording(layer_blocks) as record:
@@ -61,8 +62,9 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
     routes = alternatives(index[row].tolist(), adapter.num_experts)
     width = logits.shape[0]
     try:
-        weights = adapter.weights_for(logits[row : row + 1].expand(len(routes), -1),
-                                      torch.tensor(routes, device=logits.device))
+        weights = adapter.weights_for(seen["output"], found[layer], seen["call"],
+                                      torch.full((len(routes),), row, device=logits.device),
+                                      torch.tensor(routes, device=logits.device)).float()
     except NotImplementedError as err:
         raise InputError(str(err)) from None
 

@@ -66,31 +66,38 @@ def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, 
     return rows
 
 
-def rewrite(adapter, output, iv: Intervention, batch: int, offset: int):
-    """One router's output under one intervention (the family's own rules, from the adapter)."""
+def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset: int):
+    """One router's output under one intervention, by the family's own rule (the adapter re-runs its router)."""
     logits, index, weights = adapter.route_of(output)
-    rows = _rows(logits.shape[0], batch, offset, iv.tokens, logits.device)
+    n, e = logits.shape
+    rows = _rows(n, batch, offset, iv.tokens, logits.device)
     k = index.shape[-1]
     if iv.kind == "force":
-        chosen = torch.tensor(iv.experts, device=logits.device).expand(logits.shape[0], -1)
-        w = (torch.tensor(iv.weights, device=logits.device, dtype=torch.float32).expand(logits.shape[0], -1)
-             if iv.weights is not None else adapter.weights_for(logits, chosen))
+        chosen = torch.tensor(iv.experts, device=logits.device).expand(n, -1)
         same = (chosen.shape[-1] == k) & (chosen.sort(-1).values == index.sort(-1).values).all(-1)
         rows = rows & ~same  # forcing the route a token already takes leaves it as it is
+        if not bool(rows.any()):
+            return output
+        at = rows.nonzero()[:, 0]
+        w = torch.zeros(chosen.shape, dtype=torch.float32, device=logits.device)
+        w[at] = (torch.tensor(iv.weights, device=logits.device, dtype=torch.float32).expand(len(at), -1)
+                 if iv.weights is not None else adapter.weights_for(output, router, call, at, chosen[at]).float())
     elif iv.kind == "ban":
         banned = torch.tensor(iv.experts, device=logits.device)
         rows = rows & torch.isin(index, banned).any(-1)
-        masked = logits.float().masked_fill(torch.isin(torch.arange(logits.shape[-1], device=logits.device), banned),
-                                            float("-inf"))
-        chosen, w = adapter.choose(masked, k)
+        if not bool(rows.any()):
+            return output
+        delta = torch.zeros((n, e), device=logits.device)
+        delta[:, banned] = float("-inf")
+        chosen, w = adapter.reroute(output, router, call, delta)
     elif iv.kind == "top_k":
-        chosen, w = adapter.choose(logits, int(iv.k or k))
+        chosen, w = adapter.reroute(output, router, call, torch.zeros((n, e), device=logits.device), int(iv.k or k))
     elif iv.kind == "steer":
         if iv.strength == 0:
             return output
-        bump = torch.zeros(logits.shape[-1], device=logits.device)
-        bump[list(iv.experts)] = float(iv.strength)
-        chosen, w = adapter.choose(logits.float() + bump, k)
+        delta = torch.zeros((n, e), device=logits.device)
+        delta[:, list(iv.experts)] = float(iv.strength)
+        chosen, w = adapter.reroute(output, router, call, delta)
     else:  # route: an explicit route per token
         chosen, w = index.clone(), weights.float().clone()
         width = logits.shape[0] // batch
@@ -131,7 +138,8 @@ def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -
             offset = adapter.decoder_offset() if iv.stack == "decoder" else 0
             for block in layers:
                 handles.append(found[block].register_forward_hook(
-                    lambda _m, _i, out, iv=iv, offset=offset: rewrite(adapter, out, iv, batch, offset)))
+                    lambda m, args, kwargs, out, iv=iv, offset=offset: rewrite(adapter, m, (args, kwargs), out, iv,
+                                                                              batch, offset), with_kwargs=True))
         yield
     except NotImplementedError as err:
         raise InputError(str(err)) from None

@@ -163,12 +163,15 @@ class ModelAdapter(ABC):
         """A router's output → (logits (N, E), chosen experts (N, k), their weights (N, k)), one row per token."""
         raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
 
-    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The family's own rule: the k experts it would choose from `logits` (N, E), and their weights."""
+    def reroute(self, output: Any, router: torch.nn.Module, call: tuple, delta: torch.Tensor, k: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The family's own choice, (experts (N, k), weights), with its logits shifted by `delta` (N, E) and `k`
+        experts when given; `call`: the router's (args, kwargs) as its hook saw them."""
         raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
 
-    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        """The family's own weights for a given chosen set (N, k) under `logits` (N, E)."""
+    def weights_for(self, output: Any, router: torch.nn.Module, call: tuple, rows: torch.Tensor,
+                    chosen: torch.Tensor) -> torch.Tensor:
+        """The family's own weights (M, k) for given expert sets `chosen` (M, k) at token rows `rows` (M,)."""
         raise NotImplementedError(f"{self.family}: routing cannot be written on this family yet.")
 
     def with_route(self, output: Any, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> Any:

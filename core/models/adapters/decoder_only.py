@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
+from core.models.adapters.rerouting import rerun, weights_of_sets
 from core.models.adapters.scoring import (
     SIGMOID_BIAS,
     SIGMOID_BIAS_GROUP,
@@ -246,33 +247,27 @@ class DecoderOnlyAdapter(ModelAdapter):
         return (logits, torch.where(hit, top.to(weights.dtype), weights), torch.where(hit, chosen, index),
                 *output[3:])
 
-    def _writable(self) -> None:
-        if self.spec.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
-            raise NotImplementedError(f"Writing to routing is implemented for routers that score by softmax then top-k "
-                                      f"or top-k then softmax; {self.spec.short_label} scores by "
-                                      f"{self.spec.scoring.name}.")
-
     def route_of(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, weights, index = output[:3]
         return logits, index, weights
 
-    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        self._writable()
-        if self.spec.scoring is SOFTMAX_TOPK:
-            top, chosen = torch.topk(torch.softmax(logits.float(), dim=-1), k, dim=-1)
-            return chosen, (top / top.sum(-1, keepdim=True) if self.renormalises else top)
-        top, chosen = torch.topk(logits.float(), k, dim=-1)
-        return chosen, torch.softmax(top, dim=-1)
+    def reroute(self, output, router, call, delta, k=None):
+        """The family's own choice under logits + `delta`: its router re-run (adapters/rerouting.py)."""
+        return rerun(router, call, delta, self.num_experts, k)
 
-    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        self._writable()
-        if self.spec.scoring is SOFTMAX_TOPK:
-            top = torch.softmax(logits.float(), dim=-1).gather(-1, chosen)
-            return top / top.sum(-1, keepdim=True) if self.renormalises else top
-        return torch.softmax(logits.float().gather(-1, chosen), dim=-1)
+    def weights_for(self, output, router, call, rows, chosen):
+        """The router re-run with every other expert banned; where the family weights by the full softmax without
+        renormalising (OLMoE, Qwen-MoE by default, Jamba, DeepSeek-V2), the ban's renormalisation is undone by the
+        set's share of the full distribution."""
+        if self.spec.scoring is SPARSEMIXER:
+            raise NotImplementedError("SparseMixer's weights depend on the experts left out: a forced set has none.")
+        weights = weights_of_sets(router, call, rows, chosen, self.num_experts)
+        if self.spec.scoring in (SOFTMAX_TOPK, SOFTMAX_GROUP) and not self.renormalises:
+            full = torch.softmax(output[0].reshape(-1, self.num_experts)[rows].float(), dim=-1)
+            weights = weights * full.gather(-1, chosen).sum(-1, keepdim=True)
+        return weights
 
     def with_route(self, output, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor):
-        self._writable()
         logits, old_w, old_i = output[:3]
         k = max(old_i.shape[-1], chosen.shape[-1])
 

@@ -52,6 +52,10 @@ class Llama4Adapter(DecoderOnlyAdapter):
         """The experts' output (E·N, d), expert-major → token by token (N, E·d)."""
         return out.reshape(self.num_experts, n, -1).transpose(0, 1).reshape(n, -1)
 
+    def route_of(self, output):
+        raise NotImplementedError("Llama 4's blocks hand their experts scaled inputs, not an index: its routing is "
+                                  "not written yet.")
+
     def without_expert(self, output, expert: int):
         raise NotImplementedError("Removing an expert is implemented for routers that score by softmax then top-k; "
                                   f"{self.spec.short_label} scores by {self.spec.scoring.name}.")

@@ -88,16 +88,19 @@ class SwitchAdapter(ModelAdapter):
         return flat, flat.argmax(-1, keepdim=True), top_prob.reshape(-1, 1) * (dispatch.reshape(-1, e).sum(-1,
                                                                                                       keepdim=True) > 0)
 
-    def choose(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if k != 1:
+    def reroute(self, output, router, call, delta, k=None):
+        """Top-1 of the softmax of the shifted logits, weighted by its probability (no capacity: a re-routed token is
+        dispatched)."""
+        if k not in (None, 1):
             raise NotImplementedError("Switch routes each token to one expert: top-k cannot be changed.")
-        top, chosen = torch.softmax(logits.float(), dim=-1).max(-1, keepdim=True)
+        logits = self.route_of(output)[0]
+        top, chosen = torch.softmax(logits.float() + delta, dim=-1).max(-1, keepdim=True)
         return chosen, top
 
-    def weights_for(self, logits: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    def weights_for(self, output, router, call, rows, chosen):
         if chosen.shape[-1] != 1:
             raise NotImplementedError("Switch routes each token to one expert: force one expert at a time.")
-        return torch.softmax(logits.float(), dim=-1).gather(-1, chosen)
+        return torch.softmax(self.route_of(output)[0][rows].float(), dim=-1).gather(-1, chosen)
 
     def with_route(self, output, rows: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor):
         """Rewritten dispatch and top probability for `rows` (a forced token is dispatched whatever the capacity)."""
