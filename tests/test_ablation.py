@@ -222,3 +222,24 @@ def test_reusing_the_blocks_below_the_removed_expert_changes_no_loss(model, tmp_
     fast = ablate(loaded, sample, units, 400, reuse=True)
     slow = ablate(loaded, sample, units, 400, reuse=False)
     np.testing.assert_allclose(fast.delta.to_numpy(), slow.delta.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["deepseek_v3", "glm4_moe", "minimax_m2", "lfm2_moe", "ernie4_5_moe", "deepseek_v2",
+                                    "phimoe", "qwen3_next", "granitemoeshared"])
+def test_every_decoder_family_is_ablated_by_its_own_rule(family, tmp_path):
+    """Sigmoid scorers with selection biases and groups, SparseMixer, shared experts: removing an expert re-runs the
+    family's router with it banned, so an expert no token chose changes no loss (bit for bit) and one they chose does."""
+    from core.corpus.sources import Segment
+    from helpers import build_tiny_decoder
+
+    loaded = load_model(str(build_tiny_decoder(tmp_path / family, family, experts=16)), dtype="float32", lm_head=True)
+    ex = examples(loaded, [Segment(0, "s", "river", "I sat on the river bank.")], max_tokens=40)
+    (block, router), *_ = loaded.adapter.routers(loaded.model)["decoder"]
+    seen: list = []
+    handle = router.register_forward_hook(lambda _m, _i, out: seen.append(out[2]))
+    base = losses(loaded, ex)
+    handle.remove()
+    unused = sorted(set(range(16)) - set(seen[0].unique().tolist()))
+    assert all(np.array_equal(a, b) for a, b in zip(base, losses(loaded, ex, Unit("decoder", int(block), unused[0]))))
+    used = int(seen[0][0, 0])
+    assert any(not np.array_equal(a, b) for a, b in zip(base, losses(loaded, ex, Unit("decoder", int(block), used))))

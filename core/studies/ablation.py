@@ -181,8 +181,16 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None, records:
         if unit.layer not in routers:
             raise InputError(f"{loaded.name} has no sparse {unit.stack} layer {unit.layer} (sparse layers: "
                              f"{', '.join(map(str, routers))}).")
-        handle = routers[unit.layer].register_forward_hook(
-            lambda _m, _i, out: loaded.adapter.without_expert(out, unit.expert))
+        if loaded.adapter.ablation_reroutes:  # the family's own rule: its router re-run with the expert banned
+            from core.tracing.interventions import Intervention, rewrite
+
+            ban = Intervention("ban", unit.stack, (unit.layer,), None, (unit.expert,))
+            handle = routers[unit.layer].register_forward_hook(
+                lambda m, args, kwargs, out: rewrite(loaded.adapter, m, (args, kwargs), out, ban, 1, 0),
+                with_kwargs=True)
+        else:
+            handle = routers[unit.layer].register_forward_hook(
+                lambda _m, _i, out: loaded.adapter.without_expert(out, unit.expert))
     try:
         out: list[np.ndarray] = []
         for start in range(0, len(ex.inputs), BATCH):

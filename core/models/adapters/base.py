@@ -90,6 +90,7 @@ class ModelAdapter(ABC):
         return AutoModel
 
     objective: str | None = None  # the training loss an ablation measures: "span corruption", "next token"
+    ablation_reroutes: bool = False  # removing an expert re-routes its tokens by the family's rule (else without_expert)
 
     def lm_model_class(self) -> Any:
         """The Auto class with the language-model head, for a loss (ablation); the routing class by default."""

@@ -214,6 +214,7 @@ class DecoderOnlyAdapter(ModelAdapter):
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
 
     objective = "next token"
+    ablation_reroutes = True  # every family's own rule, its router re-run (core.tracing.interventions "ban")
 
     def lm_model_class(self):
         from transformers import AutoModelForCausalLM

@@ -17,6 +17,7 @@ LLAMA4_ROUTER_SUFFIXES = ("Llama4Router",)
 
 
 class Llama4Adapter(DecoderOnlyAdapter):
+    ablation_reroutes = False  # its routing cannot be written (route_of): removal is refused
     def routers(self, model: torch.nn.Module) -> Routers:
         found = [(layer, module) for _name, layer, module in
                  modules_by_class_suffix(model, LLAMA4_ROUTER_SUFFIXES, "layers")]
