@@ -134,7 +134,7 @@ def test_kill_9_during_reproduce_then_rerun_gives_the_uninterrupted_result(tiny_
 def test_kill_9_during_train_demo_then_rerun_gives_the_uninterrupted_model(tmp_path):
     from safetensors.torch import load_file
 
-    env = {**os.environ, "ROUTING_LENS_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "ROUTING_LENS_CACHE": str(tmp_path / "cache"), "ROUTING_LENS_PROGRESS": "1"}  # bars in a pipe
 
     steps = 300  # ~7 s of training on 2 cores, after ~7 s of setup: long enough to be caught mid-way
 

@@ -140,6 +140,7 @@ def test_progress_bars_come_from_one_helper_and_stay_quiet_where_no_one_reads(mo
     from core import progress
 
     monkeypatch.delenv(progress.QUIET_ENV, raising=False)
+    monkeypatch.delenv(progress.FORCE_ENV, raising=False)
     b = progress.bar(3, "x")
     assert b.disable  # pytest's stderr is not a terminal
     b.close()

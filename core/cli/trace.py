@@ -29,8 +29,11 @@ def _summary_table(trace: RoutingTrace, stack: Stack) -> str:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    if not args.text or not any(t.strip() for t in args.text):
-        raise RoutingLensError("Give at least one non-empty --text to trace.")
+    if not args.text:
+        raise RoutingLensError("Give at least one --text to trace.")
+    empty = [i for i, t in enumerate(args.text, 1) if not t.strip()]
+    if empty:
+        raise RoutingLensError(f"Text {empty[0]} is empty. Type a sentence to trace.")
     stacks = tuple(s.strip() for s in args.stacks.split(",") if s.strip())
     if not stacks or any(s not in STACKS for s in stacks):
         raise RoutingLensError(f"--stacks takes encoder, decoder or encoder,decoder (got {args.stacks!r}).")

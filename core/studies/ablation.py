@@ -161,12 +161,6 @@ def _dense_agreement(loaded: LoadedModel, ids: torch.Tensor, mask: torch.Tensor,
 REUSE_BUDGET = 1 << 30  # bytes of recorded block outputs the ablation may keep to reuse (else it recomputes)
 
 
-def _bytes(value) -> int:
-    if torch.is_tensor(value):
-        return value.numel() * value.element_size()
-    return sum(_bytes(v) for v in value) if isinstance(value, tuple) else 0
-
-
 def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None, records: dict | None = None
            ) -> list[np.ndarray]:
     """Per-token losses of every window, with `unit`'s expert removed (None: the intact model). `records`: the intact
@@ -200,8 +194,8 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None, records:
             elif unit is None:  # the intact pass: record what later passes can reuse
                 with reuse.recording(found) as record:
                     out += batch_losses(loaded, ex, rows)
-                kept = sum(_bytes(v) for r in records.values() for v in r.values())
-                if kept + sum(_bytes(v) for v in record.values()) <= REUSE_BUDGET:
+                kept = sum(reuse.nbytes(v) for r in records.values() for v in r.values())
+                if kept + sum(reuse.nbytes(v) for v in record.values()) <= REUSE_BUDGET:
                     records[start] = dict(record)
             else:
                 below = reuse.reusable(found, unit.stack, unit.layer)

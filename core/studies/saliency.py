@@ -89,9 +89,10 @@ def saliency_links(saliency: pd.DataFrame, ablation: pd.DataFrame, domain_stats:
     rows = []
     for (stack, layer), part in saliency.groupby(["stack", "layer"], sort=True):
         pairs = {}
-        whole = part[part.group_kind == "all"].merge(
-            ablation[(ablation.group_kind == "all") & (ablation["stack"] == stack) & (ablation.layer == layer)],
-            on="expert")
+        here = ablation[(ablation["stack"] == stack) & (ablation.layer == layer)]
+        if here.empty:  # a layer the ablation did not cover (--stack/--layer)
+            continue
+        whole = part[part.group_kind == "all"].merge(here[here.group_kind == "all"], on="expert")
         pairs["REAP vs Δloss, experts"] = (whole.saliency, whole.delta)
         cells = part[part.group_kind == "domain"].merge(
             ablation[(ablation.group_kind == "domain") & (ablation["stack"] == stack) & (ablation.layer == layer)],

@@ -50,6 +50,13 @@ def recording(found: list[tuple[Stack, int, str, torch.nn.Module]]) -> Iterator[
             h.remove()
 
 
+def nbytes(value: Any) -> int:
+    """Memory a recorded block output holds."""
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    return sum(nbytes(v) for v in value) if isinstance(value, tuple) else 0
+
+
 def _expanded(value: Any, batch: int) -> Any:
     if torch.is_tensor(value):
         if value.dim() and value.shape[0] == 1 and batch > 1:
