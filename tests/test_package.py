@@ -124,12 +124,14 @@ def test_a_failed_corpus_leaves_no_folder_and_its_error_has_its_own_line(tmp_pat
     src = tmp_path / "c.jsonl"
     src.write_text("\n".join([json.dumps({"text": "The bank raised its rates again."})] * 2 + ['{"text": 3}']))
     out = tmp_path / "run"
+    env = {**os.environ, "ROUTING_LENS_PROGRESS": "1"}  # a bar is drawn even into this pipe
     res = subprocess.run([sys.executable, "-m", "core", "corpus", "--model", "demo-switch-8", "--input", str(src),
-                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 2 and not out.exists()
     lines = res.stderr.replace("\r", "\n").splitlines()
     errors = [line for line in lines if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("error:") and "not a string" in errors[0]
+    assert "tok/s" in res.stderr or "tok]" in res.stderr  # the bar was there, and the error still has its own line
 
 
 def test_progress_bars_come_from_one_helper_and_stay_quiet_where_no_one_reads(monkeypatch, capsys):
