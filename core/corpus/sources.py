@@ -68,7 +68,8 @@ def check_source(source: str) -> None:
     if path.stat().st_size == 0:
         raise InputError(f"{source} is empty: there is no text to route.")
     if path.suffix.lower() != ".parquet":
-        head = path.open("rb").read(65536)
+        with path.open("rb") as f:
+            head = f.read(65536)
         try:
             head.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
-
 import torch
 
 Call = tuple[tuple, dict]  # a router's positional and keyword arguments, as its forward hook saw them
@@ -76,6 +74,3 @@ def weights_of_sets(router: torch.nn.Module, call: Call, rows: torch.Tensor, cho
     order = (chosen[:, :, None] == index[:, None, :]).float().argmax(-1)  # each forced expert's slot in the rerun
     return weights.gather(-1, order)
 
-
-def no_call() -> Any:
-    raise NotImplementedError("writing to this router needs its own inputs (run through core.tracing.interventions)")
