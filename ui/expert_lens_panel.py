@@ -18,17 +18,22 @@ def lens_with_head(name: str, dtype: str) -> Lens:
     return Lens(name, dtype=dtype)  # type: ignore[arg-type]
 
 
+def pick_token_and_layer(cols, trace: RoutingTrace, stack: str, key: str) -> tuple[int, int]:
+    """One token (as the model reads it) and one sparse layer of `stack`, in the first two of `cols`."""
+    token = cols[0].selectbox("Token", range(len(trace.tokens)), key=f"{key}-tok",
+                              format_func=lambda t: f"{t}: {trace.tokens[t]}")
+    layer = cols[1].selectbox("Layer", [int(b) for b in trace.stacks[stack].layers], key=f"{key}-layer",
+                              format_func=layer_name)
+    return token, layer
+
+
 def expert_lens_panel(tracer: Tracer, trace: RoutingTrace, stack: str, key: str) -> None:
     """Pick a token and a layer; the chosen experts' outputs, each read alone through the final norm and LM head."""
     adapter = tracer.loaded.adapter
     if stack != "decoder" or not adapter.has_router or adapter.objective is None:
         return
     with st.expander(f"{stack}: what each chosen expert writes (logit lens)"):
-        s = trace.stacks[stack]
-        cols = st.columns(2)
-        token = cols[0].selectbox("Token", range(len(trace.tokens)), key=f"{key}-tok",
-                                  format_func=lambda t: f"{t}: {trace.tokens[t]}")
-        layer = cols[1].selectbox("Layer", [int(b) for b in s.layers], key=f"{key}-layer", format_func=layer_name)
+        token, layer = pick_token_and_layer(st.columns(2), trace, stack, key)
         if not st.button("Show what its experts write", key=f"{key}-go"):
             st.caption("Each chosen expert's output for this token alone, through the model's final norm and LM head: "
                        "the tokens it would promote (a per-expert logit lens).")

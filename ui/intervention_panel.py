@@ -6,9 +6,8 @@ import streamlit as st
 
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.viz.style import layer_name
 from ui.errors import show_error
-from ui.expert_lens_panel import lens_with_head
+from ui.expert_lens_panel import lens_with_head, pick_token_and_layer
 from ui.tables import show_table
 
 COLUMNS = {"position": "position", "token": "token", "loss_before": "loss, original", "loss_after": "loss, intervened",
@@ -40,11 +39,8 @@ def force_panel(tracer: Tracer, trace: RoutingTrace, stack: str, key: str) -> No
     if not writable(tracer):
         return
     with st.expander(f"{stack}: force or ban an expert for one token (an intervention)"):
-        s = trace.stacks[stack]
         cols = st.columns(4)
-        token = cols[0].selectbox("Token", range(len(trace.tokens)), key=f"{key}-tok",
-                                  format_func=lambda t: f"{t}: {trace.tokens[t]}")
-        layer = cols[1].selectbox("Layer", [int(b) for b in s.layers], key=f"{key}-layer", format_func=layer_name)
+        token, layer = pick_token_and_layer(cols, trace, stack, key)
         kind = cols[2].radio("Do", ["force", "ban"], key=f"{key}-kind", horizontal=True)
         expert = cols[3].selectbox("Expert", range(trace.num_experts), key=f"{key}-e", format_func="e{}".format)
         if st.button("Run the intervention", key=f"{key}-go"):
