@@ -25,21 +25,26 @@ def flow_sankey(transitions: pd.DataFrame, stack: str, title: str = "") -> go.Fi
     layers = sorted({*part.layer.astype(int), *part.next_layer.astype(int)})
     experts = sorted({*part.expert.astype(int), *part.next_expert.astype(int)})
     node = {(b, e): i for i, (b, e) in enumerate((b, e) for b in layers for e in experts)}
-    labels = [f"e{e}" for _b in layers for e in experts]
+    names = [f"e{e}" for _b in layers for e in experts]
     colors = [expert_color(e) for _b in layers for e in experts]
     src = [node[(int(r.layer), int(r.expert))] for r in part.itertuples()]
     dst = [node[(int(r.next_layer), int(r.next_expert))] for r in part.itertuples()]
-    x = [i / max(len(layers) - 1, 1) * 0.98 + 0.01 for i, _b in enumerate(layers) for _e in experts]
-    fig = go.Figure(go.Sankey(
-        arrangement="fixed",
-        node=dict(label=labels, color=colors, pad=6, thickness=14, x=x,
-                  y=[(j + 0.5) / len(experts) for _b in layers for j in range(len(experts))],
-                  hovertemplate="%{label}: %{value:,} tokens<extra></extra>"),
+    # a node with under 2 % of a layer's tokens is drawn unlabelled (its label would sit on its neighbours'); hover
+    # names it
+    tokens = part.tokens.tolist()
+    into, out = (pd.Series(tokens, index=ends).groupby(level=0).sum() for ends in (dst, src))
+    through = pd.concat([into, out], axis=1).max(axis=1)  # a middle layer's node has both; the others one
+    per_layer = part.tokens.sum() / max(len(layers) - 1, 1)
+    small = {i for i, v in through.items() if v < 0.02 * per_layer}
+    fig = go.Figure(go.Sankey(  # plotly lays the nodes out inside the plot area, left to right by layer
+        arrangement="snap", textfont=dict(size=13),
+        node=dict(label=["" if i in small else n for i, n in enumerate(names)], color=colors, pad=6, thickness=14,
+                  customdata=names, hovertemplate="%{customdata}: %{value:,} tokens<extra></extra>"),
         link=dict(source=src, target=dst, value=part.tokens.tolist(),
                   color=[_rgba(expert_color(int(e)), 0.35) for e in part.expert],
-                  hovertemplate="%{source.label} → %{target.label}: %{value:,} tokens<extra></extra>")))
-    names = " → ".join(layer_name(b) for b in layers)
-    return style(fig, title or f"{stack}: each token's first choice from layer to layer ({names})", height=460)
+                  hovertemplate="%{source.customdata} → %{target.customdata}: %{value:,} tokens<extra></extra>")))
+    path = " → ".join(layer_name(b) for b in layers)
+    return style(fig, title or f"{stack}: each token's first choice from layer to layer ({path})", height=460)
 
 
 def margin_histogram(margins: pd.DataFrame, stack: str) -> go.Figure:
@@ -113,12 +118,10 @@ def word_paths_sankey(p1, p2, layers, stack: str, word: str) -> go.Figure:
             dst.append(node[(li + 1, int(path[li + 1]))])
             colors.append(_rgba(SENTENCE_COLORS[s], 0.55))
             labels.append(f"sentence {s + 1}")
-    x = [li / max(len(layers) - 1, 1) * 0.98 + 0.01 for li in range(len(layers)) for _e in experts]
     fig = go.Figure(go.Sankey(
-        arrangement="fixed",
+        arrangement="snap", textfont=dict(size=13),
         node=dict(label=[f"e{e} · {layer_name(b)}" for b in layers for e in experts],
-                  color=[expert_color(e) for _b in layers for e in experts], pad=8, thickness=14, x=x,
-                  y=[(j + 0.5) / len(experts) for _b in layers for j in range(len(experts))]),
+                  color=[expert_color(e) for _b in layers for e in experts], pad=8, thickness=14),
         link=dict(source=src, target=dst, value=[1] * len(src), color=colors, customdata=labels,
                   hovertemplate="%{customdata}: %{source.label} → %{target.label}<extra></extra>")))
     same = int(sum(a == b for a, b in zip(*paths)))
