@@ -12,7 +12,9 @@ from core.lens.runs import newest_result, reproduce
 from core.results.store import Results
 from core.settings import asked_dtype
 from core.studies.controls import pair_controls
+from core.studies.classic_reference import classic_pairs, wic_ordering
 from core.studies.pair_reference import PairPlacement, place_pair, wic_reference
+from core.studies.pair_verdict import OrderingVerdict, ReferenceVerdict, reference_verdicts
 from core.studies.word_pair import (
     UNRELATED_WORDS,
     StackComparison,
@@ -29,8 +31,10 @@ from core.types import STACKS, DecoderRead, DType, Stack
 
 @dataclass(frozen=True)
 class PairComparison:
-    """One word in two sentences: per stack its routing in each and their JSS per layer, where the pair sits among
-    the model's own WiC pairs, the yardsticks (label → JSS), and the context effect on every word both share."""
+    """One word in two sentences (and, optionally, in a same-meaning control sentence): per stack its routing in
+    each and their JSS per layer; the verdicts (`ordering` with a control, `verdicts` against the short classic pairs
+    always); where the pair sits among the model's own WiC pairs; the yardsticks (label → JSS); the context effect on
+    every word both share, and the line the short same-meaning pairs set for it (`strip_floor`, per stack)."""
 
     word: str
     traces: tuple[RoutingTrace, RoutingTrace]
@@ -39,10 +43,25 @@ class PairComparison:
     placements: list[PairPlacement] = field(default_factory=list)
     yardsticks: dict[str, float] = field(default_factory=dict)
     strip: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: list[ReferenceVerdict] = field(default_factory=list)
+    control: dict[str, StackComparison] | None = None
+    ordering: list[OrderingVerdict] = field(default_factory=list)
+    strip_floor: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_jss(self) -> dict[str, float]:
         return {stack: c.mean_jss for stack, c in self.stacks.items()}
+
+    @property
+    def control_jss(self) -> dict[str, float]:
+        return {stack: c.mean_jss for stack, c in (self.control or {}).items()}
+
+    def headline(self) -> str:
+        """The answer in plain words (the first stack): the ordering with a control, else the short-pair verdict;
+        empty when neither can be given."""
+        if self.ordering:
+            return self.ordering[0].text(self.word)
+        return self.verdicts[0].text(self.word) if self.verdicts else ""
 
 
 def _t(values: Sequence[int] | None) -> tuple[int, ...] | None:
@@ -59,6 +78,12 @@ def _span(sentence: str, word: str, occurrence: int, which: int) -> tuple[int, i
     return found[occurrence]
 
 
+def _floor(classic: pd.DataFrame, stack: str, word: str) -> float | None:
+    from core.studies.classic_reference import same_meaning_floor
+
+    return same_meaning_floor(classic, stack, word) if len(classic) else None
+
+
 TraceMemo = Callable[[str, str, tuple[Stack, ...], DecoderRead, "DType | None"], RoutingTrace]
 """(model, text, stacks, decoder reading, dtype or None) → one text's trace: the app passes its per-process memo
 (ui.model_cache.cached_trace), so a page that calls the Lens traces nothing another visitor already traced."""
@@ -70,12 +95,13 @@ class Lens:
     """`model`: a registry name, Hub id or local folder (loaded on first use), or a Tracer already built.
     `dtype`: float32, bfloat16 or float16; None = `ROUTING_LENS_DTYPE`, else the precision policy. `decoder_read`:
     where a Switch decoder's routing of a token is read ("input" or "label"); one the model lacks is an error.
-    `memo` and `references`: where one-text traces and saved WiC references come from (default: the tracer and
-    the newest saved result); the app passes its shared per-process caches."""
+    `memo`, `references` and `classic`: where one-text traces, saved WiC references and the classic triplets'
+    reference come from (default: the tracer and the newest saved result); the app passes its per-process caches."""
 
     def __init__(self, model: str | Tracer, *, dtype: DType | None = None, decoder_read: DecoderRead = "input",
                  device: str | None = None, cache: bool = True, memo: TraceMemo | None = None,
-                 references: ReferenceSource | None = None) -> None:
+                 references: ReferenceSource | None = None,
+                 classic: Callable[[str], pd.DataFrame] | None = None) -> None:
         self._tracer = model if isinstance(model, Tracer) else None
         self.model = model.loaded.name if isinstance(model, Tracer) else model
         self.dtype = model.loaded.dtype if isinstance(model, Tracer) else asked_dtype(dtype)
@@ -85,6 +111,7 @@ class Lens:
         self._lm = None  # the model with its LM head (expert_lens), loaded on first use
         self._memo = memo
         self._references = references
+        self._classic: pd.DataFrame | Callable[[str], pd.DataFrame] | None = classic
         self._other_precision: dict[str, Tracer] = {}
         if self._tracer is not None:
             self._tracer.check_decoder_read(decoder_read)
@@ -106,7 +133,8 @@ class Lens:
         tracer = other if isinstance(other, Tracer) else Lens(other, dtype=self.dtype, device=self.device,
                                                               cache=self.cache).tracer
         return Lens(tracer, decoder_read=tracer.adapter.decoder_read(self.decoder_read), device=self.device,
-                    cache=self.cache, memo=self._memo, references=self._references)
+                    cache=self.cache, memo=self._memo, references=self._references,
+                    classic=self._classic if callable(self._classic) else None)
 
     def trace(self, texts: str | Sequence[str], stacks: Sequence[Stack] | None = None) -> list[RoutingTrace]:
         """Every token's router probabilities at every sparse layer of each text (all the model's stacks)."""
@@ -132,16 +160,39 @@ class Lens:
         """The word at `spans` in the two sentences, per stack (the bare comparison; `compare` adds its context)."""
         return compare_word(self._trace_one(sentence1, dtype), spans[0], self._trace_one(sentence2, dtype), spans[1])
 
-    def compare(self, sentence1: str, sentence2: str, word: str, occurrences: tuple[int, int] = (0, 0)
-                ) -> PairComparison:
-        """How `word` is routed in each sentence (its `occurrences`-th appearance, from 0), what that means against
-        the model's saved WiC pairs (none saved: no placement), and the yardsticks the Compare page draws."""
+    def compare(self, sentence1: str, sentence2: str, word: str, occurrences: tuple[int, int] = (0, 0),
+                control: str | None = None, control_occurrence: int = 0) -> PairComparison:
+        """How `word` is routed in each sentence (its `occurrences`-th appearance, from 0) and what that means: with
+        a `control` (a sentence where the word keeps sentence 1's meaning) which partner routed it further apart and
+        how often that ordering holds on the model's WiC words; always, the pair against the short same-meaning
+        pairs of the classic triplets (docs/definitions.md, "Compare's verdict"); where it sits among the model's
+        saved WiC pairs (none saved: no placement), and the yardsticks the Compare page draws."""
         spans = (_span(sentence1, word, occurrences[0], 1), _span(sentence2, word, occurrences[1], 2))
+        control_span = _span(control, word, control_occurrence, 3) if control and control.strip() else None
         t1, t2 = self._trace_one(sentence1), self._trace_one(sentence2)
         stacks = compare_word(t1, spans[0], t2, spans[1])
-        reference = self.wic_reference()
-        placements = place_pair(reference, {s: c.mean_jss for s, c in stacks.items()}) if len(reference) else []
-        return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2))
+        means = {s: c.mean_jss for s, c in stacks.items()}
+        wic = self.wic_reference()
+        placements = place_pair(wic, means) if len(wic) else []
+        classic = self.classic_reference()
+        controlled, ordering = None, []
+        if control_span is not None:
+            controlled = compare_word(t1, spans[0], self._trace_one(control), control_span)
+            ordering = [OrderingVerdict(s, means[s], c.mean_jss, wic_ordering(wic, s) if len(wic) else None)
+                        for s, c in controlled.items() if s in means]
+        floors = {s: f for s in stacks if (f := _floor(classic, s, word)) is not None}
+        return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2),
+                              reference_verdicts(classic, means, word), controlled, ordering, floors)
+
+    def classic_reference(self) -> pd.DataFrame:
+        """This model's routing of the bundled classic triplets (core.studies.classic_reference): word, label, stack,
+        jss. Traced in one batch on first use and held by the Lens (the app passes its per-process one)."""
+        if self._classic is not None:
+            return self._classic(self.model) if callable(self._classic) else self._classic
+        tracer = self.tracer
+        self._classic = classic_pairs(lambda texts: tracer.trace(texts, stacks=STACKS,
+                                                                  decoder_read=self.decoder_read))
+        return self._classic
 
     def pair_controls(self, sentence1: str, sentence2: str, spans: tuple[tuple[int, int], tuple[int, int]]
                       ) -> pd.DataFrame:
@@ -223,7 +274,7 @@ class Lens:
         if self._references is not None:
             return self._references(self.model)
         folder = newest_result(self.model)
-        return wic_reference(folder, self.model) if folder else pd.DataFrame(columns=["stack", "label", "jss"])
+        return wic_reference(folder, self.model) if folder else pd.DataFrame(columns=["stack", "label", "jss", "lemma"])
 
     def yardsticks(self) -> dict[str, float]:
         """Label → JSS: the same sentence twice (1.0) and, per stack, two unrelated words each traced alone (left

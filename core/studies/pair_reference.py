@@ -44,20 +44,21 @@ class PairPlacement:
 
 
 def wic_reference(folder: Path, model: str) -> pd.DataFrame:
-    """Per-pair stack JSS of `model` in a saved result: columns stack, label (T/F), jss. Empty when absent."""
+    """Per-pair stack JSS of `model` in a saved result: columns stack, label (T/F), jss, lemma. Empty when absent."""
     try:
         pairs = read_output(folder, "wic_pairs", ["model", "experts", "pair", "split", "lemma", "pos", "label", "stack",
                                                   "jss"])
     except (OSError, ValueError, ArrowException):
-        return pd.DataFrame(columns=["stack", "label", "jss"])
+        return pd.DataFrame(columns=["stack", "label", "jss", "lemma"])
     pairs = pairs[pairs.model.astype(str) == model]
     if not len(pairs):
-        return pd.DataFrame(columns=["stack", "label", "jss"])
+        return pd.DataFrame(columns=["stack", "label", "jss", "lemma"])
     means = pair_means(pairs)
     # plain numpy columns: Arrow-backed ones are iterated element by element in Python by pandas' comparisons
     return pd.DataFrame({"stack": means["stack"].astype(str).to_numpy(dtype=object),
                          "label": means["label"].astype(str).to_numpy(dtype=object),
-                         "jss": means["jss"].to_numpy(dtype=float)})
+                         "jss": means["jss"].to_numpy(dtype=float),
+                         "lemma": means["lemma"].astype(str).to_numpy(dtype=object)})
 
 
 def reference_densities(reference: pd.DataFrame, points: int = 200) -> pd.DataFrame:
