@@ -15,7 +15,7 @@ from ui.figures import figure, plot
 from ui.intervention_panel import swap_panel
 from ui.model_cache import cached_trace, model_kind
 from ui.pair_controls import pair_controls_panel
-from ui.pair_reference import model_reference
+from ui.pair_reference import model_classics, model_reference
 from ui.precision import precision_notice
 from ui.safe_text import as_text
 from ui.second_model import second_model_picker
@@ -28,12 +28,13 @@ if tracer is not None:
 inputs = pair_inputs(tracer.loaded.name if tracer else "")
 if tracer is None or inputs is None:
     st.stop()
-s1, s2, word, occurrences = inputs
+s1, s2, word = inputs.s1, inputs.s2, inputs.word
 # the Lens over this server's shared model, traces and saved references: a view recomputes nothing already seen
 lens = Lens(tracer, decoder_read=decoder_read_control(tracer.loaded.adapter, "cmp_decoder_read"), memo=cached_trace,
-            references=lambda model: model_reference(model)[0])
+            references=lambda model: model_reference(model)[0], classic=model_classics)
 try:
-    pair = lens.compare(s1, s2, word, occurrences)
+    pair = lens.compare(s1, s2, word, inputs.occurrences, control=inputs.control or None,
+                        control_occurrence=inputs.control_occurrence)
 except Exception as err:  # noqa: BLE001
     show_error(err)
     st.stop()
@@ -47,18 +48,29 @@ if (other := second_model_picker(tracer.loaded.name)) is not None:
     except Exception as err:  # noqa: BLE001
         show_error(err)
 
-if pair.placements:  # the answer first, in plain words; the numbers follow
-    st.success(pair.placements[0].verdict(as_text(word)), icon=":material/lightbulb:")
-cols = st.columns(len(result) + (len(second[1]) if second else 0))
+headline = pair.headline().replace(f"*{word}*", f"*{as_text(word)}*")
+if headline:  # the answer first, in plain words; the numbers follow
+    st.success(headline, icon=":material/lightbulb:")
+for ordering in pair.ordering[:1]:
+    st.caption(ordering.evidence())
+cols = st.columns(len(result) + len(pair.control_jss) + (len(second[1]) if second else 0))
 if tracer.loaded.adapter.context_note(word):
     st.caption(tracer.loaded.adapter.context_note(word))
 for col, (stack, comp) in zip(cols, result.items()):
-    col.metric(f"{stack} JSS (mean over routed layers)", f"{comp.mean_jss:.3f}",
-               help="Jensen–Shannon similarity of the two routing distributions: 1 = routed identically.")
+    col.metric(f"{stack} JSS, sentence 1 ⇄ 2" if pair.control else f"{stack} JSS (mean over routed layers)",
+               f"{comp.mean_jss:.3f}",
+               help="Jensen–Shannon similarity of the two routing distributions, mean over the sparse layers: "
+                    "1 = routed identically.")
+for col, (stack, value) in zip(cols[len(result):], pair.control_jss.items()):
+    col.metric(f"{stack} JSS, sentence 1 ⇄ control", f"{value:.3f}",
+               help="The same word where it keeps its meaning: what a change of sentence alone does.")
 # everything this pair's figures are drawn from: built once per process, whoever opens the same link
 key = (tracer.loaded.name, str(tracer.loaded.dtype), s1, s2, tuple(spans[0]), tuple(spans[1]), lens.decoder_read)
+for verdict in pair.verdicts:
+    st.markdown(f"**Is that a lot?** {verdict.sentence()}")
 for placement in pair.placements:
-    st.markdown(f"**Is that a lot?** {placement.sentence()}")
+    st.markdown(f"**Among this model's WiC pairs** (long sentences that differ in many words, so routed less alike "
+                f"across the board): {placement.sentence()}")
 if pair.placements:
     _, densities, source = model_reference(tracer.loaded.name)
     plot(figure(("pair_on_reference", key, source),
@@ -69,7 +81,7 @@ else:
 curves = {s: (c.layers, c.jss) for s, c in result.items()}
 if second:
     other, other_result = second
-    for col, (stack, comp) in zip(cols[len(result):], other_result.items()):
+    for col, (stack, comp) in zip(cols[len(result) + len(pair.control_jss):], other_result.items()):
         col.metric(f"{other.loaded.name} · {stack} JSS", f"{comp.mean_jss:.3f}",
                    help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
@@ -78,9 +90,12 @@ plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tup
             lambda: compare_plots.jss_by_layer(curves, by_position=second is not None, references=pair.yardsticks)),
      key="cmp-jss")
 if pair.strip.word.nunique() > 1:
-    st.caption("Context effect on every word both sentences share: the lower the bar, the more the context changed "
-               "how the word was routed.")
-    plot(figure(("context_strip", key), lambda: compare_plots.context_strip_figure(pair.strip)), key="cmp-strip")
+    st.caption("Context effect on every word both sentences share: the lower the dot, the more the context changed "
+               "how the word was routed. Below the dashed line a word is routed more differently than 9 in 10 short "
+               "sentence pairs where a word keeps its meaning (the verdict's reference); function words such as "
+               "*the* often are, because their routing follows the words around them.")
+    plot(figure(("context_strip", key, tuple(pair.strip_floor.items())),
+                lambda: compare_plots.context_strip_figure(pair.strip, pair.strip_floor)), key="cmp-strip")
 if "decoder" in result and not tracer.loaded.adapter.causal:
     st.caption(NOTES[lens.decoder_read] + ".")
 pair_controls_panel(lens, s1, s2, spans)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 CASES = [["--help"], ["--version"]] + [[c, "--help"] for c in (
-    "trace", "reproduce", "corpus", "experts", "studies", "ablate", "intervene", "check-model", "train-demo",
+    "trace", "compare", "reproduce", "corpus", "experts", "studies", "ablate", "intervene", "check-model", "train-demo",
     "train-router", "datasets")] + [
     ["trace", "--model", "no-such-model", "--text", "hi"],
     ["trace", "--text", ""],
@@ -26,6 +26,10 @@ CASES = [["--help"], ["--version"]] + [[c, "--help"] for c in (
     ["corpus", "--input", "missing.txt", "--out", "OUT"],
     ["intervene", "--text", "hi", "--force", "x"],
     ["trace", "--no-such-option"],
+    ["reproduce", "--limit", "-5"],
+    ["intervene", "--text", "hi", "--ban", "99"],
+    ["intervene", "--model", "demo-mixtral-8", "--text", "hi", "--force", "8"],
+    ["compare", "I sat on the bank.", "The cat slept.", "--word", "bank"],
 ]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.lens import saved_results
+from core.lens import Lens, saved_results
 from core.results.store import result_model_names
 from core.studies.pair_reference import reference_densities, wic_reference
 
@@ -33,3 +33,15 @@ def model_reference(model: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         if len(reference):
             return reference, densities, f"{folder.name}@{stamp}"
     return EMPTY, reference_densities(EMPTY), ""
+
+
+@st.cache_resource(show_spinner="Routing the classic homonyms once for this model…", max_entries=16)
+def _classic(model: str, dtype: str, read: str, _lens: Lens) -> pd.DataFrame:
+    return _lens.route_classics()
+
+
+def model_classics(lens: Lens) -> pd.DataFrame:
+    """The model's routing of the classic triplets (the verdict's reference), traced once per process per model,
+    precision and decoder reading, and shared read-only by every session."""
+    loaded = lens.tracer.loaded
+    return _classic(loaded.name, str(loaded.dtype), lens.decoder_read, lens)

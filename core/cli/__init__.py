@@ -1,4 +1,4 @@
-"""`python -m core ...`: one module per sub-command (trace, reproduce, corpus/experts, studies, ablate, intervene,
+"""`python -m core ...`: one module per sub-command (trace, compare, reproduce, corpus/experts, studies, ablate, intervene,
 check-model, train-demo, train-router, datasets).
 
 Every user-facing failure ends as a one-line `error: ...` on stderr and exit code 2.
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from core.cli import (
     ablate,
     check_model,
+    compare,
     corpus,
     datasets,
     intervene,
@@ -25,7 +26,7 @@ from core.cli import (
 from core.cli.common import check_model_name
 from core.errors import RoutingLensError
 
-SUBCOMMANDS = (trace, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets)
+SUBCOMMANDS = (trace, compare, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets)
 
 
 def _close_progress_bars() -> None:

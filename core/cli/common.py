@@ -102,3 +102,56 @@ def tqdm_progress(desc: str, total: int) -> Callable[[int], None]:
     if total == 0:
         bar.close()
     return advance
+
+
+EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+
+
+def _folder_expert_count(folder: Path) -> int | None:
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    config = config.get("text_config") or config if isinstance(config, dict) else {}
+    return next((int(config[k]) for k in EXPERT_COUNT_KEYS if isinstance(config.get(k), int)), None)
+
+
+def experts_before_loading(name: str | None) -> int | None:
+    """How many experts the model can have, read without torch (a user error is refused in well under a second):
+    the number in a MiniLM name, else config.json of a bundled, trained or local folder; with no model named, the
+    most any bundled or trained demo has (the default is one of them unless a paper checkpoint is cached). None when
+    only loading can tell (a Hub id); the engine checks again after loading."""
+    from core.settings import BUNDLED_MODELS_DIR, cache_dir
+
+    roots = (BUNDLED_MODELS_DIR, cache_dir() / "models")
+    if name is None:
+        from huggingface_hub import scan_cache_dir
+
+        try:
+            if any(r.repo_id.startswith("google/switch-base-") for r in scan_cache_dir().repos):
+                return None
+        except Exception:  # noqa: BLE001 - no cache folder: nothing cached
+            pass
+        counts = [c for root in roots if root.is_dir() for f in root.iterdir()
+                  if (c := _folder_expert_count(f)) is not None]
+        return max(counts) if counts else None
+    if match := re.fullmatch(r"(?:moefied-minilm|minilm-router)-(\d+)", name):
+        return int(match.group(1))
+    for folder in [root / name for root in roots] + [Path(name).expanduser()]:
+        if (folder / "config.json").is_file():
+            return _folder_expert_count(folder)
+    return None
+
+
+def check_experts(name: str | None, experts: tuple[int, ...] | None, option: str) -> None:
+    """Refuse expert numbers the model cannot have, before it loads."""
+    if not experts:
+        return
+    if bad := [e for e in experts if e < 0]:
+        raise InputError(f"{option} {bad[0]}: experts are numbered from 0.")
+    count = experts_before_loading(name)
+    if count is not None and (bad := [e for e in experts if e >= count]):
+        which = f"{name} has" if name else "the default model has at most"
+        raise InputError(f"{option} {bad[0]}: {which} {count} experts, numbered 0–{count - 1}.")

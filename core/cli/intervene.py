@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli.common import add_model_args, load_for_cli
+from core.cli.common import add_model_args, check_experts, load_for_cli
 from core.errors import InputError
 
 
@@ -45,6 +45,7 @@ def cmd_intervene(args: argparse.Namespace) -> int:
     layers, tokens = _ints(args.layer), _ints(args.token)  # every option checked before the model loads
     kind = kinds[0]
     experts = _ints(getattr(args, kind)) if kind in ("force", "ban", "steer") else ()
+    check_experts(args.model, experts, f"--{kind}")
     if kind == "counterfactuals" and (not layers or not tokens or len(layers) != 1 or len(tokens) != 1):
         raise InputError("--counterfactuals scans one token at one layer: give --token T and --layer L.")
     if kind == "swap":

@@ -12,12 +12,7 @@ from core.types import DType
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from core.lens import reproduce
-    from core.tracing.cache import TraceCache
-    from core.tracing.tracer import Tracer
-    from core.viz.report import claims_table, correlation_table
-
-    if args.limit is not None and args.limit < 3:
+    if args.limit is not None and args.limit < 3:  # user errors before anything heavy is imported
         raise RoutingLensError("--limit must be at least 3 (rows per dataset), or left out for the full run.")
     from core.viz.export import VECTOR_FORMATS
 
@@ -32,6 +27,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             raise RoutingLensError("--bundled runs the bundled models on the full data: leave out --model, --limit "
                                    "and --sensitivity.")
         args.model, args.out, args.format = list(BUNDLED_MODELS), str(bundled_dir()), "parquet"
+    from core.lens import reproduce
+    from core.tracing.cache import TraceCache
+    from core.tracing.tracer import Tracer
+    from core.viz.report import claims_table, correlation_table
+
     started = time.time()
     names = args.model or [None]
     tracers = [Tracer(load_for_cli(name, args), cache=None if args.no_cache else TraceCache()) for name in names]

@@ -89,6 +89,8 @@ TraceMemo = Callable[[str, str, tuple[Stack, ...], DecoderRead, "DType | None"],
 (ui.model_cache.cached_trace), so a page that calls the Lens traces nothing another visitor already traced."""
 ReferenceSource = Callable[[str], pd.DataFrame]
 """model → its WiC pairs (stack, label, jss) in a saved result, empty when none: the app passes its per-process one."""
+ClassicSource = Callable[["Lens"], pd.DataFrame]
+"""a Lens → its model's routing of the classic triplets (Lens.route_classics): the app passes its per-process one."""
 
 
 class Lens:
@@ -101,7 +103,7 @@ class Lens:
     def __init__(self, model: str | Tracer, *, dtype: DType | None = None, decoder_read: DecoderRead = "input",
                  device: str | None = None, cache: bool = True, memo: TraceMemo | None = None,
                  references: ReferenceSource | None = None,
-                 classic: Callable[[str], pd.DataFrame] | None = None) -> None:
+                 classic: ClassicSource | None = None) -> None:
         self._tracer = model if isinstance(model, Tracer) else None
         self.model = model.loaded.name if isinstance(model, Tracer) else model
         self.dtype = model.loaded.dtype if isinstance(model, Tracer) else asked_dtype(dtype)
@@ -111,7 +113,8 @@ class Lens:
         self._lm = None  # the model with its LM head (expert_lens), loaded on first use
         self._memo = memo
         self._references = references
-        self._classic: pd.DataFrame | Callable[[str], pd.DataFrame] | None = classic
+        self._classic_source = classic
+        self._classic: pd.DataFrame | None = None
         self._other_precision: dict[str, Tracer] = {}
         if self._tracer is not None:
             self._tracer.check_decoder_read(decoder_read)
@@ -134,7 +137,7 @@ class Lens:
                                                               cache=self.cache).tracer
         return Lens(tracer, decoder_read=tracer.adapter.decoder_read(self.decoder_read), device=self.device,
                     cache=self.cache, memo=self._memo, references=self._references,
-                    classic=self._classic if callable(self._classic) else None)
+                    classic=self._classic_source)
 
     def trace(self, texts: str | Sequence[str], stacks: Sequence[Stack] | None = None) -> list[RoutingTrace]:
         """Every token's router probabilities at every sparse layer of each text (all the model's stacks)."""
@@ -187,12 +190,16 @@ class Lens:
     def classic_reference(self) -> pd.DataFrame:
         """This model's routing of the bundled classic triplets (core.studies.classic_reference): word, label, stack,
         jss. Traced in one batch on first use and held by the Lens (the app passes its per-process one)."""
-        if self._classic is not None:
-            return self._classic(self.model) if callable(self._classic) else self._classic
-        tracer = self.tracer
-        self._classic = classic_pairs(lambda texts: tracer.trace(texts, stacks=STACKS,
-                                                                  decoder_read=self.decoder_read))
+        if self._classic_source is not None:
+            return self._classic_source(self)
+        if self._classic is None:
+            self._classic = self.route_classics()
         return self._classic
+
+    def route_classics(self) -> pd.DataFrame:
+        """The classic triplets routed now, in one batch (what `classic_reference` holds)."""
+        tracer = self.tracer
+        return classic_pairs(lambda texts: tracer.trace(texts, stacks=STACKS, decoder_read=self.decoder_read))
 
     def pair_controls(self, sentence1: str, sentence2: str, spans: tuple[tuple[int, int], tuple[int, int]]
                       ) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pandas as pd
 from core.errors import InputError
 from core.measures.metrics import jss
 from core.tracing.routing_trace import RoutingTrace
+from core.studies.homonym_triplets import TRIPLETS
 from core.tracing.words import find_word
 
 # The Compare page's low yardstick: two words with nothing in common, each traced alone.
@@ -114,25 +115,18 @@ class Preset:
     sentence1: str
     sentence2: str
     word: str
+    control: str = ""  # a sentence where the word keeps sentence 1's meaning (the classic triplets have one)
 
 
-# Used when the WiC data is not available (and for 'bat', which WiC lacks).
-BUILTIN_PRESETS = [
-    Preset("bank — different meanings", "I sat on the river bank and watched the water.",
-           "She deposited the money at the bank .", "bank"),
-    Preset("bat — different meanings", "A bat flew out of the cave at dusk .", "He swung the bat and hit the ball .",
-           "bat"),
-    Preset("spring — different meanings", "The flowers bloom in spring .", "The spring in the old mattress broke .",
-           "spring"),
-    Preset("match — different meanings", "He struck a match to light the candle .",
-           "The match ended in a draw after extra time .", "match"),
-]
+# The classic triplets (written for Compare, never WiC's): the page opens on the first.
+BUILTIN_PRESETS = [Preset(f"{t.word} — another meaning, and a same-meaning control", t.base, t.different, t.word,
+                          t.same) for t in TRIPLETS]
 PRESET_LEMMAS = ("bank", "spring", "match", "light", "play", "date")
 
 
 def wic_presets(data_root=None, lemmas: tuple[str, ...] = PRESET_LEMMAS) -> list[Preset]:
-    """Classic ambiguous pairs taken from WiC (one different-meaning and one same-meaning pair per lemma),
-    plus the built-ins; only the built-ins when the data is missing."""
+    """The classic triplets, then classic ambiguous pairs taken from WiC (one different-meaning and one same-meaning
+    pair per lemma, no control); only the triplets when the data is missing."""
     try:
         from core.data.datasets import load_wic
 

@@ -66,10 +66,11 @@ def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: b
     return style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
 
 
-def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
+def context_strip_figure(strip: pd.DataFrame, floors: dict[str, float] | None = None) -> go.Figure:
     """Every word both sentences share, its JSS across them: a dot per word and stack (sentence order) against the
     line of identical routing at 1.0 — dots, not bars, because a zoomed axis would make bar lengths exaggerate the
-    differences. A word whose top-1 expert flipped in some layer says so in its label."""
+    differences — and, per stack, the verdict's reference (`floors`: the JSS 9 in 10 short same-meaning pairs stay
+    above). A word whose top-1 expert flipped in some layer says so in its label."""
     fig = go.Figure()
     for stack, part in strip.groupby("stack", sort=False):
         labels = [f"{plain(w)} ⇄{f}" if f else plain(w) for w, f in zip(part.word, part.flips)]
@@ -77,8 +78,13 @@ def context_strip_figure(strip: pd.DataFrame) -> go.Figure:
             color=STACK_COLORS.get(stack), size=11), customdata=np.stack([part.flips, part.layers], axis=-1),
             hovertemplate="%{x}<br>JSS %{y:.3f}<br>top-1 flipped in %{customdata[0]} of %{customdata[1]} "
                           "layers<extra>" + str(stack) + "</extra>")
-    lowest = float(strip.jss.min()) if len(strip) else 0.0
+    floors = {s: v for s, v in (floors or {}).items() if s in set(strip["stack"])}
+    lowest = min([float(strip.jss.min())] + list(floors.values())) if len(strip) else 0.0
     hlines(fig, {"identical routing: 1.0": 1.0}, dict(color="#666666", width=1, dash="dot"))
+    for stack, value in floors.items():
+        name = f"{stack}: " if len(floors) > 1 else ""
+        hlines(fig, {f"{name}9 in 10 short same-meaning pairs stay above, {value:.3f}": value},
+               dict(color=STACK_COLORS.get(stack, "#666666"), width=1.5, dash="dash"))
     fig.update_yaxes(title="JSS across the sentences", range=[max(0.0, lowest - 0.05), 1.02])
     return style(fig, "Context effect on every shared word (⇄n: top-1 expert flipped in n layers)", height=340)
 
