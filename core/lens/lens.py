@@ -11,8 +11,8 @@ from core.errors import InputError, RoutingLensError
 from core.lens.runs import newest_result, reproduce
 from core.results.store import Results
 from core.settings import asked_dtype
-from core.studies.controls import pair_controls
 from core.studies.classic_reference import classic_pairs, wic_ordering
+from core.studies.controls import pair_controls
 from core.studies.pair_reference import PairPlacement, place_pair, wic_reference
 from core.studies.pair_verdict import OrderingVerdict, ReferenceVerdict, reference_verdicts
 from core.studies.word_pair import (

@@ -9,8 +9,8 @@ import pandas as pd
 
 from core.errors import InputError
 from core.measures.metrics import jss
-from core.tracing.routing_trace import RoutingTrace
 from core.studies.homonym_triplets import TRIPLETS
+from core.tracing.routing_trace import RoutingTrace
 from core.tracing.words import find_word
 
 # The Compare page's low yardstick: two words with nothing in common, each traced alone.
