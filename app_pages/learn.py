@@ -21,6 +21,20 @@ st.markdown("A mixture-of-experts layer replaces one feed-forward block by **E e
             "one token of your sentence through it, step by step, with the loaded model's real numbers.")
 
 
+def capacity_steps(step, capacity: int, walk: tuple, n_dropped: int, n_tokens: int) -> None:
+    """Steps 4 and 5 on a model with a capacity limit: the token's own queue and its fate."""
+    st.subheader("4 · The expert's capacity queue")
+    verdict = (f"“{as_text(step.token)}” is number {step.queue_rank} to choose "
+               f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
+    st.markdown(f"Tokens queue for their expert in sentence order, and each expert takes only its first {capacity}. "
+                f"{verdict}")
+    plot(figure(("learn_queue", walk), lambda: wp.queue_figure(step)), key="learn-queue")
+    st.subheader("5 · Where the token goes next")
+    plot(figure(("learn_residual", walk), lambda: wp.residual_figure(step)), key="learn-residual")
+    st.caption(f"{n_dropped} of {n_tokens} tokens are dropped at this layer with capacity {capacity}. "
+               "A dropped token's router probabilities are still valid: the analyses read them all the same.")
+
+
 def walkthrough() -> None:
     """The five steps and the load balance, on a model with a router."""
     sentence = st.text_input("Sentence", "the cat and the dog and the bird sat on the mat by the door",
@@ -37,18 +51,23 @@ def walkthrough() -> None:
         return
     routing = trace.stacks[stack]
     blocks = [int(b) for b in routing.layers]
-    li = blocks.index(layer := st.select_slider("Sparse layer (block)", options=blocks, key="learn_layer"))
     real = tracer.loaded.adapter.capacity
     n_tokens = len(trace.tokens)
-    capacity = st.slider("Expert capacity (tokens per expert in this sentence)", 0, max(n_tokens, 1),
-                         min(teaching_capacity(routing.top1[li], trace.tokens), n_tokens), key="learn_capacity",
-                         help="Starts where the busiest expert overflows, so a drop is there to see"
-                              + (f"; the model's own capacity is {real}." if real else "."))
+    row = st.columns(3 if real else 2)  # the controls on one row, so step 1's figure is on the first screen
+    li = blocks.index(layer := row[0].select_slider("Sparse layer (block)", options=blocks, key="learn_layer"))
+    if real:  # a model with a capacity limit: the token's fate depends on it
+        capacity = row[2].slider("Expert capacity (tokens per expert in this sentence)", 0, max(n_tokens, 1),
+                                 min(teaching_capacity(routing.top1[li], trace.tokens), n_tokens),
+                                 key="learn_capacity", help="Starts where the busiest expert overflows, so a drop is "
+                                 f"there to see; the model's own capacity is {real}.")
+    else:  # no capacity at inference: nothing is ever dropped, whatever a queue would show
+        capacity = n_tokens
     dropped = capacity_drops(routing.top1[li], capacity)
-    position = st.selectbox("Token to follow", range(n_tokens), index=teaching_token(trace.tokens, dropped),
-                            format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""),
-                            key="learn_token", help="The sentence as the model reads it: subword tokens. ▁ (or Ġ) "
-                            "starts a new word, ## continues one; [CLS], [SEP] and </s> are markers the model adds.")
+    position = row[1].selectbox("Token to follow", range(n_tokens), index=teaching_token(trace.tokens, dropped),
+                                format_func=lambda i: f"#{i} {trace.tokens[i]}" + (" (dropped)" if dropped[i] else ""),
+                                key="learn_token", help="The sentence as the model reads it: subword tokens. ▁ (or "
+                                "Ġ) starts a new word, ## continues one; [CLS], [SEP] and </s> are markers the model "
+                                "adds.")
     step = router_step(trace, stack, li, position, capacity)
     walk = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stack, li, position, capacity)  # figures' key
 
@@ -64,24 +83,30 @@ def walkthrough() -> None:
     st.subheader("3 · Choice")
     k = tracer.loaded.top_k
     st.caption("A Switch model sends the token to the one expert with the largest probability (top-1)." if k == 1 else
-               f"This model sends the token to its top-{k} experts; the capacity queue below is Switch's rule, shown "
-               "for the top-1 expert.")
+               f"This model sends the token to its top-{k} experts (marked below) and mixes their outputs, weighted "
+               "by their probabilities.")
     plot(figure(("learn_choice", walk), lambda: wp.choice_figure(step)), key="learn-choice")
     if note := tracer.loaded.adapter.choice_note(step.chosen):
         st.caption(note)
-    st.subheader("4 · The expert's capacity queue")
-    verdict = (f"“{as_text(step.token)}” is number {step.queue_rank} to choose "
-               f"e{step.expert}, which has room for {capacity}: **{'dropped' if step.dropped else 'processed'}**.")
-    st.markdown("Tokens queue for their expert in order (transformers: `cumsum` over the one-hot choices, kept while "
-                f"`<= expert_capacity`). {verdict}")
-    if not real:
-        st.caption("This model has no capacity limit at inference: nothing is dropped in it. The queue shows what a "
-                   "Switch-style capacity would do.")
-    plot(figure(("learn_queue", walk), lambda: wp.queue_figure(step)), key="learn-queue")
-    st.subheader("5 · Where the token goes next")
-    plot(figure(("learn_residual", walk), lambda: wp.residual_figure(step)), key="learn-residual")
-    st.caption(f"{int(dropped.sum())} of {n_tokens} tokens are dropped at this layer with capacity {capacity}. "
-               "A dropped token's router probabilities are still valid: the analyses read them all the same.")
+    if real:
+        capacity_steps(step, capacity, walk, int(dropped.sum()), n_tokens)
+    else:
+        st.subheader("4 · Every chosen expert runs")
+        st.markdown(f"This model has no capacity limit at inference: “{as_text(step.token)}” is processed by "
+                    f"{'its expert' if k == 1 else f'all {k} chosen experts'}, and no token of the sentence is dropped.")
+        with st.expander("How Switch models limit their experts (an illustration, not this model)"):
+            illustration = st.slider("Capacity of the illustration (tokens per expert)", 1, max(n_tokens, 1),
+                                     min(teaching_capacity(routing.top1[li], trace.tokens), n_tokens),
+                                     key="learn_capacity_illustration")
+            shown = router_step(trace, stack, li, position, illustration)
+            st.caption(f"Switch models give each expert room for a fixed number of tokens; tokens queue for their top-1 "
+                       f"expert in order, and one that finds it full is dropped (only the residual connection carries "
+                       f"it on). Were this a Switch layer with room for {illustration}, “{as_text(shown.token)}” "
+                       f"(number {shown.queue_rank} to choose e{shown.expert}) would be "
+                       f"{'dropped' if shown.dropped else 'processed'}.")
+            plot(figure(("learn_queue", walk, illustration), lambda: wp.queue_figure(shown)), key="learn-queue")
+        st.subheader("5 · Where the token goes next")
+        plot(figure(("learn_residual", walk), lambda: wp.residual_figure(step)), key="learn-residual")
     learn_force(tracer, trace, stack, layer, position, [int(e) for e in routing.selected[li, position]])
 
     st.subheader("Load balancing")

@@ -242,7 +242,7 @@ def test_the_lens_and_the_cli_write_to_routing(tmp_path, capsys):
 
     lens = Lens("demo-mixtral-8", dtype="float32")
     forced = lens.force(TEXT, [3], layers=[1], tokens=[4])
-    assert forced.interventions == ["intervened: forced to e3 at decoder blocks 1, token 4"]
+    assert forced.interventions == ["intervened: forced to e3 at decoder block 1, token 4"]
     assert forced.frame.kl.iloc[:3].eq(0).all() and forced.mean_kl > 0  # causal: positions before the token stay
     assert lens.steer(TEXT, [2], 0.0).mean_kl == 0.0
     assert lens.ban(TEXT, [0, 1]).mean_kl > 0 and lens.top_k(TEXT, 1).mean_kl > 0

@@ -78,3 +78,24 @@ def outcome(loaded: LoadedModel, text: str, interventions: Sequence[Intervention
         "top5_before": [" ".join(tok.convert_ids_to_tokens(t)) for t in top_b],
         "top5_after": [" ".join(tok.convert_ids_to_tokens(t)) for t in top_a]})
     return Outcome(frame, [iv.describe() for iv in interventions])
+
+
+NOISY_LOSS = 6.0  # nats per token: above it a model's own predictions are close to noise (a fluent LM is near 2–3)
+
+
+def reading(result: Outcome) -> str:
+    """One sentence that reads an outcome for a class: how far the predictions moved (KL in words), whether the top
+    prediction changed anywhere, and whether the model's own predictions mean anything to begin with."""
+    kl = result.mean_kl
+    size = ("did not move the predictions measurably" if kl < 1e-4 else "barely moved the predictions" if kl < 0.01
+            else "moved the predictions a little" if kl < 0.1 else "moved the predictions clearly" if kl < 1
+            else "changed the predictions a lot")
+    top = [b.split()[:1] != a.split()[:1] for b, a in zip(result.frame.top5_before, result.frame.top5_after)]
+    flips = int(sum(top))
+    said = (f"This {size} (mean KL {kl:.3g} nats: 0 means unchanged); "
+            + ("the top prediction did not change at any position." if not flips else
+               f"the top prediction changed at {flips} of {len(top)} positions."))
+    if result.loss_before > NOISY_LOSS:
+        said += (f" This teaching model predicts text poorly to begin with (loss {result.loss_before:.1f} nats per "
+                 "token; a fluent model is near 2–3), so read the change, not the predicted words.")
+    return said

@@ -40,10 +40,11 @@ class Intervention:
 
     def describe(self) -> str:
         """How it is stated on screen, in files and in titles."""
-        where = (f"{self.stack} blocks {', '.join(map(str, self.layers))}" if self.layers is not None
-                 else f"every sparse {self.stack} layer")
-        who = "every token" if self.tokens is None else f"token{'s' if len(self.tokens) > 1 else ''} " + ", ".join(
-            map(str, self.tokens))
+        where = (f"{self.stack} block{'s' if len(self.layers) > 1 else ''} {', '.join(map(str, self.layers))}"
+                 if self.layers is not None else f"every sparse {self.stack} layer")
+        touched = tuple(sorted(self.routes)) if self.kind == "route" else self.tokens  # a route names its tokens
+        who = "every token" if touched is None else f"token{'s' if len(touched) > 1 else ''} " + ", ".join(
+            map(str, touched))
         what = {"force": f"forced to {', '.join(f'e{e}' for e in self.experts)}",
                 "ban": f"{', '.join(f'e{e}' for e in self.experts)} banned",
                 "top_k": f"top-{self.k}",
