@@ -93,7 +93,7 @@ def walkthrough() -> None:
     else:
         st.subheader("4 · Every chosen expert runs")
         st.markdown(f"This model has no capacity limit at inference: “{as_text(step.token)}” is processed by "
-                    f"{'its expert' if k == 1 else f'all {k} chosen experts'}, and no token of the sentence is dropped.")
+                    f"{'its expert' if k == 1 else f'all {k} chosen experts'}, and so is every other token of the sentence.")
         with st.expander("How Switch models limit their experts (an illustration, not this model)"):
             illustration = st.slider("Capacity of the illustration (tokens per expert)", 1, max(n_tokens, 1),
                                      min(teaching_capacity(routing.top1[li], trace.tokens), n_tokens),

@@ -93,6 +93,7 @@ def test_compare_page_jss_equals_core_metrics(app_env, tiny_model_dir):
     s1, s2 = "I sat on the river bank .", "The bank raised its rates ."
     at.text_input(key="cmp_s1").set_value(s1)
     at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_s3").set_value("")  # two sentences alone: no control
     at.text_input(key="cmp_w").set_value("bank").run()
     _no_exception(at)
     tracer = Tracer(load_model(str(tiny_model_dir)))
@@ -139,6 +140,7 @@ def test_compare_page_odd_input(app_env, s1, s2, word, expect):
     at = _app("app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value(s1)
     at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_s3").set_value("")  # two sentences alone: no control
     at.text_input(key="cmp_w").set_value(word).run()
     _no_exception(at)
     if expect == "radio":
@@ -157,12 +159,20 @@ def test_preset_fills_the_inputs(app_env):
 
     box = at.selectbox(key="cmp_preset")
     chosen = next(p for p in wic_presets() if p.label == box.options[1])
+    assert chosen.control  # the presets open on classic triplets: a same-meaning control beside the pair
     assert at.text_input(key="cmp_s1").value != chosen.sentence1  # the page opened on another pair
     box.set_value(box.options[1]).run()
     _no_exception(at)
-    assert (at.text_input(key="cmp_s1").value, at.text_input(key="cmp_s2").value, at.text_input(key="cmp_w").value) \
-        == (chosen.sentence1, chosen.sentence2, chosen.word)
-    assert len(at.metric) == 2
+    assert (at.text_input(key="cmp_s1").value, at.text_input(key="cmp_s2").value, at.text_input(key="cmp_w").value,
+            at.text_input(key="cmp_s3").value) == (chosen.sentence1, chosen.sentence2, chosen.word, chosen.control)
+    assert len(at.metric) == 4  # per stack: sentence 1 ⇄ 2 and sentence 1 ⇄ control
+    assert "when its meaning changed" in at.success[0].value
+    wic = next((p for p in wic_presets() if not p.control), None)
+    if wic is None:
+        pytest.fail("No WiC preset: the benchmark data folder is missing (ROUTING_LENS_DATA or ../shared/data).")
+    box.set_value(wic.label).run()
+    _no_exception(at)
+    assert at.text_input(key="cmp_s3").value == "" and len(at.metric) == 2  # a WiC pair has no control
 
 
 def test_bad_local_model_keeps_previous_model(app_env):
@@ -462,6 +472,7 @@ def test_compare_checks_a_half_precision_pair_against_float32(app_env, tiny_mode
     at = _app("app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value(s1)
     at.text_input(key="cmp_s2").set_value(s2)
+    at.text_input(key="cmp_s3").set_value("")  # two sentences alone: no control
     at.text_input(key="cmp_w").set_value("bank").run()
     _no_exception(at)
     spans = ((s1.index("bank"), s1.index("bank") + 4), (4, 8))
@@ -499,7 +510,7 @@ def test_compare_places_the_pair_among_the_models_own_wic_pairs(app_env, tmp_cac
     reproduce([tracer], folder, limit=30)
     at = _app("app_pages/compare.py")
     _no_exception(at)
-    shown = {m.label.split()[0]: float(m.value) for m in at.metric}
+    shown = {m.label.split()[0]: float(m.value) for m in at.metric if "1 ⇄ 2" in m.label}  # not the control's
     expected = place_pair(wic_reference(folder, tracer.loaded.name), shown)
     assert {p.stack for p in expected} == {"encoder", "decoder"}
     said = " ".join(m.value for m in at.markdown)

@@ -345,6 +345,7 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     at = _app(str(mixtral_dir), "app_pages/compare.py")
     at.text_input(key="cmp_s1").set_value("I sat on the river bank")
     at.text_input(key="cmp_s2").set_value("The bank raised its rates")
+    at.text_input(key="cmp_s3").set_value("")  # two sentences alone: no control
     at.text_input(key="cmp_w").set_value("bank").run()
     assert not at.exception
     assert [m.label.split()[0] for m in at.metric] == ["decoder"]
@@ -362,7 +363,8 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert any("not in the local Hugging Face cache" in e.value for e in at.sidebar.error)
 
     at = _app(str(mixtral_dir), "app_pages/learn.py")
-    assert any("no capacity limit at inference" in c.value for c in at.caption)
+    assert any("no capacity limit at inference" in m.value for m in at.markdown)
+    assert not any("(dropped)" in str(o) for o in at.selectbox(key="learn_token").options)  # no token's fate is a drop
     assert any("decoder-only" in i.value and "top-2 of 8" in i.value for i in at.info)
 
     from core.lens import reproduce

@@ -243,7 +243,9 @@ def test_the_lens_and_the_cli_write_to_routing(tmp_path, capsys):
     lens = Lens("demo-mixtral-8", dtype="float32")
     forced = lens.force(TEXT, [3], layers=[1], tokens=[4])
     assert forced.interventions == ["intervened: forced to e3 at decoder block 1, token 4"]
-    assert forced.frame.kl.iloc[:3].eq(0).all() and forced.mean_kl > 0  # causal: positions before the token stay
+    # causal: positions before the token keep their predictions. Not bitwise: the experts' batched matmuls see other
+    # token counts once a token moves, and float32 sums in another order differ by ~1e-7 (thread-dependent)
+    assert (forced.frame.kl.iloc[:3] < 1e-5).all() and forced.mean_kl > forced.frame.kl.iloc[:3].max() * 100
     assert lens.steer(TEXT, [2], 0.0).mean_kl == 0.0
     assert lens.ban(TEXT, [0, 1]).mean_kl > 0 and lens.top_k(TEXT, 1).mean_kl > 0
     assert lens.swap("I sat on the river bank.", "I sat on the river bank.", "bank").mean_kl == 0.0
@@ -277,11 +279,11 @@ def test_trace_compare_and_learn_write_to_routing_and_say_so(tmp_cache, monkeypa
     at.radio(key="force-0-decoder-kind").set_value("ban")
     at.button(key="force-0-decoder-go").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("banned at decoder blocks" in w.value and "not the model's own" in w.value for w in at.warning)
+    assert any("banned at decoder block" in w.value and "not the model's own" in w.value for w in at.warning)
     assert any("top-5, intervened" in t.value.columns for t in at.table)
     at.switch_page("app_pages/compare.py")
     at.run()
-    at.button(key="cmp-swap").click().run()
+    at.button(key="cmp-swap-go").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("routed as given (a swap)" in w.value for w in at.warning)
     at.switch_page("app_pages/learn.py")

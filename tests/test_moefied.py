@@ -103,6 +103,7 @@ def test_packaged_minilm_loads_verified_and_compares_on_one_stack(tmp_cache, mon
     assert not at.exception and at.session_state["model_ctx"] == "moefied-minilm-8"
     at.text_input(key="cmp_s1").set_value("I deposited cash at the bank")
     at.text_input(key="cmp_s2").set_value("We fished from the river bank")
+    at.text_input(key="cmp_s3").set_value("")  # two sentences alone: no control
     at.text_input(key="cmp_w").set_value("bank").run()
     assert not at.exception
     assert [m.label.split()[0] for m in at.metric] == ["encoder"]  # one stack: no decoder panel

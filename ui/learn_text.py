@@ -26,8 +26,8 @@ causal, a token's routing depends only on the tokens *to its left*.
 WITHOUT_ROUTER = ("The **MoE-fied** models (`moefied-minilm-*`) are a different thing: a dense encoder whose feed-forward "
                   "neurons were grouped into experts *after* training. Every neuron still runs for every token; a token's "
                   "\"routing\" is the share of its activation in each group. It shows how context changes which parts of "
-                  "the feed-forward layer a word uses — but no router was trained, nothing is chosen and nothing is "
-                  "dropped.")
+                  "the feed-forward layer a word uses — but no router was trained, nothing is chosen and no token "
+                  "skips a block.")
 
 NO_ROUTER = ("This model has no router, so there is no token to walk through one: pick a Switch demo in the sidebar. "
              "What it shows instead is below, under *Routing without a router*.")

@@ -121,8 +121,8 @@ def _folder_expert_count(folder: Path) -> int | None:
 def experts_before_loading(name: str | None) -> int | None:
     """How many experts the model can have, read without torch (a user error is refused in well under a second):
     the number in a MiniLM name, else config.json of a bundled, trained or local folder; with no model named, the
-    most any bundled or trained demo has (the default is one of them unless a paper checkpoint is cached). None when
-    only loading can tell (a Hub id); the engine checks again after loading."""
+    most any bundled or trained demo has (the default is one of them unless a Hub checkpoint is cached: then None).
+    None when only loading can tell (a Hub id); the engine checks again after loading."""
     from core.settings import BUNDLED_MODELS_DIR, cache_dir
 
     roots = (BUNDLED_MODELS_DIR, cache_dir() / "models")
@@ -130,7 +130,7 @@ def experts_before_loading(name: str | None) -> int | None:
         from huggingface_hub import scan_cache_dir
 
         try:
-            if any(r.repo_id.startswith("google/switch-base-") for r in scan_cache_dir().repos):
+            if scan_cache_dir().repos:  # a cached paper checkpoint would be the default
                 return None
         except Exception:  # noqa: BLE001 - no cache folder: nothing cached
             pass

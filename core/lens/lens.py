@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from core.errors import InputError, RoutingLensError
+from core.lens.pair import PairComparison, judge, word_span
 from core.lens.runs import newest_result, reproduce
 from core.results.store import Results
 from core.settings import asked_dtype
-from core.studies.classic_reference import classic_pairs, wic_ordering
+from core.studies.classic_reference import classic_pairs
 from core.studies.controls import pair_controls
-from core.studies.pair_reference import PairPlacement, place_pair, wic_reference
-from core.studies.pair_verdict import OrderingVerdict, ReferenceVerdict, reference_verdicts
+from core.studies.pair_reference import wic_reference
 from core.studies.word_pair import (
     UNRELATED_WORDS,
     StackComparison,
@@ -25,63 +24,11 @@ from core.studies.word_pair import (
 from core.tracing.cache import TraceCache
 from core.tracing.routing_trace import RoutingTrace
 from core.tracing.tracer import Tracer
-from core.tracing.words import find_word
 from core.types import STACKS, DecoderRead, DType, Stack
-
-
-@dataclass(frozen=True)
-class PairComparison:
-    """One word in two sentences (and, optionally, in a same-meaning control sentence): per stack its routing in
-    each and their JSS per layer; the verdicts (`ordering` with a control, `verdicts` against the short classic pairs
-    always); where the pair sits among the model's own WiC pairs; the yardsticks (label → JSS); the context effect on
-    every word both share, and the line the short same-meaning pairs set for it (`strip_floor`, per stack)."""
-
-    word: str
-    traces: tuple[RoutingTrace, RoutingTrace]
-    spans: tuple[tuple[int, int], tuple[int, int]]
-    stacks: dict[str, StackComparison]
-    placements: list[PairPlacement] = field(default_factory=list)
-    yardsticks: dict[str, float] = field(default_factory=dict)
-    strip: pd.DataFrame = field(default_factory=pd.DataFrame)
-    verdicts: list[ReferenceVerdict] = field(default_factory=list)
-    control: dict[str, StackComparison] | None = None
-    ordering: list[OrderingVerdict] = field(default_factory=list)
-    strip_floor: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def mean_jss(self) -> dict[str, float]:
-        return {stack: c.mean_jss for stack, c in self.stacks.items()}
-
-    @property
-    def control_jss(self) -> dict[str, float]:
-        return {stack: c.mean_jss for stack, c in (self.control or {}).items()}
-
-    def headline(self) -> str:
-        """The answer in plain words (the first stack): the ordering with a control, else the short-pair verdict;
-        empty when neither can be given."""
-        if self.ordering:
-            return self.ordering[0].text(self.word)
-        return self.verdicts[0].text(self.word) if self.verdicts else ""
 
 
 def _t(values: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if values is None else tuple(int(v) for v in values)
-
-
-def _span(sentence: str, word: str, occurrence: int, which: int) -> tuple[int, int]:
-    found = find_word(sentence, word)
-    if not found:
-        raise InputError(f"“{word}” does not occur in sentence {which}.")
-    if not 0 <= occurrence < len(found):
-        raise InputError(f"“{word}” occurs {len(found)} times in sentence {which}; occurrence {occurrence} is out "
-                         "of range (counting from 0).")
-    return found[occurrence]
-
-
-def _floor(classic: pd.DataFrame, stack: str, word: str) -> float | None:
-    from core.studies.classic_reference import same_meaning_floor
-
-    return same_meaning_floor(classic, stack, word) if len(classic) else None
 
 
 TraceMemo = Callable[[str, str, tuple[Stack, ...], DecoderRead, "DType | None"], RoutingTrace]
@@ -170,22 +117,15 @@ class Lens:
         how often that ordering holds on the model's WiC words; always, the pair against the short same-meaning
         pairs of the classic triplets (docs/definitions.md, "Compare's verdict"); where it sits among the model's
         saved WiC pairs (none saved: no placement), and the yardsticks the Compare page draws."""
-        spans = (_span(sentence1, word, occurrences[0], 1), _span(sentence2, word, occurrences[1], 2))
-        control_span = _span(control, word, control_occurrence, 3) if control and control.strip() else None
+        spans = (word_span(sentence1, word, occurrences[0], 1), word_span(sentence2, word, occurrences[1], 2))
+        control_span = word_span(control, word, control_occurrence, 3) if control and control.strip() else None
         t1, t2 = self._trace_one(sentence1), self._trace_one(sentence2)
         stacks = compare_word(t1, spans[0], t2, spans[1])
-        means = {s: c.mean_jss for s, c in stacks.items()}
-        wic = self.wic_reference()
-        placements = place_pair(wic, means) if len(wic) else []
-        classic = self.classic_reference()
-        controlled, ordering = None, []
-        if control_span is not None:
-            controlled = compare_word(t1, spans[0], self._trace_one(control), control_span)
-            ordering = [OrderingVerdict(s, means[s], c.mean_jss, wic_ordering(wic, s) if len(wic) else None)
-                        for s, c in controlled.items() if s in means]
-        floors = {s: f for s in stacks if (f := _floor(classic, s, word)) is not None}
-        return PairComparison(word, (t1, t2), spans, stacks, placements, self.yardsticks(), context_strip(t1, t2),
-                              reference_verdicts(classic, means, word), controlled, ordering, floors)
+        controlled = (compare_word(t1, spans[0], self._trace_one(control), control_span)
+                      if control_span is not None else None)
+        said = judge(stacks, controlled, word, self.wic_reference(), self.classic_reference())
+        return PairComparison(word, (t1, t2), spans, stacks, said.placements, self.yardsticks(), context_strip(t1, t2),
+                              said.verdicts, controlled, said.ordering, said.floors)
 
     def classic_reference(self) -> pd.DataFrame:
         """This model's routing of the bundled classic triplets (core.studies.classic_reference): word, label, stack,
@@ -266,7 +206,7 @@ class Lens:
         """Sentence 2 with `word` routed as in sentence 1 (core.studies.swap): its Outcome."""
         from core.studies.swap import swap_outcome
 
-        spans = (_span(sentence1, word, 0, 1), _span(sentence2, word, 0, 2))
+        spans = (word_span(sentence1, word, 0, 1), word_span(sentence2, word, 0, 2))
         return swap_outcome(self.with_lm_head(), sentence1, sentence2, *spans, layer=layer)
 
     def counterfactuals(self, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1
