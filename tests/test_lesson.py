@@ -1,0 +1,74 @@
+"""The lesson on the offline default (minilm-router-16) through the pages, as a class meets it: Compare opens on a
+classic triplet with its verdict, Learn never shows a drop on a model without capacity, and the interventions the
+default lacks say why, in one line."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.studies.homonym_triplets import TRIPLETS
+
+pytestmark = pytest.mark.app
+TIMEOUT = 180
+
+
+@pytest.fixture
+def default_app(tmp_cache, monkeypatch):
+    monkeypatch.delenv("ROUTING_LENS_MODEL", raising=False)
+
+
+def _page(page: str) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_compare_opens_on_a_triplet_and_says_the_ordering_first(default_app):
+    at = _page("app_pages/compare.py")
+    first = TRIPLETS[0]
+    assert (at.text_input(key="cmp_s1").value, at.text_input(key="cmp_s2").value,
+            at.text_input(key="cmp_s3").value) == (first.base, first.different, first.same)
+    verdict = at.success[0].value
+    assert verdict.startswith(f"*{first.word}* was routed more differently when its meaning changed")
+    shown = {m.label: float(m.value) for m in at.metric}
+    assert shown["encoder JSS, sentence 1 ⇄ 2"] < shown["encoder JSS, sentence 1 ⇄ control"]
+    assert any("How much one word shows" in c.value for c in at.caption)
+    # the same pair without its control: judged against short same-meaning pairs, never WiC's long ones
+    at.text_input(key="cmp_s3").set_value("").run()
+    assert not at.exception
+    assert "short sentence pairs in which a word keeps its meaning" in at.success[0].value
+    assert len(at.metric) == 1 and "WiC" not in at.success[0].value
+    # the swap is absent on this model, and the page says why in one line
+    assert any("no language-model head" in c.value and "demo-mixtral-8" in c.value for c in at.caption)
+
+
+def test_learn_on_the_default_shows_no_drop_and_its_k_experts(default_app):
+    at = _page("app_pages/learn.py")
+    tokens = at.selectbox(key="learn_token")
+    assert tokens.options and not any("(dropped)" in o for o in tokens.options)  # the formatted labels
+    assert not [s for s in at.slider if s.key == "learn_capacity"]  # no capacity on the token's own path
+    said = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "top-8 experts" in said and "no capacity limit at inference" in said
+    headers = [h.value for h in at.subheader]
+    assert not any("Dropped" in h or "capacity queue" in h for h in headers), headers
+    assert "6 · Send it elsewhere" in headers
+    assert any("no language-model head" in c.value for c in at.caption)
+
+
+def test_an_intervention_is_read_in_words_and_kept_while_other_panels_run(tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_MODEL", "demo-mixtral-8")
+    at = _page("app_pages/compare.py")
+    at.button(key="cmp-swap-go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("only “bank”'s tokens are re-routed" in c.value for c in at.caption)
+    reading = [m.value for m in at.markdown if "mean KL" in m.value and "nats" in m.value]
+    assert reading and ("top prediction" in reading[0])
+    assert any("predicts text poorly" in r for r in reading)  # the teaching model's predictions are noise
+    at.toggle(key="cmp_controls").set_value(True).run()  # another panel runs
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("routed as given (a swap)" in w.value for w in at.warning)  # the swap's result is still there
+    warning = next(w.value for w in at.warning if "routed as given" in w.value)
+    assert "every token" not in warning and "blocks 1," not in warning
