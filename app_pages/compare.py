@@ -79,6 +79,9 @@ else:
     st.caption(f"Run **Benchmarks** for {tracer.loaded.name} to see where this pair sits among its own WiC pairs "
                "(same and different meaning).")
 curves = {s: (c.layers, c.jss) for s, c in result.items()}
+if pair.control and not second:  # the control's line beside the partner's: the contrast, layer by layer
+    curves = {f"{s} · 1 ⇄ 2": v for s, v in curves.items()}
+    curves |= {f"{s} · 1 ⇄ control (same meaning)": (c.layers, c.jss) for s, c in pair.control.items()}
 if second:
     other, other_result = second
     for col, (stack, comp) in zip(cols[len(result) + len(pair.control_jss):], other_result.items()):
@@ -86,7 +89,8 @@ if second:
                    help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
-plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tuple(pair.yardsticks.items())),
+plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tuple(pair.yardsticks.items()),
+             inputs.control),
             lambda: compare_plots.jss_by_layer(curves, by_position=second is not None, references=pair.yardsticks)),
      key="cmp-jss")
 if pair.strip.word.nunique() > 1:

@@ -13,6 +13,7 @@ from core.viz.report import figure_tag, polysemy_stacks
 from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
+from ui.pair_reference import model_classics, model_reference
 from ui.presenter import CLAIMS_HEIGHT, CSS, TITLES, CompareLink, deck, leave, projector
 from ui.results_cache import load_results
 from ui.safe_text import as_text
@@ -53,30 +54,33 @@ def result() -> Results | None:
 
 
 def show_compare(link: CompareLink | None) -> None:
+    """The pair (and its control) with Compare's verdict first, then the JSS per layer of each partner."""
     if link is None:
         preset = wic_presets()[0]
-        link = CompareLink(preset.sentence1, preset.sentence2, preset.word, None)
+        link = CompareLink(preset.sentence1, preset.sentence2, preset.word, None, preset.control)
     dep = deployment()
     model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
-    found = [find_word(s, link.word) for s in (link.sentence1, link.sentence2)]
-    if not all(found):
-        st.warning(f"“{as_text(link.word)}” does not occur in both sentences of this Compare link.")
-        return
-    try:  # the first occurrence in each sentence, through the server's shared model and traces
-        lens = Lens(get_tracer(model), memo=cached_trace)
-        result = lens.word_pair(link.sentence1, link.sentence2, (found[0][0], found[1][0]))
-    except Exception as err:  # noqa: BLE001 - never a traceback on a projector
+    control = link.control if link.control.strip() and find_word(link.control, link.word) else ""
+    try:  # the first occurrence in each sentence, through the server's shared model, traces and references
+        lens = Lens(get_tracer(model), memo=cached_trace, references=lambda m: model_reference(m)[0],
+                    classic=model_classics)
+        pair = lens.compare(link.sentence1, link.sentence2, link.word, control=control or None)
+    except Exception as err:  # noqa: BLE001 - never a traceback on a projector (a word missing: said in words)
         show_error(err)
         return
     word = as_text(link.word)  # the deck's sentences come from an address: shown as text, the word in bold
-    st.markdown(f"1. {as_text(link.sentence1).replace(word, f'**{word}**')}\n"
-                f"2. {as_text(link.sentence2).replace(word, f'**{word}**')}")
-    cols = st.columns(len(result))
-    for col, (stack, comp) in zip(cols, result.items()):
-        col.metric(f"{stack} JSS · {model}", f"{comp.mean_jss:.3f}")
-    curves = {s: (c.layers, c.jss) for s, c in result.items()}
+    lines = [f"1. {as_text(link.sentence1).replace(word, f'**{word}**')}",
+             f"2. {as_text(link.sentence2).replace(word, f'**{word}**')}"]
+    if control:
+        lines.append(f"3. {as_text(control).replace(word, f'**{word}**')} *(same meaning as 1)*")
+    st.markdown("\n".join(lines))
+    if headline := pair.headline().replace(f"*{link.word}*", f"*{word}*"):
+        st.success(headline)
+    curves = {(f"{s} · 1 ⇄ 2" if control else s): (c.layers, c.jss) for s, c in pair.stacks.items()}
+    curves |= {f"{s} · 1 ⇄ 3 (same meaning)": (c.layers, c.jss) for s, c in (pair.control or {}).items()}
     st.plotly_chart(projector(compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0}),
-                              height=380), width="stretch", key="present-compare")
+                              height=300 if control else 340), width="stretch", key="present-compare")
+    st.caption(f"{model} · JSS: 1 = routed identically")
 
 
 def show(name: str, link: CompareLink | None) -> None:

@@ -578,8 +578,16 @@ def test_a_deck_of_compare_links(app_env, tmp_cache):
     at.query_params.update({"present": "1", "step": "2", "compare": link})
     at.run()
     _no_exception(at)
-    assert at.title[0].value == "One word, two contexts" and len(at.metric) == 2
+    assert at.title[0].value == "One word, two contexts"
     assert "river" in " ".join(m.value for m in at.markdown)
+    assert at.success and "bank" in at.success[0].value  # the verdict, not a bare number
+    # a link with a control: the ordering, and the control's line beside the partner's
+    at.query_params["compare"] = link + "&s3=We+walked+along+the+river+bank"
+    at.run()
+    _no_exception(at)
+    assert "when its meaning changed" in at.success[0].value
+    lines = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert any("1 ⇄ 3 (same meaning)" in n for n in lines) and any("1 ⇄ 2" in n for n in lines)
 
 
 def test_the_sidebar_enters_presenter_mode(app_env):

@@ -39,11 +39,12 @@ class CompareLink:
     sentence2: str
     word: str
     model: str | None
+    control: str = ""  # s3: a same-meaning control, when the link has one
 
 
 def parse_compare_link(link: str) -> CompareLink | None:
-    """A Compare page address (or just its query string) → its sentences, word and model; None if it has none.
-    Capped like typed text."""
+    """A Compare page address (or just its query string) → its sentences, word, model and control; None if it has
+    no pair. Capped like typed text."""
     query = urllib.parse.urlsplit(link).query if "?" in link or "://" in link else link
     params = urllib.parse.parse_qs(query)
     s1, s2, w = (params.get(k, [""])[0] for k in ("s1", "s2", "w"))
@@ -51,7 +52,7 @@ def parse_compare_link(link: str) -> CompareLink | None:
         return None
     model = params.get("model", [None])[0] or None
     return CompareLink(s1[:COMPARE_SENTENCE_MAX_CHARS], s2[:COMPARE_SENTENCE_MAX_CHARS], w[:COMPARE_WORD_MAX_CHARS],
-                       model)
+                       model, params.get("s3", [""])[0][:COMPARE_SENTENCE_MAX_CHARS])
 
 
 def deck(links: list[str]) -> list[tuple[str, CompareLink | None]]:
