@@ -17,8 +17,8 @@ from ui.sidebar import sidebar
 
 st.title("Learn: one token through a router")
 tracer = sidebar("context")
-st.markdown("A mixture-of-experts layer replaces one feed-forward block by **E experts** and a small **router**. Follow "
-            "one token of your sentence through it, step by step, with the loaded model's real numbers.")
+st.markdown("A mixture-of-experts layer has **E experts** and a **router**: follow one token through it, with this "
+            "model's real numbers.")
 
 
 def capacity_steps(step, capacity: int, walk: tuple, n_dropped: int, n_tokens: int) -> None:
@@ -122,8 +122,9 @@ def walkthrough() -> None:
 if tracer is not None:
     st.caption(model_kind(tracer.loaded))
     has_router, note = tracer.loaded.adapter.has_router, tracer.loaded.adapter.copy.learn_note
-    if has_router and note:
-        st.info(note)
+    if has_router and note:  # folded: step 1's figure belongs on the first screen
+        with st.expander("What this model is"):
+            st.info(note)
     if has_router:
         walkthrough()
     else:

@@ -17,22 +17,23 @@ from ui.model_cache import cached_trace
 from ui.sidebar import sidebar
 from ui.tables import show_table
 
-st.title("Trace: which expert does each token go to?")
+st.title("Trace: which expert does each token use?")
 tracer = sidebar()
-st.markdown("A mixture-of-experts layer holds several **experts** (small feed-forward networks) and a **router** "
-            "that scores every token for every expert and sends it to the best *k*. Type sentences to see each "
-            "token's choice at every such layer.")
-st.page_link("app_pages/learn.py", label="New to routing? Learn walks one token through a router, step by step",
-             icon=":material/school:")
+# the first screen at 1280×720 ends on the first sentence's top-1 grid: a short intro, the controls on one row
+intro = st.columns([5, 2], vertical_alignment="center")
+intro[0].markdown("A **router** scores every token for every **expert** (a small feed-forward network) and sends it "
+                  "to the best *k*. Type sentences to see each token's choice at every sparse layer.")
+with intro[1]:
+    st.page_link("app_pages/learn.py", label="New to routing? Learn", icon=":material/school:")
 EXAMPLE = "I sat on the river bank and watched the water.\nThe bank raised its interest rates."
 # address state, like Compare's: ?text=… opens the page on that text, capped like typed text
 st.session_state.setdefault("trace_text", st.query_params.get("text", EXAMPLE)[:TRACE_TEXT_MAX_CHARS])
-text = st.text_area("One sentence per line", height=110, max_chars=TRACE_TEXT_MAX_CHARS, key="trace_text")
+text = st.text_area("One sentence per line", height=80, max_chars=TRACE_TEXT_MAX_CHARS, key="trace_text")
 if text != EXAMPLE:
     st.query_params["text"] = text
 elif "text" in st.query_params:
     del st.query_params["text"]
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3 = st.columns(3)
 adapter = tracer.loaded.adapter if tracer else None
 two_stacks = adapter is None or len(adapter.stacks) > 1
 if two_stacks:
@@ -46,14 +47,21 @@ else:
 level = c2.radio("Rows", ["word", "token"], format_func={"word": "words", "token": "subword tokens"}.get,
                  horizontal=True, key="trace_level")
 top_k = adapter.top_k if adapter else 1
-decoder_read = decoder_read_control(adapter, "trace_decoder_read", c1) if stack_choice != "encoder" else "input"
-decoder_note = (NOTES[decoder_read] if len(adapter.decoder_reads) > 1 else adapter.stack_note("decoder")) \
+decoder_read = "input"
+decoder_note = (NOTES["input"] if len(adapter.decoder_reads) > 1 else adapter.stack_note("decoder")) \
     if adapter and two_stacks else ""
-c3.caption((decoder_note + ". " if decoder_note else "")
-           + (f"Each token goes to its top-{top_k} experts: the grid colours the first, its hover and the CSV "
-              "(is_selected) give all of them. " if top_k > 1 else "")
+if stack_choice != "encoder" and adapter is not None and len(adapter.decoder_reads) > 1:
+    with c3.expander("Where decoder routing is read"):
+        decoder_read = decoder_read_control(adapter, "trace_decoder_read")
+        decoder_note = NOTES[decoder_read]
+        st.caption(decoder_note + ".")
+elif decoder_note:
+    c3.caption(decoder_note + ".")
+c3.caption((f"Each token goes to its top-{top_k} experts: the grid colours the first, its hover and the CSV "
+            "(is_selected) give all of them. " if top_k > 1 else "")
            + ("▁ marks a token that starts a new word. " if level == "token" else "")
-           + f"Inputs longer than {MAX_TOKENS} tokens are truncated.")
+           + (f"Computed in {tracer.loaded.dtype}; " if tracer else "") + f"texts over {MAX_TOKENS} tokens are cut. "
+           "Colour = expert, the same in every figure; hover a cell for its probability.")
 
 sentences = [line for line in text.splitlines() if line.strip()]
 if tracer is None:
@@ -62,31 +70,26 @@ if not sentences:
     st.info("Type a sentence above to see how it is routed.")
     st.stop()
 tag = adapter.copy.figure_tag
-st.caption(f"Computed in {tracer.loaded.dtype}. Grids: the top-1 expert per token (colour = expert, the same in "
-           "every figure); hover a cell for its probability.")
 stacks = ("encoder", "decoder") if stack_choice == "both" else (stack_choice,)
 lens = Lens(tracer, decoder_read=decoder_read, memo=cached_trace)  # the server's shared model and traces
 shown: dict = {}  # every figure below, by its key: the zip is made from it when clicked, after the page has run
 traced: dict = {}  # file stem → trace, its CSV written only for the zip
-st.download_button("Download everything on this page (zip: figures as HTML + CSV, probabilities as CSV)",
-                   lambda: page_zip(shown, {k: tr.to_csv() for k, tr in traced.items()}), file_name="routing-lens-trace.zip", mime="application/zip",
-                   key="trace-zip", on_click="ignore", icon=":material/folder_zip:")
 for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     try:
         (trace,) = lens.trace(sentence, stacks)
     except Exception as err:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(err)
         continue
-    st.subheader(f"Sentence {n + 1}")
-    st.text(sentence if len(sentence) < SENTENCE_PREVIEW_CHARS else sentence[:SENTENCE_PREVIEW_CHARS] + "…")
+    head = st.columns([1, 6, 2], vertical_alignment="center")  # one line: which sentence, its text, its CSV
+    head[0].markdown(f"**Sentence {n + 1}**")
+    head[1].text(sentence if len(sentence) < SENTENCE_PREVIEW_CHARS else sentence[:SENTENCE_PREVIEW_CHARS] + "…")
+    head[2].download_button("Probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv", mime="text/csv",
+                            key=f"csv-{n}", on_click="ignore", icon=":material/download:")
     if trace.truncated:
         st.warning(f"This input has {trace.n_input_tokens} tokens; only the first {len(trace.tokens)} were traced.")
-    st.download_button("Download probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv", mime="text/csv",
-                       key=f"csv-{n}", on_click="ignore")
     traced[f"routing-{n + 1}"] = trace
     what = (tracer.loaded.name, str(tracer.loaded.dtype), sentence, stacks, decoder_read)  # the figures' key
-    for stack in trace.stacks:
-        st.markdown(f"**{stack}**")
+    for stack in trace.stacks:  # each figure's title names its stack
         shown[f"grid-{n}-{stack}"] = figure(("top1_grid", what, stack, level),
                                             lambda s=stack, t=trace: plots.top1_grid(t, s, level, tag,
                                                                                      adapter.shared))
@@ -108,3 +111,7 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
                     plot(shown[key], key=key)
 if len(sentences) > TRACE_MAX_SENTENCES:
     st.warning(f"Showing the first {TRACE_MAX_SENTENCES} of {len(sentences)} sentences.")
+st.download_button("Download everything on this page (zip: figures as HTML + CSV, probabilities as CSV)",
+                   lambda: page_zip(shown, {k: tr.to_csv() for k, tr in traced.items()}), file_name="routing-lens-trace.zip", mime="application/zip",
+                   key="trace-zip", on_click="ignore", icon=":material/folder_zip:")
+# (the zip's figures are read when it is clicked, after the page has run: placed last, it holds all of them)

@@ -55,3 +55,13 @@ def running_app(env: dict[str, str], log: Path) -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+DRAWN = ("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))"
+         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+         " && !document.querySelector('[data-stale=\"true\"]')")  # no element of the previous run left
+
+
+def _drawn(page, timeout: float = 60_000) -> None:
+    """Until the script has finished and plotly has drawn every figure on the page."""
+    page.wait_for_function(DRAWN, timeout=timeout)

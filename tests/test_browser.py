@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app_server import ROOT, running_app
+from app_server import ROOT, _drawn, running_app
 from ui.presenter import STORY, TITLES
 
 
@@ -20,16 +20,6 @@ def server(tiny_model_dir, tmp_path_factory):
 def _settle(page, timeout: float = 60_000) -> None:
     """Wait until streamlit has finished running the script."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
-DRAWN = ("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))"
-         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-         " && !document.querySelector('[data-stale=\"true\"]')")  # no element of the previous run left
-
-
-def _drawn(page, timeout: float = 60_000) -> None:
-    """Until the script has finished and plotly has drawn every figure on the page."""
-    page.wait_for_function(DRAWN, timeout=timeout)
 
 
 def _type_and_apply(page, selector: str, text: str) -> None:

@@ -18,7 +18,7 @@ def precision_notice(tracer: Tracer, shown: dict[str, StackComparison],
     moves by more than PRECISION_JSS_TOLERANCE or a top-1 expert flips between the precisions."""
     dtype = tracer.loaded.dtype
     if dtype == "float32":
-        st.caption("Computed in float32 (no rounding check needed).")
+        st.caption("Computed in float32, full precision: no rounding to allow for.")
         return
     try:
         checks = precision_check(shown, in_float32())

@@ -44,7 +44,7 @@ class RoutedMinilmAdapter(ModelAdapter):
 layers were split into {self.num_experts} experts of {NEURONS // self.num_experts} neurons each, and a linear router per layer
 was trained on NLTK text to predict which experts a token needs. For each token only the top-{self.top_k} experts'
 neurons run; the other {NEURONS // self.num_experts * (self.num_experts - self.top_k)} neurons of the layer are skipped.
-The encoder itself was pretrained dense, not sparse; nothing is dropped (no capacity limit).""",
+The encoder itself was pretrained dense, not sparse; every chosen expert runs (no capacity limit).""",
         )
 
     def after_load(self, model: torch.nn.Module) -> None:
