@@ -60,6 +60,9 @@ def show_compare(link: CompareLink | None) -> None:
         link = CompareLink(preset.sentence1, preset.sentence2, preset.word, None, preset.control)
     dep = deployment()
     model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
+    if not all(find_word(s, link.word) for s in (link.sentence1, link.sentence2)):  # said here, the word as text
+        st.warning(f"“{as_text(link.word)}” does not occur in both sentences of this Compare link.")
+        return
     control = link.control if link.control.strip() and find_word(link.control, link.word) else ""
     try:  # the first occurrence in each sentence, through the server's shared model, traces and references
         lens = Lens(get_tracer(model), memo=cached_trace, references=lambda m: model_reference(m)[0],

@@ -80,11 +80,11 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
     except Exception as err:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(err)
         continue
-    head = st.columns([1, 6, 2], vertical_alignment="center")  # one line: which sentence, its text, its CSV
+    head = st.columns([1, 5, 3], vertical_alignment="center")  # one line: which sentence, its text, its CSV
     head[0].markdown(f"**Sentence {n + 1}**")
     head[1].text(sentence if len(sentence) < SENTENCE_PREVIEW_CHARS else sentence[:SENTENCE_PREVIEW_CHARS] + "…")
-    head[2].download_button("Probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv", mime="text/csv",
-                            key=f"csv-{n}", on_click="ignore", icon=":material/download:")
+    head[2].download_button("Download probabilities (CSV)", trace.to_csv, file_name=f"routing-{n + 1}.csv",
+                            mime="text/csv", key=f"csv-{n}", on_click="ignore")
     if trace.truncated:
         st.warning(f"This input has {trace.n_input_tokens} tokens; only the first {len(trace.tokens)} were traced.")
     traced[f"routing-{n + 1}"] = trace

@@ -118,15 +118,19 @@ def word_paths_sankey(p1, p2, layers, stack: str, word: str) -> go.Figure:
             dst.append(node[(li + 1, int(path[li + 1]))])
             colors.append(_rgba(SENTENCE_COLORS[s], 0.55))
             labels.append(f"sentence {s + 1}")
+    # nodes neutral and labelled by expert (the layer is the column and the hover), so the two sentences' colours are
+    # the figure's only colours; dark text with a light halo reads on any flow
     fig = go.Figure(go.Sankey(
-        arrangement="snap", textfont=dict(size=13),
-        node=dict(label=[f"e{e} · {layer_name(b)}" for b in layers for e in experts],
-                  color=[expert_color(e) for _b in layers for e in experts], pad=8, thickness=14),
+        arrangement="snap", textfont=dict(size=13, color="#1a1a1a", shadow="1px 1px 2px #ffffff"),
+        node=dict(label=[f"e{e}" for _b in layers for e in experts], color="#b8b8b8", pad=8, thickness=14,
+                  customdata=[layer_name(b) for b in layers for _e in experts],
+                  hovertemplate="%{label} at %{customdata}<extra></extra>"),
         link=dict(source=src, target=dst, value=[1] * len(src), color=colors, customdata=labels,
                   hovertemplate="%{customdata}: %{source.label} → %{target.label}<extra></extra>")))
     same = int(sum(a == b for a, b in zip(*paths)))
-    return style(fig, f"{stack}: “{word}”'s top-1 path (blue: sentence 1, orange: sentence 2; the same expert at "
-                      f"{same} of {len(layers)} layers)", height=360)
+    return style(fig, f"{stack}: “{word}”’s top-1 path, {layer_name(layers[0])} → {layer_name(layers[-1])} "
+                      f"(blue: sentence 1, orange: sentence 2; the same expert at {same} of {len(layers)} layers)",
+                 height=360)
 
 
 def trace_layer_table(trace, stack: str) -> pd.DataFrame:
