@@ -14,7 +14,7 @@ from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
 from ui.pair_reference import model_classics, model_reference
-from ui.presenter import CLAIMS_HEIGHT, CSS, TITLES, CompareLink, deck, leave, projector
+from ui.presenter import CLAIMS_HEIGHT, CSS, TITLES, CompareLink, deck, leave, legend_below, projector, zoom_to_mass
 from ui.results_cache import load_results
 from ui.safe_text import as_text
 from ui.sidebar import allowed_default
@@ -53,6 +53,24 @@ def result() -> Results | None:
     return None
 
 
+def deck_floor(links: list[CompareLink]) -> float:
+    """The lowest JSS any of the deck's Compare slides draws (each pair and control through the server's memo): one
+    y axis for every slide, so a class compares them at a glance. Links that cannot be drawn are left out."""
+    lowest = 1.0
+    dep = deployment()
+    for link in links:
+        model = link.model if link.model and dep.allows(link.model) else allowed_default("context", dep)
+        try:
+            lens = Lens(get_tracer(model), memo=cached_trace)
+            for other in filter(None, (link.sentence2, link.control)):
+                spans = (find_word(link.sentence1, link.word)[0], find_word(other, link.word)[0])
+                lowest = min([lowest] + [float(c.jss.min()) for c in lens.word_pair(link.sentence1, other,
+                                                                                     spans).values()])
+        except Exception:  # noqa: BLE001 - its own slide says what is wrong with it
+            continue
+    return lowest
+
+
 def show_compare(link: CompareLink | None) -> None:
     """The pair (and its control) with Compare's verdict first, then the JSS per layer of each partner."""
     if link is None:
@@ -81,8 +99,11 @@ def show_compare(link: CompareLink | None) -> None:
         st.success(headline)
     curves = {(f"{s} · 1 ⇄ 2" if control else s): (c.layers, c.jss) for s, c in pair.stacks.items()}
     curves |= {f"{s} · 1 ⇄ 3 (same meaning)": (c.layers, c.jss) for s, c in (pair.control or {}).items()}
-    st.plotly_chart(projector(compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0}),
-                              height=300 if control else 340), width="stretch", key="present-compare")
+    fig = compare_plots.jss_by_layer(curves, references={"identical routing: 1.0": 1.0})
+    links = [c for _, c in steps if c is not None]
+    if len(links) > 1:  # a deck of several pairs: every slide on the same y axis
+        fig.update_yaxes(range=[max(0.0, deck_floor(links) - 0.02), 1.005])
+    st.plotly_chart(projector(fig, height=300 if control else 340), width="stretch", key="present-compare")
     st.caption(f"{model} · JSS: 1 = routed identically")
 
 
@@ -108,7 +129,7 @@ def show(name: str, link: CompareLink | None) -> None:
     if line:
         st.markdown(f"**{line}**")
     tag = figure_tag(res, scope)
-    figures = {"fig1": lambda: plots.kde_figure(res.wic_kde, scope, tag),
+    figures = {"fig1": lambda: zoom_to_mass(plots.kde_figure(res.wic_kde, scope, tag)),
                "fig2": lambda: plots.cohens_d_figure(res.cohens_d, scope, tag),
                "table2": lambda: table2_figure(res.table2),
                "claims": lambda: claims_matrix_figure(res.claims, height=CLAIMS_HEIGHT) if len(res.claims) else None,
@@ -120,8 +141,8 @@ def show(name: str, link: CompareLink | None) -> None:
     if fig is None:
         st.info("This result has nothing to show for this step.")
         return
-    st.plotly_chart(projector(fig, height=CLAIMS_HEIGHT, fixed=True) if name == "claims" else projector(fig),
-                    width="stretch", key=f"present-{name}")
+    shown = projector(fig, height=CLAIMS_HEIGHT, fixed=True) if name == "claims" else projector(fig)
+    st.plotly_chart(legend_below(shown) if name == "across" else shown, width="stretch", key=f"present-{name}")
 
 
 show(*steps[index])

@@ -240,7 +240,7 @@ FIGURE_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(
         const r = p.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).map(plot => {
     const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const texts = [...plot.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .g-y2title text, '
-        + '.xtick text, .ytick text, .y2tick text, .legendtext, .annotation-text')]
+        + '.xtick text, .ytick text, .y2tick text, .legendtext, .annotation-text, .node-label')]
         .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
     const colours = {};
     for (const trace of plot.data || []) {
@@ -337,7 +337,12 @@ def test_every_presenter_step_fits_a_projector(server, browser):
         _drawn(page)
         if page.locator(".js-plotly-plot").count():
             problems = _figure_problems(page.evaluate(FIGURE_TEXT))
+            if step in ("fig1", "claims", "across"):  # the steps a class read from the back: no text on other text
+                assert not problems, (step, problems)
             assert not [p for p in problems if "leaves its figure" in p or "px" in p], (step, problems)
+            scrolled = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
+                l.querySelector('.scrollbar') && l.querySelector('.scrollbar').getAttribute('height') > 0)""")
+            assert not scrolled, (step, "a legend scrolls inside the slide")
         low = page.evaluate(bottom)
         if low > 720 + 1:
             too_tall.append((step, low))

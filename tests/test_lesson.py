@@ -72,3 +72,33 @@ def test_an_intervention_is_read_in_words_and_kept_while_other_panels_run(tmp_ca
     assert any("routed as given (a swap)" in w.value for w in at.warning)  # the swap's result is still there
     warning = next(w.value for w in at.warning if "routed as given" in w.value)
     assert "every token" not in warning and "blocks 1," not in warning
+
+
+def _present(query: dict) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.query_params.update({"present": "1", **query})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _spec(at: AppTest) -> dict:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def test_presenter_figures_read_on_a_projector(default_app):
+    """Step 3 zooms Figure 1 to where its curves are (0.976 vs 0.968 apart on screen), step 9's legend lies in rows
+    under the plot, and every slide of a deck of Compare links shares one y axis."""
+    fig1 = _spec(_present({"step": "3"}))
+    low, high = fig1["layout"]["xaxis"]["range"]
+    assert 0.5 < low < high <= 1.01
+    across = _spec(_present({"step": "9"}))
+    assert across["layout"]["legend"]["orientation"] == "h"
+    assert not [t["name"] for t in across["data"] if "(" in (t.get("name") or "")]
+    t = TRIPLETS[0]
+    links = [f"s1={t.base}&s2={t.different}&w={t.word}&s3={t.same}", "s1=A fly landed on my soup.&s2=Birds fly "
+             "south.&w=fly"]
+    ranges = [_spec(_present({"step": str(step), "compare": links}))["layout"]["yaxis"]["range"] for step in (2, 3)]
+    assert ranges[0] == ranges[1]

@@ -88,6 +88,41 @@ def projector(fig: go.Figure, height: int = FIGURE_HEIGHT, fixed: bool = False) 
     return fig
 
 
+def zoom_to_mass(fig: go.Figure, share: float = 0.01) -> go.Figure:
+    """Each panel's x axis cut to where its curves hold density (above `share` of their peak), so Figure 1's
+    same- and different-meaning curves, a hundredth apart near 1, are told apart on a projector."""
+    import numpy as np
+
+    spans: dict[str, list[float]] = {}
+    for trace in fig.data:
+        if trace.type != "scatter" or trace.y is None or trace.x is None:
+            continue
+        x, y = np.asarray(trace.x, dtype=float), np.asarray(trace.y, dtype=float)
+        if not len(y) or not np.isfinite(y).any():
+            continue
+        keep = x[y > share * np.nanmax(y)]
+        spans.setdefault(trace.xaxis or "x", []).extend(keep.tolist())
+    for axis, xs in spans.items():
+        if xs:
+            low, high = min(xs), max(xs)
+            pad = max((high - low) * 0.05, 1e-3)
+            fig.layout["xaxis" + axis[1:]].range = [low - pad, high + pad]
+    return fig
+
+
+def legend_below(fig: go.Figure) -> go.Figure:
+    """A long legend (every model of the across-models step) laid out in rows under the plot, its entries without
+    their bracketed family, and the metric labels level: a legend at the side scrolled inside the slide and cut its
+    last entry."""
+    for trace in fig.data:
+        if trace.name:
+            trace.name = trace.name.split(" (")[0]
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, xanchor="left", entrywidth=250),
+                      margin=dict(b=20))
+    fig.update_xaxes(tickangle=0, automargin=True)
+    return fig
+
+
 def active() -> bool:
     """Whether this session is in presenter mode: opened with ?present=1 or at /present, or entered from the sidebar
     (the session flag carries the click into the run that follows; the address then says present=1 too, so it can

@@ -2,6 +2,7 @@
 a colour (never colour alone), its evidence — estimate, 95 % CI, p — on hover."""
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pandas as pd
@@ -23,8 +24,8 @@ def _mark(survival: str) -> str:
 
 
 def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None) -> go.Figure:
-    """`height`: a fixed canvas (the presenter deck's 1280×720 screen): each claim then reads on two lines without
-    its section reference, so its rows keep room for the cell symbols."""
+    """`height`: a fixed canvas (the presenter deck's 1280×720 screen): each claim then reads on one line, without
+    its section reference and its test in brackets, so its rows keep room for the cell symbols."""
     cells = matrix_cells(claims)
     rows = list(dict.fromkeys(cells.claim))
     columns = list(dict.fromkeys(cells.column))
@@ -39,8 +40,12 @@ def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None) -> go.
     n = len(COLOURS)
     scale = [x for i, colour in enumerate(COLOURS.values()) for x in ([i / n, colour], [(i + 1) / n, colour])]
     papers = dict(zip(cells.claim, cells.paper))
-    labels = (["<br>".join(textwrap.wrap(r, 60)[:2]) for r in rows] if height else
+    # a fixed canvas (a projector) gives each row one line of text: the claim without its test in brackets (the
+    # hover holds the evidence); two lines there ran into the next row's label
+    labels = ([textwrap.shorten(re.sub(r"\s*\([^()]*\)\s*$", "", r), 64, placeholder="…") for r in rows] if height else
               ["<br>".join(textwrap.wrap(r, 48)) + f"<br><i>{papers[r]}</i>" for r in rows])
+    if len(set(labels)) < len(labels):  # two claims that differ only in their brackets: keep them apart
+        labels = ["<br>".join(textwrap.wrap(r, 60)[:2]) for r in rows]
     ticks = ["<br>".join(str(c).rsplit(" · ", 1)) for c in columns]  # model over stack: two short lines
     fig = go.Figure(go.Heatmap(z=z, x=columns, y=labels, text=text, texttemplate="%{text}", hovertext=hover,
                                hovertemplate="%{hovertext}<extra></extra>", colorscale=scale, zmin=-0.5,
