@@ -101,7 +101,10 @@ for n, sentence in enumerate(sentences[:TRACE_MAX_SENTENCES]):
         with st.expander(f"{stack}: balance and decision margins per layer"):
             show_table(trace_layer_table(trace, stack), index="layer", static=True)
             st.caption(BALANCE_NOTE)
-        with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0):
+        opened = f"heat-open-{n}-{stack}"  # drawn only while open: a closed one costs the server nothing
+        with st.expander(f"{stack}: router probabilities per layer", expanded=n == 0, key=opened, on_change="rerun"):
+            if not st.session_state.get(opened, n == 0):
+                continue
             cols = st.columns(2)  # two across: each heatmap wide enough to read its expert columns
             for li in range(len(trace.stacks[stack].layers)):
                 with cols[li % 2]:

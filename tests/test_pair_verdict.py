@@ -151,3 +151,21 @@ def test_intervene_refuses_experts_the_model_lacks_before_loading(capsys, monkey
     assert main(["intervene", "--model", "demo-mixtral-8", "--text", "hi", "--ban", "-1"]) == 2
     assert "numbered from 0" in capsys.readouterr().err
     assert main(["reproduce", "--limit", "-5"]) == 2
+
+
+def test_the_wic_ordering_is_held_per_reference_frame():
+    """Computed once per frame while it lives (the app's references are held per process), and forgotten with it."""
+    import gc
+
+    from core.studies import classic_reference as cr
+
+    wic = pd.DataFrame({"stack": "encoder", "lemma": ["a", "a", "b", "b"], "label": ["T", "F", "T", "F"],
+                        "jss": [0.9, 0.8, 0.5, 0.6]})
+    first = cr.wic_ordering_held(wic, "encoder")
+    assert first == cr.wic_ordering(wic, "encoder")
+    assert cr.wic_ordering_held(wic, "encoder") is first  # the same object: not computed again
+    key = (id(wic), "encoder", 0)
+    assert key in cr._ORDERINGS
+    del wic
+    gc.collect()
+    assert key not in cr._ORDERINGS

@@ -12,8 +12,10 @@ def query(page: str, i: int) -> str:
     trace or figure another session already computed (the worst case for the server)."""
     word = WORDS[i % len(WORDS)]
     if page == "compare":
+        # a same-meaning control too, as Compare opens (three new sentences: the dearest view)
         return urllib.parse.urlencode({"s1": f"Visitor {i} sat by the {word} in the morning .",
-                                       "s2": f"The {word} was new to visitor {i} that day .", "w": word})
+                                       "s2": f"The {word} was new to visitor {i} that day .", "w": word,
+                                       "s3": f"Visitor {i} waited near the {word} at noon ."})
     if page == "trace":
         # two sentences, like the page's own example (which is what a view before ?text= existed traced)
         return urllib.parse.urlencode({"text": f"Student {i} reads a sentence about the {word} .\n"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from core.errors import InputError
-from core.studies.classic_reference import same_meaning_floor, wic_ordering
+from core.studies.classic_reference import same_meaning_floor, wic_ordering_held
 from core.studies.pair_reference import PairPlacement, place_pair
 from core.studies.pair_verdict import OrderingVerdict, ReferenceVerdict, reference_verdicts
 from core.studies.word_pair import StackComparison
@@ -74,7 +74,7 @@ def judge(stacks: dict[str, StackComparison], controlled: dict[str, StackCompari
     """The pair against the model's saved WiC pairs (`wic`, may be empty) and its classic triplets (`classic`); with
     a control, the ordering of the two partners and how often it holds on the model's WiC words."""
     means = {s: c.mean_jss for s, c in stacks.items()}
-    ordering = [OrderingVerdict(s, means[s], c.mean_jss, wic_ordering(wic, s) if len(wic) else None)
+    ordering = [OrderingVerdict(s, means[s], c.mean_jss, wic_ordering_held(wic, s) if len(wic) else None)
                 for s, c in (controlled or {}).items() if s in means]
     floors = {s: f for s in stacks if len(classic) and (f := same_meaning_floor(classic, s, word)) is not None}
     return Judgement(place_pair(wic, means) if len(wic) else [], reference_verdicts(classic, means, word), ordering,
