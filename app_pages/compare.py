@@ -89,9 +89,10 @@ if second:
                    help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
-plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tuple(pair.yardsticks.items()),
-             inputs.control),
-            lambda: compare_plots.jss_by_layer(curves, by_position=second is not None, references=pair.yardsticks)),
+# the unrelated-words yardstick is the first model's own: beside a second model's lines only 1.0 is common to both
+marks = {k: v for k, v in pair.yardsticks.items() if v == 1.0} if second else pair.yardsticks
+plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tuple(marks.items()), inputs.control),
+            lambda: compare_plots.jss_by_layer(curves, by_position=second is not None, references=marks)),
      key="cmp-jss")
 if pair.strip.word.nunique() > 1:
     st.caption("Context effect on every word both sentences share: the lower the dot, the more the context changed "

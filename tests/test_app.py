@@ -55,15 +55,20 @@ def _charts(at: AppTest) -> int:
 def test_trace_page_renders_heatmaps(app_env):
     at = _app()
     _no_exception(at)
-    # 2 example sentences x 2 stacks x (top-1 grid + layer stats + 2 per-layer heatmaps)
-    assert _charts(at) == 16
+    # 2 example sentences x 2 stacks x (top-1 grid + layer stats), and the first sentence's 2 per-layer heatmaps per
+    # stack: the second sentence's expanders are closed, and a closed one is not drawn
+    assert _charts(at) == 12
+    at.session_state["heat-open-1-encoder"] = True  # its expander opened: its heatmaps are drawn
+    at.run()
+    _no_exception(at)
+    assert _charts(at) == 14
     # per sentence and stack, balance and decision margins per layer, from the trace on screen
     tables = [t.value for t in at.table if "CV of load (0 = balanced)" in t.value.columns]
     assert len(tables) == 4 and all(len(t) == 2 for t in tables)
     assert all(0 <= float(v) <= 1 for t in tables for v in t["median decision margin"])
     at.radio(key="trace_stacks").set_value("encoder").run()
     _no_exception(at)
-    assert _charts(at) == 8
+    assert _charts(at) == 8  # 2 x (grid + stats) + both sentences' encoder heatmaps (the second's still open)
     at.radio(key="trace_level").set_value("token").run()
     _no_exception(at)
     assert len(at.get("download_button")) >= 2
@@ -182,7 +187,7 @@ def test_bad_local_model_keeps_previous_model(app_env):
     _no_exception(at)
     assert any("does not exist" in e.value for e in at.sidebar.error)
     assert at.session_state["model"] == str(app_env)
-    assert _charts(at) == 16  # the page still works on the previous model
+    assert _charts(at) == 12  # the page still works on the previous model
 
 
 def test_learn_walks_a_token_to_the_drop_the_library_makes(app_env, tiny_model_dir):
@@ -452,7 +457,7 @@ def test_decoder_reading_control_on_trace_and_compare(app_env, tiny_model_dir):
     at.radio(key="trace_decoder_read").set_value("label").run()
     _no_exception(at)
     assert any("where it is predicted" in c.value for c in at.caption)
-    assert _charts(at) == 16
+    assert _charts(at) == 12
     at = _app("app_pages/compare.py")
     _no_exception(at)
     input_jss = [m.value for m in at.metric]

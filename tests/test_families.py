@@ -337,8 +337,9 @@ def _app(model: str, page: str) -> AppTest:
 def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cache, monkeypatch):
     monkeypatch.setenv("ROUTING_LENS_MODEL", str(mixtral_dir))
     at = _app(str(mixtral_dir), "app_pages/trace.py")
-    # 2 sentences x 1 stack x (top-1 grid + load/entropy + 3 per-layer heatmaps)
-    assert len(at.get("plotly_chart")) == 10
+    # 2 sentences x 1 stack x (top-1 grid + load/entropy), and the first sentence's 3 per-layer heatmaps (the second's
+    # expander is closed: its heatmaps are drawn when it is opened)
+    assert len(at.get("plotly_chart")) == 7
     assert any("one stack (decoder)" in c.value and "left" in c.value for c in at.caption)
     assert any("top-2 experts" in c.value for c in at.caption)
 
@@ -357,6 +358,15 @@ def test_every_page_on_a_decoder_only_model(mixtral_dir, tiny_model_dir, tmp_cac
     assert [t["name"] for t in chart["data"]] == [f"{mixtral_dir} · decoder", "demo-switch-8 · encoder",
                                                   "demo-switch-8 · decoder"]
     assert chart["layout"]["xaxis"]["title"]["text"].startswith("sparse layer")  # models share a layer axis
+    from core.viz.style import STACK_COLORS
+
+    lines = {t["name"]: t["line"] for t in chart["data"]}  # colour = stack, as with one model; the second dashed
+    assert lines[f"{mixtral_dir} · decoder"]["color"] == STACK_COLORS["decoder"]
+    assert lines["demo-switch-8 · decoder"]["color"] == STACK_COLORS["decoder"]
+    assert lines["demo-switch-8 · decoder"].get("dash") == "dash" and not lines[f"{mixtral_dir} · decoder"].get("dash")
+    assert chart["layout"]["xaxis"]["ticktext"][0] == "block 0"  # the first model's block names, as alone
+    marks = " ".join(a["text"] for a in chart["layout"]["annotations"])
+    assert "1.0" in marks and "unrelated" not in marks  # the first model's own yardstick is not drawn on both
     at.selectbox(key="cmp_model2").set_value("allenai/OLMoE-1B-7B-0924").run()  # not loadable offline
     assert not at.exception and len(at.metric) == 1
     assert any("could not be loaded" in w.value for w in at.warning)

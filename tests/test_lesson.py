@@ -102,3 +102,17 @@ def test_presenter_figures_read_on_a_projector(default_app):
              "south.&w=fly"]
     ranges = [_spec(_present({"step": str(step), "compare": links}))["layout"]["yaxis"]["range"] for step in (2, 3)]
     assert ranges[0] == ranges[1]
+
+
+def test_a_link_to_a_model_this_server_cannot_load_falls_back_on_the_page(default_app):
+    """Offline, ?model=google/switch-base-8 opens Compare on the default with a note in the main area (the page
+    still answers), never an empty page with the error in the sidebar."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("app_pages/compare.py")
+    at.query_params["model"] = "google/switch-base-8"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    note = [w.value for w in at.warning if "google/switch-base-8" in w.value]
+    assert note and "minilm-router-16 instead" in note[0]
+    assert at.success and "when its meaning changed" in at.success[0].value  # the page answers on the default

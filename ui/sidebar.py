@@ -17,7 +17,8 @@ from core.models.registry import ModelEntry, context_default_name, default_model
 from core.settings import PLACEMENT_CAPTION_MIN_PARAMS, env_model
 from core.tracing.tracer import Tracer
 from ui.deployment import NOT_OFFERED, Deployment, deployment, url_model
-from ui.model_cache import model_self_check, try_load
+from ui.errors import scrub
+from ui.model_cache import get_tracer, model_self_check, try_load
 from ui.presenter import enter
 
 Slot = Literal["main", "context"]
@@ -76,6 +77,19 @@ def offered(entries: list[ModelEntry]) -> tuple[list[ModelEntry], list[ModelEntr
     return [e for e in entries if e not in missing], missing
 
 
+def unloadable(name: str) -> str:
+    """Why a linked model cannot be loaded here, in a few words (empty: it loads). A Hub model that is not cached
+    while the Hub cannot be reached is refused without trying."""
+    entry = next((e for e in list_models() if e.name == name), None)
+    if entry is not None and entry.from_hub and not hub_model_cached(entry.location) and not _hub_up():
+        return "it is downloaded from the Hugging Face Hub, which this server cannot reach, and it is not cached"
+    try:
+        get_tracer(name)
+    except Exception as err:  # noqa: BLE001 - a message, never a traceback
+        return scrub(str(err)).rstrip(".")
+    return ""
+
+
 def _captions(tracer: Tracer) -> None:
     lm = tracer.loaded
     st.caption(f"**In use:** {lm.name}  \n{lm.num_experts} experts · {lm.params / 1e6:.1f}M params · "
@@ -111,6 +125,11 @@ def sidebar(slot: Slot = "main") -> Tracer | None:
         accepted = url_model(linked, dep)
         if linked and not accepted:
             st.info(NOT_OFFERED)
+        if accepted and (why := unloadable(accepted)):  # said where the visitor looks, and the page still answers
+            st.warning(f"This link asks for {accepted}, which this server cannot load now ({why}). Showing "
+                       f"{allowed_default(slot, dep)} instead; the model picker in the sidebar lists what loads here.",
+                       icon=":material/swap_horiz:")
+            accepted = None
         st.session_state[key] = accepted or allowed_default(slot, dep)
     entries = [e for e in list_models() if dep.allows(e.name)]
     entries, unreachable = offered(entries)

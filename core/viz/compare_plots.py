@@ -48,19 +48,27 @@ def compare_distributions(p1: np.ndarray, p2: np.ndarray, layers: list[int], sta
 
 def jss_by_layer(curves: dict[str, tuple[list[int], np.ndarray]], by_position: bool = False,
                  references: dict[str, float] | None = None) -> go.Figure:
-    """JSS of the two occurrences per sparse layer, one line per stack. `by_position`: x = the k-th sparse layer
-    (so models with different block numbers share one axis), with the block in the hover. `references`: dashed
-    horizontal yardsticks (label → JSS), e.g. the same sentence twice (1.0) and two unrelated words."""
+    """JSS of the two occurrences per sparse layer, one line per stack. `by_position`: two models side by side
+    (curves named "model · stack"): x = the k-th sparse layer, named by the first model's blocks (each model's block
+    in the hover), colour = stack as for one model, the second model dashed. `references`: dashed horizontal
+    yardsticks (label → JSS), e.g. the same sentence twice (1.0) and two unrelated words."""
     fig = go.Figure()
     hlines(fig, references or {}, dict(dash="dot", color="#777777"))
     extra = ["#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999"]  # Okabe–Ito, minus the stacks' and yellow
-    for i, (stack, (layers, values)) in enumerate(curves.items()):
+    models = list(dict.fromkeys(name.rsplit(" · ", 1)[0] for name in curves)) if by_position else []
+    for i, (name, (layers, values)) in enumerate(curves.items()):
         x = list(range(1, len(layers) + 1)) if by_position else [layer_name(b) for b in layers]
-        fig.add_scatter(x=x, y=values, mode="lines+markers", name=stack, customdata=list(layers),
-                        line=dict(color=STACK_COLORS.get(stack, extra[i % len(extra)])),
-                        hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra></extra>")
+        stack = name.rsplit(" · ", 1)[-1] if by_position else name
+        second = by_position and models.index(name.rsplit(" · ", 1)[0]) > 0
+        fig.add_scatter(x=x, y=values, mode="lines+markers", name=name, customdata=list(layers),
+                        line=dict(color=STACK_COLORS.get(stack, extra[i % len(extra)]), dash="dash" if second else None),
+                        hovertemplate="block %{customdata}<br>JSS %{y:.3f}<extra>" + name + "</extra>")
     if by_position:
-        fig.update_xaxes(title="sparse layer (1 = first)", dtick=1)
+        first = next(iter(curves.values()))[0]
+        longest = max(len(layers) for layers, _ in curves.values())
+        fig.update_xaxes(title=f"sparse layers in order ({models[0]}'s blocks; hover for each model's)",
+                         tickvals=list(range(1, longest + 1)),
+                         ticktext=[layer_name(first[k]) if k < len(first) else f"layer {k + 1}" for k in range(longest)])
     lowest = min([float(np.min(v)) for _, v in curves.values()] + list((references or {}).values()), default=0.0)
     fig.update_yaxes(title="JSS (1 = identical routing)", range=[max(0.0, lowest - 0.05), 1.005])
     return style(fig, "Routing similarity of the word across the two sentences, per layer", height=360)
