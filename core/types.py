@@ -18,7 +18,7 @@ DecoderRead = Literal["input", "label"]
 DECODER_READS: tuple[DecoderRead, ...] = ("input", "label")
 # What each reading means, in the words every surface uses (the pages' radio and captions, the CLI's note)
 DECODER_READ_LABELS: dict[str, str] = {"input": "where the token is the decoder's input (default)",
-                                       "label": "where the token is predicted (labels= layout)"}
+                                       "label": "where the token is predicted (as in training)"}
 DECODER_READ_NOTES: dict[str, str] = {"input": "decoder: each token's routing is read where it is the decoder's input",
                                       "label": "decoder: each token's routing is read where it is predicted"}
 # How two routing distributions' similarity is read: 1 − JSD (base 2; the default) or 1 − JS distance (√JSD).

@@ -55,10 +55,14 @@ def show_outcome(result, limit: int = 12) -> None:
                icon=":material/build:")
     st.markdown(outcome_reading(result))
     cols = st.columns(3)
-    cols[0].metric("mean KL from the original", f"{result.mean_kl:.4f}")
-    cols[1].metric("loss, original", f"{result.loss_before:.3f}")
+    kl_help = ("KL divergence, in nats: how far the model's predicted next-word probabilities moved from the "
+               "original ones, averaged over the positions. 0 = not at all; above 1 = a different prediction.")
+    loss_help = ("How surprised the model is by the text's actual words (cross-entropy, nats per token): lower means "
+                 "it predicted them better.")
+    cols[0].metric("mean KL from the original", f"{result.mean_kl:.4f}", help=kl_help)
+    cols[1].metric("loss, original", f"{result.loss_before:.3f}", help=loss_help)
     cols[2].metric("loss, intervened", f"{result.loss_after:.3f}", f"{result.loss_after - result.loss_before:+.3f}",
-                   delta_color="inverse")
+                   delta_color="inverse", help=loss_help)
     moved = result.frame.sort_values("kl", ascending=False).head(limit).sort_values("position")
     show_table(moved.rename(columns=COLUMNS), index="position", static=True)
 

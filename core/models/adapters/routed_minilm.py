@@ -84,8 +84,8 @@ The encoder itself was pretrained dense, not sparse; every chosen expert runs (n
         skipped = [e for e in range(self.num_experts) if e not in ran]
         return (f"Only the chosen experts' neurons run for this token: {', '.join(f'e{e}' for e in ran)} — "
                 f"{len(ran) * per:,} of {per * self.num_experts:,} neurons. The {len(skipped) * per:,} neurons of "
-                f"{', '.join(f'e{e}' for e in skipped)} did not run: each skipped expert adds its skip vector (its mean "
-                "output on training text) instead.")
+                f"{', '.join(f'e{e}' for e in skipped)} did not run: in their place the layer adds what each of them "
+                "outputs on average over training text (a fixed stand-in, the same for every token).")
 
     def routers(self, model: torch.nn.Module) -> Routers:
         return {"encoder": [(i, layer.intermediate.router) for i, layer in enumerate(model.encoder.layer)]}
