@@ -116,3 +116,22 @@ def test_a_link_to_a_model_this_server_cannot_load_falls_back_on_the_page(defaul
     note = [w.value for w in at.warning if "google/switch-base-8" in w.value]
     assert note and "minilm-router-16 instead" in note[0]
     assert at.success and "when its meaning changed" in at.success[0].value  # the page answers on the default
+
+
+def test_experts_stacks_agree_and_jss_reads_as_a_number(default_app):
+    """The page's stack picker and the Studies' one list the stacks in one order and open on the same one; the
+    ablation table says which experts it lists; OpenMoE's early-learning JSS is a similarity, not a percentage."""
+    import pandas as pd
+
+    from core.viz.study_plots import early_learning_curve
+
+    at = _page("app_pages/experts.py")
+    top, studies = at.radio(key="xp_stack"), at.radio(key="st_stack_encoder")
+    assert list(top.options) == list(studies.options) == ["encoder", "decoder"] and studies.value == "encoder"
+    top.set_value("decoder").run()
+    assert not at.exception and at.radio(key="st_stack_decoder").value == "decoder"
+    assert any("measurably changes the loss" in c.value for c in at.caption)
+    early = pd.DataFrame({"stack": "encoder", "layer": [1, 1], "order": [0, 1], "fraction": [0.1, 0.4],
+                          "jss": [0.81, 0.9]})
+    fig = early_learning_curve(early, "encoder")
+    assert fig.layout.yaxis.tickformat == ".2f" and ":.3f}" in fig.data[0].hovertemplate

@@ -37,6 +37,10 @@ def ablation_panel(stats: ExpertStats, model: str, stack: str, layer: int) -> No
     measurable = overall[(overall.ci_low > 0) | (overall.ci_high < 0)].sort_values("delta", ascending=False)
     if len(measurable):
         top = measurable.head(5)
+        raise_, lower = int((measurable.delta > 0).sum()), int((measurable.delta < 0).sum())
+        st.caption(f"The experts whose removal measurably changes the loss (the 95% CI of Δloss excludes 0): "
+                   f"{raise_} raise it (the model predicts worse without them), {lower} lower it; "
+                   f"{'the 5 largest' if len(measurable) > 5 else 'all of them'}, largest Δloss first.")
         show_table(pd.DataFrame({"expert": top.expert.map("e{}".format),
                                  "Δloss per token [95% CI]": [_with_ci(d, lo, hi) for d, lo, hi in
                                                               zip(top.delta, top.ci_low, top.ci_high)]}),

@@ -20,7 +20,7 @@ from core.viz.style import layer_name
 from ui.errors import show_error
 from ui.figures import figure, plot, table_downloads
 from ui.results_cache import describe_once, read_once, stamp
-from ui.tables import show_table
+from ui.tables import ordered_stacks, show_table
 
 
 def _label(folder: Path) -> str:
@@ -139,8 +139,11 @@ def studies_view() -> None:
     series = json.loads(meta.checkpoints)
     st.caption(f"{meta.model}: {int(meta.tokens):,} tokens; {int(meta.experts)} experts, top-{int(meta.top_k)}; "
                f"capacity: {meta.capacity}; checkpoints: {', '.join(c['label'] for c in series) or 'none'}.")
-    stacks = list(dict.fromkeys(s.vocabulary["stack"]))
-    stack = st.radio("Stack", stacks, horizontal=True, key="st_stack") if len(stacks) > 1 else stacks[0]
+    stacks = ordered_stacks(s.vocabulary["stack"])  # the same order, and the same default, as the page's top
+    top = st.session_state.get("xp_stack")
+    # keyed by the top's choice: choosing a stack at the top opens the Studies on it too; changing it here stays here
+    stack = st.radio("Stack", stacks, horizontal=True, key=f"st_stack_{top}",
+                     index=stacks.index(top) if top in stacks else 0) if len(stacks) > 1 else stacks[0]
     olmoe, mixtral, openmoe, paths = st.tabs(["OLMoE", "Mixtral", "OpenMoE", "Pathways, balance, consistency"])
     with olmoe:
         _olmoe(s, key, stack, series)

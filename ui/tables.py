@@ -15,3 +15,12 @@ def show_table(frame: pd.DataFrame, index: str | None = None, static: bool = Fal
         st.table(shown.set_index(label(index)) if index else shown.style.hide(axis="index"))
     else:
         st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def ordered_stacks(values) -> list[str]:
+    """The stacks present in `values`, encoder first: every stack picker on a page offers them in one order, so two
+    pickers open on the same stack."""
+    from core.types import STACKS
+
+    present = set(map(str, values))
+    return [s for s in STACKS if s in present] + sorted(present - set(STACKS))

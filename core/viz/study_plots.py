@@ -19,8 +19,11 @@ def _checkpoint_axis(frame: pd.DataFrame) -> list[str]:
     return [f"{f:.0%}" if pd.notna(f) else plain(lbl) for f, lbl in zip(first.fraction, first.checkpoint)]
 
 
-def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_title: str) -> go.Figure:
-    """One line per sparse layer over the checkpoints, ending at the final model (= 1 by definition)."""
+def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_title: str, share: bool = True
+                  ) -> go.Figure:
+    """One line per sparse layer over the checkpoints, ending at the final model (= 1 by definition). `share`:
+    the values are shares (agreement), shown in percent; a similarity (JSS) is shown as the number it is."""
+    number = ".1%" if share else ".3f"
     part = frame[frame["stack"] == stack]
     fig = go.Figure()
     if part.empty:
@@ -31,13 +34,13 @@ def _series_curve(frame: pd.DataFrame, stack: str, value: str, title: str, y_tit
     for layer, rows in part.groupby("layer"):
         y = [*rows.sort_values("order")[value].tolist(), 1.0]
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=layer_name(layer),
-                                 hovertemplate=f"{layer_name(layer)}<br>%{{x}}: %{{y:.1%}}<extra></extra>"))
+                                 hovertemplate=f"{layer_name(layer)}<br>%{{x}}: %{{y:{number}}}<extra></extra>"))
     if proportional:
         fig.update_xaxes(title="checkpoint (share of training; the last point is the final model)",
                          tickformat=".0%", range=[0, 1.03])
     else:
         fig.update_xaxes(title="checkpoint (training order)", type="category")
-    fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.05])
+    fig.update_yaxes(title=y_title, tickformat=".0%" if share else ".2f", range=[0, 1.05])
     return style(fig, title)
 
 
@@ -53,14 +56,14 @@ def early_learning_curve(early: pd.DataFrame, stack: str) -> go.Figure:
     """OpenMoE's early routing learning: mean JSS between a token's routing distribution at each checkpoint and at
     the final one."""
     return _series_curve(early, stack, "jss", f"{stack}: early routing learning (mean JSS of each frequent token's "
-                         "routing to the final model's)", "JSS with the final model")
+                         "routing to the final model's)", "JSS with the final model", share=False)
 
 
 def token_learning_curve(early_tokens: pd.DataFrame, stack: str, token: str) -> go.Figure:
     """Early routing learning of one frequent token: its JSS to the final model's routing, per layer."""
     part = early_tokens[early_tokens.token == token]
     return _series_curve(part, stack, "jss", f"{stack}: how “{plain(token)}” is routed, against the final model",
-                         "JSS with the final model")
+                         "JSS with the final model", share=False)
 
 
 def top_experts(coactivation: pd.DataFrame, n: int = 16) -> list[int]:
