@@ -92,7 +92,13 @@ def claims(res: Results, folder: Path) -> None:
 def tables(res: Results) -> None:
     for table, title in TABLES:
         st.subheader(title)
-        show_table(correlation_table(getattr(res, table)))
+        shown = correlation_table(getattr(res, table))
+        if len(shown) and shown["published ρ"].eq("").all():  # no paper checkpoint here: no column of dashes
+            shown = shown.drop(columns=["published ρ", "difference"])
+            st.caption("None of these models is one of the paper's checkpoints, so no published value stands beside "
+                       "them" + (" (the paper's own values for the same expert counts are below)."
+                                 if len(paper_reference(res, table)) else "."))
+        show_table(shown)
         if table == "table2" and len(res.context_gain):
             st.markdown("**Context gain** (ρ with context − ρ without, same pairs)")
             st.caption(CONTEXT_GAIN_NOTE)
