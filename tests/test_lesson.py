@@ -135,3 +135,24 @@ def test_experts_stacks_agree_and_jss_reads_as_a_number(default_app):
                           "jss": [0.81, 0.9]})
     fig = early_learning_curve(early, "encoder")
     assert fig.layout.yaxis.tickformat == ".2f" and ":.3f}" in fig.data[0].hovertemplate
+
+
+def test_a_result_without_a_sensitivity_table_shows_another_named_as_such(tiny_model_dir, tmp_cache, monkeypatch):
+    """The bundled result leaves the sensitivity table out; its tab shows the first saved result that has one,
+    saying whose it is, instead of an empty tab."""
+    from core.lens import Lens
+    from core.lens.compute import results_dir
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    monkeypatch.setenv("ROUTING_LENS_MODEL", str(tiny_model_dir))
+    Lens(Tracer(load_model(str(tiny_model_dir), dtype="float32"))).reproduce(results_dir(["tiny"], 20), limit=20,
+                                                                             sensitivity=True, report=False)
+    at = _page("app_pages/benchmarks.py")
+    box = at.selectbox(key="bench_result")
+    bundled = next(i for i, o in enumerate(box.options) if o.startswith("bundled with Routing Lens: demo-switch-8"))
+    box.select_index(bundled).run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(i.value for i in at.info)
+    assert "This result has no sensitivity table" in said and "Shown instead: the sensitivity table of" in said
+    assert any("flips under" in d.value.columns for d in at.dataframe)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import RoutingLensError
+from core.lens import saved_results
 from core.results.store import Results
 from core.studies.claims import claims_matrix
 from core.viz import plots
@@ -34,7 +36,7 @@ from core.viz.report import (
 from core.viz.run_summary import merged_notes, model_line
 from core.viz.tables import NEAR_TIE_NOTE, near_tie_table
 from ui.figures import figure, plot, table_downloads
-from ui.results_cache import label, stamp
+from ui.results_cache import label, load_results, stamp
 from ui.tables import show_table
 
 TABLES = (("table1", "Table 1 — words traced alone: WordSim353 (association), SimLex-999 (similarity)"),
@@ -181,17 +183,36 @@ def trends(res: Results) -> None:
 
 
 def sensitivity(res: Results) -> None:
-    if len(res.sensitivity):
+    shown, source = res, ""
+    if not len(res.sensitivity):  # e.g. the bundled result: another saved result's table, named as such
+        shown, source = other_sensitivity(res)
+    if len(shown.sensitivity):
         st.subheader("Sensitivity to the open choices")
+        if source:
+            st.info(f"This result has no sensitivity table (rerunning every open choice for each of its models takes "
+                    f"hours on 2 cores). Shown instead: {source}.")
         st.caption(SENSITIVITY_NOTE)
-        flipped = res.sensitivity[res.sensitivity["flips under"].fillna("") != ""]
+        flipped = shown.sensitivity[shown.sensitivity["flips under"].fillna("") != ""]
         if len(flipped):
-            st.warning(f"{len(flipped)} of {len(res.sensitivity)} headline numbers change sign or significance under "
-                       "some choice (the 'flips under' column).")
-        show_table(sensitivity_display(res.sensitivity))
+            st.warning(f"{len(flipped)} of {len(shown.sensitivity)} headline numbers change sign or significance "
+                       "under some choice (the 'flips under' column).")
+        show_table(sensitivity_display(shown.sensitivity))
     else:
         st.info("No sensitivity table in this result: tick *Sensitivity table* in the run form (or run "
                 "`python -m core reproduce --sensitivity`) to rerun under every open choice.")
+
+
+def other_sensitivity(res: Results) -> tuple[Results, str]:
+    """The first other saved result with a sensitivity table (the bundled one of the offline default), and how it is
+    named on the page; (res, "") when there is none."""
+    for folder in saved_results():
+        try:
+            other = load_results(folder)
+        except RoutingLensError:
+            continue
+        if other is not res and len(other.sensitivity):
+            return other, f"the sensitivity table of {label(folder)}"
+    return res, ""
 
 
 def scope_label(scope: str) -> str:

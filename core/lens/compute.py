@@ -14,7 +14,7 @@ from core.atomic_folder import write_folder
 from core.data import datadir
 from core.data.wordnet import sense_counts, wordnet_setup
 from core.errors import DataError, InputError
-from core.results.bundled import bundled_dir
+from core.results.bundled import bundled_dir, bundled_sensitivity_dir
 from core.results.run_info import RunInfo
 from core.results.store import Note, ResultFormat, has_models
 from core.settings import cache_dir
@@ -126,5 +126,5 @@ def saved_results() -> list[Path]:
     """Result folders the app can show: the user's own, newest first, then the bundled full-data results."""
     root = cache_dir() / "results"
     found = [p for p in root.glob("*") if not p.name.startswith(".") and has_models(p)] if root.is_dir() else []
-    bundled = [bundled_dir()] if has_models(bundled_dir()) else []
+    bundled = [d for d in (bundled_dir(), bundled_sensitivity_dir()) if has_models(d)]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True) + bundled

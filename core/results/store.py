@@ -167,7 +167,8 @@ def result_label(folder: Path) -> str:
     when = datetime.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     names = [Path(m).name if Path(m).is_absolute() or m.startswith((".", "~")) else m for m in map(str, models.model)]
     if is_bundled(folder):
-        return f"bundled with Routing Lens: {', '.join(names)} · {dtypes} · {rows}"
+        sensitivity = " · with its sensitivity table" if info and info.sensitivity else ""
+        return f"bundled with Routing Lens: {', '.join(names)} · {dtypes} · {rows}{sensitivity}"
     return f"{', '.join(names)} · {dtypes} · {rows} · {when}"  # a local model by its folder's name, not its path
 
 
