@@ -49,8 +49,9 @@ class ReferenceVerdict:
                 "sentence does.")
 
     def sentence(self) -> str:
-        return (f"{self.stack}: JSS {self.jss:.3f} is routed more differently than {self.more_different_than_same:.0%} "
-                f"of the short same-meaning pairs and {self.more_different_than_different:.0%} of the short "
+        return (f"{self.stack}: at JSS {self.jss:.3f} the word was routed more differently than "
+                f"{self.more_different_than_same:.0%} of the short same-meaning pairs and "
+                f"{self.more_different_than_different:.0%} of the short "
                 f"different-meaning pairs of the classic homonyms, through this model (n = {self.n_same} and "
                 f"{self.n_different}; the word's own triplet left out).")
 
