@@ -169,3 +169,21 @@ def test_the_wic_ordering_is_held_per_reference_frame():
     del wic
     gc.collect()
     assert key not in cr._ORDERINGS
+
+
+def test_an_outcome_is_read_in_one_sentence():
+    """Size words for the KL, whether the top prediction changed, and the notes a class needs: a teaching model's
+    poor predictions and span-corruption sentinels."""
+    from core.studies.outcomes import Outcome, reading
+
+    def outcome(kl, before, after, loss=2.5):
+        return Outcome(pd.DataFrame({"kl": kl, "loss_before": loss, "loss_after": loss, "top5_before": before,
+                                     "top5_after": after}), ["intervened: forced to e3 at decoder block 1, token 4"])
+
+    calm = reading(outcome([0.001, 0.002], ["a b", "c d"], ["a b", "c d"]))
+    assert calm.startswith("This barely moved the predictions") and "did not change at any position" in calm
+    assert "poorly" not in calm and "extra_id" not in calm
+    moved = reading(outcome([0.5, 0.9], ["a b", "c d"], ["b a", "c d"], loss=12.0))  # mean 0.7
+    assert "clearly" in moved and "changed at 1 of 2 positions" in moved and "predicts text poorly" in moved
+    sentinel = reading(outcome([0.0, 0.0], ["<extra_id_97> a", "c"], ["<extra_id_97> a", "c"]))
+    assert "did not move the predictions measurably" in sentinel and "blanks a span-corruption model" in sentinel

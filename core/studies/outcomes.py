@@ -95,6 +95,9 @@ def reading(result: Outcome) -> str:
     said = (f"This {size} (mean KL {kl:.3g} nats: 0 means unchanged); "
             + ("the top prediction did not change at any position." if not flips else
                f"the top prediction changed at {flips} of {len(top)} positions."))
+    if any("<extra_id_" in t for t in [*result.frame.top5_before, *result.frame.top5_after]):
+        said += (" Tokens such as <extra_id_0> are the blanks a span-corruption model (Switch, T5) was trained to fill,"
+                 " not words.")
     if result.loss_before > NOISY_LOSS:
         said += (f" This teaching model predicts text poorly to begin with (loss {result.loss_before:.1f} nats per "
                  "token; a fluent model is near 2–3), so read the change, not the predicted words.")
