@@ -20,6 +20,7 @@ saved = saved_results()
 with st.expander("Run your own: choose models and datasets", icon=":material/play_arrow:"):
     if (ran := run_form(tracer)) is not None:
         st.session_state["bench_result"] = str(ran)
+        saved = saved_results()  # the new run among the choices, or the picker would fall back to the first
 if "bench_result" not in st.session_state and saved:
     st.session_state["bench_result"] = str(saved[0])
 if len(saved) > 1:
