@@ -87,7 +87,8 @@ def pair_inputs(model: str) -> PairInputs | None:
             st.warning(f"“{as_text(word)}” does not occur in sentence {i}. Words in both sentences: "
                        + (as_text(", ".join(candidates[:10])) if candidates else "none") + ".")
             return None
-        picks.append(st.radio(f"“{as_text(word)}” occurs {len(occ)} times in sentence {i}: which one?", range(len(occ)),
+        picks.append(st.radio(f"“{as_text(word)}” occurs {len(occ)} times in "
+                              f"{'the control' if i == 3 else f'sentence {i}'}: which one?", range(len(occ)),
                               format_func=lambda k, o=occ, s=sentence: f"#{k + 1}: …{as_text(s[max(0, o[k][0] - 20):o[k][1] + 20])}…",
                               horizontal=True, key=f"cmp_occ{i}") if len(occ) > 1 else 0)
     return PairInputs(s1, s2, word, (picks[0], picks[1]), control, picks[2] if control else 0)

@@ -123,7 +123,11 @@ class Lens:
         stacks = compare_word(t1, spans[0], t2, spans[1])
         controlled = (compare_word(t1, spans[0], self._trace_one(control), control_span)
                       if control_span is not None else None)
-        said = judge(stacks, controlled, word, self.wic_reference(), self.classic_reference())
+        try:
+            classic = self.classic_reference()
+        except RoutingLensError:  # a reference that cannot be traced leaves the verdict out, never the comparison
+            classic = pd.DataFrame(columns=["word", "label", "stack", "jss"])
+        said = judge(stacks, controlled, word, self.wic_reference(), classic)
         return PairComparison(word, (t1, t2), spans, stacks, said.placements, self.yardsticks(), context_strip(t1, t2),
                               said.verdicts, controlled, said.ordering, said.floors)
 
