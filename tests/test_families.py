@@ -482,6 +482,21 @@ def test_every_family_passes_the_self_check(family, family_dirs):
     assert [layer.block for layer in result.layers] == SPARSE_LAYERS.get(family, [0, 1, 2])
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_every_family_passes_the_self_check_in_half_precision(dtype, family_dirs, tiny_model_dir):
+    """A healthy model passes in the precision real checkpoints run in: the tolerance follows the dtype's rounding
+    (its machine epsilon × the largest output × k experts × ⌈√d⌉), and Switch's traced expert is the one the model
+    chose in that dtype (its argmax over the half-precision probabilities), not float32's at a near-tie."""
+    from core.tracing.self_check import self_check
+
+    for name, folder in [*family_dirs.items(), ("switch", tiny_model_dir)]:
+        result = self_check(load_model(str(folder), dtype=dtype))
+        assert result.ok is True, (name, result.summary())
+        eps = float(torch.finfo(getattr(torch, dtype)).eps)
+        assert all(layer.eps == eps and layer.tolerance == layer.terms * eps * layer.scale and layer.terms >= 6
+                   for layer in result.layers), name  # d = 32 in these tiny models: ⌈√32⌉ = 6 per expert
+
+
 def test_a_selection_bias_moves_the_choice_and_the_trace_follows_the_model(family_dirs):
     """DeepSeek-V3's selection-only bias: pushed hard towards expert 7, the model dispatches it for every token while
     the distribution (sigmoid scores, normalised; the bias is not part of it) does not change. The trace records the

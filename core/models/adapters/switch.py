@@ -144,10 +144,16 @@ class SwitchAdapter(ModelAdapter):
 
     @staticmethod
     def to_probs(output) -> Captured:
-        """Router output (dispatch mask, top prob, logits) → float32 softmax, dropped mask, chosen expert."""
-        dispatch, _top_prob, logits = output
+        """Router output (dispatch mask, top prob, logits) → float32 softmax, dropped mask, chosen expert. The chosen
+        expert is the model's own: the dispatch mask's where the token was kept, else the argmax transformers takes —
+        over the softmax cast to the model's dtype (`top_prob`'s), where bf16 or fp16 rounding can tie two experts
+        that float32 tells apart. The distribution stays the float32 softmax of the logits."""
+        dispatch, top_prob, logits = output
         probs = torch.softmax(logits.float(), dim=-1)
-        return probs, dispatch.sum(dim=-1) == 0, probs.argmax(dim=-1, keepdim=True)
+        own = torch.softmax(logits, dim=-1, dtype=logits.dtype).to(top_prob.dtype).argmax(dim=-1, keepdim=True)
+        dropped = dispatch.sum(dim=-1) == 0
+        chosen = torch.where(dropped[..., None], own, dispatch.argmax(dim=-1, keepdim=True))
+        return probs, dropped, chosen
 
     def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
             decoder_read: DecoderRead = "input", causal_width: int | None = None) -> None:
