@@ -615,3 +615,28 @@ def test_the_chosen_weights_reading_puts_the_models_weights_on_its_chosen_expert
         np.testing.assert_allclose(weights.token_probs[li].sum(-1), 1.0, atol=1e-6)
     again = tracer.trace(TEXT)[0].stacks["decoder"]  # the cache kept the two readings apart
     np.testing.assert_allclose(again.token_probs, scores.token_probs)
+
+
+BIAS_FAMILIES = ("deepseek_v3", "glm4_moe", "ernie4_5_moe", "lfm2_moe", "minimax_m2")
+
+
+@pytest.mark.parametrize("family", BIAS_FAMILIES)
+def test_a_ban_removes_the_expert_under_a_selection_bias(family, family_dirs):
+    """A selection bias is added after the sigmoid or softmax, so a −∞ logit alone leaves a banned expert at 0 + its
+    bias, and it can still win. With expert 3's bias at 0.5 it is dispatched; banned, the experts modules are never
+    handed it (read from the model's own modules), at any layer."""
+    from core.tracing.interventions import Intervention, intervening
+
+    loaded = load_model(str(family_dirs[family]), dtype="float32")
+    biases = [t for name, t in [*loaded.model.named_parameters(), *loaded.model.named_buffers()]
+              if name.endswith(("e_score_correction_bias", "expert_bias"))]
+    assert biases, family
+    with torch.no_grad():
+        for t in biases:
+            t.view(-1)[3] = 0.5
+    _inputs, before = _router_inputs(loaded, TEXT)
+    assert any(bool((d == 3).any()) for d in before.values()), family  # the bias does move the choice to e3
+    with intervening(loaded, [Intervention("ban", "decoder", None, None, (3,))]):
+        _inputs, after = _router_inputs(loaded, TEXT)
+    assert after and not any(bool((d == 3).any()) for d in after.values()), family
+    assert all(float(t.view(-1)[3]) == 0.5 for t in biases)  # the bias is the model's again afterwards

@@ -91,6 +91,9 @@ def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset:
         delta = torch.zeros((n, e), device=logits.device)
         delta[:, banned] = float("-inf")
         chosen, w = adapter.reroute(output, router, call, delta)
+        if bool(torch.isin(chosen[rows], banned).any()):  # never report a ban that did not happen
+            raise InputError(f"{adapter.family}: its routing rule still chose a banned expert (a selection rule "
+                             "Routing Lens cannot reach), so this ban is refused rather than reported.")
     elif iv.kind == "top_k":
         chosen, w = adapter.reroute(output, router, call, torch.zeros((n, e), device=logits.device), int(iv.k or k))
     elif iv.kind == "steer":

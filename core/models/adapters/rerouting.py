@@ -31,6 +31,52 @@ def _shifted(delta: torch.Tensor, experts: int, seen: list) -> Iterator[None]:
         torch.nn.functional.linear = linear
 
 
+@contextlib.contextmanager
+def _banned_in_selection(router: torch.nn.Module, delta: torch.Tensor, experts: int) -> Iterator[None]:
+    """Experts banned on every row (−∞ in every row of `delta`) are banned from the choice too: a selection bias
+    (DeepSeek-V3's `e_score_correction_bias`, ERNIE's, GLM's, LFM2's `expert_bias` …) is added to the scores after the
+    sigmoid or softmax, so a −∞ logit alone leaves the banned expert at 0 + its bias, and it can still win. Every
+    floating tensor of the router with one value per expert and "bias" in its name is set to −∞ there for the re-run
+    (restored after); an nn.Linear's own bias is left alone (its logits are shifted to −∞ already, as is a raw
+    F.linear bias set here: the same ban twice)."""
+    banned = torch.isneginf(delta).all(0) if delta.numel() else torch.zeros(experts, dtype=torch.bool)
+    if not bool(banned.any()):
+        yield
+        return
+    tensors = [t for name, t in [*router.named_parameters(), *router.named_buffers()]
+               if "bias" in name.rsplit(".", 1)[-1] and t.is_floating_point() and t.numel() == experts]
+    linear_biases = {id(m.bias) for m in router.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None}
+    tensors = [t for t in tensors if id(t) not in linear_biases]
+    saved = [t.detach().clone() for t in tensors]
+    try:
+        with torch.no_grad():
+            for t in tensors:
+                t.view(-1)[banned.to(t.device)] = float("-inf")
+        yield
+    finally:
+        with torch.no_grad():
+            for t, old in zip(tensors, saved):
+                t.copy_(old)
+
+
+def _bias_arguments_banned(call: Call, delta: torch.Tensor, experts: int) -> Call:
+    """The call with every selection bias handed to the router as an argument (LFM2's `expert_bias`, MiniMax-M2's
+    `e_score_correction_bias`: held by the MoE block, passed in) copied with −∞ at the experts banned on every row.
+    The hidden states (the first argument) are never touched."""
+    banned = torch.isneginf(delta).all(0) if delta.numel() else torch.zeros(experts, dtype=torch.bool)
+    if not bool(banned.any()):
+        return call
+
+    def masked(value):
+        if torch.is_tensor(value) and value.is_floating_point() and value.numel() == experts:
+            value = value.clone()
+            value.view(-1)[banned.to(value.device)] = float("-inf")
+        return value
+
+    args, kwargs = call
+    return (args[0], *map(masked, args[1:])), {key: masked(v) for key, v in kwargs.items()}
+
+
 def rerun(router: torch.nn.Module, call: Call, delta: torch.Tensor, experts: int, k: int | None = None
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(chosen experts, weights) of `router` on its own inputs with logits + `delta` (N, E), and `k` experts when
@@ -43,7 +89,8 @@ def rerun(router: torch.nn.Module, call: Call, delta: torch.Tensor, experts: int
             if saved is None:
                 raise NotImplementedError("this router has no top_k to change")
             router.top_k = k
-        with _shifted(delta.float(), experts, seen), torch.no_grad():
+        args, kwargs = _bias_arguments_banned((args, kwargs), delta, experts)
+        with _shifted(delta.float(), experts, seen), _banned_in_selection(router, delta, experts), torch.no_grad():
             out = router.forward(*args, **kwargs)
     finally:
         if k is not None and saved is not None:
