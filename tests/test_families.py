@@ -639,4 +639,4 @@ def test_a_ban_removes_the_expert_under_a_selection_bias(family, family_dirs):
     with intervening(loaded, [Intervention("ban", "decoder", None, None, (3,))]):
         _inputs, after = _router_inputs(loaded, TEXT)
     assert after and not any(bool((d == 3).any()) for d in after.values()), family
-    assert all(float(t.view(-1)[3]) == 0.5 for t in biases)  # the bias is the model's again afterwards
+    assert all(float(t.detach().view(-1)[3]) == 0.5 for t in biases)  # the bias is the model's again afterwards
