@@ -11,6 +11,7 @@ from core.lens.pair import PairComparison, judge, word_span
 from core.lens.runs import newest_result, reproduce
 from core.results.store import Results
 from core.settings import asked_dtype
+from core.studies.classic_reference import COLUMNS as CLASSIC_COLUMNS
 from core.studies.classic_reference import classic_pairs
 from core.studies.controls import pair_controls
 from core.studies.pair_reference import wic_reference
@@ -126,7 +127,7 @@ class Lens:
         try:
             classic = self.classic_reference()
         except RoutingLensError:  # a reference that cannot be traced leaves the verdict out, never the comparison
-            classic = pd.DataFrame(columns=["word", "label", "stack", "jss"])
+            classic = pd.DataFrame(columns=CLASSIC_COLUMNS)
         said = judge(stacks, controlled, word, self.wic_reference(), classic)
         return PairComparison(word, (t1, t2), spans, stacks, said.placements, self.yardsticks(), context_strip(t1, t2),
                               said.verdicts, controlled, said.ordering, said.floors)

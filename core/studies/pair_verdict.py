@@ -6,12 +6,12 @@ the model's own WiC words). Without one: the pair against short same-meaning pai
 (core.studies.classic_reference), never against WiC's long pairs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
-import numpy as np
 import pandas as pd
 
 from core.studies.classic_reference import for_word
+from core.studies.pair_reference import place_pair
 
 CHANGED, SOME_SIGN = 0.9, 0.7  # shares of short same-meaning pairs routed more alike than the pair
 
@@ -57,17 +57,9 @@ class ReferenceVerdict:
 
 
 def reference_verdicts(reference: pd.DataFrame, stack_jss: dict[str, float], word: str) -> list[ReferenceVerdict]:
-    """For each stack with short pairs of both labels (the word's own triplet left out)."""
-    ref = for_word(reference, word)
-    out = []
-    for stack, value in stack_jss.items():
-        part = ref[ref["stack"] == stack]
-        same = part.loc[part["label"] == "T", "jss"].to_numpy(dtype=float)
-        diff = part.loc[part["label"] == "F", "jss"].to_numpy(dtype=float)
-        if len(same) and len(diff):
-            out.append(ReferenceVerdict(stack, float(value), float(np.mean(same > value)),
-                                        float(np.mean(diff > value)), len(same), len(diff)))
-    return out
+    """For each stack with short pairs of both labels (the word's own triplet left out): the same shares as a
+    pair's place among WiC pairs (`place_pair`), against the classic triplets instead."""
+    return [ReferenceVerdict(*astuple(p)) for p in place_pair(for_word(reference, word), stack_jss)]
 
 
 @dataclass(frozen=True)
