@@ -31,15 +31,19 @@ def _shifted(delta: torch.Tensor, experts: int, seen: list) -> Iterator[None]:
         torch.nn.functional.linear = linear
 
 
+def _banned_everywhere(delta: torch.Tensor, experts: int) -> torch.Tensor:
+    """(E,) bool: the experts at −∞ in every row of `delta` (a ban, as opposed to a per-row shift)."""
+    return torch.isneginf(delta).all(0) if delta.numel() else torch.zeros(experts, dtype=torch.bool)
+
+
 @contextlib.contextmanager
-def _banned_in_selection(router: torch.nn.Module, delta: torch.Tensor, experts: int) -> Iterator[None]:
-    """Experts banned on every row (−∞ in every row of `delta`) are banned from the choice too: a selection bias
+def _banned_in_selection(router: torch.nn.Module, banned: torch.Tensor, experts: int) -> Iterator[None]:
+    """`banned` experts (−∞ in every row of the shift) are banned from the choice too: a selection bias
     (DeepSeek-V3's `e_score_correction_bias`, ERNIE's, GLM's, LFM2's `expert_bias` …) is added to the scores after the
     sigmoid or softmax, so a −∞ logit alone leaves the banned expert at 0 + its bias, and it can still win. Every
     floating tensor of the router with one value per expert and "bias" in its name is set to −∞ there for the re-run
     (restored after); an nn.Linear's own bias is left alone (its logits are shifted to −∞ already, as is a raw
     F.linear bias set here: the same ban twice)."""
-    banned = torch.isneginf(delta).all(0) if delta.numel() else torch.zeros(experts, dtype=torch.bool)
     if not bool(banned.any()):
         yield
         return
@@ -59,11 +63,10 @@ def _banned_in_selection(router: torch.nn.Module, delta: torch.Tensor, experts: 
                 t.copy_(old)
 
 
-def _bias_arguments_banned(call: Call, delta: torch.Tensor, experts: int) -> Call:
+def _bias_arguments_banned(call: Call, banned: torch.Tensor, experts: int) -> Call:
     """The call with every selection bias handed to the router as an argument (LFM2's `expert_bias`, MiniMax-M2's
     `e_score_correction_bias`: held by the MoE block, passed in) copied with −∞ at the experts banned on every row.
     The hidden states (the first argument) are never touched."""
-    banned = torch.isneginf(delta).all(0) if delta.numel() else torch.zeros(experts, dtype=torch.bool)
     if not bool(banned.any()):
         return call
 
@@ -89,8 +92,9 @@ def rerun(router: torch.nn.Module, call: Call, delta: torch.Tensor, experts: int
             if saved is None:
                 raise NotImplementedError("this router has no top_k to change")
             router.top_k = k
-        args, kwargs = _bias_arguments_banned((args, kwargs), delta, experts)
-        with _shifted(delta.float(), experts, seen), _banned_in_selection(router, delta, experts), torch.no_grad():
+        banned = _banned_everywhere(delta, experts)
+        args, kwargs = _bias_arguments_banned((args, kwargs), banned, experts)
+        with _shifted(delta.float(), experts, seen), _banned_in_selection(router, banned, experts), torch.no_grad():
             out = router.forward(*args, **kwargs)
     finally:
         if k is not None and saved is not None:
