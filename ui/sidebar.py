@@ -81,7 +81,7 @@ def unloadable(name: str) -> str:
     """Why a linked model cannot be loaded here, in a few words (empty: it loads). A Hub model that is not cached
     while the Hub cannot be reached is refused without trying."""
     entry = next((e for e in list_models() if e.name == name), None)
-    if entry is not None and entry.from_hub and not hub_model_cached(entry.location) and not _hub_up():
+    if entry is not None and offered([entry])[1]:  # the picker's own rule: a Hub model neither cached nor reachable
         return "it is downloaded from the Hugging Face Hub, which this server cannot reach, and it is not cached"
     try:
         get_tracer(name)
