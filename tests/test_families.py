@@ -640,3 +640,66 @@ def test_a_ban_removes_the_expert_under_a_selection_bias(family, family_dirs):
         _inputs, after = _router_inputs(loaded, TEXT)
     assert after and not any(bool((d == 3).any()) for d in after.values()), family
     assert all(float(t.detach().view(-1)[3]) == 0.5 for t in biases)  # the bias is the model's again afterwards
+
+
+def test_force_works_on_a_bias_and_group_family_and_weights_by_its_rule(family_dirs):
+    """DeepSeek-V3 (sigmoid scores, a selection bias, two expert groups of which one is kept): forcing experts 2 and 5
+    — one in each group, so its own rule would never choose the pair — hands exactly those two to every experts
+    module, weighted by its rule (the sigmoid scores of the two, renormalised, scaled)."""
+    from core.tracing.interventions import Intervention, intervening
+
+    loaded = load_model(str(family_dirs["deepseek_v3"]), dtype="float32")
+    with torch.no_grad():
+        for _block, router in Tracer(loaded, cache=None).routers["decoder"]:
+            router.e_score_correction_bias[3] = 0.5
+    handed: dict[int, torch.Tensor] = {}
+    weights: dict[int, torch.Tensor] = {}
+
+    def record(layer: int, args: tuple) -> None:
+        handed[layer], weights[layer] = args[1].reshape(-1, 2), args[2].reshape(-1, 2)
+
+    hooks = [module.register_forward_pre_hook(lambda _m, args, layer=_layer(name): record(layer, args))
+             for name, module in loaded.model.named_modules() if type(module).__name__.endswith("Experts")]
+    ids = torch.tensor([loaded.tokenizer(TEXT)["input_ids"]])
+    with intervening(loaded, [Intervention("force", "decoder", None, None, (2, 5))]), torch.no_grad():
+        loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
+    for h in hooks:
+        h.remove()
+    assert sorted(handed) == SPARSE_LAYERS["deepseek_v3"]
+    config = loaded.model.config
+    for layer, index in handed.items():
+        assert (index.sort(-1).values == torch.tensor([2, 5])).all(), layer
+        w = weights[layer]
+        assert torch.all(w > 0)
+        # renormalised to the routed scaling factor (norm_topk_prob), as the model weights its own choice
+        torch.testing.assert_close(w.sum(-1), torch.full((w.shape[0],), float(config.routed_scaling_factor)),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_a_top_k_the_router_ignores_is_refused_and_the_engine_checks_what_the_experts_were_handed(family_dirs):
+    """PhiMoE's SparseMixer always chooses two experts: asked for top-1 it is refused with its reason, not labelled
+    top-1. And if anything after the router undoes an intervention (here a later hook restoring the router's own
+    output), the experts module's pre-hook sees it and the pass is refused rather than reported."""
+    from core.tracing.interventions import Intervention, intervening
+
+    phimoe = load_model(str(family_dirs["phimoe"]), dtype="float32")
+    with pytest.raises(InputError, match="chose 2 experts when asked for 1"):
+        with intervening(phimoe, [Intervention("top_k", "decoder", None, None, k=1)]):
+            Tracer(phimoe, cache=None).trace(TEXT)
+    loaded = load_model(str(family_dirs["mixtral"]), dtype="float32")
+    routers = Tracer(loaded, cache=None).routers["decoder"]
+    ban = Intervention("ban", "decoder", None, None, (0, 1, 2))
+    with intervening(loaded, [ban]):
+        banned = Tracer(loaded, cache=None).trace(TEXT)[0].stacks["decoder"]
+    assert not np.isin(banned.selected, [0, 1, 2]).any()
+    with intervening(loaded, [ban]):
+        originals = {}
+        undo = [r.register_forward_pre_hook(lambda m, a, kw: originals.__setitem__(id(m), m.forward(*a, **kw)),
+                                            with_kwargs=True) for _b, r in routers]
+        undo += [r.register_forward_hook(lambda m, _a, _out: originals.pop(id(m))) for _b, r in routers]
+        try:
+            with pytest.raises(InputError, match="not handed the route this intervention wrote"):
+                Tracer(loaded, cache=None).trace(TEXT)
+        finally:
+            for h in undo:
+                h.remove()

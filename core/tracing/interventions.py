@@ -67,6 +67,13 @@ def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, 
     return rows
 
 
+def _handed_mask(index: torch.Tensor, weights: torch.Tensor, experts: int) -> torch.Tensor:
+    """(N, E) bool: the experts each token is sent to with a non-zero weight (a padding slot has weight 0)."""
+    index = index.reshape(-1, index.shape[-1]).long()
+    live = (weights.reshape(index.shape) != 0).int()
+    return torch.zeros((index.shape[0], experts), dtype=torch.int, device=index.device).scatter_add(1, index, live) > 0
+
+
 def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset: int):
     """One router's output under one intervention, by the family's own rule (the adapter re-runs its router)."""
     logits, index, weights = adapter.route_of(output)
@@ -96,6 +103,9 @@ def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset:
                              "Routing Lens cannot reach), so this ban is refused rather than reported.")
     elif iv.kind == "top_k":
         chosen, w = adapter.reroute(output, router, call, torch.zeros((n, e), device=logits.device), int(iv.k or k))
+        if chosen.shape[-1] != int(iv.k or k):  # a router that ignores its top_k (SparseMixer) must not be reported
+            raise InputError(f"{adapter.family}: its router chose {chosen.shape[-1]} experts when asked for "
+                             f"{int(iv.k or k)}; its routing rule fixes how many it chooses, so this top-k is refused.")
     elif iv.kind == "steer":
         if iv.strength == 0:
             return output
@@ -128,6 +138,8 @@ def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -
     adapter, model = loaded.adapter, loaded.model
     routers = adapter.routers(model)
     handles = []
+    asked: dict[int, torch.Tensor] = {}  # per rewritten router: the experts its experts module must be handed
+    names = {id(m): n for n, m in model.named_modules()}
     try:
         for iv in interventions:
             found = dict(routers.get(iv.stack, []))
@@ -142,11 +154,45 @@ def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -
             offset = adapter.decoder_offset() if iv.stack == "decoder" else 0
             for block in layers:
                 handles.append(found[block].register_forward_hook(
-                    lambda m, args, kwargs, out, iv=iv, offset=offset: rewrite(adapter, m, (args, kwargs), out, iv,
-                                                                              batch, offset), with_kwargs=True))
+                    lambda m, args, kwargs, out, iv=iv, offset=offset: _expecting(
+                        adapter, m, rewrite(adapter, m, (args, kwargs), out, iv, batch, offset), out, asked),
+                    with_kwargs=True))
+                handles += _verifying(adapter, model, found[block], asked, names)
         yield
     except NotImplementedError as err:
         raise InputError(str(err)) from None
     finally:
         for h in handles:
             h.remove()
+
+
+def _expecting(adapter, router, new, old, asked: dict[int, torch.Tensor]):
+    """Note what the experts beside `router` must now be handed (only where the intervention changed the route)."""
+    if new is not old:
+        _logits, index, weights = adapter.route_of(new)
+        asked[id(router)] = _handed_mask(index, weights, adapter.num_experts)
+    return new
+
+
+def _verifying(adapter, model, router, asked: dict[int, torch.Tensor], names: dict[int, str]) -> list:
+    """A pre-hook on the experts module beside `router` that refuses the pass when the module is not handed what
+    the intervention asked: a family whose block re-derives its choice after the router (or ignores part of it)
+    must never be reported as intervened on."""
+    from core.tracing.self_check import experts_beside
+
+    experts = experts_beside(model, router, names)
+    if experts is None:
+        return []
+
+    def check(_module, args):
+        want = asked.pop(id(router), None)
+        if want is None:
+            return
+        index, weights, _dropped = adapter.dispatched(args)
+        got = _handed_mask(index, weights, adapter.num_experts)
+        if got.shape != want.shape or not torch.equal(got.cpu(), want.cpu()):
+            raise InputError(f"{adapter.family}: its experts were not handed the route this intervention wrote (its "
+                             "block chooses again after the router), so the intervention is refused rather than "
+                             "reported.")
+
+    return [experts.register_forward_pre_hook(check)]
