@@ -3,13 +3,18 @@
 For one sentence, at every sparse layer, hooks on the model's own modules record what the router output and what
 its experts module was handed (the dispatched experts and their weights) and returned. Two checks per layer:
 
-1. *Reading*: the experts the adapter reads off the router (what every trace records) are the experts the model
-   dispatched, token by token (and, for a capacity router, the same tokens dropped).
+1. *Reading*: the experts the adapter reads off the router (what every trace records) are exactly the experts the
+   model dispatched, token by token, as sets (and, for a capacity router, the same tokens dropped). An expert handed
+   with weight 0 counts as dispatched and is named (it adds nothing to the output).
 2. *Dispatch*: the experts module's output equals the weighted sum of each dispatched expert run on its own
    (every expert called alone through the same module, weight 1). A module that runs other experts than it was
    handed — an upstream fault, as NLLB-MoE's one-hot dispatch in transformers 5.23 — fails here.
 
 Shared experts run outside the experts module and are not part of this sum; the block adds them afterwards.
+
+Two checks on the whole model: *batch invariance* (the sentence traced alone and beside another, right-padded, gets
+the same chosen experts at every layer) and *determinism* (two runs agree). A family whose routing depends on its batch
+by design is traced one text per forward (its adapter says why), and the check says so instead of failing.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import torch
 from core.models.loading import LoadedModel
 
 CHECK_TEXT = "The bank raised its interest rates again this spring."
+BESIDE_TEXT = "A second, longer sentence shares the batch with the first one, so that the first is padded."
 # The dispatch check's tolerance follows the precision the experts ran in: the dtype's machine epsilon × the largest
 # output × the summed terms, k experts × ⌈√d⌉ (each expert's output sums over the d input features, and the rounding
 # of such a sum grows as its square root; a grouped kernel sums in another order than an expert run alone). Measured
@@ -38,6 +44,7 @@ class LayerCheck:
     scale: float  # largest |experts output|
     eps: float = float(torch.finfo(torch.float32).eps)  # machine epsilon of the dtype the experts ran in
     terms: int = 1  # summed terms: k experts × ⌈√d⌉ (d: the experts' input features)
+    zero_weight: int = 0  # (token, expert) dispatches handed with weight 0: counted as dispatched, named
 
     @property
     def tolerance(self) -> float:
@@ -53,11 +60,33 @@ class SelfCheck:
     model: str
     layers: list[LayerCheck] = field(default_factory=list)
     skipped: str = ""  # why the check could not run on this model ("" when it ran)
+    batch_changes: int = 0  # (layer, token) choices of the sentence that differ alone and beside another
+    run_changes: int = 0  # (layer, token) choices that differ between two identical runs
+    batch_note: str = ""  # why the model is traced one text per forward ("" when batches are invariant)
+
+    @property
+    def batch_invariant(self) -> bool:
+        return self.batch_changes == 0 or bool(self.batch_note)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.run_changes == 0
 
     @property
     def ok(self) -> bool | None:
         """True / False; None when the check does not apply to this model."""
-        return None if self.skipped else all(layer.ok for layer in self.layers)
+        if self.skipped:
+            return None
+        return all(layer.ok for layer in self.layers) and self.batch_invariant and self.deterministic
+
+    def whole_model(self) -> str:
+        """The batch-invariance and determinism verdicts, in a line."""
+        batch = ("the same choice alone and in a batch" if self.batch_changes == 0 else
+                 f"{self.batch_changes} choices change in a batch; traced one text per forward ({self.batch_note})"
+                 if self.batch_note else f"{self.batch_changes} choices change when batched (NOT batch-invariant)")
+        runs = "two runs agree" if self.deterministic else f"{self.run_changes} choices change between two runs " \
+                                                           "(NOT deterministic)"
+        return f"{batch}; {runs}."
 
     def summary(self) -> str:
         if self.skipped:
@@ -65,16 +94,21 @@ class SelfCheck:
         bad = [layer for layer in self.layers if not layer.ok]
         worst = max((layer.max_diff for layer in self.layers), default=0.0)
         allowed = max((layer.tolerance for layer in self.layers), default=0.0)
-        if not bad:
+        zero = sum(layer.zero_weight for layer in self.layers)
+        named = f" {zero} dispatches carried weight 0 (they add nothing)." if zero else ""
+        if not bad and self.ok:
             return (f"Self-check passed on {len(self.layers)} sparse layers: the traced experts are the ones the model "
                     f"dispatched, and each layer's output is their weighted sum (largest difference {worst:.1e}, "
-                    f"within the rounding of the model's precision, {allowed:.1e}).")
+                    f"within the rounding of the model's precision, {allowed:.1e}); {self.whole_model()}" + named)
+        if not bad:
+            return f"Self-check FAILED: {self.whole_model()} A trace of this model would depend on chance." + named
         where = ", ".join(f"{b.stack} block {b.block}" for b in bad)
         reading = any(not b.reading_matches for b in bad)
         return (f"Self-check FAILED at {where}: "
                 + ("the experts read off the router are not the ones the model dispatched; " if reading else "")
                 + f"the experts module's output differs from the weighted sum of its dispatched experts by up to "
-                  f"{worst:.3g}. The model does not do what its router says: the trace shows the router's decision.")
+                  f"{worst:.3g}. The model does not do what its router says: the trace shows the router's decision."
+                + named)
 
 
 def check_tracer(tracer, text: str | None = None) -> SelfCheck:
@@ -134,7 +168,48 @@ def self_check(loaded: LoadedModel, text: str = CHECK_TEXT) -> SelfCheck:
     finally:
         for h in handles:
             h.remove()
+    alone = _choices(loaded, [text])
+    result.run_changes = _changes(alone, _choices(loaded, [text]))
+    result.batch_changes = _changes(alone, _choices(loaded, [text, BESIDE_TEXT]))
+    result.batch_note = getattr(adapter, "one_text_per_forward", "")
     return result
+
+
+def _choices(loaded: LoadedModel, texts: list[str]) -> dict[tuple[str, int], torch.Tensor]:
+    """The first text's chosen experts (tokens, k), sorted per token, at every sparse layer: one pass over `texts`
+    right-padded into one batch, read as every trace reads them (the adapter's converter)."""
+    from core.tracing.encoding import right_padded
+
+    adapter, model, tok = loaded.adapter, loaded.model, loaded.tokenizer
+    rows = [list(tok(t)["input_ids"]) for t in texts]
+    ids, mask = right_padded(rows, int(tok.pad_token_id if tok.pad_token_id is not None else 0))
+    width = len(rows[0])
+    got: dict[tuple[str, int], torch.Tensor] = {}
+    handles = [router.register_forward_hook(
+        lambda _m, _i, out, key=(stack, block), conv=adapter.converter(stack, block): got.__setitem__(
+            key, conv(out)[2].reshape(len(texts), -1, conv(out)[2].shape[-1])[0].sort(-1).values.cpu()))
+        for stack, found in adapter.routers(model).items() for block, router in found]
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            adapter.run(model, ids.to(device), mask.to(device), adapter.stacks)
+    finally:
+        for h in handles:
+            h.remove()
+    return {key: chosen[:width] for key, chosen in got.items()}
+
+
+def _changes(a: dict[tuple[str, int], torch.Tensor], b: dict[tuple[str, int], torch.Tensor]) -> int:
+    """(layer, token) choices that differ between two readings of the same sentence (a layer missing in one counts
+    all its tokens)."""
+    changed = 0
+    for key in a.keys() | b.keys():
+        x, y = a.get(key), b.get(key)
+        if x is None or y is None or x.shape != y.shape:
+            changed += len(x if x is not None else y)
+            continue
+        changed += int((x != y).any(-1).sum())
+    return changed
 
 
 def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
@@ -146,9 +221,14 @@ def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
     read_selected = read_selected.reshape(index.shape[0], -1)
     read_dropped = read_dropped.reshape(-1)
     kept = ~dropped
-    # Every expert dispatched with a weight is one the adapter read (a capacity-dropped second choice has weight 0).
-    read_it = (index[..., None].cpu() == read_selected[:, None, :].cpu()).any(-1) | (weights.cpu() == 0)
-    reading = bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(read_it[kept.cpu()].all())
+    # The read set equals the dispatched set, token by token: each dispatched expert was read and each read expert
+    # dispatched (a weight-0 dispatch counts, and is named).
+    index_c, read_c, kept_c = index.cpu(), read_selected.cpu().to(index.dtype), kept.cpu()
+    dispatched_read = (index_c[..., None] == read_c[:, None, :]).any(-1)
+    read_dispatched = (read_c[..., None] == index_c[:, None, :]).any(-1)
+    reading = (bool(torch.equal(read_dropped.cpu(), dropped.cpu())) and bool(dispatched_read[kept_c].all())
+               and bool(read_dispatched[kept_c].all()))
+    zero_weight = int((weights.cpu() == 0)[kept_c].sum())
     out = adapter.experts_rows(out, index.shape[0])
     reference = torch.zeros_like(out)
     with torch.inference_mode():
@@ -160,4 +240,4 @@ def _check_layer(adapter, stack: str, block: int, slot: dict) -> LayerCheck:
     diff = (out - reference).abs()
     return LayerCheck(stack, block, int(index.shape[0]), reading, float(diff.max()) if diff.numel() else 0.0,
                       float(out.abs().max()) if out.numel() else 0.0, float(torch.finfo(dtype).eps),
-                      int(index.shape[1]) * math.ceil(math.sqrt(hidden.shape[-1])))
+                      int(index.shape[1]) * math.ceil(math.sqrt(hidden.shape[-1])), zero_weight)
