@@ -100,9 +100,11 @@ def _folder_experts(folder: Path) -> int | None:
     config = folder_config(folder)
     family = DECODER_FAMILIES.get(family_of_model_type(config.get("model_type", "")))
     config = config.get("text_config") or config  # a multimodal MoE's experts live in its text tower
+    from core.models.adapters.families import config_value
+
     try:
-        return int(config[family.experts_attr if family else "num_experts"])
-    except (KeyError, TypeError, ValueError):
+        return int(config_value(config, family.experts_attr if family else "num_experts"))
+    except (TypeError, ValueError):
         return None
 
 

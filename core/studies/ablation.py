@@ -123,7 +123,10 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
 
 
 def batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np.ndarray]:
-    """Per-token cross-entropy of the targets of `rows`, one array per row."""
+    """Per-token cross-entropy of the targets of `rows`, one array per row (one row per forward where the family's
+    routing depends on its batch)."""
+    if loaded.adapter.one_text_per_forward and len(rows) > 1:
+        return [losses for r in rows for losses in batch_losses(loaded, ex, [r])]
     model, pad = loaded.model, int(loaded.tokenizer.pad_token_id or 0)
     device = loaded.input_device
     ids, mask = right_padded([ex.inputs[r] for r in rows], pad)

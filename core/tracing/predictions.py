@@ -23,8 +23,9 @@ def next_token_predictions(loaded: LoadedModel, id_rows: Sequence[Sequence[int]]
         raise InputError("Next-token predictions need the model's language-model head (load it with lm_head=True).")
     out: list[np.ndarray] = []
     device, pad = loaded.input_device, int(loaded.tokenizer.pad_token_id or 0)
-    for start in range(0, len(id_rows), BATCH):
-        rows = id_rows[start:start + BATCH]
+    batch = 1 if loaded.adapter.one_text_per_forward else BATCH  # a batch-dependent family: each row alone
+    for start in range(0, len(id_rows), batch):
+        rows = id_rows[start:start + batch]
         ids, mask = right_padded(rows, pad)
         with torch.inference_mode():
             logits = loaded.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits

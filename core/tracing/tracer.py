@@ -65,6 +65,8 @@ class Tracer:
         self.batch_tokens = batch_tokens
         self.batch_size = batch_size
         self.adapter = loaded.adapter
+        if self.adapter.one_text_per_forward:  # its routing depends on the batch: each text alone (the cache's premise)
+            self.batch_size = 1
         self.routers = self.adapter.routers(loaded.model)
         if not self.routers:
             looked = getattr(self.adapter, "looked_for", "")

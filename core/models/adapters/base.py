@@ -73,6 +73,7 @@ class ModelAdapter(ABC):
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     scoring: Scoring = SOFTMAX_TOPK  # how its router scores and chooses; defines the routing distribution
     shared: str = ""  # experts every token runs beside the routed ones ("" when none)
+    one_text_per_forward: str = ""  # why a text's routing depends on its batch, so it is traced alone ("" = batches ok)
     copy: Copy
 
     def decoder_read(self, asked: DecoderRead | None) -> DecoderRead:

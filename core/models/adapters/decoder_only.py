@@ -4,131 +4,25 @@ stack, named "decoder". `DECODER_FAMILIES` is the table to extend for a new fami
 scores and chooses (core.models.adapters.scoring)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers, modules_by_class_suffix
-from core.models.adapters.rerouting import rerun, weights_of_sets
-from core.models.adapters.scoring import (
-    SIGMOID_BIAS,
-    SIGMOID_BIAS_GROUP,
-    SIGMOID_TOPK,
-    SOFTMAX_BIAS,
-    SOFTMAX_GROUP,
-    SOFTMAX_TOPK,
-    SPARSEMIXER,
-    TOPK_SOFTMAX,
-    Scoring,
+from core.models.adapters.families import (  # noqa: F401 - re-exported: the family table's long-standing home
+    DECODER_FAMILIES,
+    MODEL_TYPE_FAMILY,
+    ROUTER_CLASS_SUFFIXES,
+    Family,
+    config_value,
+    generic_family,
 )
-from core.errors import InputError
+from core.models.adapters.rerouting import rerun, weights_of_sets
+from core.models.adapters.scoring import SOFTMAX_GROUP, SOFTMAX_TOPK, SPARSEMIXER, TOPK_SOFTMAX, Scoring
+from core.errors import InputError, UnsupportedModelError
 from core.types import DecoderRead, Stack
 
 CAUSAL_NOTE = "Decoder-only: a token's routing depends only on the tokens to its left (causal attention)"
-# Router classes in transformers >= 5: a module returning (router_logits, top_k_weights, top_k_index).
-ROUTER_CLASS_SUFFIXES = ("TopKRouter", "TopkRouter", "MoEV1Gate")
-
-
-@dataclass(frozen=True)
-class Family:
-    """A decoder-only MoE family: what to look for in its config and its smallest public checkpoint."""
-
-    name: str
-    label: str
-    model_types: tuple[str, ...]
-    experts_attr: str  # config attribute holding the routed-expert count
-    smallest: str  # smallest public checkpoint (Hub id)
-    smallest_params: int  # its total parameter count, rounded as its model card gives it
-    top_k_attr: str = "num_experts_per_tok"
-    note: str = ""
-    scoring: Scoring = SOFTMAX_TOPK
-    shared: str = ""  # experts every token runs beside the routed ones ("" when none)
-    dense_layers: str = ""  # which layers keep a dense MLP ("" when every layer is sparse)
-    renormalises: bool | None = None  # the chosen weights divided by their sum: None = the config's norm_topk_prob
-
-    @property
-    def short_label(self) -> str:
-        """"Mixtral" from "Mixtral (Mistral AI)": the architecture, not the vendor."""
-        return self.label.split(" (")[0]
-
-
-DECODER_FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("mixtral", "Mixtral (Mistral AI)", ("mixtral",), "num_local_experts", "mistralai/Mixtral-8x7B-v0.1",
-           46_700_000_000, renormalises=True),
-    Family("olmoe", "OLMoE (AI2)", ("olmoe",), "num_experts", "allenai/OLMoE-1B-7B-0924", 6_900_000_000),
-    Family("qwen2_moe", "Qwen2-MoE / Qwen1.5-MoE", ("qwen2_moe",), "num_experts", "Qwen/Qwen1.5-MoE-A2.7B",
-           14_300_000_000, note="a shared expert runs for every token beside the routed ones",
-           shared="one shared expert, gated by a sigmoid", dense_layers="mlp_only_layers"),
-    Family("qwen3_moe", "Qwen3-MoE", ("qwen3_moe",), "num_experts", "Qwen/Qwen3-30B-A3B", 30_500_000_000,
-           dense_layers="mlp_only_layers"),
-    Family("qwen3_next", "Qwen3-Next", ("qwen3_next",), "num_experts", "Qwen/Qwen3-Next-80B-A3B-Instruct",
-           80_000_000_000, note="hybrid linear (Gated DeltaNet) and full attention; a gated shared expert",
-           shared="one shared expert, gated by a sigmoid"),
-    Family("granitemoe", "GraniteMoE (IBM)", ("granitemoe",), "num_local_experts",
-           "ibm-granite/granite-3.0-1b-a400m-base", 1_300_000_000,
-           note="top-k is taken on the logits; the recorded distribution is the softmax over all experts",
-           scoring=TOPK_SOFTMAX),
-    Family("granitemoeshared", "GraniteMoE-Shared (IBM)", ("granitemoeshared",), "num_local_experts",
-           "ibm-research/moe-7b-1b-active-shared-experts", 7_000_000_000, scoring=TOPK_SOFTMAX,
-           note="top-k is taken on the logits; a shared MLP runs for every token", shared="one shared MLP"),
-    Family("phimoe", "PhiMoE (Microsoft)", ("phimoe",), "num_local_experts", "microsoft/Phi-3.5-MoE-instruct",
-           41_900_000_000, note="SparseMixer top-2: at inference the two highest logits", scoring=SPARSEMIXER),
-    Family("jamba", "Jamba (AI21)", ("jamba",), "num_experts", "ai21labs/AI21-Jamba-Mini-1.5", 51_600_000_000,
-           note="hybrid Mamba–attention layers; experts in every other layer", dense_layers="every other layer"),
-    Family("deepseek_v2", "DeepSeek-V2", ("deepseek_v2",), "n_routed_experts", "deepseek-ai/DeepSeek-V2-Lite",
-           15_700_000_000, note="shared experts run for every token; group-limited routing may skip a "
-                                "high-probability expert outside the chosen groups", scoring=SOFTMAX_GROUP,
-           shared="n_shared_experts shared experts", dense_layers="the first first_k_dense_replace"),
-    Family("deepseek_v3", "DeepSeek-V3 / Kimi K2", ("deepseek_v3",), "n_routed_experts", "deepseek-ai/DeepSeek-V3",
-           671_000_000_000, scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
-           dense_layers="the first first_k_dense_replace",
-           note="sigmoid scores; the choice adds a selection-only bias inside the best groups, so it may differ from "
-                "the distribution's top-k"),
-    Family("glm4_moe", "GLM-4.5 (Z.ai)", ("glm4_moe",), "n_routed_experts", "zai-org/GLM-4.5-Air", 106_000_000_000,
-           scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
-           dense_layers="the first first_k_dense_replace",
-           note="sigmoid scores with a selection-only bias inside the best groups (DeepSeek-V3's rule)"),
-    Family("dots1", "dots.llm1 (rednote)", ("dots1",), "n_routed_experts", "rednote-hilab/dots.llm1.base",
-           142_000_000_000, scoring=SIGMOID_BIAS_GROUP, shared="n_shared_experts shared experts",
-           dense_layers="the first first_k_dense_replace", note="DeepSeek-V3's routing rule"),
-    Family("gpt_oss", "gpt-oss (OpenAI)", ("gpt_oss",), "num_local_experts", "openai/gpt-oss-20b", 21_000_000_000,
-           scoring=TOPK_SOFTMAX, note="a router with a bias; the softmax runs over the chosen top-k only"),
-    Family("minimax", "MiniMax-Text-01", ("minimax",), "num_local_experts", "MiniMaxAI/MiniMax-Text-01",
-           456_000_000_000, note="hybrid lightning (linear) and softmax attention", renormalises=True),
-    Family("minimax_m2", "MiniMax-M2", ("minimax_m2",), "num_local_experts", "MiniMaxAI/MiniMax-M2", 230_000_000_000,
-           scoring=SIGMOID_BIAS, note="sigmoid scores; the choice adds a selection-only bias"),
-    Family("ernie4_5_moe", "ERNIE-4.5-MoE (Baidu)", ("ernie4_5_moe",), "moe_num_experts",
-           "baidu/ERNIE-4.5-21B-A3B-PT", 21_000_000_000, scoring=SOFTMAX_BIAS, shared="moe_num_shared_experts",
-           note="the choice adds a selection-only bias (moe_statics) to the softmax"),
-    Family("hunyuan_v1_moe", "Hunyuan-MoE (Tencent)", ("hunyuan_v1_moe",), "num_experts",
-           "tencent/Hunyuan-A13B-Instruct", 80_000_000_000, top_k_attr="moe_topk", shared="a shared MLP",
-           renormalises=True),
-    Family("llama4", "Llama 4 (Meta)", ("llama4", "llama4_text"), "num_local_experts",
-           "meta-llama/Llama-4-Scout-17B-16E", 109_000_000_000, scoring=SIGMOID_TOPK, shared="one shared MLP",
-           dense_layers="all but moe_layers", note="the router scales each chosen expert's input by the sigmoid of its "
-                                                   "logit; multimodal checkpoints are traced through their text tower"),
-    Family("lfm2_moe", "LFM2-MoE (Liquid AI)", ("lfm2_moe",), "num_experts", "LiquidAI/LFM2-8B-A1B", 8_300_000_000,
-           scoring=SIGMOID_BIAS, dense_layers="the first num_dense_layers",
-           note="hybrid convolution and attention layers; sigmoid scores with a selection-only expert bias"),
-)}
-MODEL_TYPE_FAMILY: dict[str, Family] = {t: f for f in DECODER_FAMILIES.values() for t in f.model_types}
-
-
-def generic_family(config: Any) -> Family | None:
-    """An unverified family for a decoder-only config that names an expert count and a top-k (adapters/generic.py);
-    None otherwise."""
-    from core.models.adapters.generic import generic_attrs
-
-    found = generic_attrs(config)
-    if found is None:
-        return None
-    experts, top_k = found
-    model_type = str(config.model_type)
-    return Family(model_type, f"{model_type} (unverified family)", (model_type,), experts, "", 0, top_k_attr=top_k,
-                  note=("an unverified family: its router was found by its module names and its scoring is assumed to "
-                        "be softmax then top-k; the self-check says whether the traced experts are the ones it "
-                        "dispatched"))
 
 
 class DecoderOnlyAdapter(ModelAdapter):
@@ -147,11 +41,24 @@ class DecoderOnlyAdapter(ModelAdapter):
         self.family = family.name
         self.spec = family
         config = config.get_text_config() if hasattr(config, "get_text_config") else config  # a VLM's text tower
-        self.top_k = int(getattr(config, family.top_k_attr))
-        self.num_experts = int(getattr(config, family.experts_attr))
+        top_k, experts = config_value(config, family.top_k_attr), config_value(config, family.experts_attr)
+        if not isinstance(top_k, int) or not isinstance(experts, int) or experts < 2:
+            raise UnsupportedModelError(f"This {family.short_label} checkpoint has no routed experts (its config gives "
+                                        f"{family.experts_attr}={experts!r}, {family.top_k_attr}={top_k!r}): it is a "
+                                        "dense model, with no routing to trace.")
+        self.top_k = top_k
+        self.routed_experts = experts  # the experts that compute; columns after them are `extra_columns`
+        extra = (int(config_value(config, family.extra_count_attr) or 0) if family.extra_count_attr
+                 else int(bool(family.extra_label)))
+        self.extra_columns = {experts + i: family.extra_label for i in range(extra)}
+        self.num_experts = experts + extra  # the routing distribution's columns
         self.shared = family.shared
         self.renormalises = (family.renormalises if family.renormalises is not None
                              else bool(getattr(config, "norm_topk_prob", False)))
+        if getattr(config, "index_topk", None):  # DeepSeek sparse attention (DeepSeek-V3.2, GLM-5, Mistral Large 4 …)
+            self.one_text_per_forward = ("its sparse attention's indexer picks the keys each token attends to "
+                                         "(index_topk) over the padded batch, so a text's routing would depend on what "
+                                         "it is batched with")
         label = (f"{family.short_label} architecture{'' if verified else ' (unverified family)'}: decoder-only, "
                  f"top-{self.top_k} routing")
         self.copy = Copy(
@@ -193,7 +100,10 @@ class DecoderOnlyAdapter(ModelAdapter):
                                    torch.nn.Module)]
         else:
             found = [(layer, module) for _name, layer, module in
-                     modules_by_class_suffix(model, ROUTER_CLASS_SUFFIXES, "layers")]
+                     modules_by_class_suffix(model, self.spec.router_classes, self.spec.layer_list)]
+        if self.spec.block_rule:  # the block beside each router chooses: kept for its converter
+            names = {id(m): n for n, m in model.named_modules()}
+            self._blocks = {layer: model.get_submodule(names[id(m)].rpartition(".")[0]) for layer, m in found}
         return {"decoder": sorted(found, key=lambda bm: bm[0])} if found else {}
 
     @property
@@ -201,6 +111,9 @@ class DecoderOnlyAdapter(ModelAdapter):
         return self.spec.scoring
 
     def converter(self, stack: Stack, block: int) -> Converter:
+        if self.spec.block_rule:  # DBRX: the router returns logits; its block's own method chooses, in its dtype
+            choose = getattr(self._blocks[block], self.spec.block_rule)
+            return lambda logits: self.to_probs((logits, *choose(logits)))
         return self.to_probs
 
     def to_probs(self, output) -> Captured:
@@ -209,9 +122,28 @@ class DecoderOnlyAdapter(ModelAdapter):
         if not (isinstance(output, tuple) and len(output) >= 3 and all(isinstance(t, torch.Tensor) for t in output[:3])):
             raise InputError(f"{self.spec.label}: its router returns {type(output).__name__}, not the (logits, weights, "
                              "experts) of transformers' MoE routers; Routing Lens cannot read it.")
-        logits, _weights, index = output[:3]
+        logits, weights, index = output[:3]
         probs = self.spec.scoring.distribution(logits)
+        if self.spec.skip_slot:  # the router hands a skip on as expert 0 at weight 0: it is its own column
+            index = torch.where((index == 0) & (weights == 0), self.routed_experts, index)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
+
+    def dispatched(self, args: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, weights, dropped = super().dispatched(args)
+        if self.spec.skip_slot:  # a skip reaches the experts as expert 0 at weight 0
+            index = torch.where((index == 0) & (weights == 0), self.routed_experts, index)
+        return index, weights, dropped
+
+    def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
+        """`expert` alone, handed as the block hands experts: k slots, the first at weight 1, the others the same expert
+        at weight 0 (some experts modules only take k slots)."""
+        if expert >= self.routed_experts and self.spec.skip_slot:  # the skip computes nothing
+            return torch.zeros_like(hidden)
+        n = hidden.numel() // hidden.shape[-1]  # token rows: a block may hand its experts (batch, width, d)
+        index = torch.full((n, self.top_k), expert, dtype=torch.long, device=hidden.device)
+        weights = torch.zeros((n, self.top_k), dtype=hidden.dtype, device=hidden.device)
+        weights[:, 0] = 1
+        return experts(hidden, index, weights)
 
     objective = "next token"
     ablation_reroutes = True  # every family's own rule, its router re-run (core.tracing.interventions "ban")
@@ -228,6 +160,9 @@ class DecoderOnlyAdapter(ModelAdapter):
         gpt-oss). Every other token keeps the router's own output bit for bit, so removing an expert no token chose
         changes nothing. Other scorings (groups, selection biases, sigmoids, SparseMixer) are refused rather than
         ablated under a wrong rule."""
+        if self.spec.block_rule:
+            raise NotImplementedError(f"{self.spec.short_label}'s router returns logits only and its block chooses: "
+                                      "removing an expert is not written for it.")
         if self.spec.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
             raise NotImplementedError(f"Removing an expert is implemented for routers that score by softmax then "
                                       f"top-k or top-k then softmax; {self.spec.short_label} scores by "
@@ -249,6 +184,9 @@ class DecoderOnlyAdapter(ModelAdapter):
                 *output[3:])
 
     def route_of(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.spec.block_rule or not isinstance(output, tuple):
+            raise NotImplementedError(f"{self.spec.short_label}'s router returns logits only and its block chooses: "
+                                      "its routing is not written.")
         logits, weights, index = output[:3]
         return logits, index, weights
 

@@ -43,6 +43,27 @@ class NllbMoeAdapter(SwitchAdapter):
         fraction = float(getattr(config, "moe_eval_capacity_token_fraction", 1.0) or 0.0)
         # At inference the capacity is that fraction of the batch's tokens: at 1.0 (the default) nothing is dropped.
         self.capacity = None if fraction >= 1.0 else self.capacity
+        self.sampled = str(getattr(config, "second_expert_policy", "all")) in ("sampling", "random")
+        if self.sampled:
+            self.one_text_per_forward = ("its second expert is drawn at random (second_expert_policy "
+                                         f"'{config.second_expert_policy}', even in eval): each text is traced alone, "
+                                         "with the draw seeded, so a trace is reproducible")
+        elif fraction < 1.0:
+            self.one_text_per_forward = ("its capacity at inference is a fraction of the batch's tokens (padding "
+                                         "included), so a text's drops would depend on what it is batched with")
+
+    SEED = 0  # the draw of a sampled second expert, per forward
+
+    def run(self, model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, stacks: tuple[Stack, ...],
+            decoder_read="input", causal_width: int | None = None) -> None:
+        """As Switch's; under a sampled second-expert policy, each forward draws from a fixed seed (the caller's
+        random state untouched), so the same text is traced the same way every time."""
+        if not self.sampled:
+            return super().run(model, ids, mask, stacks, decoder_read, causal_width)
+        devices = [ids.device] if ids.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.SEED)
+            return super().run(model, ids, mask, stacks, decoder_read, causal_width)
 
     def routers(self, model: torch.nn.Module) -> Routers:
         found: Routers = {}

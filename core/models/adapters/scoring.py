@@ -41,6 +41,10 @@ TOPK_SOFTMAX = Scoring("topk_softmax", "top-k of the logits, then a softmax over
                        "only the chosen k); the chosen weights are the model's", softmax)
 SPARSEMIXER = Scoring("sparsemixer", "SparseMixer top-2 (at inference: the two largest logits, each weighted by a "
                                      "masked softmax)", "the softmax of the router logits over all experts", softmax)
+ROUTER_PROBABILITIES = Scoring("router_probabilities", "softmax over all experts (the router returns the "
+                                                       "probabilities), then top-k, renormalised",
+                               "the probabilities the router itself returns (its softmax over all experts)",
+                               lambda probs: probs.float())
 SOFTMAX_GROUP = Scoring("softmax_group", "softmax, then top-k inside the best expert groups",
                         "the softmax of the router logits over all experts; the choice is limited to the chosen "
                         "groups, so it may skip a high-probability expert", softmax, choice_may_differ=True)
@@ -67,7 +71,8 @@ TOP2_CAPACITY = Scoring("top2_capacity", "softmax, top-2 (the second the best of
 ACTIVATION_MASS = Scoring("activation_mass", "no router: each neuron cluster's share of the FFN's activation mass",
                           "each expert's share of the positive activation mass (a dense model's, MoE-fied)", softmax)
 
-SCORINGS: dict[str, Scoring] = {s.key: s for s in (SOFTMAX_TOPK, TOPK_SOFTMAX, SPARSEMIXER, SOFTMAX_GROUP, SOFTMAX_BIAS,
+SCORINGS: dict[str, Scoring] = {s.key: s for s in (SOFTMAX_TOPK, TOPK_SOFTMAX, ROUTER_PROBABILITIES, SPARSEMIXER,
+                                                   SOFTMAX_GROUP, SOFTMAX_BIAS,
                                                    SIGMOID_BIAS, SIGMOID_BIAS_GROUP, SIGMOID_TOPK, TOP1_CAPACITY,
                                                    TOP2_CAPACITY,
                                                    ACTIVATION_MASS)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 UNSUPPORTED: dict[str, str] = {
     "jetmoe": "its gating returns a different tuple (per-expert batches and gates) and its attention is a mixture too",
-    "dbrx": "its router returns weights and indices without logits in the order the others do",
 }
 
 
