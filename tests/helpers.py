@@ -43,6 +43,11 @@ def build_tiny_switch(folder: Path, num_experts: int = 8, d_model: int = 32, see
     return folder
 
 
+TINY_DECODER_FAMILIES = ("mixtral", "olmoe", "qwen2_moe", "qwen3_moe", "qwen3_next", "granitemoe", "granitemoeshared",
+                         "phimoe", "jamba", "deepseek_v2", "deepseek_v3", "glm4_moe", "dots1", "gpt_oss", "minimax",
+                         "minimax_m2", "ernie4_5_moe", "hunyuan_v1_moe", "llama4", "lfm2_moe")  # three layers, 8 × top-2
+
+
 def tiny_decoder_config(family: str, vocab_size: int, d_model: int = 32, experts: int = 8, top_k: int = 2):
     """A tiny random config of each decoder-only family (three layers; some families keep one dense)."""
     from transformers import (
@@ -123,7 +128,9 @@ def _newer_family_config(family: str, common: dict, experts: int):
     if family == "lfm2_moe":  # a convolution layer between attention layers
         return AutoConfig.for_model(family, **common, num_experts=experts, moe_intermediate_size=32,
                                     num_dense_layers=0, layer_types=["full_attention", "conv", "full_attention"])
-    raise ValueError(family)
+    from core.models.tiny import tiny_config  # any other type: its own config class shrunk (two layers)
+
+    return tiny_config(family)
 
 
 def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, router_scale: float = 2.0,
@@ -135,11 +142,17 @@ def build_tiny_decoder(folder: Path, family: str = "mixtral", seed: int = 0, rou
     torch.manual_seed(seed)
     tok = train_t5_tokenizer(CORPUS * 20, vocab_size=260, extra_ids=0)
     config = tiny_decoder_config(family, len(tok), **config_kwargs)
-    model = AutoModelForCausalLM.from_config(config).eval()
+    if family in TINY_DECODER_FAMILIES:
+        model = AutoModelForCausalLM.from_config(config).eval()
+    else:
+        from core.models.tiny import model_class
+
+        model = model_class(family, config)(config).eval()
     with torch.no_grad():
         for _name, _layer, module in modules_by_class_suffix(model, (*ROUTER_CLASS_SUFFIXES, "Llama4Router"), "layers"):
-            weight = module.weight if isinstance(getattr(module, "weight", None), torch.Tensor) else module.wg.weight
-            weight.normal_(0.0, router_scale / config.hidden_size**0.5)
+            linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            weight = module.weight if isinstance(getattr(module, "weight", None), torch.Tensor) else linears[-1].weight
+            weight.normal_(0.0, router_scale / weight.shape[-1]**0.5)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

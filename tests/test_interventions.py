@@ -293,7 +293,7 @@ def test_trace_compare_and_learn_write_to_routing_and_say_so(tmp_cache, monkeypa
     assert any("Intervened: forced to e" in w.value for w in at.warning)
 
 
-@pytest.mark.parametrize("family", sorted(set(DECODER_FAMILIES) - {"llama4"}))
+@pytest.mark.parametrize("family", sorted(set(DECODER_FAMILIES) - {"llama4", "dbrx"}))  # their routing is not written
 def test_every_familys_own_rule_is_its_router_rerun(family, tmp_path):
     """Re-running a family's router on its own inputs with no shift gives back its own choice and weights exactly
     (so bans, steers and forced sets follow each family's rule: sigmoid scores, biases, groups, scaling); a ban moves

@@ -67,10 +67,11 @@ def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, 
     return rows
 
 
-def _handed_mask(index: torch.Tensor, weights: torch.Tensor, experts: int) -> torch.Tensor:
-    """(N, E) bool: the experts each token is sent to with a non-zero weight (a padding slot has weight 0)."""
+def _handed_mask(index: torch.Tensor, weights: torch.Tensor, dropped: torch.Tensor, experts: int) -> torch.Tensor:
+    """(N, E) bool: the experts each token is sent to with a non-zero weight (a padding slot has weight 0; a dropped
+    token is sent nowhere)."""
     index = index.reshape(-1, index.shape[-1]).long()
-    live = (weights.reshape(index.shape) != 0).int()
+    live = ((weights.reshape(index.shape) != 0) & ~dropped.reshape(-1, 1).to(index.device)).int()
     return torch.zeros((index.shape[0], experts), dtype=torch.int, device=index.device).scatter_add(1, index, live) > 0
 
 
@@ -169,8 +170,7 @@ def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -
 def _expecting(adapter, router, new, old, asked: dict[int, torch.Tensor]):
     """Note what the experts beside `router` must now be handed (only where the intervention changed the route)."""
     if new is not old:
-        _logits, index, weights = adapter.route_of(new)
-        asked[id(router)] = _handed_mask(index, weights, adapter.num_experts)
+        asked[id(router)] = _handed_mask(*adapter.handed(new), adapter.num_experts)
     return new
 
 
@@ -188,8 +188,7 @@ def _verifying(adapter, model, router, asked: dict[int, torch.Tensor], names: di
         want = asked.pop(id(router), None)
         if want is None:
             return
-        index, weights, _dropped = adapter.dispatched(args)
-        got = _handed_mask(index, weights, adapter.num_experts)
+        got = _handed_mask(*adapter.dispatched(args), adapter.num_experts)
         if got.shape != want.shape or not torch.equal(got.cpu(), want.cpu()):
             raise InputError(f"{adapter.family}: its experts were not handed the route this intervention wrote (its "
                              "block chooses again after the router), so the intervention is refused rather than "

@@ -133,6 +133,12 @@ class ModelAdapter(ABC):
         index = args[1].reshape(-1, args[1].shape[-1]).long()
         return index, args[2].reshape(index.shape), torch.zeros(index.shape[0], dtype=torch.bool, device=index.device)
 
+    def handed(self, output: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the block will hand its experts module for this router output, as `dispatched` reads it: (experts
+        (N, k), weights (N, k), dropped (N,)). Interventions check the module was handed exactly this."""
+        _logits, index, weights = self.route_of(output)
+        return index, weights, torch.zeros(index.shape[0], dtype=torch.bool, device=index.device)
+
     def chosen_weights(self, output: Any) -> torch.Tensor:
         """The weights the model gives its chosen experts, from the router's output (shaped like `selected`): what
         the sensitivity table's "distribution: the chosen weights" reads. transformers 5's top-k routers return them

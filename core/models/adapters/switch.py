@@ -88,6 +88,12 @@ class SwitchAdapter(ModelAdapter):
         return flat, flat.argmax(-1, keepdim=True), top_prob.reshape(-1, 1) * (dispatch.reshape(-1, e).sum(-1,
                                                                                                       keepdim=True) > 0)
 
+    def handed(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The dispatch mask's expert, the top probability, and the tokens with no expert (dropped)."""
+        dispatch, top_prob, _logits = output
+        mask = dispatch.reshape(-1, dispatch.shape[-1])
+        return mask.argmax(-1, keepdim=True), top_prob.reshape(-1, 1), mask.sum(-1) == 0
+
     def reroute(self, output, router, call, delta, k=None):
         """Top-1 of the softmax of the shifted logits, weighted by its probability (no capacity: a re-routed token is
         dispatched)."""
