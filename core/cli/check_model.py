@@ -10,13 +10,21 @@ import sys
 
 from core.cli.common import add_model_args, load_for_cli
 
-PASSED, FAILED, COULD_NOT_RUN, NOT_APPLICABLE = 0, 1, 3, 4
+PASSED, FAILED, CANNOT_LOAD, COULD_NOT_RUN, NOT_APPLICABLE = 0, 1, 2, 3, 4
 
 
 def cmd_check_model(args: argparse.Namespace) -> int:
+    from core.errors import RoutingLensError
     from core.tracing.self_check import CHECK_TEXT, self_check
 
-    loaded = load_for_cli(args.name or args.model, args)
+    try:
+        loaded = load_for_cli(args.name or args.model, args)
+    except RoutingLensError:
+        raise
+    except Exception as err:  # noqa: BLE001 - transformers' own failure to build this checkpoint, said in a line
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"error: the model could not be loaded ({type(err).__name__}: {first}).", file=sys.stderr)
+        return CANNOT_LOAD
     adapter = loaded.adapter
     print(f"family: {adapter.family} · scoring: {adapter.scoring.name}"
           + (f" · shared experts: {adapter.shared}" if adapter.shared else ""))

@@ -41,6 +41,7 @@ class DecoderOnlyAdapter(ModelAdapter):
         self.family = family.name
         self.spec = family
         config = config.get_text_config() if hasattr(config, "get_text_config") else config  # a VLM's text tower
+        self._config = config
         top_k, experts = config_value(config, family.top_k_attr), config_value(config, family.experts_attr)
         if not isinstance(top_k, int) or not isinstance(experts, int) or experts < 2:
             raise UnsupportedModelError(f"This {family.short_label} checkpoint has no routed experts (its config gives "
@@ -94,10 +95,14 @@ class DecoderOnlyAdapter(ModelAdapter):
         if not self.verified:  # any router-like module that sits beside an `experts` module
             from core.models.adapters.generic import GENERIC_ROUTER_SUFFIXES
 
+            from core.models.adapters.generic import detected_scoring
+
             found = [(layer, module) for name, layer, module in
                      modules_by_class_suffix(model, GENERIC_ROUTER_SUFFIXES, "layers")
                      if isinstance(getattr(model.get_submodule(name.rpartition(".")[0]), "experts", None),
                                    torch.nn.Module)]
+            if found:
+                self._detected = detected_scoring(found[0][1], self.num_experts, self._config)
         else:
             found = [(layer, module) for _name, layer, module in
                      modules_by_class_suffix(model, self.spec.router_classes, self.spec.layer_list)]
@@ -108,7 +113,9 @@ class DecoderOnlyAdapter(ModelAdapter):
 
     @property
     def scoring(self) -> Scoring:
-        return self.spec.scoring
+        """The family's scoring; for an unverified family, the one its routers show (adapters/generic.py), once
+        found."""
+        return getattr(self, "_detected", None) or self.spec.scoring
 
     def converter(self, stack: Stack, block: int) -> Converter:
         if self.spec.block_rule:  # DBRX: the router returns logits; its block's own method chooses, in its dtype
@@ -123,7 +130,7 @@ class DecoderOnlyAdapter(ModelAdapter):
             raise InputError(f"{self.spec.label}: its router returns {type(output).__name__}, not the (logits, weights, "
                              "experts) of transformers' MoE routers; Routing Lens cannot read it.")
         logits, weights, index = output[:3]
-        probs = self.spec.scoring.distribution(logits)
+        probs = self.scoring.distribution(logits)
         if self.spec.skip_slot:  # the router hands a skip on as expert 0 at weight 0: it is its own column
             index = torch.where((index == 0) & (weights == 0), self.routed_experts, index)
         return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
@@ -163,17 +170,17 @@ class DecoderOnlyAdapter(ModelAdapter):
         if self.spec.block_rule:
             raise NotImplementedError(f"{self.spec.short_label}'s router returns logits only and its block chooses: "
                                       "removing an expert is not written for it.")
-        if self.spec.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
+        if self.scoring not in (SOFTMAX_TOPK, TOPK_SOFTMAX):
             raise NotImplementedError(f"Removing an expert is implemented for routers that score by softmax then "
                                       f"top-k or top-k then softmax; {self.spec.short_label} scores by "
-                                      f"{self.spec.scoring.name}.")
+                                      f"{self.scoring.name}.")
         logits, weights, index = output[:3]
         hit = (index == expert).any(-1, keepdim=True)
         if not bool(hit.any()):
             return output
         masked = logits.float().masked_fill(
             torch.arange(logits.shape[-1], device=logits.device) == expert, float("-inf"))
-        if self.spec.scoring is SOFTMAX_TOPK:
+        if self.scoring is SOFTMAX_TOPK:
             top, chosen = torch.topk(torch.softmax(masked, dim=-1), self.top_k, dim=-1)
             if self.renormalises:
                 top = top / top.sum(dim=-1, keepdim=True)
@@ -198,10 +205,10 @@ class DecoderOnlyAdapter(ModelAdapter):
         """The router re-run with every other expert banned; where the family weights by the full softmax without
         renormalising (OLMoE, Qwen-MoE by default, Jamba, DeepSeek-V2), the ban's renormalisation is undone by the
         set's share of the full distribution."""
-        if self.spec.scoring is SPARSEMIXER:
+        if self.scoring is SPARSEMIXER:
             raise NotImplementedError("SparseMixer's weights depend on the experts left out: a forced set has none.")
         weights = weights_of_sets(router, call, rows, chosen, self.num_experts)
-        if self.spec.scoring in (SOFTMAX_TOPK, SOFTMAX_GROUP) and not self.renormalises:
+        if self.scoring in (SOFTMAX_TOPK, SOFTMAX_GROUP) and not self.renormalises:
             full = torch.softmax(output[0].reshape(-1, self.num_experts)[rows].float(), dim=-1)
             weights = weights * full.gather(-1, chosen).sum(-1, keepdim=True)
         return weights

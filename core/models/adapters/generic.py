@@ -8,7 +8,19 @@ then says what it looked for.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
+
+import torch
+
+from core.models.adapters.scoring import (
+    SIGMOID,
+    SIGMOID_BIAS,
+    SIGMOID_BIAS_GROUP,
+    SOFTMAX_BIAS,
+    SOFTMAX_GROUP,
+    Scoring,
+)
 
 
 EXPERT_COUNT_ATTRS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
@@ -36,3 +48,27 @@ def generic_attrs(config: Any) -> tuple[str, str] | None:
     if experts is None or top_k is None or getattr(config, experts) < 2:
         return None
     return experts, top_k
+
+
+def _router_source(router: torch.nn.Module) -> str:
+    try:
+        return inspect.getsource(type(router))
+    except (OSError, TypeError):
+        return ""
+
+
+def detected_scoring(router: torch.nn.Module, experts: int, config: Any) -> Scoring | None:
+    """An unverified family's scoring, from its router's own attributes: a per-expert selection bias (a floating
+    tensor of one value per expert with "bias" in its name, not a linear layer's bias), sigmoid scores (the config's
+    `scoring_func`, or a sigmoid in the router's code), expert groups (`n_group` > 1). None: the softmax stand-in."""
+    linear = {id(m.bias) for m in router.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None}
+    bias = any("bias" in name.rsplit(".", 1)[-1] and t.is_floating_point() and t.numel() == experts
+               and id(t) not in linear for name, t in [*router.named_parameters(), *router.named_buffers()])
+    declared = str(getattr(config, "scoring_func", "") or getattr(config, "score_function", "") or "").lower()
+    sigmoid = declared == "sigmoid" or (not declared and "sigmoid" in _router_source(router))
+    groups = int(getattr(router, "n_group", None) or getattr(config, "n_group", None) or 1) > 1
+    if sigmoid:
+        return SIGMOID_BIAS_GROUP if bias and groups else SIGMOID_BIAS if bias else SIGMOID
+    if bias:
+        return SOFTMAX_BIAS
+    return SOFTMAX_GROUP if groups else None

@@ -26,7 +26,7 @@ class Llama4Adapter(DecoderOnlyAdapter):
     def to_probs(self, output) -> Captured:
         """(scores, logits) → the normalised sigmoid scores of all experts and the router's top-k of the logits."""
         _scores, logits = output[:2]
-        probs = self.spec.scoring.distribution(logits)
+        probs = self.scoring.distribution(logits)
         return (probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device),
                 logits.float().topk(self.top_k, dim=-1).indices)
 
@@ -59,4 +59,4 @@ class Llama4Adapter(DecoderOnlyAdapter):
 
     def without_expert(self, output, expert: int):
         raise NotImplementedError("Removing an expert is implemented for routers that score by softmax then top-k; "
-                                  f"{self.spec.short_label} scores by {self.spec.scoring.name}.")
+                                  f"{self.spec.short_label} scores by {self.scoring.name}.")

@@ -58,6 +58,8 @@ SIGMOID_BIAS_GROUP = Scoring("sigmoid_bias_group", "sigmoid scores; top-k of the
                                                    "inside the best expert groups; chosen scores renormalised, scaled",
                              "the sigmoid scores normalised to sum to one; the bias and the group limit move the "
                              "choice, not the distribution", normalised_sigmoid, choice_may_differ=True)
+SIGMOID = Scoring("sigmoid", "sigmoid scores, then top-k of the scores", "the sigmoid scores normalised to sum to one",
+                  normalised_sigmoid)
 SIGMOID_TOPK = Scoring("sigmoid_topk", "top-k of the logits, each chosen expert's input scaled by the sigmoid of its "
                                        "logit",
                        "the sigmoid scores normalised to sum to one", normalised_sigmoid)
@@ -73,6 +75,6 @@ ACTIVATION_MASS = Scoring("activation_mass", "no router: each neuron cluster's s
 
 SCORINGS: dict[str, Scoring] = {s.key: s for s in (SOFTMAX_TOPK, TOPK_SOFTMAX, ROUTER_PROBABILITIES, SPARSEMIXER,
                                                    SOFTMAX_GROUP, SOFTMAX_BIAS,
-                                                   SIGMOID_BIAS, SIGMOID_BIAS_GROUP, SIGMOID_TOPK, TOP1_CAPACITY,
+                                                   SIGMOID_BIAS, SIGMOID_BIAS_GROUP, SIGMOID, SIGMOID_TOPK, TOP1_CAPACITY,
                                                    TOP2_CAPACITY,
                                                    ACTIVATION_MASS)}
