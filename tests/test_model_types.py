@@ -116,6 +116,15 @@ def test_zaya_records_a_skip_as_its_own_column_not_expert_0(tok, tmp_path):
     skipped = s.selected == 8
     assert skipped.any() and not skipped.all()
     assert self_check(loaded).ok is True
+    trace = Tracer(loaded, cache=None).trace(TEXT)[0]
+    assert trace.column(8) == "no expert" and trace.column(3) == "e3"
+    from core.tracing.routing_trace import RoutingTrace
+    from core.viz.plots import top1_grid
+
+    assert RoutingTrace.from_bytes(trace.to_bytes()).column_names == {8: "no expert"}  # kept in the trace cache
+    grid = top1_grid(trace, "decoder", "token")
+    assert any("no expert" in str(cell) for row in grid.data[0].text for cell in row)
+    assert "“no expert”" in adapter.sidebar_note()
 
 
 def test_longcat_flash_zero_experts_are_named_columns(tok, tmp_path):

@@ -75,6 +75,11 @@ class RoutingTrace:
     n_input_tokens: int = 0  # tokens before truncation
     decoder_read: str = "input"  # where a teacher-forced decoder's routing was read (docs/definitions.md)
     causal_prefix: int | None = None  # causal stacks traced for the first N tokens only (later rows NaN); None: all
+    column_names: dict[int, str] = field(default_factory=dict)  # columns that are not experts ("no expert", ZAYA)
+
+    def column(self, e: int) -> str:
+        """How column `e` of the routing distribution is named: "e3", or what it is when not an expert."""
+        return self.column_names.get(int(e), f"e{int(e)}")
     # per stack, (L, T, d) each router's input hidden state per token (Tracer(capture_inputs=True) only; not cached)
     router_inputs: dict[Stack, np.ndarray] | None = None
 
@@ -197,6 +202,7 @@ class RoutingTrace:
             "num_experts": self.num_experts, "tokens": self.tokens, "words": self.words,
             "truncated": self.truncated, "n_input_tokens": self.n_input_tokens, "stacks": list(self.stacks),
             "decoder_read": self.decoder_read, "causal_prefix": self.causal_prefix,
+            "column_names": {str(k): v for k, v in self.column_names.items()},
         }
         return safetensors.numpy.save(arrays, metadata={self._META_KEY: json.dumps(header, ensure_ascii=False)})
 
@@ -207,4 +213,5 @@ class RoutingTrace:
         n = int.from_bytes(data[:8], "little")
         header = json.loads(json.loads(data[8 : 8 + n])["__metadata__"][cls._META_KEY])
         stacks = {st: StackRouting(**{k: arrays[f"{st}.{k}"] for k in cls._STACK_FIELDS}) for st in header.pop("stacks")}
+        header["column_names"] = {int(k): v for k, v in header.get("column_names", {}).items()}
         return cls(**{k: arrays[k] for k in cls._ARRAY_FIELDS}, stacks=stacks, **header)

@@ -162,6 +162,7 @@ class Tracer:
             revision=lm.revision,
             dtype=lm.dtype,
             num_experts=lm.num_experts,
+            column_names=dict(self.adapter.extra_columns),
             tokens=e.tokens,
             token_spans=e.token_spans,
             token_word=e.token_word,

@@ -55,13 +55,13 @@ def routing_heatmap(trace: RoutingTrace, stack: Stack, layer_pos: int, level: Le
     probs = (s.word_probs if level == "word" else s.token_probs)[layer_pos]
     labels = _labels(trace, level)
     fig = go.Figure(go.Heatmap(
-        z=probs, x=[f"e{e}" for e in range(probs.shape[1])], y=labels, zmin=0, zmax=1, colorscale=PROB_SCALE,
+        z=probs, x=[trace.column(e) for e in range(probs.shape[1])], y=labels, zmin=0, zmax=1, colorscale=PROB_SCALE,
         colorbar=dict(title="p"), hovertemplate="%{y}<br>expert %{x}<br>p = %{z:.3f}<extra></extra>",
     ))
     if level == "token":
         dropped = np.nonzero(s.dropped[layer_pos])[0]
         for t in dropped:
-            fig.add_annotation(x=f"e{int(s.top1[layer_pos, t])}", y=labels[t], text="✕ dropped", showarrow=False,
+            fig.add_annotation(x=trace.column(s.top1[layer_pos, t]), y=labels[t], text="✕ dropped", showarrow=False,
                                font=dict(color="#D55E00", size=12))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
@@ -83,7 +83,7 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     for e, c in enumerate(colors):
         scale += [[e / n_exp, c], [(e + 1) / n_exp, c]]
     labels = _labels(trace, level)
-    text = np.vectorize(lambda e: f"e{e}")(top1).astype(object)
+    text = np.vectorize(trace.column, otypes=[object])(top1)
     if level == "token":
         text = np.where(s.dropped, text + "✕", text)
     k = s.top_k
@@ -93,7 +93,7 @@ def top1_grid(trace: RoutingTrace, stack: Stack, level: Level = "token", tag: st
     if level == "token":  # the model's choice (never a dropped token's) against the distribution's own top-k
         differs = s.choice_differs
         text = np.where(differs, text + "≠", text)
-    chosen_text = np.apply_along_axis(lambda row: " ".join(f"e{int(e)}" for e in row), -1, chosen)
+    chosen_text = np.apply_along_axis(lambda row: " ".join(trace.column(e) for e in row), -1, chosen)
     margin = s.margins if level == "token" else np.full(top1.shape, np.nan)
     custom = np.stack([top1.astype(object), np.round(pmax, 3).astype(object), chosen_text.astype(object),
                        np.round(margin, 3).astype(object)], axis=-1)

@@ -73,6 +73,7 @@ class ModelAdapter(ABC):
     decoder_reads: tuple[DecoderRead, ...] = ("input",)  # where its decoder routing can be read
     scoring: Scoring = SOFTMAX_TOPK  # how its router scores and chooses; defines the routing distribution
     shared: str = ""  # experts every token runs beside the routed ones ("" when none)
+    extra_columns: dict[int, str] = {}  # noqa: RUF012 - read-only: distribution columns that are not experts
     one_text_per_forward: str = ""  # why a text's routing depends on its batch, so it is traced alone ("" = batches ok)
     copy: Copy
 

@@ -84,8 +84,12 @@ class DecoderOnlyAdapter(ModelAdapter):
         return LOOKED_FOR
 
     def sidebar_note(self) -> str:
+        extra = sorted(set(self.extra_columns.values()))
+        columns = (f" Its routing has {len(self.extra_columns)} column{'s' if len(self.extra_columns) > 1 else ''} "
+                   f"after its {self.routed_experts} experts that {'is' if len(self.extra_columns) == 1 else 'are'} "
+                   f"not an expert: {', '.join(f'“{x}”' for x in extra)}." if extra else "")
         return (f"**{self.copy.label}.** One causal stack (shown as 'decoder'): routing sees left context only."
-                + (f" Note: {self.spec.note}." if self.spec.note else ""))
+                + (f" Note: {self.spec.note}." if self.spec.note else "") + columns)
 
     def context_note(self, word: str) -> str:
         return (f"Model: {self.copy.label}. {CAUSAL_NOTE}: here only the words before “{word}” can change its "
