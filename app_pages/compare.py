@@ -6,7 +6,7 @@ import re
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core.lens import Lens
+from core.lens import Lens, scale_note
 from core.viz import compare_plots, pathway_plots
 from ui.compare_inputs import pair_inputs
 from ui.decoder_read import NOTES, decoder_read_control
@@ -89,6 +89,8 @@ if second:
                    help=f"The same word through {other.loaded.name} ({other.loaded.architecture}).")
     curves = {f"{tracer.loaded.name} · {s}": v for s, v in curves.items()}
     curves.update({f"{other.loaded.name} · {s}": (c.layers, c.jss) for s, c in other_result.items()})
+    if note := scale_note({m.loaded.name: m.loaded.adapter.scoring for m in (tracer, other)}):
+        st.caption(note)
 # the unrelated-words yardstick is the first model's own: beside a second model's lines only 1.0 is common to both
 marks = {k: v for k, v in pair.yardsticks.items() if v == 1.0} if second else pair.yardsticks
 plot(figure(("jss_by_layer", key, second[0].loaded.name if second else None, tuple(marks.items()), inputs.control),

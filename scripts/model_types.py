@@ -1,5 +1,5 @@
 """Regenerate the table of every transformers model type with routed experts in docs/models.md: each type built as
-a tiny random model of its own config class, loaded, traced and self-checked (core.models.model_types).
+a tiny random model of its own config class, loaded, traced and self-checked (core.tracing.model_types).
 
     python scripts/model_types.py            # rewrite the table (a few minutes)
     python scripts/model_types.py afmoe dbrx # print the rows of some types only
@@ -32,8 +32,8 @@ def main(argv: list[str]) -> int:
     logging.disable(logging.WARNING)
     from tqdm import tqdm
 
-    from core.models.model_types import classify, with_table
     from core.models.tiny import routed_expert_folders
+    from core.tracing.model_types import classify, with_table
 
     types = argv or routed_expert_folders()
     tok = tokenizer()

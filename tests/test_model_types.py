@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from core.models.loading import load_model
-from core.models.model_types import classify, documented_rows
 from core.models.tiny import build_tiny, routed_expert_folders
+from core.tracing.model_types import classify, documented_rows
 from core.tracing.self_check import self_check
 from core.tracing.tracer import Tracer
 from core.training.tokenizer_train import train_t5_tokenizer
@@ -155,3 +155,36 @@ def test_a_dsa_familys_trace_is_the_same_alone_and_in_a_batch(tok, tmp_path):
     np.testing.assert_allclose(alone.token_probs, batched.token_probs, rtol=0, atol=1e-6)
     result = self_check(loaded)
     assert result.ok is True and result.batch_note
+
+
+def test_sigmoid_scores_sit_near_uniform_and_the_softmax_of_the_logits_sets_them_on_one_scale(tok, tmp_path):
+    """Over 256 experts with logits of spread 3, normalised sigmoid scores have entropy 5.21 (uniform: 5.55) against
+    2.56 for a softmax of the same logits. A sigmoid scorer's tracer therefore has a "softmax of the logits" sibling,
+    under its own cache key, and a figure that sets it beside a softmax model says the scales differ."""
+    from core.models.adapters.scoring import SIGMOID_BIAS_GROUP, SOFTMAX_TOPK, normalised_sigmoid, scale_note
+    from core.tracing.cache import TraceCache
+
+    logits = 3 * torch.randn(20_000, 256, generator=torch.Generator().manual_seed(0))
+
+    def entropy(p: torch.Tensor) -> float:
+        return float((-(p * p.clamp_min(1e-30).log()).sum(-1)).mean())
+
+    assert entropy(normalised_sigmoid(logits)) == pytest.approx(5.21, abs=0.01)
+    assert entropy(torch.softmax(logits, -1)) == pytest.approx(2.56, abs=0.01)
+    loaded = load_model(str(build_tiny("deepseek_v3", tmp_path / "m", tokenizer=tok)), dtype="float32")
+    tracer = Tracer(loaded, cache=TraceCache(tmp_path / "cache"))
+    soft = tracer.with_softmax_of_logits()
+    assert soft.key(TEXT, ("decoder",)) != tracer.key(TEXT, ("decoder",))
+    logits_seen = []
+    hooks = [m.register_forward_hook(lambda _m, _a, out: logits_seen.append(out[0].detach().float()))
+             for _b, m in tracer.routers["decoder"]]
+    s = soft.trace(TEXT)[0].stacks["decoder"]
+    for h in hooks:
+        h.remove()
+    for li, block_logits in enumerate(logits_seen):
+        np.testing.assert_allclose(s.token_probs[li], torch.softmax(block_logits, -1).numpy(), rtol=0, atol=1e-6)
+    plain = tracer.trace(TEXT)[0].stacks["decoder"]
+    np.testing.assert_array_equal(plain.selected, s.selected)  # the choice is the model's either way
+    assert scale_note({"a": SOFTMAX_TOPK, "b": SOFTMAX_TOPK}) == ""
+    note = scale_note({"mixtral": SOFTMAX_TOPK, "deepseek": SIGMOID_BIAS_GROUP})
+    assert "Their scales differ" in note and "softmax of the logits" in note

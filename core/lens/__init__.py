@@ -20,6 +20,7 @@ from core.lens.reading import (
     load_balance,
     outcome_reading,
     router_step,
+    scale_note,
     stats_folders,
     stats_label,
     summary,
@@ -37,6 +38,6 @@ from core.lens.runs import (
 )
 
 __all__ = ["CITATION", "ExpertStats", "Lens", "PairComparison", "Results", "already_saved", "capacity_drops",
-           "find_word", "load_balance", "newest_result", "open_result", "outcome_reading", "reproduce", "router_step", "run_folder",
+           "find_word", "load_balance", "newest_result", "open_result", "outcome_reading", "reproduce", "router_step", "run_folder", "scale_note",
            "saved_results", "stats_folders", "stats_label", "summary", "teaching_capacity", "teaching_token",
            "wic_presets", "word_specialisation"]

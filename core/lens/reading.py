@@ -6,6 +6,7 @@ layer: saved results and corpus statistics, the Learn walkthrough's steps, the W
 from core.corpus.results import label as stats_label
 from core.corpus.results import stats_folders
 from core.corpus.stats import ExpertStats, summary
+from core.models.adapters.scoring import scale_note
 from core.results.store import Results
 from core.studies.outcomes import reading as outcome_reading
 from core.studies.paper import CITATION
@@ -13,5 +14,5 @@ from core.studies.walkthrough import capacity_drops, load_balance, router_step, 
 from core.studies.word_pair import wic_presets
 from core.tracing.words import find_word
 
-__all__ = ["CITATION", "ExpertStats", "Results", "capacity_drops", "find_word", "load_balance", "outcome_reading", "router_step",
+__all__ = ["CITATION", "ExpertStats", "Results", "capacity_drops", "find_word", "load_balance", "outcome_reading", "router_step", "scale_note",
            "stats_folders", "stats_label", "summary", "teaching_capacity", "teaching_token", "wic_presets"]

@@ -123,10 +123,7 @@ def examples(loaded: LoadedModel, segments: Sequence[Any], max_tokens: int, seed
 
 
 def batch_losses(loaded: LoadedModel, ex: Examples, rows: list[int]) -> list[np.ndarray]:
-    """Per-token cross-entropy of the targets of `rows`, one array per row (one row per forward where the family's
-    routing depends on its batch)."""
-    if loaded.adapter.one_text_per_forward and len(rows) > 1:
-        return [losses for r in rows for losses in batch_losses(loaded, ex, [r])]
+    """Per-token cross-entropy of the targets of `rows`, one array per row."""
     model, pad = loaded.model, int(loaded.tokenizer.pad_token_id or 0)
     device = loaded.input_device
     ids, mask = right_padded([ex.inputs[r] for r in rows], pad)
@@ -190,8 +187,9 @@ def losses(loaded: LoadedModel, ex: Examples, unit: Unit | None = None, records:
                 lambda _m, _i, out: loaded.adapter.without_expert(out, unit.expert))
     try:
         out: list[np.ndarray] = []
-        for start in range(0, len(ex.inputs), BATCH):
-            rows = list(range(start, min(start + BATCH, len(ex.inputs))))
+        batch = 1 if loaded.adapter.one_text_per_forward else BATCH  # routing that depends on the batch: alone
+        for start in range(0, len(ex.inputs), batch):
+            rows = list(range(start, min(start + batch, len(ex.inputs))))
             if records is None:
                 out += batch_losses(loaded, ex, rows)
             elif unit is None:  # the intact pass: record what later passes can reuse

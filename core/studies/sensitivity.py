@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import RoutingLensError
+from core.models.adapters.scoring import normalised_sigmoid
 from core.models.devices import half_dtype
 from core.results.store import Note, Results
 from core.studies.claims import claims_frame
@@ -80,6 +81,13 @@ def run_variants(tracers: Sequence[Tracer], data: BenchmarkData, sense_counts: S
     else:
         notes.append(Note("Sensitivity to the distribution (the scores or the chosen weights): not applicable (a "
                           "model without a router has no chosen weights)."))
+    sigmoid = [t.loaded.adapter.scoring.distribution is normalised_sigmoid for t in tracers]
+    if any(sigmoid):  # normalised sigmoid scores sit near uniform whatever the router's sharpness
+        variants.append(Variant("distribution", "distribution: softmax of the logits",
+                                rerun([t.with_softmax_of_logits() if s else t for t, s in zip(tracers, sigmoid)])))
+    else:
+        notes.append(Note("Sensitivity to the scoring scale (softmax of the logits): not applicable (no model scores "
+                          "with sigmoids)."))
     if baseline.cohens_d.model.astype(str).str.startswith("mean of models").any():
         variants.append(Variant("aggregation", "aggregation: pooled pairs", baseline, aggregate="pooled pairs"))
     else:

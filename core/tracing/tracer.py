@@ -37,18 +37,10 @@ class _LastRouterDone(Exception):  # noqa: N818 - a signal, not an error
 class Tracer:
     """Traces texts through a loaded MoE model (any adapter family); thread-safe (one forward pass at a time)."""
 
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        cache: TraceCache | None = None,
-        max_tokens: int = MAX_TOKENS,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        capacity: bool = True,
-        stop_early: bool = True,
-        capture_inputs: bool = False,
-        chosen_weights: bool = False,
-    ) -> None:
+    def __init__(self, loaded: LoadedModel, cache: TraceCache | None = None, max_tokens: int = MAX_TOKENS,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, batch_size: int = DEFAULT_BATCH_SIZE, capacity: bool = True,
+                 stop_early: bool = True, capture_inputs: bool = False, chosen_weights: bool = False,
+                 softmax_logits: bool = False) -> None:
         """`capacity=False` traces with every expert's capacity lifted (nothing dropped; adapters without a capacity
         are unaffected): the "capacity off" alternative of the sensitivity table, cached under its own key.
         `capture_inputs=True` also keeps each router's input hidden state per token (`RoutingTrace.router_inputs`;
@@ -60,13 +52,12 @@ class Tracer:
         self.capacity = capacity
         self.stop_early = stop_early  # stop each pass at the last router it reads (see _LastRouterDone)
         self.chosen_weights = chosen_weights  # sensitivity: the chosen weights as the distribution (own cache key)
+        self.softmax_logits = softmax_logits  # sensitivity: the softmax of the logits, whatever the scoring (own key)
         self.cache = cache
-        self.max_tokens = max_tokens
-        self.batch_tokens = batch_tokens
-        self.batch_size = batch_size
+        self.max_tokens, self.batch_tokens = max_tokens, batch_tokens
         self.adapter = loaded.adapter
-        if self.adapter.one_text_per_forward:  # its routing depends on the batch: each text alone (the cache's premise)
-            self.batch_size = 1
+        # routing that depends on the batch: each text alone (the cache's premise: a text's trace is its own)
+        self.batch_size = 1 if self.adapter.one_text_per_forward else batch_size
         self.routers = self.adapter.routers(loaded.model)
         if not self.routers:
             looked = getattr(self.adapter, "looked_for", "")
@@ -74,9 +65,8 @@ class Tracer:
                              + (f": Routing Lens looked for {looked}, and found no router." if looked else "."))
         self._lock = threading.Lock()
         self._captured: dict[tuple[Stack, int], Captured] = {}
-        tok = loaded.tokenizer
-        self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
-        self.eos_id = tok.eos_token_id
+        pad, self.eos_id = loaded.tokenizer.pad_token_id, loaded.tokenizer.eos_token_id
+        self.pad_id = int(pad if pad is not None else 0)
 
     # ---------- tokenisation ----------
     def encode(self, text: str) -> Encoded:
@@ -95,6 +85,8 @@ class Tracer:
 
         def hook(_module, inputs, output):
             captured = convert(output)
+            if self.softmax_logits:
+                captured = (torch.softmax(self.adapter.logits_of(output).float(), dim=-1), *captured[1:])
             self._captured[(stack, block)] = (self.adapter.as_chosen_weights(output, captured) if self.chosen_weights
                                               else captured)
             if self.capture_inputs:
@@ -190,6 +182,11 @@ class Tracer:
         """A tracer over the same model and cache whose distribution is the model's chosen weights (normalised)."""
         return self._sibling(chosen_weights=True)
 
+    def with_softmax_of_logits(self) -> Tracer:
+        """A tracer whose distribution is the softmax of the router logits, whatever the family's scoring: a sigmoid
+        scorer's normalised scores set on the softmax's scale (the sensitivity table's "softmax of the logits")."""
+        return self._sibling(softmax_logits=True)
+
     def capturing_inputs(self) -> Tracer:
         """A tracer over the same model that also keeps each router's input (see `capture_inputs`)."""
         return self._sibling(capture_inputs=True)
@@ -199,7 +196,8 @@ class Tracer:
         tracers of one model must never run a forward pass at the same time."""
         options = dict(cache=self.cache, max_tokens=self.max_tokens, batch_tokens=self.batch_tokens,
                        batch_size=self.batch_size, capacity=self.capacity, stop_early=self.stop_early,
-                       capture_inputs=self.capture_inputs, chosen_weights=self.chosen_weights)
+                       capture_inputs=self.capture_inputs, chosen_weights=self.chosen_weights,
+                       softmax_logits=self.softmax_logits)
         sibling = Tracer(self.loaded, **{**options, **changed})
         sibling._lock = self._lock
         return sibling
@@ -217,6 +215,8 @@ class Tracer:
             precision += "-no-capacity"
         if self.chosen_weights:
             precision += "-chosen-weights"
+        if self.softmax_logits:
+            precision += "-softmax-logits"
         if until is not None and any(s in self.adapter.causal_stacks for s in stacks):
             precision += f"-until-{until}"
         return trace_key(lm.entry.location, lm.revision, precision, text, stacks, self.max_tokens)

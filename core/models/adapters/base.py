@@ -134,6 +134,11 @@ class ModelAdapter(ABC):
         index = args[1].reshape(-1, args[1].shape[-1]).long()
         return index, args[2].reshape(index.shape), torch.zeros(index.shape[0], dtype=torch.bool, device=index.device)
 
+    def logits_of(self, output: Any) -> torch.Tensor:
+        """The router logits in its output (N, E): the first of transformers 5's (logits, weights, experts), or the
+        output itself where the router returns logits only."""
+        return output if isinstance(output, torch.Tensor) else output[0]
+
     def handed(self, output: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What the block will hand its experts module for this router output, as `dispatched` reads it: (experts
         (N, k), weights (N, k), dropped (N,)). Interventions check the module was handed exactly this."""
