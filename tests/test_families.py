@@ -497,6 +497,27 @@ def test_every_family_passes_the_self_check_in_half_precision(dtype, family_dirs
                    for layer in result.layers), name  # d = 32 in these tiny models: ⌈√32⌉ = 6 per expert
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_near_flat_routers_in_half_precision_trace_the_experts_the_model_dispatched(dtype, family_dirs,
+                                                                                   tiny_model_dir):
+    """Routers shrunk to near-flat (weights × 0.02) make near-ties that half precision breaks its own way: for every
+    known family and Switch, the traced choice is still exactly what each experts module was handed (the self-check's
+    reading check), and the model passes."""
+    from core.tracing.self_check import self_check
+
+    for name, folder in [*family_dirs.items(), ("switch", tiny_model_dir)]:
+        loaded = load_model(str(folder), dtype=dtype)
+        with torch.no_grad():
+            for _stack, found in loaded.adapter.routers(loaded.model).items():
+                for _block, router in found:
+                    for p in router.parameters():
+                        if p.dim() == 2:
+                            p.mul_(0.02)
+        result = self_check(loaded)
+        assert all(layer.reading_matches for layer in result.layers), (name, dtype)
+        assert result.ok is True, (name, result.summary())
+
+
 def test_a_selection_bias_moves_the_choice_and_the_trace_follows_the_model(family_dirs):
     """DeepSeek-V3's selection-only bias: pushed hard towards expert 7, the model dispatches it for every token while
     the distribution (sigmoid scores, normalised; the bias is not part of it) does not change. The trace records the
