@@ -101,22 +101,26 @@ def write_checkpoint(folder: Path) -> int:
     return total
 
 
-def run_step(name: str, argv: list[str], env: dict) -> tuple[float, float, int]:
-    """(seconds, peak RSS GiB of the process tree, exit code) of `python -m core <argv>`."""
+def run_step(name: str, argv: list[str], env: dict) -> tuple[float, float, float, int]:
+    """(seconds, peak RSS GiB of the process tree, its peak anonymous memory GiB — RSS less the file-backed pages
+    the safetensors memory maps keep resident, which the kernel can drop — and the exit code) of
+    `python -m core <argv>`."""
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "core", *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, anon = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
-            peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+            infos = [p.memory_info() for p in [root, *root.children(recursive=True)]]
+            peak = max(peak, sum(i.rss for i in infos))
+            anon = max(anon, sum(i.rss - i.shared for i in infos))
         except psutil.Error:
             pass
         time.sleep(0.2)
     out = proc.stdout.read() if proc.stdout else ""
     tail = "\n".join(out.strip().splitlines()[-3:])
     print(f"--- {name}: exit {proc.returncode}\n{tail}", flush=True)
-    return time.perf_counter() - t, peak / 2**30, proc.returncode
+    return time.perf_counter() - t, peak / 2**30, anon / 2**30, proc.returncode
 
 
 def main() -> None:
@@ -147,9 +151,10 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"\nreal-size rehearsal on {device} ({psutil.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB): weights {weights / 2**30:.1f} GiB bf16")
-    print(f"{'step':30} {'time':>8} {'peak RSS':>10} {'× weights':>10} {'exit':>5}")
-    for name, seconds, peak, code in rows:
-        print(f"{name:30} {seconds:7.0f}s {peak:9.1f}G {peak / (weights / 2**30):9.2f}× {code:5d}")
+    gib = weights / 2**30
+    print(f"{'step':30} {'time':>8} {'peak RSS':>10} {'× weights':>10} {'peak anon':>10} {'× weights':>10} {'exit':>5}")
+    for name, seconds, peak, anon, code in rows:
+        print(f"{name:30} {seconds:7.0f}s {peak:9.1f}G {peak / gib:9.2f}× {anon:9.1f}G {anon / gib:9.2f}× {code:5d}")
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 

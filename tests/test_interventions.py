@@ -318,3 +318,12 @@ def test_every_familys_own_rule_is_its_router_rerun(family, tmp_path):
     new_w, new_i = seen["out"][1], seen["out"][2]
     hit = (index == banned).any(-1)
     assert not (new_i == banned).any() and torch.equal(new_i[~hit], index[~hit]) and torch.equal(new_w[~hit], weights[~hit])
+
+
+def test_outcomes_name_ids_past_the_tokenizers_vocabulary(models):
+    """Real checkpoints pad their vocabulary past their tokenizer's (OLMoE: 50,304 rows for 50,280 tokens): a top-5
+    that holds such an id is named "<id N>", not a crash (found by bench/real_size.py)."""
+    from core.tracing.encoding import token_names
+
+    tok = models["mixtral"].tokenizer
+    assert token_names(tok, [0, len(tok) + 5]) == [tok.convert_ids_to_tokens(0), f"<id {len(tok) + 5}>"]

@@ -10,6 +10,7 @@ import torch
 
 from core.errors import InputError
 from core.models.loading import LoadedModel
+from core.tracing.encoding import token_names
 from core.tracing.self_check import experts_beside
 from core.types import Stack
 
@@ -54,5 +55,5 @@ def expert_logit_lens(loaded: LoadedModel, text: str, token: int, layer: int, st
             values, ids = logits.topk(top)
             for rank, (v, i) in enumerate(zip(values.tolist(), ids.tolist()), 1):
                 rows.append({"expert": int(e), "weight": float(w), "rank": rank,
-                             "token": loaded.tokenizer.convert_ids_to_tokens(int(i)), "token_id": int(i), "logit": v})
+                             "token": token_names(loaded.tokenizer, [int(i)])[0], "token_id": int(i), "logit": v})
     return pd.DataFrame(rows)

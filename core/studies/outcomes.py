@@ -13,6 +13,7 @@ import torch
 
 from core.errors import InputError
 from core.models.loading import LoadedModel
+from core.tracing.encoding import token_names
 from core.tracing.interventions import Intervention, intervening
 
 TOP = 5
@@ -68,15 +69,15 @@ def outcome(loaded: LoadedModel, text: str, interventions: Sequence[Intervention
     b, a = before[0], after[0]
     kl = (b.exp() * (b - a)).sum(-1).clamp_min(0)
     g = gold[0]
-    names = tok.convert_ids_to_tokens(g.tolist())
+    names = token_names(tok, g.tolist())
     top_b, top_a = b.topk(TOP, -1).indices.tolist(), a.topk(TOP, -1).indices.tolist()
     first = 1 if loaded.adapter.objective == "next token" else 0
     frame = pd.DataFrame({
         "position": np.arange(len(g)) + first, "token": names,
         "loss_before": (-b.gather(-1, g[:, None])[:, 0]).cpu().numpy(),
         "loss_after": (-a.gather(-1, g[:, None])[:, 0]).cpu().numpy(), "kl": kl.cpu().numpy(),
-        "top5_before": [" ".join(tok.convert_ids_to_tokens(t)) for t in top_b],
-        "top5_after": [" ".join(tok.convert_ids_to_tokens(t)) for t in top_a]})
+        "top5_before": [" ".join(token_names(tok, t)) for t in top_b],
+        "top5_after": [" ".join(token_names(tok, t)) for t in top_a]})
     return Outcome(frame, [iv.describe() for iv in interventions])
 
 

@@ -87,3 +87,10 @@ def right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tens
         ids[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
         mask[i, : len(r)] = 1
     return ids, mask
+
+
+def token_names(tokenizer, ids: Sequence[int]) -> list[str]:
+    """The tokenizer's name of each id; an id the tokenizer has no token for (a model's vocabulary padded past its
+    tokenizer's, as real checkpoints often are: OLMoE's 50,304 rows for 50,280 tokens) is named "<id N>"."""
+    names = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    return [n if isinstance(n, str) else f"<id {int(i)}>" for n, i in zip(names, ids)]
