@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from core.errors import ModelNotAvailableError, UnsupportedModelError
 from core.models.adapters.unsupported import unsupported_reason
+from core.models.memory_maps import own_memory
 from core.models.adapters import ModelAdapter, adapter_for, supported_model_types
 from core.models.adapters.moefied import MoefiedSource
 from core.models.devices import DTYPES, pick_device, pick_dtype
@@ -225,6 +226,7 @@ def weights_and_tokenizer(model_cls: Any, location: str, plan: LoadPlan, revisio
                                     f"(e.g. {sorted(missing)[0]}); it does not match its config.")
     if not plan.uses_device_map:
         model = model.to(plan.device)
+        own_memory(model)  # a CPU model lets go of the checkpoint's memory maps (core/models/memory_maps.py)
     return model.eval(), tokenizer
 
 
