@@ -90,6 +90,14 @@ def test_a_capacity_drop_is_recorded_where_the_model_gave_a_token_no_expert(nllb
     for li, block in enumerate(enc.layers):
         np.testing.assert_array_equal(enc.dropped[li], (gates[("encoder", int(block))] == 0).all(-1).numpy())
     assert enc.dropped.any()
+    # a token that kept one of its two experts went to that one alone: it stands in both slots, never the dropped one
+    for li, block in enumerate(enc.layers):
+        g = gates[("encoder", int(block))]
+        one = ((g > 0).sum(-1) == 1).numpy()
+        assert one.any(), block
+        kept = g.argmax(-1).numpy()
+        np.testing.assert_array_equal(enc.selected[li][one], np.stack([kept[one], kept[one]], -1))
+    assert "capacity" in loaded.adapter.one_text_per_forward  # a fraction of the batch's tokens: each text alone
     with loaded.adapter.without_capacity(loaded.model):
         assert not Tracer(loaded, cache=None).trace(TEXTS[0])[0].stacks["encoder"].dropped.any()
     assert Tracer(loaded, cache=None).trace(TEXTS[0])[0].stacks["encoder"].dropped.any()

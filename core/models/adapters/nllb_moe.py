@@ -77,10 +77,20 @@ class NllbMoeAdapter(SwitchAdapter):
 
     @staticmethod
     def to_probs(output) -> Captured:
-        """(top-1 mask, combine weights, logits) → softmax, dropped (no expert got the token), the router's top-2."""
+        """(top-1 mask, combine weights, logits) → softmax, dropped (no expert got the token), the router's top-2 —
+        where capacity dropped one of the two, the one kept stands in both slots (the token went to it alone)."""
         _top1, gates, logits = output
         probs = torch.softmax(logits.float(), dim=-1)
-        return probs, gates.sum(dim=-1) == 0, probs.topk(2, dim=-1).indices
+        return probs, gates.sum(dim=-1) == 0, NllbMoeAdapter._kept(probs.topk(2, dim=-1).indices, gates)
+
+    @staticmethod
+    def _kept(chosen: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Each token's two experts with a slot whose expert capacity dropped replaced by the other (kept) one; a token
+        that lost both keeps its two (it is recorded as dropped)."""
+        live = gates.reshape(-1, gates.shape[-1]).gather(-1, chosen.reshape(-1, 2)).reshape(chosen.shape) > 0
+        one = live.sum(-1, keepdim=True) == 1
+        only = torch.where(live[..., :1], chosen[..., :1], chosen[..., 1:])
+        return torch.where(one, only.expand_as(chosen), chosen)
 
     def chosen_weights(self, output: Any) -> torch.Tensor:
         """The combine weights of the router's top-2 (zero where capacity dropped one)."""
@@ -92,7 +102,8 @@ class NllbMoeAdapter(SwitchAdapter):
         argument), not the 0/1 mask it passes as the index."""
         gates = args[2].reshape(-1, args[2].shape[-1])
         weights, index = gates.topk(2, dim=-1)
-        return index, weights, gates.sum(-1) == 0
+        single = weights[:, 1:] == 0  # one expert kept: it stands in both slots (as the trace reads it), once weighted
+        return torch.where(single, index[:, :1], index), weights, gates.sum(-1) == 0
 
     def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
         return ModelAdapter.run_one_expert(self, experts, hidden, expert)  # its module takes an index, as it should
