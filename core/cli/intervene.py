@@ -46,6 +46,8 @@ def cmd_intervene(args: argparse.Namespace) -> int:
     kind = kinds[0]
     experts = _ints(getattr(args, kind)) if kind in ("force", "ban", "steer") else ()
     check_experts(args.model, experts, f"--{kind}")
+    if kind == "top_k" and args.top_k < 1:
+        raise InputError(f"--top-k {args.top_k}: choose at least one expert.")
     if kind == "counterfactuals" and (not layers or not tokens or len(layers) != 1 or len(tokens) != 1):
         raise InputError("--counterfactuals scans one token at one layer: give --token T and --layer L.")
     if kind == "swap":
@@ -61,12 +63,19 @@ def cmd_intervene(args: argparse.Namespace) -> int:
     loaded = load_for_cli(args.model, args, lm_head=True)
     stack = args.stack or loaded.adapter.stacks[-1]
     if kind == "counterfactuals":
-        _write(scan(loaded, args.text, tokens[0], layers[0], stack, args.horizon), args.out)
+        _write(scan(loaded, args.text, tokens[0], layers[0], stack, args.horizon, decoder_read=args.decoder_read),
+               args.out)
         return 0
-    if kind == "swap":
-        result = swap_outcome(loaded, sentence1, args.text, spans[0][0], spans[1][0])
+    if kind == "swap":  # every sparse layer of every stack, or the one --layer (of --stack) asked for
+        if layers and len(layers) != 1:
+            raise InputError("--swap copies the route at every sparse layer, or at the one --layer given.")
+        at = (stack, layers[0]) if layers else None
+        if at is not None and at[1] not in dict(loaded.adapter.routers(loaded.model).get(stack, [])):
+            raise InputError(f"{loaded.name} has no sparse {stack} block {at[1]}.")
+        result = swap_outcome(loaded, sentence1, args.text, spans[0][0], spans[1][0], layer=at)
     else:
-        iv = Intervention(kind, stack, layers, tokens, experts or (), k=args.top_k, strength=args.strength)
+        iv = Intervention(kind, stack, layers, tokens, experts or (), k=args.top_k, strength=args.strength,
+                          decoder_read=args.decoder_read)
         result = outcome(loaded, args.text, [iv])
     print("; ".join(result.interventions), file=sys.stderr)
     print(f"mean KL from the original {result.mean_kl:.4g}; loss {result.loss_before:.4f} → {result.loss_after:.4f}",

@@ -40,6 +40,11 @@ class CheckpointRun:
         return self.spec.fraction
 
 
+def source_label(source: str) -> str:
+    """A corpus as the outputs name it: an NLTK or Hub name as given, a file by its name (no machine path)."""
+    return source if source.startswith(("nltk:", "hf:")) else Path(source).name
+
+
 def model_label(model: str) -> str:
     """How results name the model: a registry name or Hub id as is, a local folder by its name only (a saved result
     never carries a path of the machine it was computed on)."""
@@ -197,7 +202,7 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
     finally:
         con.close()
     frames["meta"] = pd.DataFrame([{
-        "model": model_label(spec.model), "source": spec.source, "experts": e, "top_k": spec.top_k,
+        "model": model_label(spec.model), "source": source_label(spec.source), "experts": e, "top_k": spec.top_k,
         "tokens": sum(spec.tokens.values()),  # the run's own count (manifest), not another scan
         "causal": spec.causal, "predictions": predicted,
         "capacity": openmoe.OWN_CAPACITY if own else openmoe.simulated_label(capacity_factor),

@@ -54,9 +54,10 @@ def layer_pairs(con, view: str, experts: int, moves: pd.DataFrame) -> pd.DataFra
 
 
 def balance(con, view: str, experts: int) -> pd.DataFrame:
-    """Per stack and layer: the balance indices of the load (every assignment of every token, all E experts)."""
+    """Per stack and layer: the balance indices of the load (every assignment of every token a capacity did not drop,
+    all E experts)."""
     load = con.execute(f"""SELECT stack, layer, e AS expert, count(*) AS n FROM
-        (SELECT stack, layer, unnest(experts) AS e FROM {view}) GROUP BY ALL""").df()
+        (SELECT stack, layer, unnest(experts) AS e FROM {view} WHERE dropped IS NOT TRUE) GROUP BY ALL""").df()
     rows = []
     for (stack, layer), g in load.groupby(["stack", "layer"], sort=True):
         counts = np.zeros(experts)

@@ -54,6 +54,8 @@ class CorpusSpec:
         expert count; `stacks` it has (all of its own when none of them); `options`: full_probs, max_tokens, every,
         shard_segments."""
         loaded = tracer.loaded
+        if _is_file(source):  # one spelling of a file wherever the command runs from (the manifest stores it relative)
+            source = str(Path(source).expanduser().resolve())
         return cls(model=loaded.name, revision=loaded.revision, dtype=loaded.dtype, source=source,
                    stacks=tuple(s for s in stacks if s in tracer.routers) or tuple(tracer.routers),
                    top_k=loaded.top_k, num_experts=loaded.num_experts, causal=tracer.adapter.causal, **options)
@@ -77,6 +79,8 @@ def read_manifest(out: Path) -> CorpusSpec | None:
         return None
     try:
         raw["stacks"] = tuple(raw["stacks"])
+        if _is_file(raw["source"]) and not Path(raw["source"]).is_absolute():  # stored relative to the run folder
+            raw["source"] = str((out / raw["source"]).resolve())
         return CorpusSpec(**raw)
     except (KeyError, TypeError) as err:
         from core.errors import DataError
@@ -85,9 +89,17 @@ def read_manifest(out: Path) -> CorpusSpec | None:
                         f"{str(err).splitlines()[0][:120]}): route the corpus again into a new folder.") from None
 
 
+def _is_file(source: str) -> bool:
+    return not source.startswith(("nltk:", "hf:"))
+
+
 def write_manifest(out: Path, spec: CorpusSpec) -> None:
+    """The spec as JSON; a corpus file is named relative to the run folder, never by this machine's absolute path."""
+    raw = asdict(spec)
+    if _is_file(spec.source):
+        raw["source"] = os.path.relpath(Path(spec.source).resolve(), out.resolve())
     tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(asdict(spec), indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     os.replace(tmp, out / MANIFEST)
 
 

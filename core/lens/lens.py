@@ -179,10 +179,14 @@ class Lens:
     # ---------- writing to routing (core.tracing.interventions; definitions: "Interventions") ----------
     def intervene(self, text: str, *interventions):
         """`text` intact and under `interventions` (core.tracing.interventions.Intervention): an Outcome per position
-        (KL from the original, loss before and after, top-5 before and after)."""
+        (KL from the original, loss before and after, top-5 before and after). Tokens are numbered as this lens's
+        traces number them (its decoder reading)."""
+        import dataclasses
+
         from core.studies.outcomes import outcome
 
-        return outcome(self.with_lm_head(), text, list(interventions))
+        return outcome(self.with_lm_head(), text, [dataclasses.replace(iv, decoder_read=self.decoder_read)
+                                                   for iv in interventions])
 
     def force(self, text: str, experts: Sequence[int], *, layers: Sequence[int] | None = None,
               tokens: Sequence[int] | None = None, stack: Stack = "decoder"):
@@ -219,7 +223,7 @@ class Lens:
         """Every alternative route for one token at one sparse layer, scored (core.studies.counterfactual)."""
         from core.studies.counterfactual import scan
 
-        return scan(self.with_lm_head(), text, token, layer, stack, horizon)
+        return scan(self.with_lm_head(), text, token, layer, stack, horizon, decoder_read=self.decoder_read)
 
     def wic_reference(self) -> pd.DataFrame:
         """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""

@@ -19,7 +19,8 @@ from core.studies.outcomes import log_probs
 from core.tracing import reuse
 from core.types import Stack
 
-TIE = 1e-6  # losses this close are a tie
+TIE = 1e-6  # relative floor of a tie; the measured noise of the batched scan against the intact pass widens it
+NOISE_FACTOR = 4  # a loss within 4 × that noise of the router's (scanned) loss ties it
 
 
 def alternatives(chosen: Sequence[int], experts: int) -> list[tuple[int, ...]]:
@@ -35,7 +36,7 @@ def _scores(lp: torch.Tensor, gold: torch.Tensor, rows: slice) -> np.ndarray:
 
 
 def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1,
-         reuse_below: bool = True) -> pd.DataFrame:
+         reuse_below: bool = True, decoder_read: str = "input") -> pd.DataFrame:
     """Every alternative route for `token` at sparse block `layer`: its experts, weights, loss and rank; the router's
     own route flagged (`is_router`), ties with it flagged (`ties_router`), and the decision's margin."""
     adapter, model = loaded.adapter, loaded.model
@@ -47,7 +48,11 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
                        device=loaded.input_device)
     if not 0 <= token < ids.shape[1]:
         raise InputError(f"Token {token} is out of range: the text has {ids.shape[1]} tokens (counting from 0).")
-    offset = adapter.decoder_offset() if stack == "decoder" else 0
+    causal = adapter.objective == "next token"
+    if causal and token >= ids.shape[1] - 1:
+        raise InputError(f"Token {token} is the text's last: there is no next token to score a route by. Pick a token "
+                         f"before it (0…{ids.shape[1] - 2}).")
+    offset = adapter.decoder_offset(decoder_read) if stack == "decoder" else 0
     seen: dict = {}
     hook = found[layer].register_forward_hook(lambda _m, args, kwargs, out: seen.update(
         route=adapter.route_of(out), call=(args, kwargs), output=out), with_kwargs=True)
@@ -59,6 +64,7 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
         hook.remove()
     logits, index, _weights = seen["route"]
     row = token + offset
+    dropped = bool(adapter.handed(seen["output"])[2][row])  # capacity gave the token no expert: no route of its own
     routes = alternatives(index[row].tolist(), adapter.num_experts)
     width = logits.shape[0]
     try:
@@ -86,15 +92,27 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
             lp, _ = log_probs(loaded, ids.repeat(len(routes), 1))
     finally:
         handle.remove()
-    causal = adapter.objective == "next token"
-    rows = slice(token, token + horizon) if causal else slice(0, None)  # row t predicts token t + 1
+    # row t predicts token t + 1; the horizon is clipped at the text's end
+    rows = slice(token, min(token + horizon, gold.shape[1])) if causal else slice(0, None)
     loss = _scores(lp, gold.expand(len(routes), -1), rows)
     own = float(_scores(base, gold, rows)[0])
     margin = float(margins(torch.softmax(logits[row].float(), -1).cpu().numpy(), len(routes[0])))
-    frame = pd.DataFrame({"experts": [" ".join(f"e{e}" for e in r) for r in routes],
-                          "weights": [" ".join(f"{x:.3f}" for x in w) for w in weights.tolist()], "loss": loss})
-    frame["is_router"] = np.arange(len(routes)) == 0
-    frame["ties_router"] = np.abs(frame.loss - own) <= TIE
+    experts, weight_lists = [list(r) for r in routes], [list(map(float, w)) for w in weights.tolist()]
+    is_router = np.arange(len(routes)) == 0
+    # The router's own loss as the batched scan computes it: alternatives are compared in the same pass. Its gap to
+    # the intact pass is the scan's float noise (~2e-6), and a tie is a loss within a few times that.
+    router_loss = float(loss[0])
+    if dropped:  # the router sent it nowhere: its route is the intact pass, and row 0 is one more alternative
+        experts, weight_lists, loss = [[], *experts], [[], *weight_lists], np.concatenate([[own], loss])
+        is_router, router_loss = np.arange(len(loss)) == 0, own
+    noise = 0.0 if dropped else abs(router_loss - own)
+    tolerance = max(TIE * max(1.0, abs(own)), NOISE_FACTOR * noise)
+    frame = pd.DataFrame({"experts": experts, "weights": weight_lists, "loss": loss})
+    frame["route"] = ["dropped (no expert)" if dropped and r else " ".join(f"e{e}" for e in x)
+                      for x, r in zip(experts, is_router)]
+    frame["is_router"] = is_router
+    frame["ties_router"] = np.abs(frame.loss - router_loss) <= tolerance
+    frame["tie_tolerance"] = tolerance
     frame["rank"] = frame.loss.rank(method="min").astype(int)
     frame["margin"] = margin
     frame.insert(0, "token", token)
@@ -129,7 +147,8 @@ def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, s
         frame = scan(loaded, texts[i], int(rng.integers(last)), block, s, horizon)
         own, best = float(frame.loss[frame.is_router].iloc[0]), float(frame.loss.min())
         rows.append({"text": i, "token": int(frame.token.iloc[0]), "stack": s, "layer": block, "router_loss": own,
-                     "best_loss": best, "regret": own - best, "router_best": own - best <= TIE,
+                     "best_loss": best, "regret": own - best,
+                     "router_best": own - best <= float(frame.tie_tolerance.iloc[0]),
                      "margin": float(frame.margin.iloc[0]), "alternatives": len(frame)})
     draws = pd.DataFrame(rows)
     if draws.empty:

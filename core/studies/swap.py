@@ -105,7 +105,7 @@ def swap_study(loaded: LoadedModel, wic: pd.DataFrame, progress: Callable[[int, 
         ids = torch.tensor([loaded.tokenizer(r.sentence2, truncation=True, max_length=512)["input_ids"]],
                            device=loaded.input_device)
         base, _ = log_probs(loaded, ids)
-        first = max(t2[0] - 1, 0) if causal else 0  # a causal model's predictions before the word cannot move
+        first = t2[0] if causal else 0  # row t predicts token t + 1 from tokens ≤ t: rows before the word cannot move
         routes = word_routes(loaded, r.sentence1, t1)
         label = "T" if bool(r.label) else "F"
         rows.append({"pair": i, "label": label, "stack": "all", "layer": ALL_LAYERS,

@@ -37,6 +37,7 @@ class Intervention:
     k: int | None = None
     strength: float = 0.0
     routes: dict[int, tuple[tuple[int, ...], tuple[float, ...]]] = field(default_factory=dict)
+    decoder_read: str = "input"  # how a teacher-forced decoder's tokens are numbered, as in the trace being acted on
 
     def describe(self) -> str:
         """How it is stated on screen, in files and in titles."""
@@ -55,10 +56,14 @@ class Intervention:
 
 def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, device) -> torch.Tensor:
     """Which flattened rows (batch × width) an intervention touches: token t of every batch item is row b·W + offset
-    + t."""
+    + t. A token outside the text is an error, never a silent no-op."""
     if tokens is None:
         return torch.ones(n_rows, dtype=torch.bool, device=device)
     width = n_rows // batch
+    outside = [t for t in tokens if not 0 <= t + offset < width or t < 0]
+    if outside:
+        raise InputError(f"Token {outside[0]} is out of range: the text has {width - offset} tokens here "
+                         f"(0…{width - offset - 1}).")
     rows = torch.zeros(n_rows, dtype=torch.bool, device=device)
     for b in range(batch):
         for t in tokens:
@@ -83,8 +88,11 @@ def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset:
     k = index.shape[-1]
     if iv.kind == "force":
         chosen = torch.tensor(iv.experts, device=logits.device).expand(n, -1)
-        same = (chosen.shape[-1] == k) & (chosen.sort(-1).values == index.sort(-1).values).all(-1)
-        rows = rows & ~same  # forcing the route a token already takes leaves it as it is
+        handed, _w, dropped = adapter.handed(output)
+        same = ((chosen.shape[-1] == handed.shape[-1]) & (chosen.sort(-1).values == handed.sort(-1).values).all(-1)
+                & ~dropped.to(chosen.device))
+        if iv.weights is None:  # forcing the route a (kept) token already takes, by its own weights: nothing changes
+            rows = rows & ~same
         if not bool(rows.any()):
             return output
         at = rows.nonzero()[:, 0]
@@ -152,7 +160,8 @@ def intervening(loaded, interventions: Sequence[Intervention], batch: int = 1) -
             bad = [e for e in iv.experts if not 0 <= e < adapter.num_experts]
             if bad:
                 raise InputError(f"Expert {bad[0]} does not exist: {loaded.name} has experts 0…{adapter.num_experts - 1}.")
-            offset = adapter.decoder_offset() if iv.stack == "decoder" else 0
+            _validate(iv, adapter.num_experts, adapter.top_k)
+            offset = adapter.decoder_offset(iv.decoder_read) if iv.stack == "decoder" else 0
             for block in layers:
                 handles.append(found[block].register_forward_hook(
                     lambda m, args, kwargs, out, iv=iv, offset=offset: _expecting(
@@ -195,3 +204,18 @@ def _verifying(adapter, model, router, asked: dict[int, torch.Tensor], names: di
                              "reported.")
 
     return [experts.register_forward_pre_hook(check)]
+
+
+def _validate(iv: Intervention, experts: int, top_k: int) -> None:
+    """Options that could only fail deep inside a forward pass, or do nothing silently, refused up front."""
+    if iv.kind in ("force", "ban", "steer") and not iv.experts:
+        raise InputError(f"Name the experts to {iv.kind}.")
+    if len(set(iv.experts)) != len(iv.experts):
+        raise InputError(f"An expert is named twice in {', '.join(map(str, iv.experts))}.")
+    if iv.kind == "ban" and len(iv.experts) > experts - top_k:
+        raise InputError(f"Banning {len(iv.experts)} of {experts} experts leaves fewer than the {top_k} each token "
+                         "needs.")
+    if iv.kind == "force" and iv.weights is not None and len(iv.weights) != len(iv.experts):
+        raise InputError(f"Give one weight per forced expert ({len(iv.experts)} experts, {len(iv.weights)} weights).")
+    if iv.kind == "top_k" and (iv.k is None or not 1 <= iv.k <= experts):
+        raise InputError(f"top-k must be between 1 and the {experts} experts (asked: {iv.k}).")

@@ -170,6 +170,7 @@ class RoutingTrace:
             "truncated": self.truncated,
             "n_input_tokens": self.n_input_tokens,
             "decoder_read": self.decoder_read,
+            "column_names": {str(k): v for k, v in self.column_names.items()},
         }
         for name, s in self.stacks.items():
             out[name] = {

@@ -144,7 +144,8 @@ def trace_layer_table(trace, stack: str) -> pd.DataFrame:
     rows = []
     for li, block in enumerate(s.layers):
         traced = ~np.isnan(s.token_probs[li]).any(-1)
-        load = np.bincount(s.selected[li][traced].reshape(-1).astype(np.int64), minlength=trace.num_experts)
+        kept = traced & ~s.dropped[li]  # a token capacity dropped was assigned to no expert: no load
+        load = np.bincount(s.selected[li][kept].reshape(-1).astype(np.int64), minlength=trace.num_experts)
         b, m = balance(load), s.margins[li][traced]
         rows.append({"layer": layer_name(block), "CV of load (0 = balanced)": round(b["cv"], 3),
                      "exp(H)/E (1 = balanced)": round(b["effective_share"], 3),
