@@ -89,8 +89,8 @@ def rewrite(adapter, router, call, output, iv: Intervention, batch: int, offset:
     if iv.kind == "force":
         chosen = torch.tensor(iv.experts, device=logits.device).expand(n, -1)
         handed, _w, dropped = adapter.handed(output)
-        same = ((chosen.shape[-1] == handed.shape[-1]) & (chosen.sort(-1).values == handed.sort(-1).values).all(-1)
-                & ~dropped.to(chosen.device))
+        same = (((chosen.sort(-1).values == handed.sort(-1).values).all(-1) & ~dropped.to(chosen.device))
+                if chosen.shape[-1] == handed.shape[-1] else torch.zeros(n, dtype=torch.bool, device=chosen.device))
         if iv.weights is None:  # forcing the route a (kept) token already takes, by its own weights: nothing changes
             rows = rows & ~same
         if not bool(rows.any()):
@@ -215,6 +215,9 @@ def _validate(iv: Intervention, experts: int, top_k: int) -> None:
     if iv.kind == "ban" and len(iv.experts) > experts - top_k:
         raise InputError(f"Banning {len(iv.experts)} of {experts} experts leaves fewer than the {top_k} each token "
                          "needs.")
+    if iv.kind == "force" and len(iv.experts) > top_k:
+        raise InputError(f"A forced set holds at most the model's {top_k} experts per token (asked: "
+                         f"{len(iv.experts)}).")
     if iv.kind == "force" and iv.weights is not None and len(iv.weights) != len(iv.experts):
         raise InputError(f"Give one weight per forced expert ({len(iv.experts)} experts, {len(iv.weights)} weights).")
     if iv.kind == "top_k" and (iv.k is None or not 1 <= iv.k <= experts):
