@@ -220,3 +220,19 @@ def test_intervene_fuzzed_on_a_real_model_ends_in_exit_0_or_one_error_line(capsy
                                                                                                           captured.err)
 
     run()
+
+
+def test_batching_moves_a_trace_by_float_rounding_only(switch):
+    """Defect 9: a text alone and in a padded batch differ by float rounding (measured up to 2e-6 in probability);
+    stated in the definitions, not claimed away as "independent of batching"."""
+    from pathlib import Path
+
+    tracer = Tracer(switch, cache=None)
+    alone = tracer.trace(SWITCH_TEXT)[0]
+    batched = tracer.trace([SWITCH_TEXT, CROWDED])[0]
+    for stack in ("encoder", "decoder"):
+        a, b = alone.stacks[stack], batched.stacks[stack]
+        np.testing.assert_allclose(a.token_probs, b.token_probs, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a.margins, b.margins, rtol=0, atol=1e-5)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "definitions.md").read_text()
+    assert "Batching and the trace cache" in doc and "independent of batching" not in Tracer.trace.__doc__

@@ -226,15 +226,10 @@ class Tracer:
             raise InputError(f"{self.loaded.name} reads its decoder routing only at "
                              f"{' or '.join(self.adapter.decoder_reads)} (asked: {decoder_read!r}).")
 
-    def trace(
-        self,
-        texts: str | Sequence[str],
-        stacks: Sequence[Stack] = STACKS,
-        progress: Progress | None = None,
-        decoder_read: DecoderRead = "input",
-        until: Sequence[int | None] | None = None,
-    ) -> list[RoutingTrace]:
-        """Trace each text (cache first); results are in input order and independent of batching. `decoder_read`:
+    def trace(self, texts: str | Sequence[str], stacks: Sequence[Stack] = STACKS, progress: Progress | None = None,
+              decoder_read: DecoderRead = "input", until: Sequence[int | None] | None = None) -> list[RoutingTrace]:
+        """Trace each text (cache first); results are in input order, and batching changes a probability by float
+        rounding only (≤ 2e-6 in float32; docs/definitions.md, "Batching and the trace cache"). `decoder_read`:
         where a teacher-forced decoder's routing of token t is read (docs/definitions.md). `until` (per text, a
         character offset or None): only the routing of tokens starting before it is wanted, so the adapter's causal
         stacks stop after them — identical routing there (causal attention; capacity queues fill in token order),
