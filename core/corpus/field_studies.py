@@ -192,7 +192,7 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
             "context": openmoe.context_independence(con, "final", e),
             "transitions": pathways.transitions(con, "final"),
             "balance": pathways.balance(con, "final", e),
-            "margins": pathways.margins(con, "final"),
+            "margins": pathways.margins(con, "final", e),
             "consistency": consistency.consistency(con, "final", e),
         }
         frames["pathways"] = pathways.layer_pairs(con, "final", e, frames["transitions"])

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.measures.routing_stats import NEAR_TIE, jaccard_chance, predictability
 from core.measures.routing_stats import balance as balance_of
+from core.measures.routing_stats import jaccard_chance, near_tie_threshold, predictability
 
 MARGIN_BINS = 20  # histogram bins over [0, 1]
 
@@ -66,17 +66,20 @@ def balance(con, view: str, experts: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def margins(con, view: str) -> pd.DataFrame:
+def margins(con, view: str, experts: int) -> pd.DataFrame:
     """Per stack and layer: a histogram of the decision margins over [0, 1] (MARGIN_BINS bins; `share` of the layer's
-    tokens), the near-tie share (margin < NEAR_TIE) and the median. Empty for runs made before margins were stored."""
+    tokens), the near-tie share (margin below NEAR_TIE_FRACTION / E: `near_tie_threshold`) and the median. Empty for
+    runs made before margins were stored."""
+    threshold = float(near_tie_threshold(experts))
     frame = con.execute(f"""SELECT stack, layer, least(floor(margin * {MARGIN_BINS}), {MARGIN_BINS - 1}) AS bin,
             count(*) AS tokens FROM {view} WHERE margin IS NOT NULL GROUP BY ALL ORDER BY ALL""").df()
     if frame.empty:
-        return pd.DataFrame(columns=["stack", "layer", "bin_low", "bin_high", "tokens", "share", "near_tie_share",
-                                     "median"])
-    summary = con.execute(f"""SELECT stack, layer, avg(CASE WHEN margin < {NEAR_TIE} THEN 1 ELSE 0 END)
+        return pd.DataFrame(columns=["stack", "layer", "bin_low", "bin_high", "tokens", "share", "near_tie_threshold",
+                                     "near_tie_share", "median"])
+    summary = con.execute(f"""SELECT stack, layer, avg(CASE WHEN margin < {threshold} THEN 1 ELSE 0 END)
             AS near_tie_share, median(margin) AS median FROM {view} WHERE margin IS NOT NULL GROUP BY ALL""").df()
     frame["bin_low"] = frame.bin / MARGIN_BINS
     frame["bin_high"] = (frame.bin + 1) / MARGIN_BINS
     frame["share"] = frame.tokens / frame.groupby(["stack", "layer"]).tokens.transform("sum")
+    frame["near_tie_threshold"] = threshold
     return frame.drop(columns="bin").merge(summary, on=["stack", "layer"])

@@ -79,8 +79,9 @@ def read_manifest(out: Path) -> CorpusSpec | None:
         return None
     try:
         raw["stacks"] = tuple(raw["stacks"])
-        if _is_file(raw["source"]) and not Path(raw["source"]).is_absolute():  # stored relative to the run folder
-            raw["source"] = str((out / raw["source"]).resolve())
+        beside = out / raw["source"]
+        if _is_file(raw["source"]) and not Path(raw["source"]).is_absolute() and beside.exists():
+            raw["source"] = str(beside.resolve())  # stored relative to the run folder
         return CorpusSpec(**raw)
     except (KeyError, TypeError) as err:
         from core.errors import DataError
@@ -96,8 +97,8 @@ def _is_file(source: str) -> bool:
 def write_manifest(out: Path, spec: CorpusSpec) -> None:
     """The spec as JSON; a corpus file is named relative to the run folder, never by this machine's absolute path."""
     raw = asdict(spec)
-    if _is_file(spec.source):
-        raw["source"] = os.path.relpath(Path(spec.source).resolve(), out.resolve())
+    if _is_file(spec.source) and Path(spec.source).is_absolute():
+        raw["source"] = os.path.relpath(spec.source, out.resolve())
     tmp = out / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     os.replace(tmp, out / MANIFEST)

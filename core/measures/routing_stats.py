@@ -1,7 +1,8 @@
 """What the field measures of routing beyond the paper, on plain arrays (the corpus studies count the same in SQL):
 
-- the *decision margin* of a top-k choice (Megatron-Core's router diagnostics): how far the k-th highest probability
-  sits above the (k+1)-th — 0 at a tie, so a "re-route" with a margin near 0 may be a near-tie flip, not context;
+- the *decision margin* of a top-k choice (Megatron-Core's router diagnostics): how far the lowest chosen probability
+  sits above the highest unchosen one, absolute and relative to the lowest chosen — 0 at a tie, so a "re-route" with a
+  margin near 0 may be a near-tie flip, not context; a near-tie is a margin below NEAR_TIE_FRACTION / E;
 - *balance indices* of an expert load (NeMo AutoModel, MoEWatch): coefficient of variation, exp(entropy)/E,
   max/mean, the share of dead experts, and the top-N experts' share against the uniform N/E;
 - *pathways* across layers (arXiv 2412.16971; Megatron's routing tools): Jaccard of consecutive layers' chosen sets,
@@ -14,7 +15,31 @@ from math import ceil, comb
 
 import numpy as np
 
-NEAR_TIE = 0.05  # a decision margin below this is a near-tie (probability units)
+NEAR_TIE_FRACTION = 0.4  # a decision margin below this fraction of 1/E is a near-tie (E = 8: 0.05)
+NEAR_TIE = NEAR_TIE_FRACTION / 8  # the threshold at 8 experts, for captions that name one number
+NEAR_TIE_RELATIVE = 0.25  # a relative margin below this is a near-tie (the k-th expert's lead, as a share of it)
+
+
+def near_tie_threshold(experts) -> np.ndarray | float:
+    """The absolute margin below which a decision over `experts` is a near-tie: NEAR_TIE_FRACTION / E. A fixed 0.05
+    would call nearly every decision over 64 experts a near-tie, where every probability is small."""
+    return NEAR_TIE_FRACTION / np.asarray(experts, dtype=np.float64) if np.ndim(experts) else NEAR_TIE_FRACTION / experts
+
+
+def decision_margins(probs: np.ndarray, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(absolute, relative) margins of the decision actually made (Megatron-Core's router diagnostics): the lowest
+    chosen expert's probability − the highest unchosen one's, and that gap as a share of the lowest chosen
+    (TOPK_BOUNDARY_RELATIVE_MARGIN). Negative where a selection bias or group limit chose past a more probable expert;
+    for a plain top-k choice the absolute form is p_(k) − p_(k+1)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    chosen = np.zeros(probs.shape, dtype=bool)
+    np.put_along_axis(chosen, np.asarray(selected, dtype=np.int64), True, axis=-1)
+    low = np.where(chosen, probs, np.inf).min(-1)
+    high = np.where(chosen, -np.inf, probs).max(-1)
+    high = np.where(np.isfinite(high), high, 0.0)  # every expert chosen: no runner-up
+    gap = low - high
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return gap, np.where(low > 0, gap / low, np.nan)
 
 
 def margins(probs: np.ndarray, k: int) -> np.ndarray:

@@ -129,7 +129,7 @@ def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, s
     from scipy.stats import binomtest
 
     from core.measures.metrics import spearman
-    from core.measures.routing_stats import NEAR_TIE
+    from core.measures.routing_stats import near_tie_threshold
     from core.tracing.tracer import Tracer
 
     adapter = loaded.adapter
@@ -154,8 +154,8 @@ def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, s
     if draws.empty:
         raise InputError("No token could be scanned: give texts with more than a few tokens.")
     summary = []
-    for name, part in (("all", draws), ("near-ties", draws[draws.margin < NEAR_TIE]),
-                       ("confident", draws[draws.margin >= NEAR_TIE])):
+    tie = near_tie_threshold(adapter.num_experts)
+    for name, part in (("all", draws), ("near-ties", draws[draws.margin < tie]), ("confident", draws[draws.margin >= tie])):
         k, n = int(part.router_best.sum()), len(part)
         ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
         summary.append({"decisions": name, "n": n, "router_best_share": k / n if n else np.nan,

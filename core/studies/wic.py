@@ -7,7 +7,7 @@ import pandas as pd
 
 from core.measures.grouping import pair_means, scopes
 from core.measures.metrics import effect_size, kde
-from core.measures.routing_stats import NEAR_TIE
+from core.measures.routing_stats import NEAR_TIE, near_tie_threshold
 
 KDE_GRID = np.linspace(0.0, 1.0, 201)
 JSS_BOUNDS = (0.0, 1.0)  # the KDE is reflected at both ends (see core.measures.metrics.kde)
@@ -44,15 +44,18 @@ def cohens_d_frame(wic_pairs: pd.DataFrame) -> pd.DataFrame:
 
 def near_ties(g: pd.DataFrame) -> dict[str, float]:
     """How much of a layer's context effect could be near-tie flips: of the pairs whose word is routed to another
-    top-k in its two sentences, the share where the closer of the two decisions had a margin below NEAR_TIE
+    top-k in its two sentences, the share where the closer of the two decisions had a margin below NEAR_TIE_FRACTION / E
     (`near_tie_share`), and Cohen's d with those pairs left out (`d_confident`: the effect of confident re-routes and
     of unchanged choices). NaN where the pairs carry no margins (results saved before them)."""
     if "margin" not in g or g.margin.isna().all():
         return {"near_tie_share": np.nan, "d_confident": np.nan, "d_confident_low": np.nan,
-                "d_confident_high": np.nan}
-    flip = g.rerouted.astype(bool) & (g.margin < NEAR_TIE)
+                "d_confident_high": np.nan, "near_tie_share_half": np.nan, "near_tie_share_double": np.nan}
+    threshold = near_tie_threshold(g.experts.to_numpy()) if "experts" in g else NEAR_TIE
+    flip = g.rerouted.astype(bool) & (g.margin < threshold)
     rerouted = g.rerouted.astype(bool)
+    share = {name: float((rerouted & (g.margin < threshold * f)).sum() / rerouted.sum()) if rerouted.any() else 0.0
+             for name, f in (("near_tie_share_half", 0.5), ("near_tie_share_double", 2.0))}
     kept = g[~flip]
     effect = effect_size(kept.jss[kept.label == "T"].to_numpy(), kept.jss[kept.label == "F"].to_numpy())
     return {"near_tie_share": float(flip.sum() / rerouted.sum()) if rerouted.any() else 0.0, "d_confident": effect.d,
-            "d_confident_low": effect.ci_low, "d_confident_high": effect.ci_high}
+            "d_confident_low": effect.ci_low, "d_confident_high": effect.ci_high, **share}

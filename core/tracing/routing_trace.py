@@ -40,10 +40,19 @@ class StackRouting:
 
     @property
     def margins(self) -> np.ndarray:
-        """(L, T) each token's decision margin: p_(k) − p_(k+1) of its distribution (0 at a tie; definitions)."""
-        from core.measures.routing_stats import margins
+        """(L, T) each token's decision margin at the decision the model made: its lowest chosen expert's probability −
+        its highest unchosen one's (p_(k) − p_(k+1) for a plain top-k; negative where a bias chose past a more
+        probable expert; definitions)."""
+        from core.measures.routing_stats import decision_margins
 
-        return margins(self.token_probs, self.top_k)
+        return decision_margins(self.token_probs, self.selected)[0]
+
+    @property
+    def relative_margins(self) -> np.ndarray:
+        """(L, T) the margin as a share of the lowest chosen probability (Megatron-Core's relative margin)."""
+        from core.measures.routing_stats import decision_margins
+
+        return decision_margins(self.token_probs, self.selected)[1]
 
     @property
     def choice_differs(self) -> np.ndarray:
@@ -184,6 +193,7 @@ class RoutingTrace:
                 "dropped": s.dropped.tolist(),
                 "choice_differs": s.choice_differs.tolist(),
                 "margin": np.round(s.margins, 6).tolist(),
+                "relative_margin": np.round(s.relative_margins, 6).tolist(),
             }
         return out
 

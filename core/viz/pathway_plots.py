@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.measures.routing_stats import NEAR_TIE
+from core.measures.routing_stats import NEAR_TIE, near_tie_threshold
 from core.viz.style import NEUTRAL, expert_color, layer_name, style
 
 BALANCE_NOTE = ("Balance of this text's assignments (CV: population SD / mean of the load, 0 = balanced; exp(H)/E: the "
@@ -56,10 +56,12 @@ def margin_histogram(margins: pd.DataFrame, stack: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=(rows.bin_low + rows.bin_high) / 2, y=rows.share, mode="lines+markers",
                                  name=f"{layer_name(layer)} (near-tie {rows.near_tie_share.iloc[0]:.0%})",
                                  hovertemplate="margin %{x:.3f}: %{y:.1%} of tokens<extra></extra>"))
-    fig.add_vrect(x0=0, x1=NEAR_TIE, fillcolor=NEUTRAL, opacity=0.2, line_width=0)
-    fig.update_xaxes(title="decision margin p(k-th) − p(k+1-th)", range=[0, 1])
+    threshold = float(part.near_tie_threshold.iloc[0]) if "near_tie_threshold" in part and len(part) else NEAR_TIE
+    fig.add_vrect(x0=0, x1=threshold, fillcolor=NEUTRAL, opacity=0.2, line_width=0)
+    fig.update_xaxes(title="decision margin: lowest chosen p − highest unchosen p", range=[0, 1])
     fig.update_yaxes(title="share of tokens", tickformat=".0%")
-    return style(fig, f"{stack}: how close each routing decision was (shaded: near-ties, margin < {NEAR_TIE})")
+    return style(fig, f"{stack}: how close each routing decision was (shaded: near-ties, margin < 0.4/E = "
+                      f"{threshold:.3g})")
 
 
 def consistency_figure(frame: pd.DataFrame, stack: str) -> go.Figure:
@@ -147,9 +149,10 @@ def trace_layer_table(trace, stack: str) -> pd.DataFrame:
         kept = traced & ~s.dropped[li]  # a token capacity dropped was assigned to no expert: no load
         load = np.bincount(s.selected[li][kept].reshape(-1).astype(np.int64), minlength=trace.num_experts)
         b, m = balance(load), s.margins[li][traced]
+        threshold = near_tie_threshold(trace.num_experts)
         rows.append({"layer": layer_name(block), "CV of load (0 = balanced)": round(b["cv"], 3),
                      "exp(H)/E (1 = balanced)": round(b["effective_share"], 3),
                      "experts unused": int((load == 0).sum()),
                      "median decision margin": round(float(np.median(m)), 3) if m.size else np.nan,
-                     f"near-ties (margin < {NEAR_TIE})": f"{(m < NEAR_TIE).mean():.0%}" if m.size else "—"})
+                     "near-ties (margin < 0.4/E)": f"{(m < threshold).mean():.0%}" if m.size else "—"})
     return pd.DataFrame(rows)

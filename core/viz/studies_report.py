@@ -38,7 +38,7 @@ DEFINITIONS = {
                    "m·k assignments served by the best fixed group of k experts (SRP) or by the best cache of C experts "
                    "(SCH), averaged over segments; segment lengths 4–64, caches k, 2k, 4k.",
     "margins": "Decision margins (Megatron-Core's router diagnostics): p_(k) − p_(k+1) of each token's full routing "
-               "distribution; near-tie below 0.05, where a different choice may be a flip, not a response.",
+               "distribution; near-tie below 0.4/E, where a different choice may be a flip, not a response.",
     "early": "OpenMoE: JSS between a frequent token's routing distribution at each checkpoint and at the final model.",
 }
 

@@ -150,7 +150,7 @@ SWAP_NOTE = ("Each WiC pair's word in sentence 2 routed as in sentence 1 (its ex
              "at every sparse layer at once (layer −1) and at one layer at a time: Cohen's d of the output's change "
              "(mean KL of its predictions from the word on) for different- against same-meaning pairs.")
 NEAR_TIE_NOTE = ("Of the pairs whose word is routed to another top-k in its two sentences, the share where the closer of "
-                 "the two decisions had a margin below 0.05 (a near-tie: the flip may not be a response to context), "
+                 "the two decisions had a margin below 0.4/E (a near-tie: the flip may not be a response to context), "
                  "and Cohen's d with those pairs left out.")
 
 
