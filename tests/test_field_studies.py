@@ -358,3 +358,32 @@ def test_srp_and_sch_equal_a_hand_count(tmp_path):
     assert c.loc[(4, 1)] == pytest.approx(0.625) and c.loc[(4, 2)] == 1.0 and c.loc[(4, 4)] == 1.0
     assert c.loc[(8, 1)] == pytest.approx(3 / 8) and c.loc[(8, 2)] == pytest.approx(5 / 8) and c.loc[(8, 4)] == 1.0
     assert 16 not in c.index.get_level_values(0)
+
+
+def test_srp_and_sch_by_the_authors_rules_on_a_planted_sequence(tmp_path):
+    """Worked by hand on one sequence of single choices, experts 0 0 1 1 (E = 4, k = 1), m = 2:
+    - SRP, sliding segments [0 0], [0 1], [1 1]: (segment, expert) counts 2, 1, 1, 2 and eight 0s; activations A = 6.
+      t = 0: M 6, P 2·12 → F1 12/30; t = 1: M 6, P 2·4 → 12/14 = 0.857; t = 2: M 4, P 2·2 → 8/10. Best: 0.857 at t = 1
+      (the fixed, non-overlapping segments [0 0], [1 1] give 1.0: the definitions differ).
+    - SCH with a look-ahead of 2: token 0 is a first access (served at rank 0: nothing seen before), token 1 hits e0
+      at rank 0, token 2 is e1's first access (rank 1: one expert seen before), token 3 hits e1 at rank 0 (its next
+      uses outnumber e0's). Ranks 0, 0, 1, 0: C = 1 serves 3 of 4, C = 2 all."""
+    from core.corpus.consistency import consistency
+    from core.corpus.local_consistency import authors_consistency, sch_lookahead, srp_sliding
+
+    seq = [np.array([[0], [0], [1], [1]])]
+    srp, threshold = srp_sliding(seq, 4, 2)
+    assert srp == pytest.approx(12 / 14) and threshold == 1
+    assert sch_lookahead(seq, 4, 2, [1, 2]) == {1: pytest.approx(0.75), 2: pytest.approx(1.0)}
+    run = planted_run(tmp_path / "run", [{"ids": [5, 6, 7, 8], "experts": [[0], [0], [1], [1]]}], 4, 1)
+    from core.corpus.field_studies import token_view
+    from core.corpus.shards_sql import connect
+
+    con = connect(1.0)
+    token_view(con, "final", run)
+    frame = authors_consistency(con, "final", 4, lengths=(2,), multiples=(1, 2))
+    fixed = consistency(con, "final", 4, lengths=(2,), multiples=(1,))
+    con.close()
+    got = frame.set_index(["measure", "cache"]).value
+    assert got[("SRP", 1)] == pytest.approx(12 / 14) and got[("SCH", 1)] == pytest.approx(0.75)
+    assert got[("SCH", 2)] == pytest.approx(1.0) and float(fixed.sch.iloc[0]) == pytest.approx(1.0)

@@ -113,6 +113,9 @@ def _pathways(s: FieldStudies, key: tuple, stack: str) -> None:
              key="st-consistency")
         st.caption(DEFINITIONS["consistency"])
         table_downloads(s.consistency[s.consistency["stack"] == stack], "routing_consistency")
+    if len(s.local_consistency):
+        st.caption(DEFINITIONS["local_consistency"])
+        table_downloads(s.local_consistency[s.local_consistency["stack"] == stack], "routing_consistency_authors")
     if len(s.margins):
         plot(figure(("st_margin", key, stack), lambda: pp.margin_histogram(s.margins, stack)), key="st-margins")
         st.caption(DEFINITIONS["margins"])

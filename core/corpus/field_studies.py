@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.atomic_folder import write_folder
-from core.corpus import consistency, mixtral, olmoe, openmoe, pathways
+from core.corpus import consistency, local_consistency, mixtral, olmoe, openmoe, pathways
 from core.corpus.run import CorpusSpec, read_manifest
 from core.corpus.shards_sql import connect, create_rows_view, has_column
 from core.errors import DataError, InputError
@@ -105,11 +105,13 @@ class FieldStudies:
     pathways: pd.DataFrame = field(default_factory=pd.DataFrame)
     balance: pd.DataFrame = field(default_factory=pd.DataFrame)
     margins: pd.DataFrame = field(default_factory=pd.DataFrame)
-    consistency: pd.DataFrame = field(default_factory=pd.DataFrame)
+    consistency: pd.DataFrame = field(default_factory=pd.DataFrame)  # fixed segments (Routing Lens's variant)
+    local_consistency: pd.DataFrame = field(default_factory=pd.DataFrame)  # SRP / SCH as the authors compute them
 
     NAMES = ("saturation", "coactivation", "vocabulary", "domain", "consecutive", "drops", "context", "early",
-             "early_tokens", "meta", "transitions", "pathways", "balance", "margins", "consistency")
-    LATER = ("transitions", "pathways", "balance", "margins", "consistency")  # added since: a folder written before lacks them
+             "early_tokens", "meta", "transitions", "pathways", "balance", "margins", "consistency", "local_consistency")
+    LATER = ("transitions", "pathways", "balance", "margins", "consistency", "local_consistency")  # a folder written
+    # before these were added lacks them
 
     def save(self, folder: Path, extra: Callable[[Path], None] | None = None) -> None:
         def fill(tmp: Path) -> None:
@@ -194,6 +196,7 @@ def compute(run_dir: Path, checkpoints: Sequence[Path] | None = None, capacity_f
             "balance": pathways.balance(con, "final", e),
             "margins": pathways.margins(con, "final", e),
             "consistency": consistency.consistency(con, "final", e),
+            "local_consistency": local_consistency.authors_consistency(con, "final", e),
         }
         frames["pathways"] = pathways.layer_pairs(con, "final", e, frames["transitions"])
         if progress:

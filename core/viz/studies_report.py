@@ -34,9 +34,14 @@ DEFINITIONS = {
     "balance": "Balance indices of each layer's load (NeMo AutoModel, MoEWatch): coefficient of variation "
                "(population SD / mean; 0 balanced), exp(entropy of the load shares) / E (1 balanced), max / mean, "
                "the share of experts with no assignment, and the busiest quarter's share against uniform.",
-    "consistency": "Local routing consistency (arXiv 2505.16056): per segment of m consecutive tokens, the share of its "
-                   "m·k assignments served by the best fixed group of k experts (SRP) or by the best cache of C experts "
-                   "(SCH), averaged over segments; segment lengths 4–64, caches k, 2k, 4k.",
+    "consistency": "Local routing consistency (arXiv 2505.16056), Routing Lens's fixed-segment variant: per "
+                   "non-overlapping segment of m consecutive tokens, the share of its m·k assignments served by the best "
+                   "fixed group of k experts (SRP) or by the best cache of C experts (SCH), averaged over segments; "
+                   "segment lengths 4–64, caches k, 2k, 4k. The authors' own definitions are in the table below it.",
+    "local_consistency": "SRP and SCH as the authors' code computes them: SRP over a segment starting at every "
+                         "position — the best F1 of predicting an expert for the whole segment once t of its m tokens "
+                         "chose it; SCH with a cache that ranks experts by their uses in the next m tokens, then by "
+                         "recency (the first 20,000 tokens of each layer).",
     "margins": "Decision margins (Megatron-Core's router diagnostics): p_(k) − p_(k+1) of each token's full routing "
                "distribution; near-tie below 0.4/E, where a different choice may be a flip, not a response.",
     "early": "OpenMoE: JSS between a frequent token's routing distribution at each checkpoint and at the final model.",
