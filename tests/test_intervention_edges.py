@@ -267,3 +267,22 @@ def test_margins_at_the_decision_made_absolute_and_relative_and_a_near_tie_relat
     clear[0, :8] = 0.04
     margin = decision_margins(clear, np.arange(8)[None])[0][0]
     assert margin < 0.05 and margin > near_tie_threshold(64)  # the fixed 0.05 called it a near-tie; 0.4 / E does not
+
+
+def test_sampled_equal_compute_routes_beside_the_one_swap_neighbourhood(mixtral, capsys):
+    """The paper's counterfactual routes are sampled over all expert sets (Gumbel-top-k from the router's own
+    distribution); the one-swap neighbourhood is named as such. Sampled routes are distinct, of the router's size,
+    never its own, and seeded."""
+    from core.studies.counterfactual import alternatives, sampled_routes
+
+    logits = torch.linspace(1.0, -1.0, 8)
+    drawn = sampled_routes(logits, 2, (0, 1), 10, seed=3)
+    assert len(drawn) == len(set(drawn)) == 10 and all(len(r) == 2 and r != (0, 1) for r in drawn)
+    assert drawn == sampled_routes(logits, 2, (1, 0), 10, seed=3)
+    assert len(alternatives((0, 1), 8)) - 1 == 12  # the neighbourhood: 12 of the 27 other sets of two
+    frame = scan(mixtral, TEXT, 2, 1, samples=6, seed=0)
+    assert set(frame.kind) == {"router", "one-swap", "sampled"} and (frame.kind == "sampled").sum() >= 1
+    assert not frame[frame.kind == "sampled"].route.isin(frame[frame.kind == "one-swap"].route).any()
+    assert main(["intervene", "--model", "demo-mixtral-8", "--text", TEXT, "--counterfactuals", "--token", "2",
+                 "--layer", "1", "--samples", "4"]) == 0
+    assert "sampled" in capsys.readouterr().out

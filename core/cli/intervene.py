@@ -46,6 +46,8 @@ def cmd_intervene(args: argparse.Namespace) -> int:
     kind = kinds[0]
     experts = _ints(getattr(args, kind)) if kind in ("force", "ban", "steer") else ()
     check_experts(args.model, experts, f"--{kind}")
+    if args.samples < 0 or args.horizon < 1:
+        raise InputError("--samples must be 0 or more and --horizon 1 or more.")
     if kind == "top_k" and args.top_k < 1:
         raise InputError(f"--top-k {args.top_k}: choose at least one expert.")
     if kind == "counterfactuals" and (not layers or not tokens or len(layers) != 1 or len(tokens) != 1):
@@ -63,8 +65,8 @@ def cmd_intervene(args: argparse.Namespace) -> int:
     loaded = load_for_cli(args.model, args, lm_head=True)
     stack = args.stack or loaded.adapter.stacks[-1]
     if kind == "counterfactuals":
-        _write(scan(loaded, args.text, tokens[0], layers[0], stack, args.horizon, decoder_read=args.decoder_read),
-               args.out)
+        _write(scan(loaded, args.text, tokens[0], layers[0], stack, args.horizon, decoder_read=args.decoder_read,
+                    samples=args.samples, seed=args.seed), args.out)
         return 0
     if kind == "swap":  # every sparse layer of every stack, or the one --layer (of --stack) asked for
         if layers and len(layers) != 1:
@@ -103,5 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", default=None, help="sparse blocks, e.g. 1 or 1,3 (default: every sparse layer)")
     p.add_argument("--token", default=None, help="token rows, e.g. 4 or 2,5 (default: every token)")
     p.add_argument("--horizon", type=int, default=1, help="--counterfactuals: next tokens scored (default 1)")
+    p.add_argument("--samples", type=int, default=0, help="--counterfactuals: routes sampled from the router's "
+                                                          "distribution beside the one-swap neighbourhood (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="--counterfactuals: seed of the sampled routes")
     p.add_argument("--out", default=None, help="a .csv or .parquet file (default: print the table)")
     p.set_defaults(func=cmd_intervene)

@@ -218,12 +218,14 @@ class Lens:
         spans = (word_span(sentence1, word, 0, 1), word_span(sentence2, word, 0, 2))
         return swap_outcome(self.with_lm_head(), sentence1, sentence2, *spans, layer=layer)
 
-    def counterfactuals(self, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1
-                        ) -> pd.DataFrame:
-        """Every alternative route for one token at one sparse layer, scored (core.studies.counterfactual)."""
+    def counterfactuals(self, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1,
+                        samples: int = 0, seed: int = 0) -> pd.DataFrame:
+        """The one-swap neighbourhood of one token's route at one sparse layer, and `samples` routes drawn from the
+        router's distribution, scored (core.studies.counterfactual)."""
         from core.studies.counterfactual import scan
 
-        return scan(self.with_lm_head(), text, token, layer, stack, horizon, decoder_read=self.decoder_read)
+        return scan(self.with_lm_head(), text, token, layer, stack, horizon, decoder_read=self.decoder_read,
+                    samples=samples, seed=seed)
 
     def wic_reference(self) -> pd.DataFrame:
         """This model's WiC pairs (stack, label, jss) in its newest saved result; empty when it has none."""

@@ -1,8 +1,15 @@
-"""Counterfactual routes (arXiv 2605.07260): was the router's choice for a token the best one? Each alternative route
-at one sparse layer — every other expert for a top-1 router; one chosen expert swapped for one unchosen for top-k —
-is scored by the loss on the next token(s) (a teacher-forced Switch decoder: on its whole text), with the family's own
-weights for the new set. Alternatives run as one batch, and every block below the layer is taken from the intact
-pass (core.tracing.reuse), not recomputed.
+"""Counterfactual routes (arXiv 2605.07260): was the router's choice for a token the best one? Alternative routes at
+one sparse layer, each of the router's own size (equal compute), are scored by the loss on the next token(s) (a
+teacher-forced Switch decoder: on its whole text), with the family's own weights for the new set:
+
+- the *one-swap neighbourhood*: every other expert for a top-1 router; one chosen expert swapped for one unchosen for
+  top-k (12 of the 27 other sets at E = 8, k = 2) — Routing Lens's exhaustive local check;
+- *sampled routes*, as the paper draws them: expert sets sampled without replacement from the router's own
+  distribution by Gumbel-top-k (seeded), over all sets of size k — those outside the neighbourhood kept, so
+  far-away routes are scored too.
+
+Alternatives run as one batch, and every block below the layer is taken from the intact pass (core.tracing.reuse),
+not recomputed.
 """
 from __future__ import annotations
 
@@ -30,15 +37,36 @@ def alternatives(chosen: Sequence[int], experts: int) -> list[tuple[int, ...]]:
     return [own] + [tuple(sorted(own[:i] + (e,) + own[i + 1:])) for i in range(len(own)) for e in others]
 
 
+def sampled_routes(logits: torch.Tensor, k: int, own: Sequence[int], samples: int, seed: int = 0,
+                   exclude: Sequence[tuple[int, ...]] = ()) -> list[tuple[int, ...]]:
+    """Up to `samples` distinct expert sets of size k, other than the router's own and those in `exclude` (the routes
+    already scored), drawn by Gumbel-top-k from the softmax of `logits` (E,): each draw perturbs every logit with
+    Gumbel noise and keeps the top k (a sample without replacement from the router's distribution, Kool et al.
+    2019), seeded; at most 50 draws per route asked for."""
+    gen = torch.Generator().manual_seed(seed)
+    own_set, found = tuple(sorted(int(e) for e in own)), []
+    skip = {tuple(sorted(r)) for r in exclude}
+    tries = 0
+    while len(found) < samples and tries < 50 * samples:
+        noise = -torch.log(-torch.log(torch.rand(logits.shape, generator=gen).clamp(1e-12, 1 - 1e-12)))
+        route = tuple(sorted(torch.topk(logits.float().cpu() + noise, k).indices.tolist()))
+        tries += 1
+        if route != own_set and route not in found and route not in skip:
+            found.append(route)
+    return found
+
+
 def _scores(lp: torch.Tensor, gold: torch.Tensor, rows: slice) -> np.ndarray:
     loss = -lp.gather(-1, gold[:, :, None].expand(lp.shape[0], -1, 1))[..., 0]
     return loss[:, rows].mean(-1).cpu().numpy()
 
 
 def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1,
-         reuse_below: bool = True, decoder_read: str = "input") -> pd.DataFrame:
-    """Every alternative route for `token` at sparse block `layer`: its experts, weights, loss and rank; the router's
-    own route flagged (`is_router`), ties with it flagged (`ties_router`), and the decision's margin."""
+         reuse_below: bool = True, decoder_read: str = "input", samples: int = 0, seed: int = 0) -> pd.DataFrame:
+    """The one-swap neighbourhood of the router's route for `token` at sparse block `layer`, and `samples` routes
+    sampled from the router's distribution (Gumbel-top-k, seeded): each route's experts, weights, loss and rank, and
+    `kind` ("router", "one-swap", "sampled"); the router's own route flagged (`is_router`), ties with it flagged
+    (`ties_router`), and the decision's margin."""
     adapter, model = loaded.adapter, loaded.model
     found = dict(adapter.routers(model).get(stack, []))
     if layer not in found:
@@ -66,6 +94,9 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
     row = token + offset
     dropped = bool(adapter.handed(seen["output"])[2][row])  # capacity gave the token no expert: no route of its own
     routes = alternatives(index[row].tolist(), adapter.num_experts)
+    kinds = ["router"] + ["one-swap"] * (len(routes) - 1)
+    drawn = sampled_routes(logits[row], len(routes[0]), routes[0], samples, seed, exclude=routes)
+    routes, kinds = routes + drawn, kinds + ["sampled"] * len(drawn)
     width = logits.shape[0]
     try:
         weights = adapter.weights_for(seen["output"], found[layer], seen["call"],
@@ -105,11 +136,13 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
     if dropped:  # the router sent it nowhere: its route is the intact pass, and row 0 is one more alternative
         experts, weight_lists, loss = [[], *experts], [[], *weight_lists], np.concatenate([[own], loss])
         is_router, router_loss = np.arange(len(loss)) == 0, own
+        kinds = ["router", "one-swap", *kinds[1:]]
     noise = 0.0 if dropped else abs(router_loss - own)
     tolerance = max(TIE * max(1.0, abs(own)), NOISE_FACTOR * noise)
     frame = pd.DataFrame({"experts": experts, "weights": weight_lists, "loss": loss})
     frame["route"] = ["dropped (no expert)" if dropped and r else " ".join(f"e{e}" for e in x)
                       for x, r in zip(experts, is_router)]
+    frame["kind"] = kinds
     frame["is_router"] = is_router
     frame["ties_router"] = np.abs(frame.loss - router_loss) <= tolerance
     frame["tie_tolerance"] = tolerance
@@ -121,11 +154,12 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
 
 
 def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, seed: int = 0, stack: Stack | None = None,
-                 horizon: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 horizon: int = 1, routes: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Over `samples` (text, token, sparse layer) drawn at random (seeded): per draw the router's loss, the best
-    alternative's, their gap (`regret`) and the decision's margin; the summary gives how often the router's choice was
-    the best (a Wilson 95 % CI), that share among near-ties and confident decisions, and Spearman ρ (CI) of the
-    margin with the regret."""
+    alternative's in the one-swap neighbourhood and over it plus `routes` sampled routes, the gaps (`regret`,
+    `regret_sampled`) and the decision's margin. The summary gives, per set of alternatives (`routes`: "one-swap",
+    "one-swap + sampled"), how often the router's choice was the best (a Wilson 95 % CI), that share among near-ties
+    and confident decisions, and Spearman ρ (CI) of the margin with the regret."""
     from scipy.stats import binomtest
 
     from core.measures.metrics import spearman
@@ -138,29 +172,35 @@ def sample_scans(loaded: LoadedModel, texts: Sequence[str], samples: int = 50, s
     rng = np.random.default_rng(seed)
     traces = Tracer(loaded, cache=None).trace(list(texts))
     rows = []
-    for _ in range(samples):
+    for draw in range(samples):
         i = int(rng.integers(len(texts)))
         s, block = layers[int(rng.integers(len(layers)))]
         last = len(traces[i].tokens) - (horizon + 1 if adapter.objective == "next token" else 0)
         if last < 1:
             continue
-        frame = scan(loaded, texts[i], int(rng.integers(last)), block, s, horizon)
-        own, best = float(frame.loss[frame.is_router].iloc[0]), float(frame.loss.min())
+        frame = scan(loaded, texts[i], int(rng.integers(last)), block, s, horizon, samples=routes, seed=seed + draw)
+        own, tol = float(frame.loss[frame.is_router].iloc[0]), float(frame.tie_tolerance.iloc[0])
+        local = float(frame.loss[frame.kind != "sampled"].min())
+        best = float(frame.loss.min())
         rows.append({"text": i, "token": int(frame.token.iloc[0]), "stack": s, "layer": block, "router_loss": own,
-                     "best_loss": best, "regret": own - best,
-                     "router_best": own - best <= float(frame.tie_tolerance.iloc[0]),
-                     "margin": float(frame.margin.iloc[0]), "alternatives": len(frame)})
+                     "best_loss": local, "regret": own - local, "router_best": own - local <= tol,
+                     "best_loss_sampled": best, "regret_sampled": own - best, "router_best_sampled": own - best <= tol,
+                     "margin": float(frame.margin.iloc[0]), "alternatives": int((frame.kind == "one-swap").sum()),
+                     "sampled": int((frame.kind == "sampled").sum())})
     draws = pd.DataFrame(rows)
     if draws.empty:
         raise InputError("No token could be scanned: give texts with more than a few tokens.")
     summary = []
     tie = near_tie_threshold(adapter.num_experts)
-    for name, part in (("all", draws), ("near-ties", draws[draws.margin < tie]), ("confident", draws[draws.margin >= tie])):
-        k, n = int(part.router_best.sum()), len(part)
-        ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
-        summary.append({"decisions": name, "n": n, "router_best_share": k / n if n else np.nan,
-                        "ci_low": ci.low if ci else np.nan, "ci_high": ci.high if ci else np.nan})
-    corr = spearman(draws.margin, draws.regret)
-    summary.append({"decisions": "ρ(margin, regret)", "n": corr.n, "router_best_share": corr.rho,
-                    "ci_low": corr.ci_low, "ci_high": corr.ci_high})
+    for scope, best_col, regret_col in (("one-swap", "router_best", "regret"),
+                                        ("one-swap + sampled", "router_best_sampled", "regret_sampled")):
+        for name, part in (("all", draws), ("near-ties", draws[draws.margin < tie]),
+                           ("confident", draws[draws.margin >= tie])):
+            k, n = int(part[best_col].sum()), len(part)
+            ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
+            summary.append({"routes": scope, "decisions": name, "n": n, "router_best_share": k / n if n else np.nan,
+                            "ci_low": ci.low if ci else np.nan, "ci_high": ci.high if ci else np.nan})
+        corr = spearman(draws.margin, draws[regret_col])
+        summary.append({"routes": scope, "decisions": "ρ(margin, regret)", "n": corr.n, "router_best_share": corr.rho,
+                        "ci_low": corr.ci_low, "ci_high": corr.ci_high})
     return draws, pd.DataFrame(summary)
