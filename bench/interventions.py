@@ -48,9 +48,13 @@ def naive_scan(loaded, token: int, layer: int, stack: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-ablation", action="store_true", help="counterfactual routes only")
     args = ap.parse_args()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    import os
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average before: "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("| model | what | recompute (s) | reuse (s) | speed-up |")
     print("|---|---|---|---|---|")
     for name, stack in (("demo-mixtral-8", "decoder"), ("demo-switch-8", "decoder"), ("demo-switch-8", "encoder")):
@@ -62,6 +66,9 @@ def main() -> None:
         fast = _median(lambda lm=loaded, t=token, b=layer, s=stack: scan(lm, TEXT, t, b, s), args.repeats)
         print(f"| {name} | counterfactual routes, {stack} block {layer} | {naive:.3f} | {fast:.3f} | "
               f"{naive / fast:.1f}× |", flush=True)
+    print("load average after the scans: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.no_ablation:
+        return
     from core.corpus.sources import segments
 
     for name in ("demo-mixtral-8", "demo-switch-8"):

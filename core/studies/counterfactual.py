@@ -81,13 +81,15 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
         raise InputError(f"Token {token} is the text's last: there is no next token to score a route by. Pick a token "
                          f"before it (0…{ids.shape[1] - 2}).")
     offset = adapter.decoder_offset(decoder_read) if stack == "decoder" else 0
+    # a causal model's predictions before the token cannot move, nor those past the horizon: only these are computed
+    needed = (token, min(token + horizon, ids.shape[1] - 1)) if causal else None
     seen: dict = {}
     hook = found[layer].register_forward_hook(lambda _m, args, kwargs, out: seen.update(
         route=adapter.route_of(out), call=(args, kwargs), output=out), with_kwargs=True)
     layer_blocks = reuse.blocks(model, adapter.stacks)
     try:
         with reuse.recording(layer_blocks) as record:
-            base, gold = log_probs(loaded, ids)
+            base, gold = log_probs(loaded, ids, needed)
     finally:
         hook.remove()
     logits, index, _weights = seen["route"]
@@ -120,11 +122,10 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
     names = reuse.reusable(layer_blocks, stack, layer) if reuse_below else []
     try:
         with reuse.reusing(layer_blocks, names, record, batch=len(routes)):
-            lp, _ = log_probs(loaded, ids.repeat(len(routes), 1))
+            lp, _ = log_probs(loaded, ids.repeat(len(routes), 1), needed)
     finally:
         handle.remove()
-    # row t predicts token t + 1; the horizon is clipped at the text's end
-    rows = slice(token, min(token + horizon, gold.shape[1])) if causal else slice(0, None)
+    rows = slice(0, None)  # the computed rows: the horizon's predictions (causal), or the whole decoder's (Switch)
     loss = _scores(lp, gold.expand(len(routes), -1), rows)
     own = float(_scores(base, gold, rows)[0])
     margin = float(margins(torch.softmax(logits[row].float(), -1).cpu().numpy(), len(routes[0])))

@@ -40,9 +40,12 @@ class Outcome:
         return float(self.frame.loss_after.mean())
 
 
-def log_probs(loaded: LoadedModel, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def log_probs(loaded: LoadedModel, ids: torch.Tensor, rows: tuple[int, int] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probabilities (B, T, V) float32, the tokens they predict (B, T)): next tokens (decoder-only) or the text's
-    own tokens through a teacher-forced decoder (Switch)."""
+    own tokens through a teacher-forced decoder (Switch). `rows` (decoder-only, (first, end)): only those predictions
+    are computed — the language-model head and its softmax over the vocabulary are most of a small model's pass, and a
+    counterfactual scan reads a few rows."""
     model = loaded.model
     mask = torch.ones_like(ids)
     with torch.inference_mode():
@@ -50,8 +53,13 @@ def log_probs(loaded: LoadedModel, ids: torch.Tensor) -> tuple[torch.Tensor, tor
             logits = model(input_ids=ids, attention_mask=mask, labels=ids).logits
             gold = ids
         elif loaded.adapter.objective == "next token":
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
-            gold = ids[:, 1:]
+            if rows is None:
+                logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
+                gold = ids[:, 1:]
+            else:  # row t predicts token t + 1: positions first … end − 1
+                keep = torch.arange(rows[0], rows[1], device=ids.device)
+                logits = model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=keep).logits
+                gold = ids[:, rows[0] + 1:rows[1] + 1]
         else:
             raise InputError(f"{loaded.name} has no language-model head to measure an outcome on.")
     return torch.log_softmax(logits.float(), dim=-1), gold
