@@ -16,6 +16,7 @@ pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:"),
     st.Page("app_pages/experts.py", title="Experts", icon=":material/hub:"),
+    st.Page("app_pages/class_room.py", title="Class", icon=":material/groups:", url_path="class"),
 ]
 # Each page renders the shared sidebar (model picker) itself, through ui.sidebar.sidebar().
 if presenter_active():  # presenter mode: one page, no navigation, no sidebar

@@ -17,7 +17,7 @@ MAX_MODULE_LINES = 300
 # Wings from the lowest to the highest: an import may only run to the same level or lower. "base" is core's own
 # top-level modules (errors, settings, types, …); core/__main__.py, the entry point, sits above everything.
 WING_LEVELS = {"base": 0, "models": 1, "tracing": 2, "data": 2, "measures": 2, "results": 3, "studies": 4,
-               "corpus": 5, "viz": 5, "training": 5, "lens": 6, "cli": 7, "__main__": 8}
+               "corpus": 5, "viz": 5, "training": 5, "classroom": 5, "lens": 6, "cli": 7, "__main__": 8}
 
 
 def _modules(folder: Path, root: Path = ROOT) -> dict[str, Path]:

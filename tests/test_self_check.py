@@ -77,6 +77,16 @@ def test_the_reading_must_equal_the_dispatch_both_ways_and_weight_zero_dispatche
     assert f"{sum(layer.zero_weight for layer in zeroed.layers)} dispatches carried weight 0" in zeroed.summary()
 
 
+def _checked_with(loaded, routers, pre_hook):
+    """The self-check with `pre_hook` on every router (removed afterwards, also on failure)."""
+    hooks = [r.register_forward_pre_hook(pre_hook) for r in routers]
+    try:
+        return self_check(loaded)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def test_routing_that_depends_on_the_batch_or_on_chance_fails(mixtral, monkeypatch):
     """Two whole-model checks: the sentence alone and beside another gets the same choice, and two runs agree. A
     router made to read its batch (here: noise scaled by the batch size) or to draw at random fails each."""
@@ -91,21 +101,11 @@ def test_routing_that_depends_on_the_batch_or_on_chance_fails(mixtral, monkeypat
         batched = hidden.shape[0] > 48  # the sentence alone has 31 tokens; beside the other, 2 × 40
         return (hidden + 5.0 * batched * torch.linspace(-1, 1, hidden.shape[-1]),)
 
-    hooks = [r.register_forward_pre_hook(batch_dependent) for r in routers]
-    try:
-        batched = self_check(loaded)
-    finally:
-        for h in hooks:
-            h.remove()
+    batched = _checked_with(loaded, routers, batch_dependent)
     assert batched.batch_changes > 0 and batched.ok is False and "NOT batch-invariant" in batched.summary()
     generator = torch.Generator().manual_seed(0)
-    hooks = [r.register_forward_pre_hook(lambda _m, args: (args[0] + 3.0 * torch.randn(
-        args[0].shape, generator=generator),)) for r in routers]
-    try:
-        noisy = self_check(loaded)
-    finally:
-        for h in hooks:
-            h.remove()
+    noisy = _checked_with(loaded, routers, lambda _m, args: (args[0] + 3.0 * torch.randn(args[0].shape,
+                                                                                          generator=generator),))
     assert noisy.run_changes > 0 and noisy.ok is False and "NOT deterministic" in noisy.summary()
 
 
