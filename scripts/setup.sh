@@ -9,7 +9,7 @@ DEV=0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
 PKGS="wordnet-base"
-[ "$DEV" = 1 ] && PKGS="$PKGS chromium chromium-driver"
+[ "$DEV" = 1 ] && PKGS="$PKGS chromium chromium-driver postgresql"  # postgresql: the class room store's test
 if command -v apt-get >/dev/null; then
   missing=""
   for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
