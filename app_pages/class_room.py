@@ -48,8 +48,6 @@ else:
     st.caption(f"Room {room.code} · model {room.model}")
     if room.locked:
         st.info("The teacher has paused submissions for now.")
-    student = st.tabs(["Your pair", "The board"])
-    with student[0]:
-        student_form(lens, room.code)
-    with student[1]:
+    student_form(lens, room.code)
+    if st.toggle("Show the class so far", key="class_peek"):  # on a phone, once per tap: no auto-refresh on 30 phones
         board_view(lens, room.code, teacher=False)

@@ -162,9 +162,10 @@ def join_form() -> str | None:
 
 
 def board_view(lens: Lens, code: str, teacher: bool) -> None:
-    """The live board: refreshed every few seconds without a reload."""
+    """The board: on the teacher's screen (the projector) refreshed every few seconds without a reload; on a phone,
+    drawn when asked."""
 
-    @st.fragment(run_every=BOARD_EVERY_S)
+    @st.fragment(run_every=BOARD_EVERY_S if teacher else None)
     def live() -> None:
         room = store.room(code)
         if room is None:
