@@ -349,3 +349,70 @@ def test_every_presenter_step_fits_a_projector(server, browser):
         assert not page.evaluate(clipped), step
         page.locator("body").press("ArrowRight")
     assert not too_tall, too_tall
+
+
+def _submit_pair(page, word: str, s1: str, s2: str, judgement: str) -> None:
+    page.get_by_label("Word", exact=True).fill(word)
+    page.get_by_label("Sentence 1", exact=True).fill(s1)
+    page.get_by_label("Sentence 2", exact=True).fill(s2)
+    page.get_by_text(judgement, exact=True).click()
+    page.get_by_role("button", name="Submit").click()
+
+
+def _board_count(page) -> str:
+    return page.locator('[data-testid="stMetricValue"]').first.inner_text()
+
+
+def test_a_class_room_with_a_teacher_and_three_students(server, browser):
+    """A teacher (1280×720) and three students in their own browser contexts, one a 390×844 phone: each student sees
+    their own result; the board, redrawing itself every 3 s, shows the entries; lock stops submissions; hiding an
+    entry removes it from the board; the export holds every entry. The board's figure and the phone's form are
+    legible: no figure text under 10 px, nothing overlapping, no sideways scrolling on the phone."""
+    teacher = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    teacher.goto(f"{server}/class")
+    _settle(teacher)
+    teacher.get_by_role("button", name="Start a class").click()
+    teacher.wait_for_function("() => location.search.includes('room=')", timeout=60_000)
+    code = re.search(r"room=([A-Z0-9]+)", teacher.url).group(1)
+    teacher.wait_for_selector(".js-plotly-plot", timeout=90_000)
+    _drawn(teacher)
+    assert teacher.get_by_text(code).count() >= 1
+    assert not _figure_problems(teacher.evaluate(FIGURE_TEXT))
+
+    pairs = [("bank", "I sat on the river bank.", "She paid at the bank.", "different meaning"),
+             ("bat", "A bat flew out of the cave.", "He swung the bat hard.", "different meaning"),
+             ("ring", "She wore a gold ring.", "He bought a silver ring.", "same meaning")]
+    students = []
+    for i, pair in enumerate(pairs):
+        size = {"width": 390, "height": 844} if i == 0 else {"width": 1280, "height": 720}
+        page = browser.new_context(viewport=size, is_mobile=i == 0, has_touch=i == 0).new_page()
+        page.goto(f"{server}/class?room={code}")
+        _settle(page)
+        _submit_pair(page, *pair)
+        page.wait_for_selector("text=Stored", timeout=90_000)
+        students.append(page)
+    phone = students[0]
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
+    # the board redraws itself (no reload) until it counts the three pairs
+    teacher.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                              ".some(e => e.innerText.trim() === '3')", timeout=30_000)
+
+    teacher.get_by_role("button", name="Lock submissions").click()
+    _settle(teacher)
+    late = students[1]
+    _submit_pair(late, "bank", "The bank was steep.", "The bank was closed.", "different meaning")
+    late.wait_for_selector("text=paused", timeout=60_000)
+
+    picker = teacher.locator('[data-testid="stSelectbox"] input').first
+    picker.click()
+    picker.fill("#1 ")
+    picker.press("Enter")
+    _settle(teacher)
+    teacher.get_by_role("button", name="Hide it").click()
+    teacher.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                              ".some(e => e.innerText.trim() === '2')", timeout=30_000)
+    with teacher.expect_download() as download:
+        teacher.get_by_role("button", name="Export (CSV)").click()
+    exported = open(download.value.path(), encoding="utf-8").read()
+    assert exported.count("\n") == 1 + 3 and "True" in exported  # every entry, the hidden one flagged
+    assert all(pair[1] in exported for pair in pairs)
