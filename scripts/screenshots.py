@@ -8,6 +8,7 @@ so no screenshot can go stale; tests/test_docs.py checks that every image the do
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,7 +28,8 @@ DRAWN = ("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.q
 
 def shot_names() -> list[str]:
     """The files this script writes (what the docs may show)."""
-    return [f"{name}.png" for name in PAGES] + ["across-models.png"] + [f"present-{i + 1}.png" for i in range(len(STORY))]
+    return ([f"{name}.png" for name in PAGES] + ["across-models.png"] + [f"present-{i + 1}.png" for i in range(len(STORY))]
+            + ["class-board.png", "class-phone.png"])
 
 
 def _drawn(page) -> None:
@@ -41,7 +43,9 @@ def take(out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with running_app({}, out / "streamlit.log") as url, sync_playwright() as play:
+    class_db = {"ROUTING_LENS_CLASS_DB": f"sqlite:///{out / 'class.sqlite'}"}  # a throwaway room, not the user's
+    os.environ.update(class_db)
+    with running_app(class_db, out / "streamlit.log") as url, sync_playwright() as play:
         browser = play.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": PAGE[0], "height": PAGE[1]})
         for name, path in PAGES.items():
@@ -66,11 +70,59 @@ def take(out: Path) -> list[Path]:
             deck.screenshot(path=str(out / f"present-{i + 1}.png"))
             written.append(out / f"present-{i + 1}.png")
             deck.locator("body").press("ArrowRight")
+        written += _class_room(browser, url, out)
         browser.close()
     (out / "streamlit.log").unlink(missing_ok=True)
+    for leftover in out.glob("class.sqlite*"):
+        leftover.unlink()
     for stale in set(out.glob("*.png")) - set(written):  # a step or page that no longer exists
         stale.unlink()
     return written
+
+
+CLASS_PAIRS = [("bank", "I sat on the river bank.", "She deposited the money at the bank.", "different"),
+               ("bat", "A bat flew out of the cave at dusk.", "He swung the bat and hit the ball.", "different"),
+               ("spring", "We planted tulips this spring.", "The spring in the mattress is broken.", "different"),
+               ("ring", "She wore a gold ring.", "He bought her a diamond ring.", "same"),
+               ("bank", "The bank raised its rates.", "The bank closed my account.", "same"),
+               ("light", "The box is light.", "Turn on the light.", "different"),
+               ("bark", "The dog's bark woke me.", "The dog began to bark.", "same")]
+
+
+def _class_room(browser, url: str, out: Path) -> list[Path]:
+    """The class room: the teacher's board at projector size after the class's pairs (submitted through the same
+    call the page makes, each compared by the model), and a student's phone with their own result."""
+    from core.lens import Lens
+    from core.lens.classroom import submit_pair
+
+    board = browser.new_page(viewport={"width": PROJECTOR[0], "height": PROJECTOR[1]})
+    board.goto(f"{url}/class")
+    board.get_by_role("button", name="Start a class").click()
+    board.wait_for_function("() => location.search.includes('room=')", timeout=120_000)
+    code = board.url.split("room=")[1][:6]
+    lens = Lens(_default_model())
+    for i, (word, s1, s2, judgement) in enumerate(CLASS_PAIRS):
+        submit_pair(lens, code, f"shot-{i}", word, s1, s2, judgement, nickname=f"student {i + 1}")
+    board.wait_for_function("n => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                            ".some(e => e.innerText.trim() === String(n))", arg=len(CLASS_PAIRS), timeout=120_000)
+    _drawn(board)
+    board.screenshot(path=str(out / "class-board.png"))
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.goto(f"{url}/class?room={code}")
+    phone.get_by_label("Word", exact=True).fill("bank")
+    phone.get_by_label("Sentence 1", exact=True).fill("We walked along the bank of the river.")
+    phone.get_by_label("Sentence 2", exact=True).fill("The bank gave me a loan.")
+    phone.get_by_text("different meaning", exact=True).click()
+    phone.get_by_role("button", name="Submit").click()
+    phone.wait_for_selector("text=Stored", timeout=120_000)
+    phone.screenshot(path=str(out / "class-phone.png"), full_page=True)
+    return [out / "class-board.png", out / "class-phone.png"]
+
+
+def _default_model() -> str:
+    from core.models.registry import context_default_name
+
+    return context_default_name()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -377,6 +377,7 @@ def test_a_class_room_with_a_teacher_and_three_students(server, browser):
     teacher.wait_for_selector(".js-plotly-plot", timeout=90_000)
     _drawn(teacher)
     assert teacher.get_by_text(code).count() >= 1
+    assert teacher.get_by_text(f"{server}/class").count() >= 1  # the QR's link is this server's own address
     assert not _figure_problems(teacher.evaluate(FIGURE_TEXT))
 
     pairs = [("bank", "I sat on the river bank.", "She paid at the bank.", "different meaning"),
@@ -397,7 +398,7 @@ def test_a_class_room_with_a_teacher_and_three_students(server, browser):
     teacher.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
                               ".some(e => e.innerText.trim() === '3')", timeout=30_000)
 
-    teacher.get_by_role("button", name="Lock submissions").click()
+    teacher.get_by_role("button", name="Lock", exact=True).click()
     _settle(teacher)
     late = students[1]
     _submit_pair(late, "bank", "The bank was steep.", "The bank was closed.", "different meaning")
@@ -412,7 +413,7 @@ def test_a_class_room_with_a_teacher_and_three_students(server, browser):
     teacher.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
                               ".some(e => e.innerText.trim() === '2')", timeout=30_000)
     with teacher.expect_download() as download:
-        teacher.get_by_role("button", name="Export (CSV)").click()
+        teacher.get_by_role("button", name="Export CSV").click()
     exported = open(download.value.path(), encoding="utf-8").read()
     assert exported.count("\n") == 1 + 3 and "True" in exported  # every entry, the hidden one flagged
     assert all(pair[1] in exported for pair in pairs)

@@ -55,29 +55,39 @@ def join_panel(code: str) -> None:
     """The room's code and join link, large, with a QR code the back row can scan."""
     import segno
 
-    link = f"?room={code}"
+    link = join_link(code)
     st.markdown(f"## Join: **{code}**")
-    qr = segno.make(link if "://" in link else f"/class{link}", error="m")
-    st.image(qr.svg_data_uri(scale=12, border=2), width=320, caption="Scan to join, or open the Class page and type "
-                                                                      f"the code {code}.")
+    qr = segno.make(link, error="m")
+    st.image(qr.svg_data_uri(scale=12, border=2), width="stretch",
+             caption=f"Scan to join, or open {link.split('?')[0]} and type the code {code}.")
+
+
+def join_link(code: str) -> str:
+    """The address a phone opens: this server's own address (as the teacher's browser reached it), /class?room=CODE.
+    A teacher on localhost gets a localhost link: serve the class on the room's network address instead."""
+    from urllib.parse import urlsplit
+
+    here = urlsplit(str(st.context.url or ""))
+    origin = f"{here.scheme}://{here.netloc}" if here.scheme and here.netloc else ""
+    return f"{origin}/class?room={code}"
 
 
 def teacher_controls(code: str, key: str) -> None:
     room = store.room(code)
     if room is None:
         return
-    cols = st.columns(4)
-    if cols[0].button("Unlock submissions" if room.locked else "Lock submissions", key="class_lock"):
+    cols = [*st.columns(2), *st.columns(2)]  # two rows: the labels stay whole in a narrow column
+    if cols[0].button("Unlock" if room.locked else "Lock", key="class_lock"):
         store.set_flag(code, key, "locked", not room.locked)
         st.rerun()
-    if cols[1].button("Show the board" if not room.board_visible else "Hide the board", key="class_board_toggle"):
+    if cols[1].button("Show board" if not room.board_visible else "Hide board", key="class_board_toggle"):
         store.set_flag(code, key, "board_visible", not room.board_visible)
         st.rerun()
-    if cols[2].button("Close the room", key="class_close"):
+    if cols[2].button("Close room", key="class_close"):
         store.set_flag(code, key, "closed", True)
         st.rerun()
     frame = export_entries(code, key)
-    cols[3].download_button("Export (CSV)", frame.to_csv(index=False).encode(), file_name=f"class-{code}.csv",
+    cols[3].download_button("Export CSV", frame.to_csv(index=False).encode(), file_name=f"class-{code}.csv",
                             key="class_export")
     visible = frame[~frame.hidden.astype(bool)] if len(frame) else frame
     if len(visible):
