@@ -146,3 +146,56 @@ def test_a_teacher_starts_a_class_and_a_student_submits_from_the_class_page(db, 
     frame = store.room_entries(code)
     assert len(frame) == 1 and frame.word.iloc[0] == "bank" and frame.judgement.iloc[0] == "different"
     assert 0 <= frame.mean_jss.iloc[0] <= 1
+
+
+def _class_page(**query) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/class_room.py")
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_room_codes_cannot_be_guessed_and_a_phone_cannot_flood_a_room(db, tmp_cache):
+    """Eight wrong codes, then joining pauses for this browser; a second pair within a few seconds is refused."""
+    at = _class_page()
+    for i in range(9):
+        at.text_input(key="class_code_input").input(f"WRONG{i}").run()
+    assert any("Too many wrong codes" in e.value for e in at.error)
+    code, _key = store.create_room("minilm-router-16")
+    phone = _class_page(room=code)
+
+    def send(word: str, s1: str, s2: str) -> None:
+        phone.text_input(key="class_word").input(word)
+        phone.text_area(key="class_s1").input(s1)
+        phone.text_area(key="class_s2").input(s2)
+        phone.radio(key="class_judgement").set_value("same")
+        phone.button(key="class_submit").click().run()
+
+    send("ring", "She wore a ring.", "He bought a ring.")
+    assert any("Stored." in s.value for s in phone.success)
+    send("ring", "A gold ring.", "A silver ring.")
+    assert any("wait a few seconds" in w.value for w in phone.warning)
+    assert len(store.room_entries(code)) == 1
+    send("ring", "<script>alert(1)</script> ring", "A ring.")
+    assert len(store.room_entries(code)) == 1  # markup refused (or the rate limit): nothing stored either way
+
+
+def test_in_deployment_mode_a_room_needs_the_teacher_password(db, tmp_cache, monkeypatch):
+    monkeypatch.setenv("ROUTING_LENS_DEPLOY", "1")
+    monkeypatch.delenv("ROUTING_LENS_TEACHER_PASSWORD", raising=False)
+    off = _class_page()
+    assert any("Class rooms are off on this server" in i.value for i in off.info)
+    assert not [b for b in off.button if b.key == "class_start"]
+    monkeypatch.setenv("ROUTING_LENS_TEACHER_PASSWORD", "owl-42")
+    at = _class_page()
+    at.text_input(key="class_password").input("guess")
+    at.button(key="class_start").click().run()
+    assert any("not the teacher password" in e.value for e in at.error)
+    assert "room" not in at.query_params
+    at.text_input(key="class_password").input("owl-42")
+    at.button(key="class_start").click().run()
+    assert "room" in at.query_params and at.session_state["class_teacher"]
