@@ -14,7 +14,7 @@ from app_server import ROOT, running_app
 from ui.safe_text import WORD_JOINER
 
 TIMEOUT = 120
-NAV = ["Trace", "Learn", "Compare", "Benchmarks", "Experts"]  # Learn second: the explainer beside the landing page
+NAV = ["Trace", "Learn", "Compare", "Benchmarks", "Experts", "Class"]  # Learn second: the explainer beside the landing page
 
 
 def test_serving_configuration_has_file_watching_off_and_a_viewer_toolbar():

@@ -89,6 +89,8 @@ def teacher_controls(code: str, key: str) -> None:
     frame = export_entries(code, key)
     cols[3].download_button("Export CSV", frame.to_csv(index=False).encode(), file_name=f"class-{code}.csv",
                             key="class_export")
+    cols[3].download_button("Export Parquet", lambda: _parquet(frame), file_name=f"class-{code}.parquet",
+                            key="class_export_parquet")
     visible = frame[~frame.hidden.astype(bool)] if len(frame) else frame
     if len(visible):
         choice = st.selectbox("Hide an entry from the board", visible.id.tolist(), index=None, key="class_hide_pick",
@@ -96,6 +98,15 @@ def teacher_controls(code: str, key: str) -> None:
         if choice is not None and st.button("Hide it", key="class_hide"):
             store.hide(code, key, int(choice))
             st.rerun()
+
+
+def _parquet(frame) -> bytes:
+    """The export as Parquet, made only when its button is clicked."""
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _entry_label(row) -> str:

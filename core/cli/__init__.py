@@ -16,6 +16,7 @@ from core.cli import (
     compare,
     corpus,
     datasets,
+    frequency,
     intervene,
     reproduce,
     studies,
@@ -26,7 +27,8 @@ from core.cli import (
 from core.cli.common import check_model_name
 from core.errors import RoutingLensError
 
-SUBCOMMANDS = (trace, compare, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets)
+SUBCOMMANDS = (trace, compare, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets,
+               frequency)
 
 
 def _close_progress_bars() -> None:
