@@ -116,11 +116,7 @@ def test_the_board_says_what_the_class_data_shows_and_names_surprises_and_disagr
 
 
 def test_a_teacher_starts_a_class_and_a_student_submits_from_the_class_page(db, tmp_cache):
-    teacher = AppTest.from_file("../app.py", default_timeout=180)
-    teacher.run()
-    teacher.switch_page("app_pages/class_room.py")
-    teacher.run()
-    assert not teacher.exception, [e.value for e in teacher.exception]
+    teacher = _class_page()
     teacher.button(key="class_start").click().run()
     assert not teacher.exception, [e.value for e in teacher.exception]
     room = teacher.query_params["room"]
@@ -129,13 +125,7 @@ def test_a_teacher_starts_a_class_and_a_student_submits_from_the_class_page(db, 
     assert key not in "".join(m.value for m in teacher.markdown)  # the key is never on screen
     assert any(code in m.value for m in teacher.markdown)
 
-    student = AppTest.from_file("../app.py", default_timeout=180)
-    student.query_params["room"] = code
-    student.run()
-    student.switch_page("app_pages/class_room.py")
-    student.query_params["room"] = code
-    student.run()
-    assert not student.exception, [e.value for e in student.exception]
+    student = _class_page(room=code)
     student.text_input(key="class_word").input("bank")
     student.text_area(key="class_s1").input("I sat on the river bank.")
     student.text_area(key="class_s2").input("She deposited the money at the bank.")
