@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -133,12 +136,8 @@ def main() -> None:
     ap.add_argument("--model", default="minilm-router-16")
     ap.add_argument("--timeout", type=float, default=60.0)
     args = ap.parse_args()
-    server = Server(args.model)
-    db = f"sqlite:///{server.dir / 'class.sqlite'}"
-    import os
-
-    os.environ["ROUTING_LENS_CLASS_DB"] = db
-    server.stop()  # restarted with the class store's address in its environment
+    db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='rl-class-')) / 'class.sqlite'}"
+    os.environ["ROUTING_LENS_CLASS_DB"] = db  # this process (the teacher's room, the count) and the server share it
     server = Server(args.model, env={"ROUTING_LENS_CLASS_DB": db})
     from core.classroom import store
 

@@ -243,7 +243,7 @@ def test_margins_at_the_decision_made_absolute_and_relative_and_a_near_tie_relat
     chose past a more probable expert), in Megatron's relative form too; a near-tie is a margin below 0.4 / E, so on a
     uniform router and on a sharp one the near-tie share is the same at E = 8, k = 1 and at E = 64, k = 8, where the
     fixed 0.05 called every sharp decision over 64 experts a near-tie."""
-    from core.measures.routing_stats import decision_margins, near_tie_threshold
+    from core.measures.routing_stats import NEAR_TIE_RELATIVE, decision_margins, near_tie_threshold
 
     p = np.array([[0.5, 0.3, 0.2]])
     absolute, relative = decision_margins(p, np.array([[0]]))
@@ -255,13 +255,13 @@ def test_margins_at_the_decision_made_absolute_and_relative_and_a_near_tie_relat
         uniform = np.full((500, e), 1 / e)
         chosen = np.argsort(-uniform, -1, kind="stable")[:, :k]
         a, r = decision_margins(uniform, chosen)
-        assert (a < near_tie_threshold(e)).mean() == 1.0 and (r < 0.25).mean() == 1.0
+        assert (a < near_tie_threshold(e)).mean() == 1.0 and (r < NEAR_TIE_RELATIVE).mean() == 1.0
         # a sharp router: its top-k hold 90 % of the mass between them, the rest spread evenly
         sharp = np.full((500, e), 0.1 / (e - k))
         top = rng.permuted(np.tile(np.arange(e), (500, 1)), axis=1)[:, :k]
         np.put_along_axis(sharp, top, 0.9 / k, axis=-1)
         a, r = decision_margins(sharp, top)
-        assert (a < near_tie_threshold(e)).mean() == 0.0 and (r < 0.25).mean() == 0.0
+        assert (a < near_tie_threshold(e)).mean() == 0.0 and (r < NEAR_TIE_RELATIVE).mean() == 0.0
     # OLMoE-like: each of the top-8 of 64 holds 0.04, the others 0.012 — a clear decision, 2.3 times the runner-up
     clear = np.full((1, 64), 0.68 / 56)
     clear[0, :8] = 0.04

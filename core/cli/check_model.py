@@ -13,6 +13,11 @@ from core.cli.common import add_model_args, load_for_cli
 PASSED, FAILED, CANNOT_LOAD, COULD_NOT_RUN, NOT_APPLICABLE = 0, 1, 2, 3, 4
 
 
+def _said(err: Exception) -> str:
+    """An exception in one line: its type and the first line of its message."""
+    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
+
+
 def cmd_check_model(args: argparse.Namespace) -> int:
     from core.errors import RoutingLensError
     from core.tracing.self_check import CHECK_TEXT, self_check
@@ -22,8 +27,7 @@ def cmd_check_model(args: argparse.Namespace) -> int:
     except RoutingLensError:
         raise
     except Exception as err:  # noqa: BLE001 - transformers' own failure to build this checkpoint, said in a line
-        first = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"error: the model could not be loaded ({type(err).__name__}: {first}).", file=sys.stderr)
+        print(f"error: the model could not be loaded ({_said(err)}).", file=sys.stderr)
         return CANNOT_LOAD
     adapter = loaded.adapter
     print(f"family: {adapter.family} · scoring: {adapter.scoring.name}"
@@ -32,8 +36,7 @@ def cmd_check_model(args: argparse.Namespace) -> int:
     try:
         result = self_check(loaded, args.text or CHECK_TEXT)
     except Exception as err:  # noqa: BLE001 - any crash inside the model's own code is reported, not raised
-        first = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"error: {loaded.name} loaded, but running it failed ({type(err).__name__}: {first}). The self-check "
+        print(f"error: {loaded.name} loaded, but running it failed ({_said(err)}). The self-check "
               "could not run; this model cannot be traced as it is (its own forward pass fails).", file=sys.stderr)
         return COULD_NOT_RUN
     for layer in result.layers:

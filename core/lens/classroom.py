@@ -8,6 +8,7 @@ import pandas as pd
 from core.classroom import store
 from core.classroom.board import Board, board
 from core.classroom.validation import JUDGEMENTS, validated
+from core.errors import InputError
 from core.lens.lens import Lens
 
 __all__ = ["JUDGEMENTS", "Board", "class_board", "export_entries", "open_room", "store", "submit_pair"]
@@ -25,11 +26,11 @@ def submit_pair(lens: Lens, code: str, idem_key: str, word: str, sentence1: str,
     layer (first stack), its mean, and Compare's plain verdict. Raises InputError, storing nothing, on bad input or a
     room that takes no more pairs."""
     entry = validated(word, sentence1, sentence2, judgement, nickname)
-    found = store.room(code)
+    found = store.room(code)  # refused before the model's work (store.submit checks again, in its transaction)
     if found is None or not found.open:
-        raise store.InputError("There is no open class room with that code.")
+        raise InputError("There is no open class room with that code.")
     if found.locked:
-        raise store.InputError("The teacher has paused submissions for now.")
+        raise InputError("The teacher has paused submissions for now.")
     pair = lens.compare(entry["sentence1"], entry["sentence2"], entry["word"])
     stack, comparison = next(iter(pair.stacks.items()))
     layers = [{"stack": stack, "layer": int(b), "jss": float(j)} for b, j in zip(comparison.layers, comparison.jss)]
@@ -50,7 +51,7 @@ def class_board(lens: Lens, code: str) -> Board:
 def export_entries(code: str, key: str) -> pd.DataFrame:
     """Every entry of the room, hidden ones flagged, with the model and its revision (the teacher's key required)."""
     if not store.is_teacher(code, key):
-        raise store.InputError("Only the teacher who opened this room can export it.")
+        raise InputError("Only the teacher who opened this room can export it.")
     found = store.room(code)
     frame = store.room_entries(code, include_hidden=True).drop(columns=["idem_key"], errors="ignore")
     return frame.assign(model=found.model, revision=found.revision)

@@ -56,9 +56,10 @@ def sampled_routes(logits: torch.Tensor, k: int, own: Sequence[int], samples: in
     return found
 
 
-def _scores(lp: torch.Tensor, gold: torch.Tensor, rows: slice) -> np.ndarray:
+def _scores(lp: torch.Tensor, gold: torch.Tensor) -> np.ndarray:
+    """Each row's mean loss over the predictions computed (the horizon's, or the whole decoder's for Switch)."""
     loss = -lp.gather(-1, gold[:, :, None].expand(lp.shape[0], -1, 1))[..., 0]
-    return loss[:, rows].mean(-1).cpu().numpy()
+    return loss.mean(-1).cpu().numpy()
 
 
 def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = "decoder", horizon: int = 1,
@@ -125,9 +126,8 @@ def scan(loaded: LoadedModel, text: str, token: int, layer: int, stack: Stack = 
             lp, _ = log_probs(loaded, ids.repeat(len(routes), 1), needed)
     finally:
         handle.remove()
-    rows = slice(0, None)  # the computed rows: the horizon's predictions (causal), or the whole decoder's (Switch)
-    loss = _scores(lp, gold.expand(len(routes), -1), rows)
-    own = float(_scores(base, gold, rows)[0])
+    loss = _scores(lp, gold.expand(len(routes), -1))
+    own = float(_scores(base, gold)[0])
     margin = float(margins(torch.softmax(logits[row].float(), -1).cpu().numpy(), len(routes[0])))
     experts, weight_lists = [list(r) for r in routes], [list(map(float, w)) for w in weights.tolist()]
     is_router = np.arange(len(routes)) == 0

@@ -67,8 +67,7 @@ def _rows(n_rows: int, batch: int, offset: int, tokens: tuple[int, ...] | None, 
     rows = torch.zeros(n_rows, dtype=torch.bool, device=device)
     for b in range(batch):
         for t in tokens:
-            if 0 <= t + offset < width:
-                rows[b * width + t + offset] = True
+            rows[b * width + t + offset] = True
     return rows
 
 

@@ -183,7 +183,7 @@ def self_check(loaded: LoadedModel, text: str = CHECK_TEXT) -> SelfCheck:
     eps = float(torch.finfo(loaded.model.dtype if loaded.model.dtype.is_floating_point else torch.float32).eps)
     result.run_changes, result.run_ties = _changes(alone, _choices(loaded, [text]), eps)
     result.batch_changes, result.batch_ties = _changes(alone, _choices(loaded, [text, BESIDE_TEXT]), eps)
-    result.batch_note = getattr(adapter, "one_text_per_forward", "")
+    result.batch_note = adapter.one_text_per_forward
     return result
 
 

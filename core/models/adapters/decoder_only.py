@@ -97,9 +97,7 @@ class DecoderOnlyAdapter(ModelAdapter):
 
     def routers(self, model: torch.nn.Module) -> Routers:
         if not self.verified:  # any router-like module that sits beside an `experts` module
-            from core.models.adapters.generic import GENERIC_ROUTER_SUFFIXES
-
-            from core.models.adapters.generic import detected_scoring
+            from core.models.adapters.generic import GENERIC_ROUTER_SUFFIXES, detected_scoring
 
             found = [(layer, module) for name, layer, module in
                      modules_by_class_suffix(model, GENERIC_ROUTER_SUFFIXES, "layers")
@@ -135,15 +133,17 @@ class DecoderOnlyAdapter(ModelAdapter):
                              "experts) of transformers' MoE routers; Routing Lens cannot read it.")
         logits, weights, index = output[:3]
         probs = self.scoring.distribution(logits)
-        if self.spec.skip_slot:  # the router hands a skip on as expert 0 at weight 0: it is its own column
-            index = torch.where((index == 0) & (weights == 0), self.routed_experts, index)
-        return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), index
+        return probs, torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device), self._skips(index, weights)
 
     def dispatched(self, args: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, weights, dropped = super().dispatched(args)
-        if self.spec.skip_slot:  # a skip reaches the experts as expert 0 at weight 0
-            index = torch.where((index == 0) & (weights == 0), self.routed_experts, index)
-        return index, weights, dropped
+        return self._skips(index, weights), weights, dropped
+
+    def _skips(self, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """A skip (ZAYA) reaches the experts as expert 0 at weight 0: read back as its own column, after the experts."""
+        if not self.spec.skip_slot:
+            return index
+        return torch.where((index == 0) & (weights == 0), self.routed_experts, index)
 
     def run_one_expert(self, experts: torch.nn.Module, hidden: torch.Tensor, expert: int) -> torch.Tensor:
         """`expert` alone, handed as the block hands experts: k slots, the first at weight 1, the others the same expert

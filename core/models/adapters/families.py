@@ -148,6 +148,6 @@ def generic_family(config: Any) -> Family | None:
     experts, top_k = found
     model_type = str(config.model_type)
     return Family(model_type, f"{model_type} (unverified family)", (model_type,), experts, "", 0, top_k_attr=top_k,
-                  note=("an unverified family: its router was found by its module names and its scoring is assumed to "
-                        "be softmax then top-k; the self-check says whether the traced experts are the ones it "
-                        "dispatched"))
+                  note=("an unverified family: its router was found by its module names and its scoring read off "
+                        "the router's own attributes (softmax then top-k where nothing else shows); the self-check "
+                        "says whether the traced experts are the ones it dispatched"))

@@ -1,5 +1,6 @@
 """A MoE family no adapter knows yet: traced when its blocks hold a recognisable router and experts, labelled an
-*unverified family*, its scoring assumed (softmax then top-k) and the self-check's verdict shown beside it.
+*unverified family*, its scoring read off its router (`detected_scoring`; softmax then top-k where nothing else shows)
+and the self-check's verdict shown beside it.
 
 Recognised: a decoder-only config naming an expert count and a top-k under one of the usual attribute names, whose
 model holds modules called *Router / *TopKRouter / *Gate beside a module named `experts`, the router returning
