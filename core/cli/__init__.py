@@ -18,6 +18,7 @@ from core.cli import (
     datasets,
     frequency,
     intervene,
+    lab,
     reproduce,
     studies,
     trace,
@@ -28,7 +29,7 @@ from core.cli.common import check_model_name
 from core.errors import RoutingLensError
 
 SUBCOMMANDS = (trace, compare, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets,
-               frequency)
+               frequency, lab)
 
 
 def _close_progress_bars() -> None:

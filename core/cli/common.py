@@ -59,7 +59,7 @@ def check_model_name(name: str | None) -> None:
     if name.startswith((".", "/", "~")) or os.sep in name:
         raise InputError(f"Model folder {name!r} does not exist. Give a folder with config.json and weights.")
     demos = sorted(p.name for root in (BUNDLED_MODELS_DIR, cache_dir() / "models") if root.is_dir()
-                   for p in root.iterdir() if (p / "config.json").is_file() or p.name.startswith("minilm-router"))
+                   for p in root.iterdir() if (p / "config.json").is_file() or p.name.startswith(("minilm-router", "lab-")))
     if name not in demos:
         raise InputError(f"Unknown model {name!r}. Bundled and trained here: {', '.join(demos) or 'none'}; or "
                          "moefied-minilm-8|32|128, a local folder, or a Hub id such as google/switch-base-8.")

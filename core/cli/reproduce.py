@@ -46,7 +46,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     results = reproduce(tracers, out, data_dir=args.data_dir, limit=args.limit, seed=args.seed,
                         progress=tqdm_progress, decoder_read=args.decoder_read, sensitivity=args.sensitivity,
                         retrace=retrace, fmt=args.format, report=not args.bundled, controls=args.controls or args.bundled,
-                        swap=args.swap)
+                        swap=args.swap, open_questions=args.open_questions or args.bundled)
     what = "Parquet files" if args.format == "parquet" else "CSVs"
     print(f"wrote the {what} ({', '.join(results.FILES)}, …){'' if args.bundled else ' and report.html'} to {out} "
           f"in {time.time() - started:.1f} s", file=sys.stderr)
@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "nothing is downloaded)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv",
                    help="csv (default; what a spreadsheet opens) or parquet (compact, zstd)")
+    p.add_argument("--open-questions", action="store_true",
+                   help="also the paper's open questions: affixal negation and multi-word expressions (probes.*) and "
+                        "word frequency beside polysemy (frequency.*), with their claims (implied by --bundled)")
     p.add_argument("--swap", action="store_true",
                    help="also the swap study: route each WiC pair's word in sentence 2 as in sentence 1 and measure "
                         "how much the output moves, different- vs same-meaning pairs (swap*.csv; a claim)")

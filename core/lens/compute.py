@@ -30,15 +30,16 @@ from core.types import DecoderRead
 def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None = None, limit: int | None = None,
               seed: int = 0, progress: ProgressFactory = no_progress, decoder_read: DecoderRead = "input",
               sensitivity: bool = False, retrace: Retrace | None = None, fmt: ResultFormat = "csv",
-              extra: Callable[[Results, Path], None] | None = None, controls: bool = False, swap: bool = False
-              ) -> Results:
+              extra: Callable[[Results, Path], None] | None = None, controls: bool = False, swap: bool = False,
+              open_questions: bool = False) -> Results:
     """`data_dir`: the benchmark data folder (default: see core.data.datadir); WordNet's lexnames is read from
     there too, so a run whose data lives only there still finds it. The paper's claims are always judged;
     `sensitivity` also reruns everything under each alternative choice (`retrace` gives a model in the other
     precision; without it precision is left out, with a note). `fmt`: the outputs as CSVs or Parquet files;
     `extra(results, folder)` writes more into the folder in the same atomic write (core.lens: report.html).
     `controls`: also the router-or-representation controls (core.studies.controls) and their claim; `swap`: the swap
-    study (core.studies.swap) and its claim."""
+    study (core.studies.swap) and its claim; `open_questions`: negation, multi-word expressions and word frequency
+    (core.lens.open_questions) and their claims."""
     root = datadir.data_dir(data_dir)
     data = BenchmarkData.load(root, limit=limit, seed=seed)
     wordnet_setup(root)  # fail fast (before any tracing) when WordNet is not installed
@@ -64,6 +65,13 @@ def reproduce(tracers: Sequence[Tracer], out: Path, data_dir: Path | str | None 
         results.claims = pd.concat([results.claims, random_router_claims(results.controls)], ignore_index=True)
     if swap:
         run_swap(results, tracers, data.wic, progress)
+    if open_questions:
+        from core.lens.open_questions import run_open_questions
+
+        answers = run_open_questions(tracers, results.polysemy, progress, seed)
+        results.probes, results.frequency = answers["probes"], answers["frequency"]
+        if len(answers["claims"]):
+            results.claims = pd.concat([results.claims, answers["claims"]], ignore_index=True)
     save_atomically(results, Path(out), fmt, extra)
     return results
 

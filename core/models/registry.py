@@ -146,6 +146,29 @@ def routed_minilm_entries() -> list[ModelEntry]:
             for f in folders]
 
 
+LAB_PREFIX = "lab-"  # the routing lab's designs (models/lab-<design>/, written by `python -m core lab`)
+
+
+def lab_entries() -> list[ModelEntry]:
+    """The routing lab's router designs over all-MiniLM-L6-v2 (models/lab-*/router.json names its design)."""
+    from core.models.adapters import ROUTED_FAMILY
+    from core.models.moefy import PACKAGED_NAME
+    from core.models.router_designs import LABELS
+
+    entries = []
+    for f in sorted(BUNDLED_MODELS_DIR.glob(f"{LAB_PREFIX}*")):
+        try:
+            s = json.loads((f / "router.json").read_text())["settings"]
+            experts, top_k, design = int(s["experts"]), int(s["top_k"]), str(s.get("design", "softmax"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        entries.append(ModelEntry(name=f.name, source="moefied", location=PACKAGED_NAME, num_experts=experts,
+                                  params=MOEFIED_MINILM_PARAMS, family=ROUTED_FAMILY, routers=str(f),
+                                  description=f"routing lab: all-MiniLM-L6-v2 routed by {LABELS.get(design, design)}, "
+                                              f"top-{top_k} of {experts}"))
+    return entries
+
+
 NLLB_MOE_SMALLEST = "facebook/nllb-moe-54b"
 
 
@@ -158,7 +181,7 @@ def list_models() -> list[ModelEntry]:
     entries += [ModelEntry(name=f"moefied-minilm-{e}", source="moefied", location=PACKAGED_NAME, num_experts=e,
                            params=MOEFIED_MINILM_PARAMS, family="moefied",
                            description=f"all-MiniLM-L6-v2, {MOEFIED_CAVEAT}") for e in EXPERT_COUNTS]
-    entries += routed_minilm_entries()
+    entries += routed_minilm_entries() + lab_entries()
     entries += [ModelEntry(name=paper_checkpoint(e), source="hub", location=paper_checkpoint(e),
                            num_experts=e, params=HUB_PARAMS[e],
                            description="the paper's checkpoint (Hugging Face Hub; downloaded on first use)")

@@ -74,7 +74,11 @@ class RoutedExperts(nn.Module):
         return self.act(torch.einsum("th,enh->ten", x, self.w_in) + self.b_in)
 
     def chosen_mask(self, logits: torch.Tensor) -> torch.Tensor:
-        """(T, E) logits → (T, E) bool, the top-k experts of each token."""
+        """(T, E) router output → (T, E) bool: the top-k experts of each token, or the router design's own selection
+        (core.models.router_designs) where it has one."""
+        select = getattr(self.router, "select", None)
+        if select is not None and self.top_k == getattr(self.router, "top_k", None):
+            return select(logits)
         chosen = logits.topk(self.top_k, dim=-1).indices
         return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, chosen, True)
 
@@ -104,12 +108,23 @@ def routed_blocks(model: nn.Module) -> list[RoutedExperts]:
     return [layer.intermediate for layer in model.encoder.layer if isinstance(layer.intermediate, RoutedExperts)]
 
 
-def install(model: nn.Module, partitions: list[np.ndarray], top_k: int) -> list[RoutedExperts]:
-    """Replace every layer's FFN of a BERT-style encoder by RoutedExperts (in place); returns the blocks."""
-    for layer, part in zip(model.encoder.layer, partitions):
+def install(model: nn.Module, partitions: list[np.ndarray], top_k: int, design: str = "softmax", seed: int = 0
+            ) -> list[RoutedExperts]:
+    """Replace every layer's FFN of a BERT-style encoder by RoutedExperts (in place), routed by `design`
+    (core.models.router_designs; the hash table is seeded per layer); returns the blocks."""
+    from core.models.router_designs import make_router, share_inputs
+
+    for i, (layer, part) in enumerate(zip(model.encoder.layer, partitions)):
         layer.intermediate = RoutedExperts.from_dense(layer.intermediate, layer.output.dense, part, top_k)
         layer.output.dense = nn.Identity()
-    return routed_blocks(model)
+        if design != "softmax":
+            block = layer.intermediate
+            router = make_router(design, block.w_in.shape[-1], block.num_experts, top_k,  # type: ignore[arg-type]
+                                 model.config.vocab_size, seed * 1000 + i)
+            block.router = router.to(device=block.w_in.device)
+    blocks = routed_blocks(model)
+    share_inputs(model, [b.router for b in blocks])
+    return blocks
 
 
 @contextmanager

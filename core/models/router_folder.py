@@ -14,7 +14,8 @@ from core.models.routed_experts import install
 
 WEIGHTS_FILE = "routers.safetensors"
 RECORD_FILE = "router.json"
-ROUTING_PARTS = ("router.weight", "skip", "neuron_ids")  # what every folder ships; the rest is the dense model's
+ROUTING_PARTS = ("skip", "neuron_ids")  # what every folder ships, with the router's own state (router.*); the rest is
+# the dense model's
 
 
 def save(model: nn.Module, record: dict, folder: Path) -> None:
@@ -25,7 +26,7 @@ def save(model: nn.Module, record: dict, folder: Path) -> None:
     tensors = {}
     for i, layer in enumerate(model.encoder.layer):
         for name, tensor in layer.intermediate.state_dict().items():
-            if distilled or name in ROUTING_PARTS:
+            if distilled or name in ROUTING_PARTS or name.startswith("router."):
                 tensors[f"layer{i}.experts.{name}"] = tensor.contiguous()
         if distilled:
             for name, tensor in layer.output.LayerNorm.state_dict().items():
@@ -51,10 +52,12 @@ def load_into(model: nn.Module, folder: Path) -> dict:
         part = np.empty(ids.size, dtype=np.int64)
         part[ids.reshape(-1)] = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
         parts.append(part)
-    install(model, parts, int(s["top_k"]))
+    install(model, parts, int(s["top_k"]), s.get("design", "softmax"), int(s.get("seed", 0)))
     for i, layer in enumerate(model.encoder.layer):
         own = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"layer{i}.experts.")}
         missing = set(ROUTING_PARTS) - set(own)
+        wanted = {f"router.{n}" for n in layer.intermediate.router.state_dict()}
+        missing |= wanted - set(own)
         if missing:
             raise KeyError(f"layer {i} lacks {', '.join(sorted(missing))}")
         layer.intermediate.load_state_dict(own, strict=False)

@@ -20,6 +20,13 @@ def bundled_sensitivity_dir() -> Path:
     return REPO_ROOT / "results" / "sensitivity"
 
 
+def open_questions_dir() -> Path:
+    """The paper's open questions answered on the bundled models: the routing lab (`python -m core lab`), word
+    frequency (`python -m core frequency`), affixal negation and multi-word expressions (`reproduce
+    --open-questions`)."""
+    return REPO_ROOT / "results" / "open_questions"
+
+
 def is_bundled(folder: Path) -> bool:
     """Either result shipped with the project (the full-data one, or the default model's with its sensitivity)."""
     return Path(folder).resolve() in (bundled_dir().resolve(), bundled_sensitivity_dir().resolve())

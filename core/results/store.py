@@ -61,12 +61,17 @@ class Results:
     # does context-dependent routing matter? (reproduce --swap, core.studies.swap): per model, stack and layer; per pair
     swap: pd.DataFrame = field(default_factory=pd.DataFrame)
     swap_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the paper's open questions (reproduce --open-questions, core.lens.open_questions): negation and multi-word
+    # expressions per model, stack and layer; word frequency beside polysemy per model and stack
+    probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    frequency: pd.DataFrame = field(default_factory=pd.DataFrame)
     # what the run was (run.json); None for results saved before it existed
     run_info: RunInfo | None = None
 
     FILES = ("models", "table1", "table2", "wic_pairs", "wic_kde", "cohens_d", "polysemy", "polysemy_trend")
     OPTIONAL_FILES = ("context_gain", "dropped", "layer_rho", "expert_trend", "scws_footnote", "scws_different",
-                      "claims", "sensitivity", "controls", "controls_scws", "controls_pairs", "swap", "swap_pairs")
+                      "claims", "sensitivity", "controls", "controls_scws", "controls_pairs", "swap", "swap_pairs",
+                      "probes", "frequency")
 
     def save(self, out: Path, fmt: ResultFormat = "csv") -> None:
         """CSVs (what users open in a spreadsheet), or Parquet (zstd: the compact form the bundled results ship in;

@@ -35,6 +35,7 @@ from core.data.nltk_text import sentences
 from core.models.moefy import balanced_kmeans, mass_shares
 from core.models.routed_experts import install, mode, routed_blocks
 from core.models.router_folder import load_into, save  # noqa: F401 - the trainer's outputs, re-exported
+from core.training.design_fitting import fit_design, needs_text, routed_in_pass
 
 SOURCES = ("brown", "movie_reviews", "state_union", "inaugural")  # NLTK text only: no WordNet (WiC's source)
 DEFAULT_TOP_K = {8: 4, 16: 8, 32: 16}  # at most half of the experts run
@@ -56,11 +57,15 @@ class RouterSettings:
     heldout_sentences: int = 400
     max_length: int = 64
     threads: int = 2
+    design: str = "softmax"  # core.models.router_designs: the routing lab trains the others
 
     def key(self, base_sha256: str) -> str:
-        """The cache key: the dense weights' hash, E, k, seed and every other setting that changes the result."""
-        blob = json.dumps({**asdict(self), "threads": None, "base": base_sha256, "format": FORMAT}, sort_keys=True)
-        return f"E{self.experts}-k{self.top_k}-seed{self.seed}-{base_sha256[:12]}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+        """The cache key: the dense weights' hash, E, k, seed and every other setting that changes the result (a
+        softmax router's key is the one it had before designs existed)."""
+        fields = {k: v for k, v in asdict(self).items() if not (k == "design" and v == "softmax")}
+        blob = json.dumps({**fields, "threads": None, "base": base_sha256, "format": FORMAT}, sort_keys=True)
+        design = "" if self.design == "softmax" else f"{self.design}-"
+        return f"{design}E{self.experts}-k{self.top_k}-seed{self.seed}-{base_sha256[:12]}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def training_text(settings: RouterSettings) -> tuple[list[str], list[str], dict[str, int]]:
@@ -129,28 +134,17 @@ def activation_mass(block, x: torch.Tensor) -> torch.Tensor:
     return mass_shares(block.activations(x).clamp_min(0).sum(-1))
 
 
-def fit_router(block, x: torch.Tensor, target: torch.Tensor, steps: int, generator: torch.Generator) -> float:
-    """Cross-entropy of the router's softmax against the target distribution (Adam, minibatches of 4,096 tokens)."""
-    opt = torch.optim.Adam(block.router.parameters(), lr=1e-2)
-    loss = torch.tensor(float("nan"))
-    for _ in range(steps):
-        rows = torch.randint(0, x.shape[0], (min(4096, x.shape[0]),), generator=generator)
-        loss = -(target[rows] * torch.log_softmax(block.router(x[rows]), -1)).sum(-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return float(loss.detach())
-
-
-def set_skip(block, x: torch.Tensor) -> None:
-    """Skip vector of each expert: its mean output over the tokens whose top-k does not include it."""
+def set_skip(block, x: torch.Tensor, chosen: torch.Tensor | None = None) -> None:
+    """Skip vector of each expert: its mean output over the tokens whose top-k does not include it (`chosen`: the
+    selection read from forward passes, for routers whose choice needs the text)."""
     with torch.no_grad():
         outs, mask = [], []
         for start in range(0, x.shape[0], 8192):
             xs = x[start : start + 8192]
             outs.append(block.expert_outputs(xs))
-            mask.append(block.chosen_mask(block.router(xs)))
-        out, off = torch.cat(outs), (~torch.cat(mask)).to(x.dtype)
+            if chosen is None:
+                mask.append(block.chosen_mask(block.router(xs)))
+        out, off = torch.cat(outs), (~(chosen if chosen is not None else torch.cat(mask))).to(x.dtype)
         block.skip.copy_((out * off.unsqueeze(-1)).sum(0) / off.sum(0).clamp_min(1).unsqueeze(-1))
 
 
@@ -191,25 +185,34 @@ def distill(model: nn.Module, dense: nn.Module, batches: list, settings: RouterS
     return losses
 
 
-def fidelity(model: nn.Module, dense: nn.Module, held: Batches) -> dict:
+def fidelity(model: nn.Module, dense: nn.Module, held: Batches, design: str = "softmax") -> dict:
     """Held-out fidelity: per layer the share of the oracle's top-k mass the router's top-k captures (and the
-    oracle's own), per k the mean (and 5th percentile) cosine of sentence embeddings to the dense model's."""
+    oracle's own) and the load balance, per k the mean (and 5th percentile) cosine of sentence embeddings to the
+    dense model's (only the design's own k where its selection is not a plain top-k)."""
+    from core.measures.routing_stats import balance
+    from core.training.design_fitting import routed_in_pass
+
     blocks = routed_blocks(model)
     k, experts = blocks[0].top_k, blocks[0].num_experts
     layers = []
     for i, block in enumerate(blocks):
         x = ffn_inputs(model, held, i)
+        logits, chosen = routed_in_pass(model, held, i)
         with torch.no_grad():
-            mass, logits = activation_mass(block, x), block.router(x)
-            chosen = block.chosen_mask(logits)
+            mass = activation_mass(block, x)
+            load = balance(chosen.sum(0).numpy())
             layers.append({"layer": i, "captured_mass": float((mass * chosen).sum(-1).mean()),
                            "oracle_mass": float(mass.topk(k, -1).values.sum(-1).mean()),
-                           "top1_agreement": float((logits.argmax(-1) == mass.argmax(-1)).float().mean())})
+                           "top1_agreement": float((logits.argmax(-1) == mass.argmax(-1)).float().mean()),
+                           "experts_per_token": float(chosen.sum(-1).float().mean()),
+                           "unprocessed_share": float((chosen.sum(-1) == 0).float().mean()),
+                           "load_cv": load["cv"], "load_max_over_mean": load["max_over_mean"]})
     with torch.inference_mode():
         ref = torch.cat([mean_pooled(dense(**enc).last_hidden_state, enc["attention_mask"]) for enc in held])
     curve = []
     step = max(1, experts // 8)
-    for kk in sorted({1, *range(step, experts + 1, step), k, experts}):  # 1 and every eighth of E
+    ks = {1, *range(step, experts + 1, step), k, experts} if design == "softmax" else {k}  # 1 and every eighth of E
+    for kk in sorted(ks):
         with torch.inference_mode(), mode(model, "sparse", top_k=kk):
             emb = torch.cat([mean_pooled(model(**enc).last_hidden_state, enc["attention_mask"]) for enc in held])
         cos = (emb * ref).sum(-1).numpy()
@@ -237,7 +240,7 @@ def train_routers(dense: nn.Module, tokenizer, settings: RouterSettings, base_sh
         t_part = time.perf_counter() - t0
         progress(f"co-activation partition into {settings.experts} experts: {t_part:.0f} s")
         model = copy.deepcopy(dense).eval()
-        blocks = install(model, partitions, settings.top_k)
+        blocks = install(model, partitions, settings.top_k, settings.design, settings.seed)
         router_batches = Batches(tokenizer, train[: settings.router_sentences], settings.max_length)
         router_loss = []
         for i, block in enumerate(blocks):
@@ -246,8 +249,8 @@ def train_routers(dense: nn.Module, tokenizer, settings: RouterSettings, base_sh
             x = ffn_inputs(model, router_batches, i)
             with torch.no_grad():
                 target = activation_mass(block, x)
-            router_loss.append(fit_router(block, x, target, settings.router_steps, generator))
-            set_skip(block, x)
+            router_loss.append(fit_design(block, x, target, settings.router_steps, generator))
+            set_skip(block, x, routed_in_pass(model, router_batches, i)[1] if needs_text(block) else None)
             block.mode = "masked"
             progress(f"router {i + 1}/{len(blocks)} fitted on {x.shape[0]:,} tokens (loss {router_loss[-1]:.3f})")
         t_router = time.perf_counter() - t0 - t_part
@@ -259,7 +262,7 @@ def train_routers(dense: nn.Module, tokenizer, settings: RouterSettings, base_sh
             b.mode = "sparse"
         t_train = time.perf_counter() - t0
         progress(f"trained in {t_train:.0f} s; measuring fidelity on {len(held)} held-out sentences")
-        fid = fidelity(model, dense, Batches(tokenizer, held, settings.max_length))
+        fid = fidelity(model, dense, Batches(tokenizer, held, settings.max_length), settings.design)
     finally:
         torch.set_num_threads(threads)
     record = {"format": FORMAT, "settings": asdict(settings), "base_sha256": base_sha256,

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from core.models.adapters.base import Captured, Converter, Copy, ModelAdapter, Routers
+from core.models.router_designs import LABELS, fitted_linear
 from core.types import DecoderRead, Stack
 
 ROUTED_FAMILY = "moefied-router"
@@ -34,8 +35,14 @@ class RoutedMinilmAdapter(ModelAdapter):
         self.num_experts = int(s["experts"])
         self.top_k = int(s["top_k"])
         self.record = record
+        self.design = str(s.get("design", "softmax"))
+        self._routers: dict[int, torch.nn.Module] = {}
+        if self.design == "expert-choice":
+            self.one_text_per_forward = ("expert choice: each expert takes its top tokens of the text, so a text's "
+                                         "routing depends on the text it is batched with; each text is its own batch")
+        design = "" if self.design == "softmax" else f"; routing-lab design: {LABELS.get(self.design, self.design)}"
         self.copy = Copy(
-            label=f"MoE-fied MiniLM with trained routers (top-{self.top_k} of {self.num_experts})",
+            label=f"MoE-fied MiniLM with trained routers (top-{self.top_k} of {self.num_experts}{design})",
             caveat=("minilm-router-E models: all-MiniLM-L6-v2, pretrained dense, with routers trained afterwards on NLTK "
                     "text; only each token's top-k experts run (k in every figure title); not a model pretrained "
                     "sparse. One stack: only encoder rows exist."),
@@ -56,6 +63,7 @@ The encoder itself was pretrained dense, not sparse; every chosen expert runs (n
         except Exception as err:  # noqa: BLE001 - any damage (a truncated safetensors file too) is one clear error
             raise ModelNotAvailableError(f"The trained routers in {self.folder.name} do not fit this encoder ({err}); "
                                          "rebuild them with `python -m core train-router`.") from None
+        self._routers = {i: layer.intermediate.router for i, layer in enumerate(model.encoder.layer)}
 
     def revision_tag(self) -> str:
         """The trained weights decide the routing (the record's measures do not): their hash, with E and k."""
@@ -91,7 +99,9 @@ The encoder itself was pretrained dense, not sparse; every chosen expert runs (n
         return {"encoder": [(i, layer.intermediate.router) for i, layer in enumerate(model.encoder.layer)]}
 
     def router_weight(self, router: torch.nn.Module) -> torch.Tensor | None:
-        return router.weight.detach()  # logits = input @ weightᵀ (no bias)
+        """logits = input @ weightᵀ (no bias); hash routing has no weight (its table is not a linear map)."""
+        linear = fitted_linear(router)
+        return None if linear is None else linear.weight.detach()
 
     def chosen_weights(self, output) -> torch.Tensor:
         """Its chosen experts' outputs are summed unweighted (as the dense FFN sums its neurons): equal weights."""
@@ -99,11 +109,16 @@ The encoder itself was pretrained dense, not sparse; every chosen expert runs (n
 
     def converter(self, stack: Stack, layer: int) -> Converter:
         k = self.top_k
+        select = getattr(self._routers.get(layer), "select", None)
 
         def to_probs(logits) -> Captured:
             probs = torch.softmax(logits.float(), dim=-1)
-            dropped = torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device)
-            return probs, dropped, logits.topk(k, dim=-1).indices
+            if select is None:
+                dropped = torch.zeros(probs.shape[:-1], dtype=torch.bool, device=probs.device)
+                return probs, dropped, logits.topk(k, dim=-1).indices
+            chosen = select(logits)  # the design's own selection, as the block runs it
+            order = (chosen.float() * 2 + probs).topk(k, dim=-1).indices  # the chosen first, by probability
+            return probs, ~chosen.any(-1), order
 
         return to_probs
 
