@@ -8,6 +8,7 @@ import streamlit as st
 from core.errors import RoutingLensError
 from core.lens import Results, saved_results
 from ui import benchmark_sections as section
+from ui import open_questions_view as open_questions
 from ui.benchmark_run import run_form
 from ui.results_cache import label, load_results
 from ui.sidebar import sidebar
@@ -46,10 +47,12 @@ if loaded is None:
     st.stop()
 folder, res = loaded
 section.run_summary(res, folder)
-claims, tables, figures, controls, across, sensitivity, downloads = st.tabs(
-    ["Claims", "Tables 1–2", "Figures 1–3", "Router or representation?", "Across models", "Sensitivity", "Downloads"])
+claims, tables, figures, controls, across, designs, questions, sensitivity, downloads = st.tabs(
+    ["Claims", "Tables 1–2", "Figures 1–3", "Router or representation?", "Across models", "Router designs",
+     "Open questions", "Sensitivity", "Downloads"])
 with claims:  # the page opens on its answer: does the paper hold on these models?
     section.claims(res, folder)
+    open_questions.claims(res, folder)
 with tables:
     section.tables(res)
     section.published()
@@ -60,6 +63,10 @@ with controls:
     section.controls(res, folder)
 with across:
     section.across_models(res, folder)
+with designs:
+    open_questions.router_designs()
+with questions:
+    open_questions.open_questions(res, folder)
 with sensitivity:
     section.sensitivity(res)
 with downloads:

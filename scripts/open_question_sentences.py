@@ -13,8 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.data.wordnet import wordnet  # noqa: E402
+from core.lens.open_questions import training_sentences  # noqa: E402
 from core.results.bundled import open_questions_dir  # noqa: E402
-from core.studies.probe_sentences import mwe_items, negation_items, training_sentences  # noqa: E402
+from core.studies.probe_sentences import mwe_items, negation_items  # noqa: E402
 
 
 def main() -> int:

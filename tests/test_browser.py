@@ -184,7 +184,7 @@ def test_presenter_mode_with_the_keyboard(server, browser, tmp_path, scheme):
         page.screenshot(path=str(shot))
         assert f"step={step + 1}" in page.url
         page.locator("body").press("ArrowRight")
-    assert titles[0] == "The question" and titles[-1] == "Across models" and len(set(titles)) == len(STORY)
+    assert titles[0] == "The question" and titles[-1] == "What the paper left open" and len(set(titles)) == len(STORY)
     page.locator("body").press("ArrowLeft")
     page.wait_for_function(heading, arg=titles[-2], timeout=60_000)
     _settle(page)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from core.data.wordnet import wordnet
+from core.lens.open_questions import training_sentences
 from core.results.bundled import open_questions_dir
-from core.studies.probe_sentences import PREFIXES, mwe_items, negation_items, occurs, training_sentences
+from core.studies.probe_sentences import PREFIXES, mwe_items, negation_items, occurs
 from core.studies.probes import MWE_CLAIM, NEGATION_CLAIM, mean_ci, probe_claims
 
 

@@ -2,6 +2,7 @@
 built once per process per (result, scope) through ui.figures."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import streamlit as st
@@ -73,7 +74,11 @@ def run_summary(res: Results, folder: Path) -> None:
 
 
 def claims(res: Results, folder: Path) -> None:
-    """The answer first: how many cells hold, then the matrix; its evidence and method folded beneath."""
+    """The answer first: how many cells hold, then the matrix; its evidence and method folded beneath (the open
+    questions' claims are drawn apart, by ui.open_questions_view)."""
+    from core.lens.open_questions import paper_claims
+
+    res = dataclasses.replace(res, claims=paper_claims(res.claims))
     if not len(res.claims):
         st.info("This result holds no judged claims: run the analyses again to judge them.")
         return

@@ -14,10 +14,11 @@ import streamlit as st
 from core.settings import COMPARE_SENTENCE_MAX_CHARS, COMPARE_WORD_MAX_CHARS
 from core.viz.style import title_pad, top_margin, wrap
 
-STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "claims", "controls", "across")
+STORY = ("question", "compare", "fig1", "fig2", "table2", "fig3", "claims", "controls", "across", "open")
 TITLES = {"question": "The question", "compare": "One word, two contexts", "fig1": "Figure 1 · WiC",
           "fig2": "Figure 2 · layer by layer", "table2": "Table 2 · does context help?", "fig3": "Figure 3 · polysemy",
-          "claims": "The claims, judged", "controls": "Router or representation?", "across": "Across models"}
+          "claims": "The claims, judged", "controls": "Router or representation?", "across": "Across models",
+          "open": "What the paper left open"}
 MIN_FONT = 16  # px: the smallest text a projected figure shows (ticks, legends)
 TITLE_WRAP = 70  # characters of a figure title per line at MIN_FONT + 6 px across 1280 px
 CLAIMS_HEIGHT = 530  # the claims matrix: its rows and rotated column labels need the screen below the takeaway

@@ -20,6 +20,7 @@ from core.cli import (
     intervene,
     lab,
     reproduce,
+    routes,
     studies,
     trace,
     train_demo,
@@ -29,7 +30,7 @@ from core.cli.common import check_model_name
 from core.errors import RoutingLensError
 
 SUBCOMMANDS = (trace, compare, reproduce, corpus, studies, ablate, intervene, check_model, train_demo, train_router, datasets,
-               frequency, lab)
+               frequency, lab, routes)
 
 
 def _close_progress_bars() -> None:

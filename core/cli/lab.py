@@ -103,6 +103,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the tables go (default: the bundled results/open_questions/ for a full run, else "
                         "./lab-results)")
     p.add_argument("--data-dir", default=None, help="benchmark data folder")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="float32")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     p.set_defaults(func=cmd_lab, model=None, revision=None)

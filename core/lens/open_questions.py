@@ -7,8 +7,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.results.bundled import open_questions_dir
+from core.results.bundled import is_bundled, open_questions_dir
+from core.results.store import Results
+from core.studies.router_lab import headline as lab_headline  # noqa: F401 - the figure's title, for the pages
 from core.studies.targets import ProgressFactory, no_progress
+
+LAB_NOTE = ("The routing lab: all-MiniLM-L6-v2's feed-forward layers split into the same 16 experts, routed five ways, "
+            "each router trained on the same NLTK text with the same seed (sigmoid + bias: DeepSeek-V3's balancing "
+            "without an auxiliary loss; expert choice: each expert takes its top tokens of the text; hash: the token "
+            "id decides, a context-free control; top-1 of 2: the same compute as top-8 of 16). WiC d is the layer "
+            "mean's Cohen's d (same − different meaning) with its bootstrap 95% CI; 'd − softmax's' is the paired "
+            "bootstrap difference over the same pairs. Grey diamonds: random routers on the same inputs; open "
+            "circles: the router inputs' cosine. Cosine to dense: held-out sentence embeddings against the dense "
+            "model's; load CV: the spread of the experts' loads (0 = balanced).")
+PROBES_NOTE = ("Word frequency: per model and stack, the partial correlation of each WiC lemma's same − different "
+               "meaning JSS with its Zipf frequency (senses held fixed), bootstrap 95% CI. Negation: the gap "
+               "JSS(base, negated form) − JSS(base, a frequency-matched unrelated word), the three in one context. "
+               "Multi-word expressions: JSS(word inside the expression, word in a literal context) − JSS(the word in "
+               "two literal contexts). Gaps are layer means with bootstrap 95% CIs over items.")
 
 
 def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = None, seed: int = 0,
@@ -43,10 +59,18 @@ def probe_items(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     if seed == 0 and (root / "negation_items.parquet").is_file() and (root / "mwe_items.parquet").is_file():
         return pd.read_parquet(root / "negation_items.parquet"), pd.read_parquet(root / "mwe_items.parquet")
     from core.data.wordnet import wordnet
-    from core.studies.probe_sentences import mwe_items, negation_items, training_sentences
+    from core.studies.probe_sentences import mwe_items, negation_items
 
     wn, excluded = wordnet(), training_sentences()
     return negation_items(wn, seed, excluded=excluded), mwe_items(wn, seed, excluded=excluded)
+
+
+def training_sentences() -> set[str]:
+    """Every sentence the routers are trained or held out on (default settings): never a study context."""
+    from core.training.router_training import RouterSettings, training_text
+
+    train, held, _ = training_text(RouterSettings(experts=16, top_k=8))
+    return set(train) | set(held)
 
 
 def run_open_questions(tracers: Sequence, polysemy: pd.DataFrame, progress: ProgressFactory = no_progress,
@@ -63,3 +87,41 @@ def run_open_questions(tracers: Sequence, polysemy: pd.DataFrame, progress: Prog
                           frequency_claims(frequency) if len(frequency) else None) if c is not None and len(c)]
     return {"probes": probes, "frequency": frequency,
             "claims": pd.concat(claims, ignore_index=True) if claims else pd.DataFrame()}
+
+
+def open_tables(res: Results, folder: Path) -> dict[str, pd.DataFrame]:
+    """The open-question tables of a result: its own (reproduce --open-questions), else the bundled ones when it is the
+    bundled result; the polysemy rows carry each lemma's Zipf frequency (Figure 3 coloured by frequency)."""
+    from core.studies.frequency import with_frequency
+
+    probes, frequency = res.probes, res.frequency
+    if probes.empty and frequency.empty and is_bundled(folder):
+        bundled = bundled_open_questions()
+        probes, frequency = bundled.get("probes", pd.DataFrame()), bundled.get("frequency", pd.DataFrame())
+    polysemy = with_frequency(res.polysemy) if len(frequency) and len(res.polysemy) else res.polysemy
+    return {"probes": probes, "frequency": frequency, "polysemy": polysemy}
+
+
+def open_claims(res: Results, folder: Path) -> pd.DataFrame:
+    """The open questions' claim rows: the result's own, or the bundled ones (with the routing lab's) for the bundled
+    result."""
+    own = res.claims[res.claims.claim.isin(open_claim_names())] if len(res.claims) else pd.DataFrame()
+    if len(own) or not is_bundled(folder):
+        return own
+    bundled = bundled_open_questions()
+    parts = [bundled[n] for n in ("open_claims", "lab_claims") if n in bundled and len(bundled[n])]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def open_claim_names() -> set[str]:
+    """The claims that answer the paper's open questions (not the paper's own claims)."""
+    from core.studies.frequency import FREQUENCY_CLAIM
+    from core.studies.probes import MWE_CLAIM, NEGATION_CLAIM
+    from core.studies.router_lab import LAB_CLAIM
+
+    return {FREQUENCY_CLAIM, MWE_CLAIM, NEGATION_CLAIM, LAB_CLAIM}
+
+
+def paper_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims without the open questions' rows (the paper's claims, and the controls')."""
+    return claims[~claims.claim.isin(open_claim_names())] if len(claims) else claims

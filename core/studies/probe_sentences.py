@@ -3,7 +3,7 @@ negation or the consistency of routing for multi-word expressions"), built deter
 (`scripts/open_question_sentences.py` writes them to results/open_questions/).
 
 Both read WordNet 3.0 (the pairs and expressions) and Brown (the contexts). No sentence that trains a router
-(core.training.router_training.training_text) is used, so no evaluation text enters router training.
+(core.lens.open_questions.training_sentences) is used, so no evaluation text enters router training.
 
 **Affixal negation**: WordNet antonym pairs where one lemma is the other with a negating prefix (un-, in-, im-, il-,
 ir-, dis-, non-): happy / unhappy. One context per pair: a Brown sentence holding either form (seeded choice), else a
@@ -60,14 +60,6 @@ def brown_contexts(words: set[str], excluded: set[str], per_word: int = 40) -> d
             if w in words and len(found[w]) < per_word:
                 found[w].append((sent, i))
     return found
-
-
-def training_sentences() -> set[str]:
-    """Every sentence the routers are trained or held out on (default settings): never a study context."""
-    from core.training.router_training import RouterSettings, training_text
-
-    train, held, _ = training_text(RouterSettings(experts=16, top_k=8))
-    return set(train) | set(held)
 
 
 def replaced(sentence: str, index: int, word: str) -> str:

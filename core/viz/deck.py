@@ -82,3 +82,29 @@ def takeaway(step: str, res: Results, scope: str) -> str:
     if step == "across" and len(res.comparison):
         return "The same numbers for every model side by side: encoder–decoder, decoder-only and MoE-fied."
     return ""
+
+
+def open_answers(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The three answers of the deck's last step, each computed from the bundled open-question tables ("" for one
+    whose table is missing): router designs, word frequency, negation and multi-word expressions."""
+    out = []
+    designs = tables.get("lab_designs", pd.DataFrame())
+    if len(designs) and "diff_low" in designs:
+        changed = designs[(designs.diff_low > 0) | (designs.diff_high < 0)]
+        best = designs.loc[designs.d.idxmax()]
+        out.append(f"**Router designs:** on one representation, {len(changed)} of {len(designs) - 1} designs change "
+                   f"the context response against softmax top-k; {best.design} responds most (WiC d {best.d:+.2f}).")
+    freq = tables.get("frequency", pd.DataFrame())
+    if len(freq):
+        clear = int(((freq.ci_low_frequency > 0) | (freq.ci_high_frequency < 0)).sum())
+        out.append(f"**Word frequency:** beyond the number of senses it explains the context effect in {clear} of "
+                   f"{len(freq)} model · stacks (partial correlation's 95% CI away from 0).")
+    probes = tables.get("probes", pd.DataFrame())
+    if len(probes):
+        mean = probes[probes.layer_pos == -1]
+        neg = mean[(mean.study == "negation") & (mean.subset == "all pairs")]
+        mwe = mean[mean.study == "mwe"]
+        out.append(f"**Negation and multi-word expressions:** a negated form routes more like its base than a matched "
+                   f"word in {int((neg.ci_low > 0).sum())} of {len(neg)} model · stacks; a word inside an expression "
+                   f"routes apart from its literal use in {int((mwe.ci_high < 0).sum())} of {len(mwe)}.")
+    return out
