@@ -59,6 +59,7 @@ with tables:
     section.trends(res)
 with figures:
     section.figures(res, folder)
+    open_questions.ids_only_section(folder)
 with controls:
     section.controls(res, folder)
 with across:

@@ -166,3 +166,94 @@ def test_the_wrong_texts_are_refused(native, tmp_path):
         import_routes("vllm", path, MODEL, [texts[1], texts[0]] if len(ids[0]) != len(ids[1]) else ["x", "y z w"])
     with pytest.raises(InputError, match="holds 2 texts"):
         import_routes("vllm", path, MODEL, texts[:3])
+
+
+def test_an_imported_payload_becomes_a_corpus_run_that_experts_and_studies_read(native, tmp_path):
+    """IDs only: the studies run on the ids; a corpus run exports back to the same ids."""
+    from core.corpus.portable_runs import to_portable
+    from core.corpus.run import read_manifest
+
+    _wic, texts, _f, _m, ids, token_ids, _lm = native
+    path = tmp_path / "v.json"
+    path.write_text(payloads(ids, token_ids)["vllm-npy"][1], encoding="utf-8")
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "core", "--quiet", "import", "vllm", str(path), "--model", MODEL,
+                          "--texts", str(tmp_path / "texts.txt"), "--out", str(tmp_path / "t"), "--corpus-out",
+                          str(tmp_path / "run")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    spec = read_manifest(tmp_path / "run")
+    assert spec.source == "imported:vllm" and spec.top_k == 2
+    frame, meta = to_portable(tmp_path / "run", spec)
+    back = id_arrays(frame, "decoder")
+    for i in range(len(texts)):
+        np.testing.assert_array_equal(back[i], ids[i])
+    for command in ("experts", "studies"):
+        done = subprocess.run([sys.executable, "-m", "core", "--quiet", command, str(tmp_path / "run")],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert (tmp_path / "run" / "studies" / "report.html").is_file()
+
+
+# ---------- fuzz: the importers fed mutated payloads raise only the project's own error ----------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from core.lens.routes import decode  # noqa: E402
+from core.tracing.engine_payloads import Shape  # noqa: E402
+
+FUZZ = settings(max_examples=int(__import__("os").environ.get("ROUTING_LENS_FUZZ_EXAMPLES", "60")), derandomize=True,
+                deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                     HealthCheck.function_scoped_fixture])
+SHAPE = Shape(layers=(0, 1, 2, 3), top_k=2, num_experts=8)
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 20), st.floats(allow_nan=True),
+                                     st.text(max_size=12)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                   st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                           max_leaves=20)
+
+
+def _mutate(obj, draw, depth: int = 0):
+    """The payload with one of its values (anywhere) replaced, deleted or cut short."""
+    if isinstance(obj, dict) and obj:
+        key = draw(st.sampled_from(sorted(obj)))
+        action = draw(st.sampled_from(["replace", "delete", "recurse"]))
+        out = dict(obj)
+        if action == "delete":
+            out.pop(key)
+        elif action == "replace" or depth > 4:
+            out[key] = draw(JSON_VALUES)
+        else:
+            out[key] = _mutate(obj[key], draw, depth + 1)
+        return out
+    if isinstance(obj, list) and obj:
+        i = draw(st.integers(0, len(obj) - 1))
+        out = list(obj)
+        out[i] = _mutate(obj[i], draw, depth + 1) if draw(st.booleans()) else draw(JSON_VALUES)
+        return out
+    if isinstance(obj, str):
+        return obj[: draw(st.integers(0, len(obj)))] + draw(st.sampled_from(["", "=", "%", "A"]))
+    return draw(JSON_VALUES)
+
+
+@FUZZ
+@given(st.sampled_from(["vllm-http", "vllm-npy", "vllm-offline", "sglang-native", "sglang-openai", "megatron-tracer",
+                        "llama.cpp"]), st.data())
+def test_importers_fed_mutated_payloads_raise_only_input_errors(tmp_path_factory, kind, data):
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(0, 8, size=(5, 4, 2)), rng.integers(0, 8, size=(3, 4, 2))]
+    suffix, content = payloads(ids, [[1] * 5, [1] * 3])[kind]
+    if suffix == "json":
+        content = json.dumps(_mutate(json.loads(content), data.draw))
+    else:  # a line cut, dropped or doubled
+        lines = content.splitlines()
+        i = data.draw(st.integers(0, len(lines) - 1))
+        lines[i] = data.draw(st.sampled_from([lines[i][: len(lines[i]) // 2], "", lines[i] + "," + lines[i], "x"]))
+        content = "\n".join(lines)
+    path = tmp_path_factory.mktemp("fuzz") / f"p.{suffix}"
+    path.write_text(content, encoding="utf-8")
+    try:
+        decoded = decode(ENGINE_OF[kind], path, SHAPE)
+    except InputError:
+        return
+    for d in decoded:  # whatever is accepted fits the model
+        assert d.ids.ndim == 3 and d.ids.shape[1:] == (4, 2) and d.ids.max(initial=-1) < 8

@@ -203,6 +203,9 @@ COMMANDS = {
                   "--counterfactuals", "--out"],
     "check-model": ["--text"], "reproduce": ["--limit", "--seed", "--format", "--decoder-read"],
     "datasets": ["check"],
+    "import": ["--model", "--texts", "--dataset", "--out", "--corpus-out"], "compare-traces": ["--out"],
+    "id-analysis": ["--out"], "export-trace": ["--corpus", "--texts", "--out"],
+    "capture": ["--engine", "--url", "--model", "--texts", "--out", "--concurrency", "--retries"],
 }
 VALUES = ["", "0", "1", "-3", "x", "nan", "1,2", "encoder", "decoder", "label", "float64", "out.txt", "ray", *INPUTS]
 
@@ -240,6 +243,12 @@ def test_every_command_ends_in_exit_0_or_one_error_line(tmp_path_factory, capsys
     argv = [command]
     if command in ("experts", "studies"):
         argv.append(files[data.draw(st.sampled_from(["PARTIAL_RUN", "BROKEN_RUN", "EMPTY_RUN", "NOWHERE", "EMPTY"]))])
+    if command == "import":
+        argv.append(data.draw(st.sampled_from(["vllm", "sglang", "megatron-tracer", "megatron-replay", "llama.cpp",
+                                               "x"])))
+    if command in ("import", "compare-traces", "id-analysis"):
+        for _ in range(2 if command == "compare-traces" else 1):
+            argv.append(files[data.draw(st.sampled_from(["EMPTY", "BINARY", "BADJSON", "NUMTEXT", "NOWHERE"]))])
     for option in options:
         argv.append(option)
         if option not in ("--json", "--no-cache", "--counterfactuals", "check"):

@@ -8,12 +8,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.lens.open_questions import LAB_NOTE, PROBES_NOTE, bundled_open_questions, open_claims, open_tables
+from core.lens.open_questions import (
+    LAB_NOTE,
+    PROBES_NOTE,
+    bundled_open_questions,
+    ids_only,
+    open_claims,
+    open_tables,
+)
 from core.results.store import Results
 from core.viz.claims_plots import claims_matrix_figure
 from core.viz.open_question_plots import (
     frequency_figure,
     frequency_summary_figure,
+    ids_only_figure,
     lab_figure,
     lab_layers_figure,
     probes_figure,
@@ -53,7 +61,7 @@ def claims(res: Results, folder: Path) -> None:
     rows = open_claims(res, folder)
     if rows.empty:
         return
-    st.subheader("The paper's open questions, judged")
+    st.subheader("Beyond the paper: its open questions, and its WiC claim on expert ids alone, judged")
     plot(figure(("open-claims", str(folder), stamp(folder)), lambda: claims_matrix_figure(rows)), key="open-claims")
     with st.expander("The evidence of every open-question cell"):
         show_table(claims_table(rows))
@@ -85,3 +93,16 @@ def open_questions(res: Results, folder: Path) -> None:
         plot(figure((f"probe-{study}", str(folder), stamp(folder)), lambda p=part, s=study: probes_figure(p, s)),
              key=f"probe-{study}")
         table_downloads(part, study, f"{title}: the gap per model, stack, layer and subset, with 95% CIs")
+
+
+def ids_only_section(folder: Path) -> None:
+    """Figure 2's question on expert ids alone (what a serving engine returns), for the bundled models."""
+    frame = ids_only(folder)
+    if frame.empty:
+        return
+    st.subheader("Figure 2 on expert ids alone (IDs only)")
+    plot(figure(("ids-only", str(folder), stamp(folder)), lambda: ids_only_figure(frame)), key="ids-only")
+    st.caption("A serving engine (vLLM, SGLang, Megatron, llama.cpp) returns the chosen experts only: no JSS. Here "
+               "each WiC pair is scored by the overlap of the word's chosen experts (weighted Jaccard), and Cohen's "
+               "d of that overlap gets its 95% CI — every number on expert ids alone. Import an engine's routes with "
+               "`python -m core import`; the format: *Routes from serving engines* in the docs.")

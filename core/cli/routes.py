@@ -43,6 +43,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     frame, meta = import_routes(args.engine, Path(args.payload), args.model, _texts(args), version=args.engine_version,
                                 precision=args.precision, batching=args.batching)
     table, _ = write(frame, meta, Path(args.out))
+    if args.corpus_out:
+        from core.corpus.portable_runs import from_portable
+
+        from_portable(frame, meta, Path(args.corpus_out))
+        print(f"and as a corpus run in {args.corpus_out} (`python -m core experts|studies` read it)", file=sys.stderr)
     print(f"imported {len(meta.texts)} texts, {frame.position.groupby(frame.text_id).max().add(1).sum():,} tokens × "
           f"{len(next(iter(meta.layers.values())))} MoE layers (top-{meta.top_k} of {meta.num_experts}; IDs only) "
           f"to {table}", file=sys.stderr)
@@ -77,6 +82,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.tracing.portable import write
     from core.tracing.tracer import Tracer
 
+    if args.corpus:
+        from core.corpus.portable_runs import to_portable
+        from core.corpus.run import read_manifest
+
+        spec = read_manifest(Path(args.corpus))
+        if spec is None:
+            raise InputError(f"--corpus {Path(args.corpus).name}: not a corpus run folder (no manifest.json).")
+        frame, meta = to_portable(Path(args.corpus), spec)
+        table, _ = write(frame, meta, Path(args.out))
+        print(f"exported the corpus run {Path(args.corpus).name} ({len(meta.texts)} segments) to {table}",
+              file=sys.stderr)
+        return 0
     texts = _texts(args)
     lm = load_for_cli(args.model, args)
     traces = Tracer(lm).trace(texts)
@@ -144,6 +161,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "and tokenizer check and align the routes")
     p.add_argument("--out", required=True, help="NAME: writes NAME.parquet and NAME.json")
     p.add_argument("--batching", default="", help="how the engine batched the texts (recorded)")
+    p.add_argument("--corpus-out", default=None, help="also write the routes as a corpus run in this folder, for "
+                                                      "`experts` and `studies`")
     texts_args(p)
     provenance(p)
     p.set_defaults(func=cmd_import)
@@ -162,8 +181,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     provenance(p)
     p.set_defaults(func=cmd_capture)
 
-    p = sub.add_parser("export-trace", help="trace texts with Routing Lens and write a portable trace")
+    p = sub.add_parser("export-trace", help="trace texts with Routing Lens (or take a corpus run) and write a "
+                                            "portable trace")
     p.add_argument("--model", default=None)
+    p.add_argument("--corpus", default=None, help="a corpus run folder to export instead of tracing texts")
     p.add_argument("--out", required=True)
     p.add_argument("--revision", default=None)
     p.add_argument("--device", default=None)

@@ -109,19 +109,27 @@ def open_claims(res: Results, folder: Path) -> pd.DataFrame:
     if len(own) or not is_bundled(folder):
         return own
     bundled = bundled_open_questions()
-    parts = [bundled[n] for n in ("open_claims", "lab_claims") if n in bundled and len(bundled[n])]
+    parts = [bundled[n] for n in ("open_claims", "lab_claims", "ids_claims") if n in bundled and len(bundled[n])]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def open_claim_names() -> set[str]:
-    """The claims that answer the paper's open questions (not the paper's own claims)."""
+    """The claims beyond the paper's own: its open questions, and its WiC claim judged on expert ids alone."""
     from core.studies.frequency import FREQUENCY_CLAIM
+    from core.studies.id_overlap import ID_CLAIM
     from core.studies.probes import MWE_CLAIM, NEGATION_CLAIM
     from core.studies.router_lab import LAB_CLAIM
 
-    return {FREQUENCY_CLAIM, MWE_CLAIM, NEGATION_CLAIM, LAB_CLAIM}
+    return {FREQUENCY_CLAIM, MWE_CLAIM, NEGATION_CLAIM, LAB_CLAIM, ID_CLAIM}
 
 
 def paper_claims(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims without the open questions' rows (the paper's claims, and the controls')."""
     return claims[~claims.claim.isin(open_claim_names())] if len(claims) else claims
+
+
+def ids_only(folder: Path) -> pd.DataFrame:
+    """The WiC analysis on expert ids alone for the bundled models (shown beside the bundled result only)."""
+    if not is_bundled(folder):
+        return pd.DataFrame()
+    return bundled_open_questions().get("ids_only", pd.DataFrame())

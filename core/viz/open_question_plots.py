@@ -126,3 +126,21 @@ def frequency_summary_figure(frequency: pd.DataFrame) -> go.Figure:
     return style(fig, f"Frequency explains the context effect beyond polysemy in {clear} of {len(rows)} model · "
                       "stacks", height=160 + 34 * len(rows))
 
+
+
+def ids_only_figure(frame: pd.DataFrame) -> go.Figure:
+    """Figure 2's question on expert ids alone: per model · stack, Cohen's d of the layer-mean chosen-set overlap
+    (same − different meaning) with its 95% CI."""
+    rows = frame[frame.layer_pos == -1].assign(row=lambda f: f.model + " · " + f["stack"])
+    fig = go.Figure()
+    for stack, g in rows.groupby("stack", sort=True):
+        fig.add_scatter(x=g.d, y=g.row, mode="markers", name=stack, error_x=_errors(g, "d", "ci_low", "ci_high"),
+                        marker=dict(color=STACK_COLORS.get(stack, OKABE_ITO[2]), size=12),
+                        hovertemplate="%{y}<br>d %{x:.3f} (IDs only)<extra></extra>")
+    fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title="Cohen's d of the chosen-set overlap, same − different meaning (IDs only)")
+    above = int((rows.ci_low > 0).sum())
+    return style(fig, f"IDs only: same-meaning pairs choose more alike experts in {above} of {len(rows)} model · "
+                      "stacks", height=160 + 34 * len(rows),
+                 subtitle="what a serving engine's routes (expert ids, no distributions) can show")
