@@ -31,3 +31,5 @@ SenseCount = Literal["senses", "senses_all_pos"]
 # machine supports (grouped where torch has it).
 ExpertsKernel = Literal["auto", "loop", "grouped"]
 EXPERTS_KERNELS: tuple[ExpertsKernel, ...] = ("auto", "loop", "grouped")
+
+ENGINES = ("vllm", "sglang", "megatron-tracer", "megatron-replay", "llama.cpp")  # `import` sources (core.lens.routes)

@@ -262,7 +262,8 @@ def test_benchmarks_page_renders_saved_results(app_env, tmp_cache, tiny_model_di
     at = _app("app_pages/benchmarks.py")
     _no_exception(at)
     assert [tab.label for tab in at.tabs] == ["Claims", "Tables 1–2", "Figures 1–3", "Router or representation?",
-                                              "Across models", "Sensitivity", "Downloads"]
+                                              "Across models", "Router designs", "Open questions", "Sensitivity",
+                                              "Downloads"]
     figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert figures[0]["layout"]["title"]["text"].replace("<br>", " ").startswith("The paper's claims")  # the first thing drawn
     matrix = figures[0]["data"][0]

@@ -99,3 +99,46 @@ def test_the_open_question_tables_are_bundled():
     assert {NEGATION_CLAIM, MWE_CLAIM} <= set(claims.claim)
     lab = pd.read_parquet(root / "lab_designs.parquet")
     assert len(lab) == 5 and lab.d.notna().all()
+
+
+@pytest.mark.app
+def test_benchmarks_shows_the_open_questions_beside_the_bundled_result(tmp_cache):
+    """With no run of one's own, Benchmarks opens on the bundled result: the routing lab's tab, the open questions'
+    tab, Figure 2 on ids alone, and a second claims matrix for the claims beyond the paper — titles stating findings."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/benchmarks.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [tab.label for tab in at.tabs]
+    assert "Router designs" in labels and "Open questions" in labels
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")]
+    assert any(t.startswith("The router design changes the context response in") for t in titles)
+    assert any(t.startswith("Frequency explains the context effect beyond polysemy in") for t in titles)
+    assert any("negated forms route more like their base" in t for t in titles)
+    assert any("inside a multi-word expression" in t for t in titles)
+    assert any(t.startswith("IDs only: same-meaning pairs choose more alike experts") for t in titles)
+    assert any("Beyond the paper" in s.value for s in at.subheader)
+
+
+def test_reproduce_with_open_questions_saves_their_tables_and_claims(tiny_model_dir, tmp_path):
+    """On any model: the probes and frequency tables are written with the result and read back, their claims among
+    the result's claims."""
+    from core.lens.compute import reproduce
+    from core.models.loading import load_model
+    from core.results.store import Results
+    from core.studies.frequency import FREQUENCY_CLAIM
+    from core.tracing.tracer import Tracer
+
+    tracer = Tracer(load_model(str(tiny_model_dir), dtype="float32"), cache=None)
+    reproduce([tracer], tmp_path / "r", limit=60, open_questions=True)
+    res = Results.load(tmp_path / "r")
+    assert set(res.probes.study) == {"negation", "mwe"} and len(res.frequency) == 2  # encoder and decoder
+    assert {NEGATION_CLAIM, MWE_CLAIM, FREQUENCY_CLAIM} <= set(res.claims.claim)
+    from core.lens.open_questions import paper_claims
+
+    assert not set(paper_claims(res.claims).claim) & {NEGATION_CLAIM, MWE_CLAIM, FREQUENCY_CLAIM}

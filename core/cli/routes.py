@@ -143,7 +143,7 @@ def cmd_id_analysis(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.lens.routes import ENGINES
+    from core.types import ENGINES
 
     def texts_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--texts", default=None, help="a text file, one text per line, in the payload's order")

@@ -41,7 +41,10 @@ class CheckpointRun:
 
 
 def source_label(source: str) -> str:
-    """A corpus as the outputs name it: an NLTK or Hub name as given, a file by its name (no machine path)."""
+    """A corpus as the outputs name it: an NLTK or Hub name as given, a file by its name (no machine path), an
+    engine's imported routes as such, marked IDs only (every figure and table of the run carries this label)."""
+    if source.startswith("imported:"):
+        return f"routes imported from {source.split(':', 1)[1]} (IDs only)"
     return source if source.startswith(("nltk:", "hf:")) else Path(source).name
 
 

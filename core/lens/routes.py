@@ -13,8 +13,8 @@ import pandas as pd
 from core.errors import InputError
 from core.tracing import engine_payloads as engines
 from core.tracing.portable import TraceMeta, from_arrays, id_arrays
+from core.types import ENGINES
 
-ENGINES = ("vllm", "sglang", "megatron-tracer", "megatron-replay", "llama.cpp")
 ENGINE_SOURCE = {"vllm": "vllm", "sglang": "sglang", "megatron-tracer": "megatron", "megatron-replay": "megatron",
                  "llama.cpp": "llama.cpp"}
 
