@@ -5,16 +5,15 @@ import streamlit as st
 
 from core.errors import RoutingLensError
 from core.lens import CITATION, Lens, Results, find_word, saved_results, wic_presets
-from core.lens.open_questions import bundled_open_questions, lab_headline
 from core.viz import compare_plots, plots
 from core.viz.claims_plots import claims_matrix_figure
 from core.viz.controls_report import controls_figure
-from core.viz.deck import open_answers, table2_figure, takeaway
-from core.viz.open_question_plots import lab_figure
+from core.viz.deck import table2_figure, takeaway
 from core.viz.report import figure_tag, polysemy_stacks
 from ui.deployment import deployment
 from ui.errors import show_error
 from ui.model_cache import cached_trace, get_tracer
+from ui.open_questions_view import open_questions_step
 from ui.pair_reference import model_classics, model_reference
 from ui.presenter import CLAIMS_HEIGHT, CSS, TITLES, CompareLink, deck, leave, legend_below, projector, zoom_to_mass
 from ui.results_cache import load_results
@@ -109,21 +108,6 @@ def show_compare(link: CompareLink | None) -> None:
     st.caption(f"{model} · JSS: 1 = routed identically")
 
 
-def show_open() -> None:
-    """The paper's open questions, answered on the bundled models: three lines and the routing lab's figure."""
-    tables = bundled_open_questions()
-    answers = open_answers(tables)
-    if not answers:
-        st.info("The open questions' results are not here: run `python -m core lab` and `python -m core reproduce "
-                "--open-questions`.")
-        return
-    st.markdown("\n".join(f"- {a}" for a in answers))
-    designs, layers = tables.get("lab_designs"), tables.get("lab_layers")
-    if designs is not None and layers is not None and len(designs):
-        fig = lab_figure(designs, layers, lab_headline(designs))
-        st.plotly_chart(projector(fig, height=330), width="stretch", key="present-open")
-
-
 def show(name: str, link: CompareLink | None) -> None:
     st.title(TITLES[name])
     if name == "question":
@@ -137,7 +121,7 @@ def show(name: str, link: CompareLink | None) -> None:
         show_compare(link)
         return
     if name == "open":
-        show_open()
+        open_questions_step()
         return
     res = result()
     if res is None:

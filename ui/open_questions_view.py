@@ -106,3 +106,25 @@ def ids_only_section(folder: Path) -> None:
                "each WiC pair is scored by the overlap of the word's chosen experts (weighted Jaccard), and Cohen's "
                "d of that overlap gets its 95% CI — every number on expert ids alone. Import an engine's routes with "
                "`python -m core import`; the format: *Routes from serving engines* in the docs.")
+
+
+def open_questions_step() -> None:
+    """Presenter mode's *What the paper left open*: three answers from the bundled results and one figure (the
+    routing lab's, else the negation study's), sized for a projector."""
+    from core.lens.open_questions import lab_headline
+    from core.viz.deck import open_answers
+    from ui.presenter import projector
+
+    tables = bundled_open_questions()
+    answers = open_answers(tables)
+    if not answers:
+        st.info("This step has nothing to show: run `python -m core lab` and `python -m core reproduce "
+                "--open-questions`.")
+        return
+    st.markdown("\n".join(f"- {a}" for a in answers))
+    designs, layers = tables.get("lab_designs"), tables.get("lab_layers")
+    if designs is not None and layers is not None and len(designs):
+        fig = lab_figure(designs, layers, lab_headline(designs))
+    else:
+        fig = probes_figure(tables["probes"], "negation")
+    st.plotly_chart(projector(fig, height=330), width="stretch", key="present-open")
