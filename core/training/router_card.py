@@ -6,7 +6,6 @@ from pathlib import Path
 
 from core.models.adapters.routed_minilm import NEURONS
 
-
 ROUTER_TEXT = {  # the Routers line per routing-lab design (core.models.router_designs)
     "sigmoid-bias": "a bias-free linear layer whose sigmoid scores are fitted to whether each expert is in the oracle's "
                     "top-{k} (binary cross-entropy, {steps} Adam steps on the FFN inputs of {sentences} sentences), with "
