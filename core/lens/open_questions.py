@@ -33,7 +33,7 @@ def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = 
     control), then the lab's three tables and its headline."""
     from core.studies.controls import run_controls
     from core.studies.experiments import BenchmarkData, analyse_model
-    from core.studies.router_lab import design_frame, headline, lab_claims, layer_frame
+    from core.studies.router_lab import design_frame, form_matched, headline, lab_claims, layer_frame, same_tokens
 
     data = BenchmarkData.load(Path(data_dir) if data_dir else None, limit=limit, seed=seed)
     per_model = [analyse_model(t, data, progress) for t in tracers]
@@ -43,6 +43,8 @@ def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = 
     controls, _notes = run_controls(with_weight, data, progress, seed=seed)
     records = {t.loaded.name: t.adapter.record for t in tracers}
     designs = design_frame(wic_pairs, table2, records)
+    matched = same_tokens(data.wic, tracers[0].loaded.tokenizer)
+    designs = designs.merge(form_matched(wic_pairs, matched, seed), on="model", how="left")
     return {"lab_designs": designs, "lab_layers": layer_frame(wic_pairs, controls["controls"]),
             "lab_claims": lab_claims(designs), "headline": headline(designs)}
 
