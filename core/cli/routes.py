@@ -42,6 +42,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     frame, meta = import_routes(args.engine, Path(args.payload), args.model, _texts(args), version=args.engine_version,
                                 precision=args.precision, batching=args.batching)
+    meta.checkpoint_sha256 = args.checkpoint_sha256
     table, _ = write(frame, meta, Path(args.out))
     if args.corpus_out:
         from core.corpus.portable_runs import from_portable
@@ -70,6 +71,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     frame, meta = import_routes(args.engine, None, args.model, texts, version=args.engine_version,
                                 precision=args.precision, batching=f"{args.concurrency} requests at a time, one text "
                                                                    "each", payload=responses)
+    meta.checkpoint_sha256 = args.checkpoint_sha256
     table, _ = write(frame, meta, out)
     journal_path(out).unlink(missing_ok=True)
     print(f"captured {len(texts)} texts from {args.url} to {table}", file=sys.stderr)
@@ -153,6 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def provenance(p: argparse.ArgumentParser) -> None:
         p.add_argument("--engine-version", default="", help="the engine's version (recorded in the sidecar)")
         p.add_argument("--precision", default="", help="the precision the engine served in (e.g. bf16)")
+        p.add_argument("--checkpoint-sha256", default="", help="the served weights' hash (recorded in the sidecar)")
 
     p = sub.add_parser("import", help="an engine's routes (vLLM, SGLang, Megatron, llama.cpp) → a portable trace")
     p.add_argument("engine", choices=ENGINES)
