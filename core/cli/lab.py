@@ -71,7 +71,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from core.tracing.tracer import Tracer
 
     tracers = [Tracer(load_for_cli(d.name, args), cache=TraceCache()) for d in designs]
-    frames = run_lab(tracers, data_dir=args.data_dir, limit=args.limit, seed=args.seed, progress=tqdm_progress)
+    frames = run_lab(tracers, data_dir=args.data_dir, limit=args.limit, seed=args.seed, progress=tqdm_progress,
+                     scratch=out / ".lab-work")
     out.mkdir(parents=True, exist_ok=True)
     for name in LAB_FILES:
         frames[name].to_parquet(out / f"{name}.parquet", index=False)

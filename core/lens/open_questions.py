@@ -28,9 +28,10 @@ PROBES_NOTE = ("Word frequency: per model and stack, the partial correlation of 
 
 
 def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = None, seed: int = 0,
-            progress: ProgressFactory = no_progress) -> dict:
+            progress: ProgressFactory = no_progress, scratch: Path | None = None) -> dict:
     """Each design's WiC and SCWS analyses and controls (the hash design has no linear router: no random-router
-    control), then the lab's three tables and its headline."""
+    control), then the lab's three tables and its headline. `scratch`: where the per-pair frames are kept as soon
+    as they exist (hours of work are never lost to a failure after them)."""
     from core.studies.controls import run_controls
     from core.studies.experiments import BenchmarkData, analyse_model
     from core.studies.router_lab import design_frame, form_matched, headline, lab_claims, layer_frame, same_tokens
@@ -39,8 +40,14 @@ def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = 
     per_model = [analyse_model(t, data, progress) for t in tracers]
     wic_pairs = pd.concat([m["wic_pairs"] for m in per_model], ignore_index=True)
     table2 = pd.concat([m["table2"] for m in per_model], ignore_index=True)
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        wic_pairs.to_parquet(scratch / "wic_pairs.parquet", index=False)
+        table2.to_parquet(scratch / "table2.parquet", index=False)
     with_weight = [t for t in tracers if t.adapter.router_weight(t.routers["encoder"][0][1]) is not None]
     controls, _notes = run_controls(with_weight, data, progress, seed=seed)
+    if scratch is not None:
+        controls["controls"].to_parquet(scratch / "controls.parquet", index=False)
     records = {t.loaded.name: t.adapter.record for t in tracers}
     designs = design_frame(wic_pairs, table2, records)
     matched = same_tokens(data.wic, tracers[0].loaded.tokenizer)

@@ -45,7 +45,7 @@ LABELS = {d.name: d.label for d in LAB_DESIGNS}
 
 def _pairs(wic_pairs: pd.DataFrame, model: str) -> tuple[np.ndarray, np.ndarray]:
     """(layers, pairs) JSS of one model's encoder and the same-meaning mask."""
-    g = wic_pairs[(wic_pairs.model == model) & (wic_pairs.stack == "encoder")]
+    g = wic_pairs[(wic_pairs.model == model) & (wic_pairs["stack"] == "encoder")]
     wide = g.pivot_table(index="pair", columns="layer_pos", values="jss")
     label = g.drop_duplicates("pair").set_index("pair").label.reindex(wide.index)
     return wide.to_numpy().T, (label == "T").to_numpy()
@@ -78,7 +78,7 @@ def design_frame(wic_pairs: pd.DataFrame, table2: pd.DataFrame, records: dict[st
         if base is not None and design.name != BASELINE:
             diff = paired_d_difference(jss, base[0], same)
             row.update(d_minus_softmax=diff.value, diff_low=diff.ci_low, diff_high=diff.ci_high, diff_p=diff.p)
-        t2 = table2[(table2.model == design.name) & (table2.stack == "encoder")]
+        t2 = table2[(table2.model == design.name) & (table2["stack"] == "encoder")]
         for setting, key in (("with context", "scws_rho_context"), ("without context", "scws_rho_alone")):
             hit = t2[t2.setting == setting]
             row[key] = float(hit.rho.iloc[0]) if len(hit) else np.nan
@@ -153,8 +153,11 @@ def headline(designs: pd.DataFrame) -> str:
     if designs.empty:
         return "Router designs: no results"
     changed = designs[(designs.get("diff_low", np.nan) > 0) | (designs.get("diff_high", np.nan) < 0)]
+    if designs.d.isna().all():
+        return "Router designs: no WiC d could be computed"
     best = designs.loc[designs.d.idxmax()]
     hash_row = designs[designs.model == "lab-hash"]
     tail = (f"; hash routing (context-free) d {hash_row.d.iloc[0]:+.2f}" if len(hash_row) else "")
-    return (f"The router design changes the context response in {len(changed)} of {len(designs) - 1} designs; "
+    return (f"The router design changes the context response in {len(changed)} of {len(designs) - 1} designs "
+            f"against softmax top-k; "
             f"{best.design} responds most (d {best.d:+.2f}){tail}")
