@@ -33,7 +33,8 @@ from ui.tables import show_table
 
 DESIGN_COLUMNS = {"design": "design", "d": "WiC d", "ci_low": "CI low", "ci_high": "CI high",
                   "d_minus_softmax": "d − softmax's", "diff_low": "diff. CI low", "diff_high": "diff. CI high",
-                  "scws_rho_context": "SCWS ρ, in context", "scws_rho_alone": "SCWS ρ, alone",
+                  "diff_form_matched": "form-matched T − F", "diff_form_matched_low": "its CI low",
+                  "diff_form_matched_high": "its CI high", "scws_rho_context": "SCWS ρ, in context", "scws_rho_alone": "SCWS ρ, alone",
                   "fidelity_cosine": "cosine to dense", "load_cv": "load CV", "unprocessed_share": "tokens unprocessed",
                   "training_seconds": "training s"}
 

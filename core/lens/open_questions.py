@@ -17,7 +17,8 @@ LAB_NOTE = ("The routing lab: all-MiniLM-L6-v2's feed-forward layers split into 
             "without an auxiliary loss; expert choice: each expert takes its top tokens of the text; hash: the token "
             "id decides, a context-free control; top-1 of 2: the same compute as top-8 of 16). WiC d is the layer "
             "mean's Cohen's d (same − different meaning) with its bootstrap 95% CI; 'd − softmax's' is the paired "
-            "bootstrap difference over the same pairs. Grey diamonds: random routers on the same inputs; open "
+            "bootstrap difference of the mean per-layer d over the same pairs; 'form-matched' keeps the pairs whose "
+            "target has the same tokens in both sentences (only context can separate them there). Grey diamonds: random routers on the same inputs; open "
             "circles: the router inputs' cosine. Cosine to dense: held-out sentence embeddings against the dense "
             "model's; load CV: the spread of the experts' loads (0 = balanced).")
 PROBES_NOTE = ("Word frequency: per model and stack, the partial correlation of each WiC lemma's same − different "
