@@ -196,3 +196,15 @@ def experts_page(model_dir: Path, monkeypatch):
     at = open_page("app_pages/experts.py")
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def npy_base64(a) -> str:
+    """An int array as vLLM's base64 `.npy` buffer (int16): the engine fixtures' wire format."""
+    import base64
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a).astype(np.int16))
+    return base64.b64encode(buf.getvalue()).decode()

@@ -3,8 +3,6 @@ traces: what it sends (the texts and nothing else), a dropped connection retried
 resuming where it stopped."""
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import signal
@@ -22,14 +20,9 @@ from core.lens.capture import journal_path
 from core.models.loading import load_model
 from core.tracing.portable import id_arrays, read
 from core.tracing.tracer import Tracer
+from helpers import npy_base64
 
 MODEL = "demo-mixtral-8"
-
-
-def _npy64(a: np.ndarray) -> str:
-    buf = io.BytesIO()
-    np.save(buf, a.astype(np.int16))
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +62,8 @@ class Engine:
                     engine.release.wait(60)
                 engine.answered += 1
                 routes = engine.ids[body["prompt"]]
-                data = json.dumps({"choices": [{"text": "", "routed_experts": _npy64(routes[:0]),
-                                                "prompt_routed_experts": _npy64(routes)}]}).encode()
+                data = json.dumps({"choices": [{"text": "", "routed_experts": npy_base64(routes[:0]),
+                                                "prompt_routed_experts": npy_base64(routes)}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

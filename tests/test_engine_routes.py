@@ -4,7 +4,6 @@ analysis on an imported payload equals the one on the native trace reduced to id
 from __future__ import annotations
 
 import base64
-import io
 import json
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from core.models.loading import load_model
 from core.studies.id_overlap import wic_overlap
 from core.tracing.portable import id_arrays, read, write
 from core.tracing.tracer import Tracer
+from helpers import npy_base64
 
 MODEL = "demo-mixtral-8"
 
@@ -37,12 +37,6 @@ def native():
     return wic, texts, frame, meta, ids, token_ids, lm
 
 
-def _npy64(a: np.ndarray) -> str:
-    buf = io.BytesIO()
-    np.save(buf, a.astype(np.int16))
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def _raw64(a: np.ndarray, dtype) -> str:
     return base64.b64encode(a.astype(dtype).tobytes()).decode()
 
@@ -53,8 +47,8 @@ def payloads(ids: list[np.ndarray], token_ids: list[list[int]]) -> dict[str, tup
     out["vllm-http"] = ("json", json.dumps([{"choices": [{"text": "", "routed_experts": [],
                                                           "prompt_routed_experts": a.tolist()}],
                                              "prompt_token_ids": t} for a, t in zip(ids, token_ids)]))
-    out["vllm-npy"] = ("json", json.dumps([{"choices": [{"text": "", "routed_experts": _npy64(a[:0]),
-                                                         "prompt_routed_experts": _npy64(a)}]} for a in ids]))
+    out["vllm-npy"] = ("json", json.dumps([{"choices": [{"text": "", "routed_experts": npy_base64(a[:0]),
+                                                         "prompt_routed_experts": npy_base64(a)}]} for a in ids]))
     out["vllm-offline"] = ("json", json.dumps([{"prompt_token_ids": t, "prompt_routed_experts": a.tolist(),
                                                 "outputs": [{"token_ids": [], "routed_experts": None}]}
                                                for a, t in zip(ids, token_ids)]))

@@ -112,9 +112,8 @@ def ids_only_section(folder: Path) -> None:
 def open_questions_step() -> None:
     """Presenter mode's *What the paper left open*: three answers from the bundled results and one figure (the
     routing lab's, else the negation study's), sized for a projector."""
-    from core.lens.open_questions import lab_headline
     from core.viz.deck import open_answers
-    from ui.presenter import projector
+    from ui.presenter import legend_below, projector
 
     tables = bundled_open_questions()
     answers = open_answers(tables)
@@ -125,7 +124,7 @@ def open_questions_step() -> None:
     st.markdown("\n".join(f"- {a}" for a in answers))
     designs, layers = tables.get("lab_designs"), tables.get("lab_layers")
     if designs is not None and layers is not None and len(designs):
-        fig = lab_figure(designs, layers, lab_headline(designs))
+        fig = lab_figure(designs, layers, "Router designs: WiC d against the controls", short=True)
     else:
         fig = probes_figure(tables["probes"], "negation")
-    st.plotly_chart(projector(fig, height=330), width="stretch", key="present-open")
+    st.plotly_chart(legend_below(projector(fig, height=360)), width="stretch", key="present-open")

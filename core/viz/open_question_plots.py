@@ -21,9 +21,12 @@ def _errors(frame: pd.DataFrame, value: str, low: str, high: str) -> dict:
                 arrayminus=(frame[value] - frame[low]).to_numpy(), thickness=1.5)
 
 
-def lab_figure(designs: pd.DataFrame, layers: pd.DataFrame, title: str) -> go.Figure:
+def lab_figure(designs: pd.DataFrame, layers: pd.DataFrame, title: str, short: bool = False) -> go.Figure:
     """Per design: the layer-mean WiC d with its 95% CI (filled), the random routers' d on the same inputs (grey
-    diamond) and the router-input cosine's d (open circle): where each design sits against the controls."""
+    diamond) and the router-input cosine's d (open circle): where each design sits against the controls. `short`:
+    the designs by their model names, no subtitle (a projector slide)."""
+    if short:
+        designs = designs.assign(design=designs.model)
     order = list(designs.design)
     fig = go.Figure()
     fig.add_scatter(x=designs.d, y=order, mode="markers", name="trained router: WiC d (95% CI)",
@@ -42,7 +45,8 @@ def lab_figure(designs: pd.DataFrame, layers: pd.DataFrame, title: str) -> go.Fi
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="Cohen's d, same − different meaning (WiC, layer mean)")
     return style(fig, title, height=180 + 55 * len(order),
-                 subtitle="all-MiniLM-L6-v2's experts routed five ways; hash routing is a context-free control")
+                 subtitle="" if short else "all-MiniLM-L6-v2's experts routed five ways; hash routing is a "
+                                           "context-free control")
 
 
 def lab_layers_figure(layers: pd.DataFrame) -> go.Figure:
@@ -61,20 +65,26 @@ def lab_layers_figure(layers: pd.DataFrame) -> go.Figure:
     return style(fig, title, height=420)
 
 
+def _stack_dots(rows: pd.DataFrame, value: str, axis: str, hover: str) -> go.Figure:
+    """One dot per model · stack (coloured by stack) with its 95% CI, a line at 0, the first row on top."""
+    fig = go.Figure()
+    for stack, g in rows.groupby("stack", sort=True):
+        fig.add_scatter(x=g[value], y=g.row, mode="markers", name=stack,
+                        error_x=_errors(g, value, "ci_low", "ci_high"),
+                        marker=dict(color=STACK_COLORS.get(stack, OKABE_ITO[2]), size=12), hovertemplate=hover)
+    fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title=axis)
+    return fig
+
+
 def probes_figure(probes: pd.DataFrame, study: str, subset: str | None = None) -> go.Figure:
     """The layer-mean gap per model · stack with its 95% CI: above 0 the first similarity is higher."""
     axis, finding = STUDY_TEXT[study]
     rows = probes[(probes.study == study) & (probes.layer_pos == -1)]
     rows = rows[rows.subset == (subset or rows.subset.iloc[0])] if len(rows) else rows
     rows = rows.assign(row=rows.model + " · " + rows["stack"])
-    fig = go.Figure()
-    for stack, g in rows.groupby("stack", sort=True):
-        fig.add_scatter(x=g.gap, y=g.row, mode="markers", name=stack, error_x=_errors(g, "gap", "ci_low", "ci_high"),
-                        marker=dict(color=STACK_COLORS.get(stack, OKABE_ITO[2]), size=12),
-                        hovertemplate="%{y}<br>gap %{x:.4f}<extra></extra>")
-    fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title=f"{axis} (layer mean, 95% CI)")
+    fig = _stack_dots(rows, "gap", f"{axis} (layer mean, 95% CI)", "%{y}<br>gap %{x:.4f}<extra></extra>")
     direction = (rows.ci_low > 0) if study == "negation" else (rows.ci_high < 0)
     return style(fig, f"In {int(direction.sum())} of {len(rows)} model · stacks, {finding}",
                  height=160 + 34 * len(rows), subtitle=f"{int(rows.n.max()) if len(rows) else 0} items; each dot a "
@@ -132,14 +142,8 @@ def ids_only_figure(frame: pd.DataFrame) -> go.Figure:
     """Figure 2's question on expert ids alone: per model · stack, Cohen's d of the layer-mean chosen-set overlap
     (same − different meaning) with its 95% CI."""
     rows = frame[frame.layer_pos == -1].assign(row=lambda f: f.model + " · " + f["stack"])
-    fig = go.Figure()
-    for stack, g in rows.groupby("stack", sort=True):
-        fig.add_scatter(x=g.d, y=g.row, mode="markers", name=stack, error_x=_errors(g, "d", "ci_low", "ci_high"),
-                        marker=dict(color=STACK_COLORS.get(stack, OKABE_ITO[2]), size=12),
-                        hovertemplate="%{y}<br>d %{x:.3f} (IDs only)<extra></extra>")
-    fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title="Cohen's d of the chosen-set overlap, same − different meaning (IDs only)")
+    fig = _stack_dots(rows, "d", "Cohen's d of the chosen-set overlap, same − different meaning (IDs only)",
+                      "%{y}<br>d %{x:.3f} (IDs only)<extra></extra>")
     above = int((rows.ci_low > 0).sum())
     return style(fig, f"IDs only: same-meaning pairs choose more alike experts in {above} of {len(rows)} model · "
                       "stacks", height=160 + 34 * len(rows),
