@@ -124,7 +124,10 @@ def open_questions_step() -> None:
     st.markdown("\n".join(f"- {a}" for a in answers))
     designs, layers = tables.get("lab_designs"), tables.get("lab_layers")
     if designs is not None and layers is not None and len(designs):
-        fig = lab_figure(designs, layers, "Router designs: WiC d against the controls", short=True)
+        fig = lab_figure(designs, layers, "Router designs: WiC Cohen's d (same − different meaning) against the "
+                         "controls", short=True)
     else:
         fig = probes_figure(tables["probes"], "negation")
-    st.plotly_chart(legend_below(projector(fig, height=360)), width="stretch", key="present-open")
+    fig = legend_below(projector(fig, height=360))
+    fig.update_layout(legend=dict(y=-0.2))  # below the tick labels, not on them
+    st.plotly_chart(fig, width="stretch", key="present-open")

@@ -43,7 +43,7 @@ def lab_figure(designs: pd.DataFrame, layers: pd.DataFrame, title: str, short: b
                         hovertemplate="%{y}<br>cosine's d %{x:.3f}<extra></extra>")
     fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title="Cohen's d, same − different meaning (WiC, layer mean)")
+    fig.update_xaxes(title="" if short else "Cohen's d, same − different meaning (WiC, layer mean)")
     return style(fig, title, height=180 + 55 * len(order),
                  subtitle="" if short else "all-MiniLM-L6-v2's experts routed five ways; hash routing is a "
                                            "context-free control")
