@@ -208,3 +208,15 @@ def npy_base64(a) -> str:
     buf = io.BytesIO()
     np.save(buf, np.asarray(a).astype(np.int16))
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def traced_wic(model: str, pairs: int):
+    """(WiC head, its distinct sentences, the loaded model, their traces): the engine tests' native routes."""
+    from core.data.datasets import load_wic
+    from core.models.loading import load_model
+    from core.tracing.tracer import Tracer
+
+    wic = load_wic().head(pairs)
+    texts = list(dict.fromkeys([*wic.sentence1, *wic.sentence2]))
+    lm = load_model(model, dtype="float32")
+    return wic, texts, lm, Tracer(lm, cache=None).trace(texts)

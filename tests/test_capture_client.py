@@ -15,22 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from core.data.datasets import load_wic
 from core.lens.capture import journal_path
-from core.models.loading import load_model
 from core.tracing.portable import id_arrays, read
-from core.tracing.tracer import Tracer
-from helpers import npy_base64
+from helpers import npy_base64, traced_wic
 
 MODEL = "demo-mixtral-8"
 
 
 @pytest.fixture(scope="module")
 def routes():
-    wic = load_wic().head(6)
-    texts = list(dict.fromkeys([*wic.sentence1, *wic.sentence2]))
-    lm = load_model(MODEL, dtype="float32")
-    traces = Tracer(lm, cache=None).trace(texts)
+    _wic, texts, _lm, traces = traced_wic(MODEL, 6)
     ids = {t: np.transpose(tr.stacks["decoder"].selected, (1, 0, 2)) for t, tr in zip(texts, traces)}
     return texts, ids
 

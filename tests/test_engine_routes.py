@@ -12,14 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data.datasets import load_wic
 from core.errors import InputError
 from core.lens.routes import compare_traces, export_traces, import_routes
-from core.models.loading import load_model
 from core.studies.id_overlap import wic_overlap
 from core.tracing.portable import id_arrays, read, write
-from core.tracing.tracer import Tracer
-from helpers import npy_base64
+from helpers import npy_base64, traced_wic
 
 MODEL = "demo-mixtral-8"
 
@@ -27,10 +24,7 @@ MODEL = "demo-mixtral-8"
 @pytest.fixture(scope="module")
 def native():
     """demo-mixtral-8's own traces of 40 WiC pairs' sentences, exported to the portable format."""
-    wic = load_wic().head(40)
-    texts = list(dict.fromkeys([*wic.sentence1, *wic.sentence2]))
-    lm = load_model(MODEL, dtype="float32")
-    traces = Tracer(lm, cache=None).trace(texts)
+    wic, texts, lm, traces = traced_wic(MODEL, 40)
     frame, meta = export_traces(traces, lm)
     ids = [np.transpose(t.stacks["decoder"].selected, (1, 0, 2)).astype(np.int64) for t in traces]  # (T, L, k)
     token_ids = [lm.tokenizer(t)["input_ids"] for t in texts]
