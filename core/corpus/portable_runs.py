@@ -4,8 +4,8 @@
   --full-probs), so a run can be shared or compared with an engine's routes;
 - `from_portable(frame, meta, out)`: a portable trace — an engine's imported routes — as a corpus run, so `experts`
   and `studies` read it. An IDs-only trace has no probabilities: the run's probs, entropy and margin are NaN and the
-  manifest names the source as imported:<engine>; the studies that need them show nothing for it, the others (saturation, co-activation,
-  domain and vocabulary specialisation, pathways, balance, SRP/SCH) run on the ids.
+  manifest names the source as imported:<engine>; the studies that need them show nothing for it, the others
+  (saturation, co-activation, domain and vocabulary specialisation, pathways, balance, SRP/SCH) run on the ids.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ def to_portable(run: Path, spec: CorpusSpec) -> tuple[pd.DataFrame, TraceMeta]:
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     full = "probs_all" in rows
     layers = {str(s): sorted(int(x) for x in g.layer.unique()) for s, g in rows.groupby("stack", observed=True)}
-    pos = {s: {b: i for i, b in enumerate(v)} for s, v in layers.items()}
     texts = rows.drop_duplicates("doc").sort_values("doc")
     meta = TraceMeta(model_id=spec.model, source="routing-lens", holds="distributions" if full else "ids",
                      num_experts=spec.num_experts, top_k=spec.top_k, layers=layers,
@@ -36,7 +35,7 @@ def to_portable(run: Path, spec: CorpusSpec) -> tuple[pd.DataFrame, TraceMeta]:
         "text_id": rows.doc.astype(np.int32), "position": rows.position.astype(np.int32),
         "token_id": rows.token_id.astype(np.int64), "token": rows.token.astype(str), "phase": "prefill",
         "stack": rows["stack"].astype(str), "layer": rows.layer.astype(np.int16),
-        "layer_pos": [pos[str(s)][int(b)] for s, b in zip(rows["stack"], rows.layer)],
+        "layer_pos": (rows.groupby("stack", observed=True).layer.rank(method="dense") - 1).astype(np.int16),
         "experts": list(np.stack(rows.experts.to_numpy()).astype(np.int16)), "weights": None,
         "probs": list(rows.probs_all) if full else None,
     })

@@ -10,7 +10,6 @@ removed when the trace is written.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -77,7 +76,6 @@ def capture(engine: str, url: str, served: str, texts: Sequence[str], out: Path,
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = done_so_far(journal)
     advance(len(done))
-    lock = threading.Lock()
     endpoint = url.rstrip("/") + "/v1/completions"
     with httpx.Client(timeout=timeout) as client, journal.open("a", encoding="utf-8") as log, \
             ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -85,10 +83,9 @@ def capture(engine: str, url: str, served: str, texts: Sequence[str], out: Path,
                    for i in range(len(texts)) if i not in done}
         for future in as_completed(futures):
             i = futures[future]
-            response = future.result()
-            with lock:
-                log.write(json.dumps({"i": i, "response": response}) + "\n")
-                log.flush()
-                done[i] = response
+            response = future.result()  # answers are journaled here, in this thread only
+            log.write(json.dumps({"i": i, "response": response}) + "\n")
+            log.flush()
+            done[i] = response
             advance(1)
     return [done[i] for i in range(len(texts))]

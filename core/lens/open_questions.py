@@ -1,7 +1,8 @@
 """The paper's open questions, for the CLI and the pages: the routing lab's comparison of router designs, and the
-bundled answers (core.studies.router_lab, core.studies.frequency, core.studies.negation_mwe)."""
+bundled answers (core.studies.router_lab, core.studies.frequency, core.studies.probes)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +19,8 @@ LAB_NOTE = ("The routing lab: all-MiniLM-L6-v2's feed-forward layers split into 
             "id decides, a context-free control; top-1 of 2: the same compute as top-8 of 16). WiC d is the layer "
             "mean's Cohen's d (same − different meaning) with its bootstrap 95% CI; 'd − softmax's' is the paired "
             "bootstrap difference of the mean per-layer d over the same pairs; 'form-matched' keeps the pairs whose "
-            "target has the same tokens in both sentences (only context can separate them there). Grey diamonds: random routers on the same inputs; open "
-            "circles: the router inputs' cosine. Cosine to dense: held-out sentence embeddings against the dense "
+            "target has the same tokens in both sentences (only context can separate them there). Grey diamonds: "
+            "random routers on the same inputs; open circles: the router inputs' cosine. Cosine to dense: held-out sentence embeddings against the dense "
             "model's; load CV: the spread of the experts' loads (0 = balanced).")
 PROBES_NOTE = ("Word frequency: per model and stack, the partial correlation of each WiC lemma's same − different "
                "meaning JSS with its Zipf frequency (senses held fixed), bootstrap 95% CI. Negation: the gap "
@@ -58,9 +59,15 @@ def run_lab(tracers: Sequence, data_dir: str | None = None, limit: int | None = 
 
 
 def bundled_open_questions(folder: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Every bundled open-question table that exists (name → frame)."""
+    """Every bundled open-question table that exists (name → frame), read once per process while its files are
+    unchanged (a Benchmarks render asks for them several times). The frames are shared: read, never modify."""
     root = folder or open_questions_dir()
-    return {p.stem: pd.read_parquet(p) for p in sorted(root.glob("*.parquet"))}
+    return dict(_tables(tuple((str(p), p.stat().st_mtime_ns) for p in sorted(root.glob("*.parquet")))))
+
+
+@functools.lru_cache(maxsize=4)
+def _tables(files: tuple[tuple[str, int], ...]) -> tuple[tuple[str, pd.DataFrame], ...]:
+    return tuple((Path(p).stem, pd.read_parquet(p)) for p, _mtime in files)
 
 
 def probe_items(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

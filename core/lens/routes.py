@@ -115,12 +115,12 @@ def export_traces(traces: Sequence, lm) -> tuple[pd.DataFrame, TraceMeta]:
                      top_k=lm.top_k, layers={s: [int(b) for b in traces[0].stacks[s].layers] for s in stacks}
                      if traces else {}, texts=[t.text for t in traces], revision=str(lm.revision),
                      precision=str(lm.dtype), source_version=_version(), batching="length buckets (batch-invariant)")
+    token_ids = [lm.tokenizer(t.text)["input_ids"] for t in traces]  # one tokenizer call per text, for every stack
+    token_ids = [ti if len(ti) == len(t.tokens) else [-1] * len(t.tokens) for ti, t in zip(token_ids, traces)]
     frames = []
     for stack in stacks:
         ids = [np.transpose(t.stacks[stack].selected, (1, 0, 2)) for t in traces]
         probs = [np.transpose(t.stacks[stack].token_probs, (1, 0, 2)) for t in traces]
-        token_ids = [lm.tokenizer(t.text)["input_ids"] for t in traces]
-        token_ids = [ti if len(ti) == len(t.tokens) else [-1] * len(t.tokens) for ti, t in zip(token_ids, traces)]
         frames.append(from_arrays(ids, meta, stack, token_ids=token_ids, tokens=[list(t.tokens) for t in traces],
                                   probs=probs))
     return pd.concat(frames, ignore_index=True), meta
@@ -169,11 +169,10 @@ def _margins(frame: pd.DataFrame, stack: str, shared: list[int], n: list[int], k
     part = frame[frame["stack"] == stack]
     if part.probs.isna().any() or part.probs.iloc[0] is None:
         return None
+    arrays = id_arrays(part, stack, "probs")
     out = []
     for t, m in zip(shared, n):
-        g = part[part.text_id == t].sort_values(["position", "layer_pos"])
-        layers = int(g.layer_pos.max()) + 1
-        probs = np.stack(g.probs.to_numpy()).reshape(-1, layers, len(g.probs.iloc[0]))[:m]
+        probs = arrays[t][:m]
         top = -np.sort(-probs, axis=-1)
         out.append(top[..., k - 1] - (top[..., k] if probs.shape[-1] > k else 0.0))
     return np.concatenate(out)

@@ -38,6 +38,10 @@ class ContextRouter(nn.Module):
         self.input_ids: torch.Tensor | None = None
         self.attention_mask: torch.Tensor | None = None
 
+    def select(self, out: torch.Tensor) -> torch.Tensor:
+        """The experts the output did not switch off (those a token does not go to sit OFF below)."""
+        return out > -OFF / 2
+
 
 class SigmoidBiasRouter(nn.Module):
     """σ scores, top-k of score + bias; the bias is a buffer updated outside the gradient (no auxiliary loss)."""
@@ -90,9 +94,6 @@ class ExpertChoiceRouter(ContextRouter):
             taken[tokens] = torch.zeros(tokens.numel(), experts, dtype=torch.bool, device=x.device).scatter_(0, top, True)
         return torch.where(taken, affinity, affinity - OFF).to(x.dtype)
 
-    def select(self, out: torch.Tensor) -> torch.Tensor:
-        return out > -OFF / 2
-
 
 class HashRouter(ContextRouter):
     """A fixed random table: vocabulary id → k distinct experts (seeded). It has no weights to learn: it is balanced
@@ -112,9 +113,6 @@ class HashRouter(ContextRouter):
             raise RuntimeError("Hash routing needs the token ids of the forward pass (share_inputs installs them).")
         out = torch.full((x.shape[0], self.num_experts), -OFF, dtype=x.dtype, device=x.device)
         return out.scatter_(-1, self.table[self.input_ids.reshape(-1)], 0.0)
-
-    def select(self, out: torch.Tensor) -> torch.Tensor:
-        return out > -OFF / 2
 
 
 LABELS: dict[str, str] = {

@@ -54,6 +54,16 @@ def verdict_of(ci_low: float, ci_high: float, direction: int = 1) -> Verdict:
     return "supported" if low > 0 else "contradicted" if high < 0 else "inconclusive"
 
 
+def change_verdict_of(ci_low: float, ci_high: float) -> Verdict:
+    """The rule for a claim that something *differs* (either direction): supported when the 95 % CI excludes 0,
+    contradicted when it lies within ±EQUIVALENCE_R (no difference worth the name), inconclusive otherwise."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "inconclusive"
+    if ci_low > 0 or ci_high < 0:
+        return "supported"
+    return "contradicted" if -EQUIVALENCE_R < ci_low and ci_high < EQUIVALENCE_R else "inconclusive"
+
+
 def _one(numbers: pd.DataFrame, name: str) -> pd.Series | None:
     hit = numbers[numbers.number == name]
     return hit.iloc[0] if len(hit) else None

@@ -72,15 +72,13 @@ FREQUENCY_WHERE = "§4.3 (an open question)"
 def frequency_claims(frame: pd.DataFrame) -> pd.DataFrame:
     """One claim row per model and stack: supported when the partial correlation's CI excludes 0, contradicted when
     it lies within ±0.1 (no effect worth the name), inconclusive otherwise."""
-    from core.studies.claims import EQUIVALENCE_R
+    from core.studies.claims import EQUIVALENCE_R, change_verdict_of
 
     rows = []
     for r in frame.itertuples():
         low, high = r.ci_low_frequency, r.ci_high_frequency
-        verdict = ("inconclusive" if not np.isfinite(low) else "supported" if low > 0 or high < 0
-                   else "contradicted" if -EQUIVALENCE_R < low and high < EQUIVALENCE_R else "inconclusive")
         rows.append({"claim": FREQUENCY_CLAIM, "paper": FREQUENCY_WHERE, "model": r.model, "stack": r.stack,
-                     "verdict": verdict, "value": r.r_frequency, "ci_low": low, "ci_high": high, "p": float("nan"),
+                     "verdict": change_verdict_of(low, high), "value": r.r_frequency, "ci_low": low, "ci_high": high, "p": float("nan"),
                      "evidence": f"r(effect, Zipf | senses) {r.r_frequency:+.3f} [95% CI {low:+.3f}, {high:+.3f}] "
                                  f"over {r.words} words; 'none' needs the CI within ±{EQUIVALENCE_R}"})
     return pd.DataFrame(rows)

@@ -35,10 +35,10 @@ def weighted_jaccard(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.divide(np.minimum(p, q).sum(-1), hi, out=np.full(hi.shape, np.nan), where=hi > 0)
 
 
-def target_shares(frame: pd.DataFrame, texts: list[str], tokenizer, num_experts: int, targets: list[tuple[str, int]],
-                  stack: str) -> np.ndarray:
-    """(N, L, E) shares of each (text, whitespace word index) target, from a portable trace of `texts`."""
-    arrays = id_arrays(frame, stack)
+def target_shares(arrays: dict[int, np.ndarray], texts: list[str], tokenizer, num_experts: int,
+                  targets: list[tuple[str, int]]) -> np.ndarray:
+    """(N, L, E) shares of each (text, whitespace word index) target, from one stack's ids of a portable trace of
+    `texts` (`id_arrays`)."""
     index = {t: i for i, t in enumerate(texts)}
     out = []
     for text, word in targets:
@@ -56,8 +56,9 @@ def wic_overlap(frame: pd.DataFrame, texts: list[str], tokenizer, num_experts: i
     same = wic.label.to_numpy().astype(bool)
     rows = []
     for stack in sorted(set(frame["stack"])):
-        a = target_shares(frame, texts, tokenizer, num_experts, list(zip(wic.sentence1, wic.idx1)), stack)
-        b = target_shares(frame, texts, tokenizer, num_experts, list(zip(wic.sentence2, wic.idx2)), stack)
+        arrays = id_arrays(frame, stack)  # once per stack, for both sentences of every pair
+        a = target_shares(arrays, texts, tokenizer, num_experts, list(zip(wic.sentence1, wic.idx1)))
+        b = target_shares(arrays, texts, tokenizer, num_experts, list(zip(wic.sentence2, wic.idx2)))
         overlap = weighted_jaccard(a, b)  # (pairs, L)
         for li in [*range(overlap.shape[1]), -1]:
             v = overlap.mean(axis=1) if li == -1 else overlap[:, li]

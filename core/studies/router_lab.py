@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.measures.claim_tests import paired_d_difference
 from core.measures.metrics import effect_size
-from core.studies.claims import EQUIVALENCE_R
+from core.studies.claims import EQUIVALENCE_R, change_verdict_of
 from core.studies.wic import cohens_d_frame
 
 LAB_CLAIM = "The router design changes the context response (WiC d differs from softmax top-k's)"
@@ -138,10 +138,8 @@ def lab_claims(designs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in designs.dropna(subset=["d_minus_softmax"]).itertuples() if "d_minus_softmax" in designs else []:
         low, high = r.diff_low, r.diff_high
-        verdict = ("inconclusive" if not np.isfinite(low) else "supported" if low > 0 or high < 0
-                   else "contradicted" if -EQUIVALENCE_R < low and high < EQUIVALENCE_R else "inconclusive")
         rows.append({"claim": LAB_CLAIM, "paper": LAB_CLAIM_WHERE, "model": r.model, "stack": "encoder",
-                     "verdict": verdict, "value": r.d_minus_softmax, "ci_low": low, "ci_high": high, "p": r.diff_p,
+                     "verdict": change_verdict_of(low, high), "value": r.d_minus_softmax, "ci_low": low, "ci_high": high, "p": r.diff_p,
                      "evidence": f"{r.design}: d {r.d:+.3f} − softmax top-k's = {r.d_minus_softmax:+.3f} [95% CI "
                                  f"{low:+.3f}, {high:+.3f}] (paired bootstrap over {r.n:,} WiC pairs; 'no change' "
                                  f"needs the CI within ±{EQUIVALENCE_R})"})

@@ -94,33 +94,45 @@ def from_arrays(ids: list[np.ndarray], meta: TraceMeta, stack: str = "decoder", 
                 tokens: list | None = None, phases: list | None = None, weights: list | None = None,
                 probs: list | None = None) -> pd.DataFrame:
     """Rows from per-text arrays: ids[i] (T, L, k) chosen experts (−1: none), optional token ids, token strings,
-    phases (T,), weights (T, L, k) and distributions (T, L, E)."""
-    layers = meta.layers[stack]
-    parts = []
-    for i, arr in enumerate(ids):
-        t, n_layers, _k = arr.shape
-        frame = pd.DataFrame({
-            "text_id": np.repeat(np.int32(i), t * n_layers),
-            "position": np.repeat(np.arange(t, dtype=np.int32), n_layers),
-            "token_id": np.repeat(np.asarray(token_ids[i] if token_ids else [-1] * t, dtype=np.int64), n_layers),
-            "token": np.repeat(np.asarray(tokens[i] if tokens else [""] * t, dtype=object), n_layers),
-            "phase": np.repeat(np.asarray(phases[i] if phases else ["prefill"] * t, dtype=object), n_layers),
-            "stack": stack,
-            "layer": np.tile(np.asarray(layers, dtype=np.int16), t),
-            "layer_pos": np.tile(np.arange(n_layers, dtype=np.int16), t),
-            "experts": list(arr.reshape(t * n_layers, -1).astype(np.int16)),
-            "weights": list(weights[i].reshape(t * n_layers, -1).astype(np.float32)) if weights else None,
-            "probs": list(probs[i].reshape(t * n_layers, -1).astype(np.float32)) if probs else None,
-        })
-        parts.append(frame)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(COLUMNS))
+    phases (T,), weights (T, L, k) and distributions (T, L, E); built as whole columns, not a frame per text."""
+    if not ids:
+        return pd.DataFrame(columns=list(COLUMNS))
+    layers = np.asarray(meta.layers[stack], dtype=np.int16)
+    n_layers = len(layers)
+    lengths = np.array([a.shape[0] for a in ids])
+
+    def per_token(values: list | None, fill, dtype) -> np.ndarray:
+        """One value per token of every text, repeated for each of its layers."""
+        flat = (np.concatenate([np.asarray(v, dtype=dtype) for v in values]) if values
+                else np.full(lengths.sum(), fill, dtype=dtype))
+        return np.repeat(flat, n_layers)
+
+    def rows(arrays: list | None, dtype) -> list | None:
+        return list(np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays]).astype(dtype)) if arrays else None
+
+    return pd.DataFrame({
+        "text_id": np.repeat(np.arange(len(ids), dtype=np.int32), lengths * n_layers),
+        "position": np.repeat(np.concatenate([np.arange(t, dtype=np.int32) for t in lengths]), n_layers),
+        "token_id": per_token(token_ids, -1, np.int64),
+        "token": per_token(tokens, "", object),
+        "phase": per_token(phases, "prefill", object),
+        "stack": stack,
+        "layer": np.tile(layers, lengths.sum()),
+        "layer_pos": np.tile(np.arange(n_layers, dtype=np.int16), lengths.sum()),
+        "experts": rows(ids, np.int16),
+        "weights": rows(weights, np.float32),
+        "probs": rows(probs, np.float32),
+    })
 
 
-def id_arrays(frame: pd.DataFrame, stack: str) -> dict[int, np.ndarray]:
-    """Per text id, its (T, L, k) chosen experts of one stack, in position order."""
-    part = frame[frame["stack"] == stack].sort_values(["text_id", "position", "layer_pos"])
-    out = {}
-    for text_id, g in part.groupby("text_id", sort=True):
-        n_layers = int(g.layer_pos.max()) + 1
-        out[int(text_id)] = np.stack(g.experts.to_numpy()).reshape(-1, n_layers, len(g.experts.iloc[0]))
-    return out
+def id_arrays(frame: pd.DataFrame, stack: str, column: str = "experts") -> dict[int, np.ndarray]:
+    """Per text id, its (T, L, k) chosen experts of one stack in position order (`column="probs"`: its (T, L, E)
+    distributions)."""
+    part = frame[frame["stack"] == stack].sort_values(["text_id", "position", "layer_pos"], kind="stable")
+    if part.empty:
+        return {}
+    values = np.stack(part[column].to_numpy())
+    n_layers = int(part.layer_pos.max()) + 1
+    text_ids, starts = np.unique(part.text_id.to_numpy(), return_index=True)
+    ends = [*starts[1:], len(part)]
+    return {int(t): values[a:b].reshape(-1, n_layers, values.shape[-1]) for t, a, b in zip(text_ids, starts, ends)}
