@@ -63,7 +63,8 @@ def claims(res: Results, folder: Path) -> None:
     if rows.empty:
         return
     st.subheader("Beyond the paper: its open questions, and its WiC claim on expert ids alone, judged")
-    plot(figure(("open-claims", str(folder), stamp(folder)), lambda: claims_matrix_figure(rows)), key="open-claims")
+    plot(figure(("open-claims", str(folder), stamp(folder)), lambda: claims_matrix_figure(
+        rows, whose="The claims beyond the paper")), key="open-claims")
     with st.expander("The evidence of every open-question cell"):
         show_table(claims_table(rows))
 

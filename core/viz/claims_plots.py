@@ -23,9 +23,11 @@ def _mark(survival: str) -> str:
     return " ✓" if survival == "survives every choice" else " ⚠" if survival else ""
 
 
-def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None) -> go.Figure:
+def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None,
+                         whose: str = "The paper's claims on this run") -> go.Figure:
     """`height`: a fixed canvas (the presenter deck's 1280×720 screen): each claim then reads on one line, without
-    its section reference and its test in brackets, so its rows keep room for the cell symbols."""
+    its section reference and its test in brackets, so its rows keep room for the cell symbols. `whose`: the title's
+    subject (the claims beyond the paper are named as such)."""
     cells = matrix_cells(claims)
     rows = list(dict.fromkeys(cells.claim))
     columns = list(dict.fromkeys(cells.column))
@@ -56,7 +58,7 @@ def claims_matrix_figure(claims: pd.DataFrame, height: int | None = None) -> go.
                         marker={"symbol": "square", "size": 14, "color": colour, "line": {"color": "#888", "width": 1}})
     marked = any(_mark(s) for s in cells.survival)
     bottom = 30 + 8 * max(len(line) for t in ticks for line in t.split("<br>"))  # room for the rotated labels
-    title = "The paper's claims on this run: each cell judged on its 95 % CI (hover a cell for its evidence)"
+    title = f"{whose}: each cell judged on its 95 % CI (hover a cell for its evidence)"
     fig.update_layout(title={"text": title + ("<br><sup>✓ survives every open choice · ⚠ changes under one</sup>"
                                               if marked else ""), "font": {"size": 15}},
                       yaxis={"autorange": "reversed", "tickfont": {"size": LABEL_FONT}},
